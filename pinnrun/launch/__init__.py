@@ -1,0 +1,1 @@
+"""Launch: build and run horovodrun / mpirun / srun commands."""

@@ -1,0 +1,123 @@
+"""From flags, a cluster spec or a SLURM allocation to the exact launch command."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pinnrun.errors import PinnrunError
+from pinnrun.launch.cluster import Cluster, Host
+from pinnrun.launch.slurm import slurm_hosts
+
+# Horovod's recommended Open MPI settings (docs: running with mpirun).
+MPIRUN_FLAGS = ["-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-mca", "btl", "^openib"]
+ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    ranks: int
+    hosts: list[Host]
+    launcher: str                 # horovodrun | mpirun | srun
+    controller: str               # gloo | mpi (horovodrun)
+    network_interface: str | None = None
+    ssh_port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)   # exported to every rank
+    notes: list[str] = field(default_factory=list)       # what the user should know
+
+
+def local_gpu_count() -> int:
+    """GPUs nvidia-smi sees (no TensorFlow import: the launcher must start fast)."""
+    if not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+
+
+def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host] | None = None,
+                launcher: str | None = None, cluster: Cluster | None = None,
+                environ: Mapping[str, str] = os.environ, gpu_count=local_gpu_count) -> LaunchPlan:
+    """Flags override the cluster spec; SLURM's allocation fills in when neither names hosts."""
+    if np is not None and gpus is not None:
+        raise PinnrunError("give --np or --gpus, not both")
+    cluster = cluster or Cluster()
+    notes = []
+    hosts = hosts or list(cluster.hosts) or None
+    if hosts is None:
+        hosts = slurm_hosts(environ)
+        if hosts:
+            notes.append(f"SLURM allocation: {', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
+    ranks = np or gpus or (sum(h.slots for h in hosts) if hosts else 1)
+    if ranks < 1:
+        raise PinnrunError("the number of ranks must be >= 1")
+    if hosts is None:
+        hosts = [Host(name="localhost", slots=ranks)]
+    slots = sum(h.slots for h in hosts)
+    if ranks > slots:
+        raise PinnrunError(f"{ranks} ranks asked but the hosts offer {slots} slot(s): "
+                           f"{', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
+    if gpus is not None:
+        local = all(h.name in ("localhost", "127.0.0.1") for h in hosts)
+        found = gpu_count() if local else sum(h.gpus for h in hosts)
+        if found == 0:
+            notes.append(f"no GPU found: running {ranks} CPU rank(s) instead")
+        elif found < ranks:
+            notes.append(f"{ranks} ranks share {found} GPU(s)")
+    chosen = launcher or cluster.launcher
+    if "SLURM_JOB_ID" in environ and launcher is None and not cluster.hosts and chosen == "horovodrun":
+        notes.append("inside SLURM: horovodrun starts ranks over ssh on the allocated nodes")
+    env = {k: str(v) for k, v in cluster.env.items()}
+    return LaunchPlan(ranks, hosts, chosen, cluster.controller, cluster.network_interface,
+                      cluster.ssh_port, env, notes)
+
+
+def worker_command(run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "pinnrun.worker", str(run_dir)]
+
+
+def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None) -> list[str]:
+    worker = worker_command(run_dir)
+    host_list = ",".join(f"{h.name}:{h.slots}" for h in plan.hosts)
+    if plan.launcher == "horovodrun":
+        cmd = [_venv_tool("horovodrun"), "-np", str(plan.ranks), "-H", host_list, f"--{plan.controller}"]
+        if plan.network_interface:
+            cmd += ["--network-interface", plan.network_interface]
+        if plan.ssh_port:
+            cmd += ["-p", str(plan.ssh_port)]
+        return cmd + worker
+    if plan.launcher == "mpirun":
+        is_root = os.geteuid() == 0 if is_root is None else is_root
+        cmd = ["mpirun", "-np", str(plan.ranks), "-H", host_list, *MPIRUN_FLAGS]
+        if is_root:
+            cmd.append("--allow-run-as-root")
+        for key in [*ALWAYS_EXPORTED, *plan.env]:
+            cmd += ["-x", key]
+        if plan.network_interface:
+            cmd += ["-mca", "btl_tcp_if_include", plan.network_interface,
+                    "-mca", "oob_tcp_if_include", plan.network_interface]
+        if plan.ssh_port:
+            cmd += ["-mca", "plm_rsh_args", f"-p {plan.ssh_port}"]
+        return cmd + worker
+    if plan.launcher == "srun":
+        return ["srun", f"--ntasks={plan.ranks}", "--export=ALL", *worker]
+    raise PinnrunError(f"unknown launcher '{plan.launcher}' (horovodrun, mpirun, srun)")
+
+
+def printable(cmd: list[str], env: Mapping[str, str]) -> str:
+    """The command as one shell line, with the exported variables in front."""
+    prefix = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+    return " ".join(prefix + [shlex.quote(c) for c in cmd])
+
+
+def _venv_tool(name: str) -> str:
+    """The tool installed beside this Python (the venv's), else whatever PATH has."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name

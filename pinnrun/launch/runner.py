@@ -1,0 +1,124 @@
+"""Run a launch command, show rank 0's progress, keep the raw output in a log.
+
+Workers' rank-prefixed output goes to `worker.log` in the run folder; the
+terminal gets a progress bar fed by rank 0's `events.jsonl`. Ctrl-C stops
+every rank; the exit status is the job's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pinnrun.results.recorder import EVENTS
+
+LOG = "worker.log"
+
+
+class EventTail:
+    """Reads new complete lines of events.jsonl as they are appended."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset, self.partial = path, 0, ""
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path) as f:
+            f.seek(self.offset)
+            chunk = f.read()
+            self.offset = f.tell()
+        lines = (self.partial + chunk).split("\n")
+        self.partial = lines.pop()
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console) -> tuple[int, dict | None]:
+    """Run to completion; returns (exit status, the final event or None)."""
+    tail = EventTail(run_dir / EVENTS)
+    full_env = os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env
+    with open(run_dir / LOG, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        view = _ProgressView(console)
+        final = None
+        try:
+            with view:
+                while True:
+                    for event in tail.read():
+                        final = view.update(event) or final
+                    if proc.poll() is not None:
+                        for event in tail.read():
+                            final = view.update(event) or final
+                        break
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: stopping all ranks…[/yellow]")
+            _stop(proc)
+            for event in tail.read():
+                final = view.update(event) or final
+            return (proc.returncode if proc.returncode not in (None, 0) else 130), final
+    return proc.returncode, final
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGINT to the launcher's process group (horovodrun/mpirun forward it), then harder."""
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class _ProgressView:
+    """A live bar on a terminal; one line per logged step elsewhere (CI logs, pipes)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[phase]:>5}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} it/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not self.live)
+        self.task = None
+        self.last = (0.0, 0)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def update(self, event: dict) -> dict | None:
+        kind = event.get("event")
+        if kind == "start":
+            self.task = self.progress.add_task("train", total=event["total_steps"], phase="", loss="-", rate="-")
+            self.last = (event["time"], 0)
+            self.console.print(f"training on {event['ranks']} rank(s), {event['scaling']} scaling, "
+                               f"{sum(event['points']['global'].values()):,} points in all")
+        elif kind == "progress":
+            t, step = event["time"], event["step"]
+            rate = (step - self.last[1]) / (t - self.last[0]) if t > self.last[0] else 0.0
+            self.last = (t, step)
+            if self.task is not None:
+                self.progress.update(self.task, completed=step, phase=event["phase"],
+                                     loss=f"{event['loss']:.3e}", rate=f"{rate:,.0f}")
+            if not self.live:
+                self.console.print(f"{event['phase']:>5} step {step:>7}  loss {event['loss']:.4e}  {rate:,.0f} it/s")
+        elif kind in ("done", "failed", "interrupted"):
+            if self.task is not None and kind == "done":
+                self.progress.update(self.task, completed=self.progress.tasks[0].total)
+            return event
+        return None

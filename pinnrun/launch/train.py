@@ -1,0 +1,78 @@
+"""`pinnrun train`: validate, write the run folder, launch, report."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from pinnrun import __version__
+from pinnrun.launch.cluster import Host, load_cluster
+from pinnrun.launch.command import build_command, plan_launch, printable
+from pinnrun.launch.runner import LOG, run_job
+from pinnrun.results.recorder import SUMMARY, write_json
+from pinnrun.results.run_folder import new_run_dir
+from pinnrun.spec.loader import LoadedSpec, dump_spec, load_spec
+
+
+def resolved_spec(loaded: LoadedSpec, scaling: str | None):
+    """The spec as the workers will run it: flags applied, paths made absolute."""
+    spec = loaded.spec
+    if scaling:
+        spec = spec.model_copy(update={"scaling": scaling})
+    if spec.reference is not None and spec.reference.file is not None:
+        path = (loaded.path.parent / spec.reference.file).resolve()
+        spec = spec.model_copy(update={"reference": spec.reference.model_copy(update={"file": str(path)})})
+    return spec
+
+
+def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
+          scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
+          dry_run: bool, console: Console) -> int:
+    loaded = load_spec(spec_path, overrides)
+    cluster = load_cluster(cluster_path) if cluster_path else None
+    plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
+    spec = resolved_spec(loaded, scaling)
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if dry_run:
+        placeholder = Path(out).resolve() if out else Path("runs") / f"{spec.name}-<timestamp>"
+        console.print(printable(build_command(plan, placeholder), plan.env), soft_wrap=True, highlight=False)
+        return 0
+    run_dir = new_run_dir(out, spec.name)
+    cmd = build_command(plan, run_dir)
+    (run_dir / "spec.yaml").write_text(dump_spec(spec))
+    write_json(run_dir / "run.json", {
+        "command": printable(cmd, plan.env), "argv": cmd, "launcher": plan.launcher,
+        "controller": plan.controller, "ranks": plan.ranks,
+        "hosts": [h.model_dump() for h in plan.hosts], "scaling": spec.scaling,
+        "spec_source": str(loaded.path), "overrides": list(overrides),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
+    })
+    console.print(f"[dim]$ {printable(cmd, plan.env)}[/dim]", soft_wrap=True, highlight=False)
+    status, final = run_job(cmd, plan.env, run_dir, console)
+    return _report(run_dir, status, final, console)
+
+
+def _report(run_dir: Path, status: int, final: dict | None, console: Console) -> int:
+    summary_path = run_dir / SUMMARY
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    if status == 0 and summary.get("status") == "finished":
+        l2 = summary.get("l2_relative_error")
+        console.print(f"[green]finished[/green] in {summary['wall_seconds']:.1f} s, "
+                      f"final loss {summary['final_loss']:.3e}, "
+                      + (f"L2 relative error {l2:.3e}" if l2 is not None else "no reference to measure error"))
+        console.print(f"results: {run_dir}")
+        return 0
+    if not summary:  # the workers never got far enough to say anything
+        write_json(summary_path, {"status": "failed", "reason": f"launcher exited with status {status}"})
+    reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
+    console.print(f"[red]{summary.get('status', 'failed')}[/red]: {reason}")
+    log = run_dir / LOG
+    if log.exists():
+        lines = log.read_text(errors="replace").splitlines()[-15:]
+        console.print("[dim]last lines of the worker log:[/dim]")
+        console.print("\n".join(lines), markup=False, highlight=False)
+    console.print(f"results (partial): {run_dir}; full log: {log}")
+    return status or 1

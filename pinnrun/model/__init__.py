@@ -1,0 +1,1 @@
+"""Model: the neural network as plain tf.Variables."""

@@ -1,0 +1,49 @@
+"""A fully connected network as plain tf.Variables (no Keras in the training path:
+Horovod's broadcast and our optimizers work on these variables directly)."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+ACTIVATIONS = {
+    "tanh": tf.tanh, "sin": tf.sin, "sigmoid": tf.sigmoid, "gelu": tf.nn.gelu,
+    "swish": tf.nn.silu, "softplus": tf.nn.softplus,
+}
+
+
+def initial_matrix(rng: np.random.Generator, kind: str, fan_in: int, fan_out: int) -> np.ndarray:
+    if kind == "glorot_uniform":
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, (fan_in, fan_out))
+    std = {"glorot_normal": np.sqrt(2.0 / (fan_in + fan_out)), "he_normal": np.sqrt(2.0 / fan_in),
+           "lecun_normal": np.sqrt(1.0 / fan_in)}[kind]
+    return rng.normal(0.0, std, (fan_in, fan_out))
+
+
+class MLP(tf.Module):
+    """Inputs are rescaled from their domain box to [-1, 1] first: tanh nets train
+    far better on centred, unit-scale inputs whatever units the user's domain has."""
+
+    def __init__(self, box, hidden, n_out, activation="tanh", initializer="glorot_normal",
+                 dtype="float32", seed=0):
+        super().__init__(name="mlp")
+        lo, hi = np.array(box, dtype=np.float64).T
+        self.dtype = tf.as_dtype(dtype)
+        self.center = tf.constant((lo + hi) / 2, self.dtype)
+        self.inv_half = tf.constant(2.0 / (hi - lo), self.dtype)
+        self.activation = ACTIVATIONS[activation]
+        rng = np.random.default_rng(seed)
+        sizes = [len(box), *hidden, n_out]
+        self.weights = [tf.Variable(initial_matrix(rng, initializer, a, b), dtype=self.dtype, name=f"w{i}")
+                        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+        self.biases = [tf.Variable(np.zeros(b), dtype=self.dtype, name=f"b{i}") for i, b in enumerate(sizes[1:])]
+
+    @property
+    def params(self) -> list[tf.Variable]:
+        return [v for pair in zip(self.weights, self.biases) for v in pair]
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        h = (x - self.center) * self.inv_half
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            h = self.activation(tf.matmul(h, w) + b)
+        return tf.matmul(h, self.weights[-1]) + self.biases[-1]

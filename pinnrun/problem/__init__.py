@@ -1,0 +1,1 @@
+"""Problem: a validated spec turned into geometry, residual and condition terms."""

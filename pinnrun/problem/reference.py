@@ -1,0 +1,94 @@
+"""The reference solution on a grid, for errors and predictions.
+
+Three sources, as the spec says: an exact expression, a .npz data file
+(one 1-D array per input variable giving the grid axes, one array per output
+on that grid, indexed in input order), or Burgers' Cole-Hopf solution
+computed from the problem's own initial condition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pinnrun.problem.cole_hopf import burgers_cole_hopf
+from pinnrun.problem.problem import Problem
+from pinnrun.spec.expressions import parse
+from pinnrun.spec.schema import Reference
+
+DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # per spatial axis, by number of spatial axes
+DEFAULT_TIME_POINTS = 101
+
+
+@dataclass(frozen=True)
+class ReferenceGrid:
+    axes: dict[str, np.ndarray]     # input name -> 1-D grid axis
+    values: dict[str, np.ndarray]   # output name -> array of shape [len(axis) for axis in axes]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(a) for a in self.axes.values())
+
+    def points(self) -> np.ndarray:
+        """All grid points as rows (n, n_inputs), in 'ij' order."""
+        mesh = np.meshgrid(*self.axes.values(), indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def relative_l2(prediction: dict[str, np.ndarray], reference: ReferenceGrid) -> float:
+    pred = np.concatenate([np.ravel(prediction[k]) for k in reference.values])
+    ref = np.concatenate([np.ravel(v) for v in reference.values.values()])
+    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+
+
+def build_reference(problem: Problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
+    if ref.file is not None:
+        return _from_file(problem, spec_dir / ref.file)
+    axes = {}
+    for name, (lo, hi) in zip(problem.inputs, problem.input_box):
+        default = DEFAULT_TIME_POINTS if name == problem.time else DEFAULT_POINTS[len(problem.space)]
+        axes[name] = np.linspace(lo, hi, ref.grid.get(name, default))
+    if ref.cole_hopf is not None:
+        return ReferenceGrid(axes, {problem.outputs[0]: _cole_hopf(problem, ref, axes)})
+    exact = ref.exact if isinstance(ref.exact, dict) else {problem.outputs[0]: ref.exact}
+    mesh = np.meshgrid(*axes.values(), indexing="ij")
+    env = dict(zip(problem.inputs, mesh)) | problem.constants
+    values = {}
+    for out, source in exact.items():
+        value = parse(source, variables=problem.inputs, constants=list(problem.constants)).evaluate(env)
+        values[out] = np.broadcast_to(np.asarray(value, dtype=np.float64), mesh[0].shape).copy()
+    return ReferenceGrid(axes, values)
+
+
+def _cole_hopf(problem: Problem, ref: Reference, axes: dict[str, np.ndarray]) -> np.ndarray:
+    viscosity = parse(ref.cole_hopf["viscosity"], constants=list(problem.constants)).evaluate(problem.constants)
+    initial = next(t for t in problem.terms if t.kind == "initial")
+    (x,), t0 = problem.space, problem.time_domain[0]
+
+    def u0(xs: np.ndarray) -> np.ndarray:
+        env = {x: xs, problem.time: np.full_like(xs, t0)} | problem.constants
+        return np.broadcast_to(np.asarray(initial.expression.evaluate(env), dtype=np.float64), xs.shape)
+
+    (lo, hi), = problem.box
+    return burgers_cole_hopf(u0, float(viscosity), axes[x], axes[problem.time] - t0, period=hi - lo)
+
+
+def _from_file(problem: Problem, path: Path) -> ReferenceGrid:
+    from pinnrun.errors import PinnrunError
+
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in (*problem.inputs, *problem.outputs) if k not in data]
+        if missing:
+            raise PinnrunError(f"{path}: reference file lacks array(s) {', '.join(missing)} "
+                               f"(has {', '.join(data.files)})")
+        axes = {k: np.asarray(data[k], dtype=np.float64).ravel() for k in problem.inputs}
+        shape = tuple(len(a) for a in axes.values())
+        values = {}
+        for out in problem.outputs:
+            v = np.asarray(data[out], dtype=np.float64)
+            if v.shape != shape:
+                raise PinnrunError(f"{path}: array '{out}' has shape {v.shape}, expected {shape} "
+                                   f"(one axis per input: {', '.join(problem.inputs)})")
+            values[out] = v
+    return ReferenceGrid(axes, values)

@@ -1,0 +1,1 @@
+"""Sampling: collocation points as per-rank shards of one global sequence."""

@@ -1,0 +1,1 @@
+"""Problem spec: YAML loading with line numbers, schema, expressions."""

@@ -1,0 +1,127 @@
+"""Load a spec file: YAML → overrides → schema → cross-field checks.
+
+Every failure becomes one `SpecError` line pointing at the file, line and
+field, before any training process starts.
+"""
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from pinnrun.errors import SpecError
+from pinnrun.spec.overrides import apply_overrides
+from pinnrun.spec.schema import Spec
+from pinnrun.spec.yaml_lines import LocatedData, format_path, load_located_file
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    spec: Spec
+    constants: dict[str, float]  # evaluated values of spec.constants
+    path: Path                   # the file it came from (relative paths resolve beside it)
+
+
+def load_spec(path: str | Path, overrides: list[str] = ()) -> LoadedSpec:
+    from pinnrun.spec.validate import check_semantics  # imports expressions; keep load light
+
+    located = load_located_file(path)
+    data, touched = apply_overrides(located.data, list(overrides))
+    located = _Located(data, located.lines, located.file, touched)
+    if not isinstance(data, dict):
+        raise located.error((), "a spec must be a YAML mapping")
+    spec = validate_model(Spec, located)
+    constants = check_semantics(spec, located, Path(path))
+    return LoadedSpec(spec, constants, Path(path).resolve())
+
+
+def validate_model(model: type[BaseModel], located: LocatedData):
+    """Schema-check located data; the first problem becomes a one-line SpecError."""
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as err:
+        raise _first_error(err, located, model) from None
+
+
+def dump_spec(spec: Spec) -> str:
+    """The resolved spec as YAML that `load_spec` accepts again."""
+    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+class _Located(LocatedData):
+    """Line lookup that blames `--set` for overridden fields instead of a file line."""
+
+    def __init__(self, data, lines, file, touched: set[tuple]):
+        super().__init__(data, lines, file)
+        self.touched = touched
+
+    def error(self, path: tuple, message: str) -> SpecError:
+        for cut in range(len(path), 0, -1):
+            if tuple(path[:cut]) in self.touched:
+                return SpecError(self.file, None, f"--set {format_path(path)}", message)
+        return super().error(path, message)
+
+
+def _first_error(err: ValidationError, located: LocatedData, model: type[BaseModel]) -> SpecError:
+    first = err.errors(include_url=False)[0]
+    path = _data_path(first["loc"], located.data, keep_last=first["type"] == "missing")
+    message = first["msg"][0].lower() + first["msg"][1:]
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, path[:-1])
+        message = f"unknown key '{path[-1]}'" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif "input" in first and not isinstance(first["input"], (dict, list)):
+        message += f" (got {first['input']!r})"
+    if message.startswith("value error, "):
+        message = message[len("value error, "):]
+    return located.error(path, message)
+
+
+def _data_path(loc: tuple, data, keep_last: bool) -> tuple:
+    """Drop pydantic's union/type tags from `loc`, keeping only real data keys."""
+    path, node = [], data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif keep_last and i == len(loc) - 1 and isinstance(node, dict):
+            path.append(part)
+    return tuple(path)
+
+
+def _allowed_keys(model: type[BaseModel], path: tuple) -> list[str]:
+    """The keys the schema allows at `path` (for 'unknown key' messages)."""
+    annotation = model
+    for part in path:
+        annotation = _structured(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            annotation = field.annotation if field else None
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return []
+    annotation = _structured(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _structured(annotation):
+    """From `X | None` or a Union, the member that is a model or a dict."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is dict:
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _structured(arg)
+        if found is not None:
+            return found
+    return None

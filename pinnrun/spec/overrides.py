@@ -1,0 +1,47 @@
+"""`--set a.b.c=value` overrides applied to the raw spec data before validation."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from pinnrun.errors import PinnrunError
+
+
+def parse_override(text: str) -> tuple[tuple, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise PinnrunError(f"--set {text}: expected KEY=VALUE, e.g. training.adam.steps=2000")
+    path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw  # not YAML: keep it as a string; validation decides
+    return path, value
+
+
+def apply_overrides(data: Any, overrides: list[str]) -> tuple[Any, set[tuple]]:
+    """Return a copy of `data` with overrides applied, and the set of overridden paths."""
+    data = copy.deepcopy(data) if data is not None else {}
+    touched: set[tuple] = set()
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for i, part in enumerate(path[:-1]):
+            if isinstance(node, dict):
+                node = node.setdefault(part, {})
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                where = ".".join(map(str, path[: i + 1]))
+                raise PinnrunError(f"--set {text}: '{where}' is not a mapping or list index")
+        last = path[-1]
+        if isinstance(node, dict):
+            node[last] = value
+        elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+            node[last] = value
+        else:
+            raise PinnrunError(f"--set {text}: cannot set '{'.'.join(map(str, path))}'")
+        touched.add(path)
+    return data, touched

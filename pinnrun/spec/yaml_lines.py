@@ -1,0 +1,101 @@
+"""Load YAML into plain data while remembering the line of every field.
+
+Validation errors must point at `file:line: field.path`, so we compose the
+YAML node tree (which carries marks) instead of calling safe_load alone.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pinnrun.errors import SpecError
+
+Path_ = tuple  # a field path: ("training", "adam", "steps") or ("layers", 2)
+
+
+class LocatedData:
+    """Plain data parsed from YAML plus the 1-based line of each field path."""
+
+    def __init__(self, data: Any, lines: dict[tuple, int], file: str):
+        self.data, self.lines, self.file = data, lines, file
+
+    def line_of(self, path: tuple) -> int | None:
+        """Line of the deepest existing prefix of `path` (a missing key points at its parent)."""
+        for cut in range(len(path), -1, -1):
+            if tuple(path[:cut]) in self.lines:
+                return self.lines[tuple(path[:cut])]
+        return None
+
+    def error(self, path: tuple, message: str) -> SpecError:
+        return SpecError(self.file, self.line_of(path), format_path(path), message)
+
+
+def format_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _walk(value_node, path + (key,), lines)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (a silent overwrite hides mistakes)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 booleans: only true/false. YAML 1.1 also reads on/off/yes/no as
+# booleans, which turns a condition's `on: left` key into True.
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def load_located(text: str, file: str) -> LocatedData:
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)  # same resolvers: same lines
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        raise SpecError(file, line, "", f"invalid YAML: {err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(file, None, "", f"invalid YAML: {err}") from None
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return LocatedData(data, lines, file)
+
+
+def load_located_file(path: str | Path) -> LocatedData:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(str(path), None, "", f"cannot read: {err.strerror}") from None
+    return load_located(text, str(path))

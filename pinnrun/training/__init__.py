@@ -1,0 +1,1 @@
+"""Training: data-parallel optimisation (Adam, L-BFGS) over a Comm."""

@@ -1,0 +1,121 @@
+"""One rank of a training run: `python -m pinnrun.worker RUN_DIR`.
+
+Started by the launcher under horovodrun / mpirun / srun. Loads the resolved
+spec from the run folder, samples its own shard, trains, and (rank 0) writes
+the results.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from pinnrun.model.mlp import MLP  # noqa: E402
+from pinnrun.problem.problem import build_problem  # noqa: E402
+from pinnrun.problem.reference import build_reference, relative_l2  # noqa: E402
+from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
+from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
+from pinnrun.sampling.collocation import sample_problem  # noqa: E402
+from pinnrun.spec.loader import load_spec  # noqa: E402
+from pinnrun.training.comm import claim_devices, open_comm  # noqa: E402
+from pinnrun.training.losses import LossTerms  # noqa: E402
+from pinnrun.training.trainer import Trainer  # noqa: E402
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def param_digest(params) -> str:
+    h = hashlib.sha256()
+    for p in params:
+        h.update(p.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def main(run_dir: Path) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.perf_counter()
+    comm = open_comm()
+    device = claim_devices(comm)
+    rec = Recorder(run_dir, comm.rank == 0)
+    try:
+        loaded = load_spec(run_dir / "spec.yaml")
+        spec = loaded.spec
+        problem = build_problem(loaded)
+        points = sample_problem(problem, spec.sampling.method, spec.training.seed, comm.rank, comm.size,
+                                spec.scaling)
+        net = MLP(problem.input_box, spec.network.hidden, len(problem.outputs), spec.network.activation,
+                  spec.network.initializer, spec.network.dtype, seed=spec.training.seed)
+        comm.broadcast_variables(net.params)  # one model, whatever each rank initialised
+        trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, spec.training, comm)
+        counts = point_counts(problem, points)
+        devices = comm.allgather_object(device)
+        rec.write_json("env.json", _environment(devices))
+        lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
+        rec.event("start", ranks=comm.size, scaling=spec.scaling, points=counts,
+                  total_steps=spec.training.adam.steps + lbfgs_steps,
+                  phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps})
+        log = trainer.run(rec.metric)
+        digests = comm.allgather_object(param_digest(net.params))
+        if comm.rank == 0:
+            l2 = _write_outputs(run_dir, loaded, problem, net)
+            summary = build_summary(problem, spec.scaling, comm.size, counts, log,
+                                    time.perf_counter() - started, l2, len(set(digests)) == 1)
+            summary["param_digests"] = digests
+            rec.write_json(SUMMARY, summary)
+            rec.event("done", status="finished", l2_relative_error=l2, wall_seconds=summary["wall_seconds"])
+        return 0
+    except KeyboardInterrupt as err:
+        _fail(rec, "interrupted", f"stopped by {err or 'SIGINT'}", started)
+        return 130
+    except Exception as err:  # the launcher shows the reason; the log keeps the traceback
+        traceback.print_exc()
+        _fail(rec, "failed", f"{type(err).__name__}: {err}", started)
+        return 1
+
+
+def _write_outputs(run_dir: Path, loaded, problem, net) -> float | None:
+    """Checkpoint and predictions on the reference grid; returns the L2 relative error."""
+    tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(str(run_dir / "checkpoint" / "model"))
+    ref_spec = loaded.spec.reference
+    if ref_spec is None:
+        return None
+    ref = build_reference(problem, ref_spec, loaded.path.parent)
+    out = net(tf.constant(ref.points(), net.dtype)).numpy().astype(np.float64)
+    pred = {name: out[:, i].reshape(ref.shape) for i, name in enumerate(problem.outputs)}
+    np.savez(run_dir / "predictions.npz", **ref.axes,
+             **{name: pred[name] for name in problem.outputs},
+             **{f"{name}_reference": ref.values[name] for name in problem.outputs})
+    return relative_l2(pred, ref)
+
+
+def _fail(rec: Recorder, status: str, reason: str, started: float) -> None:
+    summary_path = rec.run_dir / SUMMARY
+    if rec.enabled and not summary_path.exists():
+        rec.write_json(SUMMARY, {"status": status, "reason": reason,
+                                 "wall_seconds": time.perf_counter() - started})
+    rec.event(status, status=status, reason=reason)
+
+
+def _environment(devices: list[dict]) -> dict:
+    import platform
+
+    import horovod
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "horovod": horovod.__version__,
+            "numpy": np.__version__, "platform": platform.platform(), "ranks": devices,
+            "hosts": sorted({d["host"] for d in devices})}
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Idempotent set-up: system MPI + cmake, .venv with the pinned stack, Horovod
+# 0.28.1 built against it (wheel cached outside the repo), pinnrun itself.
+# A second run only checks and takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3.11}
+TF_VERSION=2.18.1
+HVD_VERSION=0.28.1
+CACHE=${PINNRUN_CACHE:-$HOME/.cache/pinnrun}
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+# 1. System packages (OpenMPI for the MPI controller and mpi4py; cmake for Horovod).
+need_apt=()
+command -v mpirun >/dev/null 2>&1 || need_apt+=(openmpi-bin)
+[ -e /usr/include/x86_64-linux-gnu/openmpi ] || [ -e /usr/lib/x86_64-linux-gnu/openmpi/include ] \
+  || dpkg -s libopenmpi-dev >/dev/null 2>&1 || need_apt+=(libopenmpi-dev)
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing system packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# 2. Virtual environment.
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || die "Python 3.11 is required (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11"
+[ -x .venv/bin/python ] || { say "creating .venv"; "$PY" -m venv .venv; }
+VPY=$ROOT/.venv/bin/python
+pip() { "$VPY" -m pip --disable-pip-version-check -q "$@"; }
+
+# 3. TensorFlow (CUDA build only where a GPU driver answers).
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  TF_REQ="tensorflow[and-cuda]==$TF_VERSION"; VARIANT=cuda
+else
+  TF_REQ="tensorflow-cpu==$TF_VERSION"; VARIANT=cpu
+fi
+if ! "$VPY" -c "import tensorflow as tf, sys; sys.exit(tf.__version__ != '$TF_VERSION')" >/dev/null 2>&1; then
+  say "installing $TF_REQ and build tools"
+  pip install "pip>=24" "setuptools<70" wheel
+  pip install "$TF_REQ"
+fi
+
+# 4. Horovod, built once per (TF variant) and cached as a wheel.
+if ! "$VPY" -c "import horovod.tensorflow" >/dev/null 2>&1; then
+  WHEELS=$CACHE/wheels/tf$TF_VERSION-$VARIANT
+  mkdir -p "$WHEELS"
+  if ! ls "$WHEELS"/horovod-$HVD_VERSION-*.whl >/dev/null 2>&1; then
+    say "building horovod $HVD_VERSION (TensorFlow + Gloo + MPI); takes a few minutes"
+    pip install "cmake<4" packaging
+    HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 \
+    HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 MAKEFLAGS=-j2 \
+      "$VPY" -m pip --disable-pip-version-check wheel --no-build-isolation --no-cache-dir \
+        --no-deps -w "$WHEELS" "horovod==$HVD_VERSION" > "$CACHE/horovod-build.log" 2>&1 \
+      || { tail -40 "$CACHE/horovod-build.log" >&2; die "horovod build failed (log: $CACHE/horovod-build.log)"; }
+  fi
+  say "installing cached horovod wheel"
+  pip install "$WHEELS"/horovod-$HVD_VERSION-*.whl
+fi
+
+# 5. pinnrun itself (editable) with its runtime and test dependencies.
+if ! "$VPY" -c "import pinnrun, mpi4py, pytest" >/dev/null 2>&1 || [ pyproject.toml -nt .venv/.pinnrun-installed ]; then
+  say "installing pinnrun"
+  pip install -e ".[test]"
+  touch .venv/.pinnrun-installed
+fi
+
+# 6. The build must really have TensorFlow, Gloo and MPI (check-build always exits 0).
+CHECK=$("$ROOT/.venv/bin/horovodrun" --check-build 2>&1)
+for want in TensorFlow Gloo MPI; do
+  grep -Eq "\[X\] $want" <<<"$CHECK" || { echo "$CHECK" >&2; die "horovod lacks $want support; delete $CACHE/wheels and re-run"; }
+done
+say "ready: $("$VPY" -c 'import tensorflow as tf, horovod; print(f"tensorflow {tf.__version__}, horovod {horovod.__version__}")') ($VARIANT)"
