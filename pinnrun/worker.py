@@ -35,10 +35,11 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def param_digest(params) -> str:
+def digest(arrays) -> str:
+    """Short fingerprint of exact bytes: equal digests mean bit-identical arrays."""
     h = hashlib.sha256()
-    for p in params:
-        h.update(p.numpy().tobytes())
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -65,13 +66,20 @@ def main(run_dir: Path) -> int:
         rec.event("start", ranks=comm.size, scaling=spec.scaling, points=counts,
                   total_steps=spec.training.adam.steps + lbfgs_steps,
                   phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps})
-        log = trainer.run(rec.metric)
-        digests = comm.allgather_object(param_digest(net.params))
+        digests = {}  # per phase, every rank's parameter digest: ranks must stay bit-identical
+
+        def after_phase(name: str) -> None:
+            digests[name] = comm.allgather_object(digest(p.numpy() for p in net.params))
+
+        log = trainer.run(rec.metric, after_phase)
+        point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
         if comm.rank == 0:
             l2 = _write_outputs(run_dir, loaded, problem, net)
+            in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
-                                    time.perf_counter() - started, l2, len(set(digests)) == 1)
+                                    time.perf_counter() - started, l2, in_sync)
             summary["param_digests"] = digests
+            summary["point_digests"] = point_digests
             rec.write_json(SUMMARY, summary)
             rec.event("done", status="finished", l2_relative_error=l2, wall_seconds=summary["wall_seconds"])
         return 0

@@ -46,8 +46,17 @@ if ! "$VPY" -c "import tensorflow as tf, sys; sys.exit(tf.__version__ != '$TF_VE
 fi
 
 # 4. Horovod, built once per (TF variant) and cached as a wheel.
+WHEELS=$CACHE/wheels/tf$TF_VERSION-$VARIANT
+has_all() {  # `horovodrun --check-build` always exits 0: read its text
+  local check; check=$("$ROOT/.venv/bin/horovodrun" --check-build 2>&1) || return 1
+  for want in TensorFlow Gloo MPI; do grep -Eq "\[X\] $want" <<<"$check" || return 1; done
+}
+if "$VPY" -c "import horovod.tensorflow" >/dev/null 2>&1 && ! has_all; then
+  say "installed horovod lacks TensorFlow, Gloo or MPI: rebuilding"
+  pip uninstall -y horovod
+  rm -f "$WHEELS"/horovod-*.whl
+fi
 if ! "$VPY" -c "import horovod.tensorflow" >/dev/null 2>&1; then
-  WHEELS=$CACHE/wheels/tf$TF_VERSION-$VARIANT
   mkdir -p "$WHEELS"
   if ! ls "$WHEELS"/horovod-$HVD_VERSION-*.whl >/dev/null 2>&1; then
     say "building horovod $HVD_VERSION (TensorFlow + Gloo + MPI); takes a few minutes"
@@ -69,9 +78,6 @@ if ! "$VPY" -c "import pinnrun, mpi4py, pytest" >/dev/null 2>&1 || [ pyproject.t
   touch .venv/.pinnrun-installed
 fi
 
-# 6. The build must really have TensorFlow, Gloo and MPI (check-build always exits 0).
-CHECK=$("$ROOT/.venv/bin/horovodrun" --check-build 2>&1)
-for want in TensorFlow Gloo MPI; do
-  grep -Eq "\[X\] $want" <<<"$CHECK" || { echo "$CHECK" >&2; die "horovod lacks $want support; delete $CACHE/wheels and re-run"; }
-done
+# 6. The build must really have TensorFlow, Gloo and MPI.
+has_all || { "$ROOT/.venv/bin/horovodrun" --check-build >&2; die "horovod lacks TensorFlow, Gloo or MPI support (build log: $CACHE/horovod-build.log)"; }
 say "ready: $("$VPY" -c 'import tensorflow as tf, horovod; print(f"tensorflow {tf.__version__}, horovod {horovod.__version__}")') ($VARIANT)"

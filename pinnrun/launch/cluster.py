@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, ValidationError
 
 from pinnrun.spec.loader import validate_model
 from pinnrun.spec.schema import Strict
@@ -56,10 +56,17 @@ def parse_hosts(text: str) -> list[Host]:
 
     hosts = []
     for item in filter(None, (s.strip() for s in text.split(","))):
-        name, _, slots = item.partition(":")
-        if not name or (slots and not slots.isdigit()) or slots == "0":
-            raise PinnrunError(f"--hosts {text}: '{item}' is not HOST or HOST:SLOTS (SLOTS >= 1)")
-        hosts.append(Host(name=name, slots=int(slots or 1)))
+        name, colon, slots = item.partition(":")
+        bad = PinnrunError(f"--hosts {text}: '{item}' is not HOST or HOST:SLOTS (SLOTS >= 1)")
+        if colon and not slots.isdigit():
+            raise bad
+        try:
+            host = Host(name=name, slots=int(slots or 1))
+        except ValidationError:
+            raise bad from None
+        if any(h.name == host.name for h in hosts):
+            raise PinnrunError(f"--hosts {text}: host '{name}' listed twice")
+        hosts.append(host)
     if not hosts:
         raise PinnrunError("--hosts: no hosts given")
     return hosts

@@ -12,7 +12,7 @@ from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
 from pinnrun.launch.runner import LOG, run_job
 from pinnrun.results.recorder import SUMMARY, write_json
-from pinnrun.results.run_folder import new_run_dir
+from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.spec.loader import LoadedSpec, dump_spec, load_spec
 
 
@@ -37,6 +37,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if dry_run:
+        check_out(out)
         placeholder = Path(out).resolve() if out else Path("runs") / f"{spec.name}-<timestamp>"
         console.print(printable(build_command(plan, placeholder), plan.env), soft_wrap=True, highlight=False)
         return 0

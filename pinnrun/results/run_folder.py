@@ -7,13 +7,21 @@ from pathlib import Path
 from pinnrun.errors import PinnrunError
 
 
+def check_out(out: str | None) -> Path | None:
+    """An explicit run folder must be new or empty: earlier results are never overwritten."""
+    if not out:
+        return None
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise PinnrunError(f"--out {out}: already exists and is not empty; "
+                           "choose a new folder (earlier results are never overwritten)")
+    return path
+
+
 def new_run_dir(out: str | None, name: str, root: str = "runs") -> Path:
     """`out` if given (must be absent or empty), else runs/<name>-<timestamp>[-n]."""
     if out:
-        path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise PinnrunError(f"--out {out}: already exists and is not empty; "
-                               "choose a new folder (earlier results are never overwritten)")
+        path = check_out(out)
         path.mkdir(parents=True, exist_ok=True)
         return path.resolve()
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -56,7 +56,9 @@ class Trainer:
         terms = reduced[self.n_params:]
         return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
 
-    def run(self, log: Callable[[dict], None]) -> TrainingLog:
+    def run(self, log: Callable[[dict], None], after_phase: Callable[[str], None] = lambda name: None
+            ) -> TrainingLog:
+        """Train; `log` gets each logged record, `after_phase` each finished phase's name."""
         result = TrainingLog()
         start = time.perf_counter()
         step = 0
@@ -84,6 +86,7 @@ class Trainer:
                 step += n
                 result.final = self._log(log, "adam", step, total, terms, local, float(lr), start)
             result.phases.append(stats)
+            after_phase("adam")
 
         if self.spec.lbfgs is not None and self.spec.lbfgs.steps > 0:
             lbfgs = LBFGS(self.params, self.evaluate, self.spec.lbfgs, len(self.losses.names))
@@ -105,6 +108,7 @@ class Trainer:
             stats.evaluations = int(lbfgs.evaluations.numpy())
             stats.stop_reason = STOP_REASONS[int(lbfgs.stop.numpy())]
             result.phases.append(stats)
+            after_phase("lbfgs")
         return result
 
     def _log(self, log, phase, step, total, terms, local, lr, start) -> dict:

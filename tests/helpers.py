@@ -1,0 +1,26 @@
+"""Shared helpers for tests: spec files in tmp folders, problem building."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = ROOT / "problems"
+
+
+def spec_dict(name: str) -> dict:
+    return yaml.safe_load((PROBLEMS / f"{name}.yaml").read_text().replace("on:", "'on':"))
+
+
+def write_spec(tmp_path: Path, data: dict, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load(name_or_path, overrides=()):
+    from pinnrun.spec.loader import load_spec
+
+    path = name_or_path if isinstance(name_or_path, Path) else PROBLEMS / f"{name_or_path}.yaml"
+    return load_spec(path, list(overrides))

@@ -1,0 +1,411 @@
+"""Launch planning: from flags, a cluster spec or a SLURM allocation to the exact command."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pinnrun.errors import PinnrunError, SpecError
+from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
+from pinnrun.launch.command import MPIRUN_FLAGS, build_command, plan_launch, printable
+from pinnrun.launch.slurm import expand_nodelist, expand_tasks_per_node, slurm_hosts
+from pinnrun.results.run_folder import new_run_dir
+
+REPO = Path(__file__).resolve().parents[1]
+POISSON = REPO / "problems" / "poisson1d.yaml"
+RUN = Path("/runs/r1")
+WORKER = [sys.executable, "-m", "pinnrun.worker", str(RUN)]
+
+
+def no_gpu_lookup() -> int:
+    raise AssertionError("gpu_count must not be called here")
+
+
+def plan(**kw):
+    kw.setdefault("environ", {})
+    kw.setdefault("gpu_count", no_gpu_lookup)
+    return plan_launch(**kw)
+
+
+def index_of(cmd: list[str], *seq: str) -> int:
+    """Position where `seq` appears contiguously in `cmd` (fails if it does not)."""
+    for i in range(len(cmd) - len(seq) + 1):
+        if tuple(cmd[i:i + len(seq)]) == seq:
+            return i
+    raise AssertionError(f"{seq} not in {cmd}")
+
+
+# --------------------------------------------------------------------------
+# horovodrun
+# --------------------------------------------------------------------------
+
+def test_horovodrun_gloo_by_default() -> None:
+    p = plan(np=2)
+    assert (p.ranks, p.launcher, p.controller) == (2, "horovodrun", "gloo")
+    assert p.hosts == [Host(name="localhost", slots=2)]
+    assert p.notes == [] and p.env == {}
+    cmd = build_command(p, RUN)
+    assert Path(cmd[0]).name == "horovodrun"
+    assert cmd[1:] == ["-np", "2", "-H", "localhost:2", "--gloo", *WORKER]
+
+
+def test_one_rank_without_flags() -> None:
+    p = plan()
+    assert p.ranks == 1
+    assert build_command(p, RUN)[1:5] == ["-np", "1", "-H", "localhost:1"]
+
+
+def test_horovodrun_mpi_controller_interface_and_ssh_port_from_cluster() -> None:
+    cluster = Cluster(hosts=[Host(name="n1", slots=2), Host(name="n2", slots=2)], controller="mpi",
+                      network_interface="ib0", ssh_port=2222, env={"NCCL_DEBUG": "INFO"})
+    p = plan(cluster=cluster)
+    assert p.ranks == 4
+    cmd = build_command(p, RUN)
+    assert cmd[1:6] == ["-np", "4", "-H", "n1:2,n2:2", "--mpi"]
+    assert "--gloo" not in cmd
+    index_of(cmd, "--network-interface", "ib0")
+    index_of(cmd, "-p", "2222")
+    assert cmd[-len(WORKER):] == WORKER
+    assert p.env == {"NCCL_DEBUG": "INFO"}
+
+
+def test_flags_override_cluster_spec() -> None:
+    cluster = Cluster(hosts=[Host(name="n1", slots=8)], launcher="mpirun")
+    p = plan(np=2, hosts=parse_hosts("h1:1,h2:1"), launcher="horovodrun", cluster=cluster)
+    assert p.launcher == "horovodrun"
+    assert [h.name for h in p.hosts] == ["h1", "h2"]
+    assert plan(cluster=cluster).launcher == "mpirun"
+
+
+# --------------------------------------------------------------------------
+# mpirun and srun
+# --------------------------------------------------------------------------
+
+def test_mpirun_command() -> None:
+    cluster = Cluster(launcher="mpirun", env={"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": 4},
+                      network_interface="eth0", ssh_port=2200)
+    p = plan(np=2, cluster=cluster)
+    assert p.env == {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "4"}  # values become strings
+    cmd = build_command(p, RUN, is_root=False)
+    assert cmd[:5] == ["mpirun", "-np", "2", "-H", "localhost:2"]
+    index_of(cmd, *MPIRUN_FLAGS)
+    index_of(cmd, "-bind-to", "none", "-map-by", "slot")
+    for key in ("PATH", "LD_LIBRARY_PATH", "NCCL_DEBUG", "OMP_NUM_THREADS"):
+        index_of(cmd, "-x", key)
+    index_of(cmd, "-mca", "btl_tcp_if_include", "eth0")
+    index_of(cmd, "-mca", "plm_rsh_args", "-p 2200")
+    assert "--allow-run-as-root" not in cmd
+    assert cmd[-len(WORKER):] == WORKER
+
+
+def test_mpirun_allow_run_as_root_only_for_root() -> None:
+    p = plan(np=2, launcher="mpirun")
+    assert "--allow-run-as-root" in build_command(p, RUN, is_root=True)
+    assert "--allow-run-as-root" not in build_command(p, RUN, is_root=False)
+    # default: decided by the current user
+    assert ("--allow-run-as-root" in build_command(p, RUN)) == (os.geteuid() == 0)
+
+
+def test_srun_command() -> None:
+    p = plan(np=3, launcher="srun")
+    assert build_command(p, RUN) == ["srun", "--ntasks=3", "--export=ALL", *WORKER]
+
+
+def test_printable_puts_env_in_front_and_quotes() -> None:
+    line = printable(["horovodrun", "-np", "2", "/a b/c"], {"NCCL_DEBUG": "INFO", "X": "two words"})
+    assert line == "NCCL_DEBUG=INFO X='two words' horovodrun -np 2 '/a b/c'"
+
+
+# --------------------------------------------------------------------------
+# ranks, hosts, GPUs
+# --------------------------------------------------------------------------
+
+def test_parse_hosts() -> None:
+    assert parse_hosts("h1:2,h2:2") == [Host(name="h1", slots=2), Host(name="h2", slots=2)]
+    assert parse_hosts("h1") == [Host(name="h1", slots=1)]
+    assert parse_hosts(" h1:3 , node-2.cluster ") == [Host(name="h1", slots=3), Host(name="node-2.cluster", slots=1)]
+
+
+@pytest.mark.parametrize("text", ["h1:0", "h1:x", ":2", "h1:2:3", "h1:-1", ",", ""])
+def test_parse_hosts_bad_forms(text: str) -> None:
+    with pytest.raises(PinnrunError, match="--hosts"):
+        parse_hosts(text)
+
+
+@pytest.mark.parametrize("text", ["bad host:2", "h@1", "h1:00"])
+def test_parse_hosts_bad_name_or_zero_padded_zero(text: str) -> None:
+    with pytest.raises(PinnrunError, match="--hosts"):
+        parse_hosts(text)
+
+
+def test_more_ranks_than_slots() -> None:
+    with pytest.raises(PinnrunError, match=r"5 ranks .* 4 slot"):
+        plan(np=5, hosts=parse_hosts("h1:2,h2:2"))
+    assert plan(np=3, hosts=parse_hosts("h1:2,h2:2")).ranks == 3  # fewer is fine
+
+
+def test_np_and_gpus_together() -> None:
+    with pytest.raises(PinnrunError, match="--np or --gpus"):
+        plan(np=2, gpus=2)
+
+
+def test_gpus_without_gpu_runs_cpu_ranks() -> None:
+    p = plan(gpus=2, gpu_count=lambda: 0)
+    assert p.ranks == 2
+    assert any("CPU rank" in n for n in p.notes), p.notes
+
+
+def test_gpus_fewer_than_ranks_are_shared() -> None:
+    p = plan(gpus=2, gpu_count=lambda: 1)
+    assert any("share 1 GPU" in n for n in p.notes), p.notes
+    assert plan(gpus=2, gpu_count=lambda: 2).notes == []
+
+
+def test_gpus_on_remote_hosts_come_from_the_host_list() -> None:
+    # no local nvidia-smi query for remote hosts (no_gpu_lookup would fail)
+    hosts = [Host(name="n1", slots=2, gpus=2), Host(name="n2", slots=2, gpus=2)]
+    p = plan(gpus=4, hosts=hosts)
+    assert p.ranks == 4 and p.notes == []
+
+
+# --------------------------------------------------------------------------
+# SLURM
+# --------------------------------------------------------------------------
+
+SLURM = {"SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node[01-02]", "SLURM_TASKS_PER_NODE": "2(x2)"}
+
+
+def test_slurm_allocation() -> None:
+    p = plan(environ=SLURM)
+    assert [(h.name, h.slots) for h in p.hosts] == [("node01", 2), ("node02", 2)]
+    assert p.ranks == 4
+    assert any("node01:2, node02:2" in n for n in p.notes)
+    assert build_command(p, RUN)[1:5] == ["-np", "4", "-H", "node01:2,node02:2"]
+
+
+def test_slurm_ignored_when_hosts_given() -> None:
+    p = plan(np=2, hosts=parse_hosts("h1:2"), environ=SLURM)
+    assert [h.name for h in p.hosts] == ["h1"]
+
+
+def test_slurm_hosts_outside_allocation_and_fallback() -> None:
+    assert slurm_hosts({}) is None
+    hosts = slurm_hosts({"SLURM_NODELIST": "a[1-3]", "SLURM_TASKS_PER_NODE": "garbage",
+                         "SLURM_NTASKS_PER_NODE": "4", "SLURM_GPUS_ON_NODE": "2"})
+    assert [(h.name, h.slots, h.gpus) for h in hosts] == [("a1", 4, 2), ("a2", 4, 2), ("a3", 4, 2)]
+
+
+@pytest.mark.parametrize("text,names", [
+    ("a[1-3,7],b5", ["a1", "a2", "a3", "a7", "b5"]),
+    ("gpu[08-10]", ["gpu08", "gpu09", "gpu10"]),
+    ("gpu[8-10]", ["gpu8", "gpu9", "gpu10"]),
+    ("single", ["single"]),
+    ("x1,x2", ["x1", "x2"]),
+    ("n[1],m[01-02,5]", ["n1", "m01", "m02", "m5"]),
+])
+def test_expand_nodelist(text: str, names: list[str]) -> None:
+    assert expand_nodelist(text) == names
+
+
+@pytest.mark.parametrize("text,counts", [
+    ("2(x3),1", [2, 2, 2, 1]),
+    ("4", [4]),
+    ("1,2(x2)", [1, 2, 2]),
+])
+def test_expand_tasks_per_node(text: str, counts: list[int]) -> None:
+    assert expand_tasks_per_node(text) == counts
+
+
+# --------------------------------------------------------------------------
+# cluster spec files
+# --------------------------------------------------------------------------
+
+CLUSTER = """\
+# two nodes
+hosts:
+  - {name: node1, slots: 4, gpus: 4}
+  - {name: node2, slots: 4, gpus: 4}
+launcher: mpirun
+controller: mpi
+network_interface: eth0
+ssh_port: 2222
+env: {NCCL_DEBUG: INFO, OMP_NUM_THREADS: 4}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "cluster.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def cluster_error(path: Path) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        load_cluster(path)
+    return info.value
+
+
+def test_cluster_spec_loads(tmp_path: Path) -> None:
+    c = load_cluster(write(tmp_path, CLUSTER))
+    assert c.hosts == [Host(name="node1", slots=4, gpus=4), Host(name="node2", slots=4, gpus=4)]
+    assert (c.launcher, c.controller, c.network_interface, c.ssh_port) == ("mpirun", "mpi", "eth0", 2222)
+    assert c.env == {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": 4}
+
+
+def test_empty_cluster_spec_is_defaults(tmp_path: Path) -> None:
+    assert load_cluster(write(tmp_path, "# nothing\n")) == Cluster()
+
+
+def test_cluster_unknown_key(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER + "colour: red\n")
+    err = cluster_error(path)
+    assert (err.line, err.field) == (10, "colour")
+    assert str(err).startswith(f"{path}:10: colour: unknown key 'colour'")
+    assert "launcher" in str(err) and "hosts" in str(err)
+
+
+def test_cluster_bad_launcher(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER.replace("launcher: mpirun", "launcher: pdsh"))
+    err = cluster_error(path)
+    assert (err.line, err.field) == (5, "launcher")
+    assert "'pdsh'" in str(err) and "srun" in str(err)
+
+
+def test_cluster_duplicate_host(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER.replace("name: node2", "name: node1"))
+    err = cluster_error(path)
+    assert (err.line, err.field) == (4, "hosts[1].name")
+    assert "host 'node1' listed twice" in str(err)
+
+
+def test_cluster_bad_slots_and_port(tmp_path: Path) -> None:
+    path = write(tmp_path, CLUSTER.replace("{name: node2, slots: 4", "{name: node2, slots: 0"))
+    assert (cluster_error(path).line, cluster_error(path).field) == (4, "hosts[1].slots")
+    path = write(tmp_path, CLUSTER.replace("2222", "70000"))
+    assert (cluster_error(path).line, cluster_error(path).field) == (8, "ssh_port")
+
+
+def test_cluster_that_is_a_list(tmp_path: Path) -> None:
+    path = write(tmp_path, "- node1\n- node2\n")
+    err = cluster_error(path)
+    assert err.line == 1 and "must be a YAML mapping" in str(err)
+
+
+# --------------------------------------------------------------------------
+# run folders
+# --------------------------------------------------------------------------
+
+def test_new_run_dir_refuses_non_empty_out(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier results")
+    with pytest.raises(PinnrunError, match="not empty"):
+        new_run_dir(str(out), "poisson1d")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert (out / "keep.txt").read_text() == "earlier results"
+
+
+def test_new_run_dir_refuses_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "file"
+    out.write_text("x")
+    with pytest.raises(PinnrunError):
+        new_run_dir(str(out), "poisson1d")
+    assert out.read_text() == "x"
+
+
+def test_new_run_dir_accepts_new_or_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert new_run_dir(str(empty), "p") == empty.resolve()
+    fresh = tmp_path / "a" / "b"
+    assert new_run_dir(str(fresh), "p") == fresh.resolve() and fresh.is_dir()
+
+
+def test_new_run_dir_default_never_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pinnrun.results.run_folder as run_folder
+
+    monkeypatch.setattr(run_folder.time, "strftime", lambda fmt: "20240102-030405")  # same second
+    root = tmp_path / "runs"
+    first = new_run_dir(None, "poisson1d", root=str(root))
+    second = new_run_dir(None, "poisson1d", root=str(root))
+    assert first == (root / "poisson1d-20240102-030405").resolve()
+    assert second == (root / "poisson1d-20240102-030405-1").resolve()
+    assert first.is_dir() and second.is_dir()
+
+
+# --------------------------------------------------------------------------
+# the command line
+# --------------------------------------------------------------------------
+
+def pinnrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "pinnrun"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pinnrun.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    return subprocess.run(cmd + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def command_line(stdout: str) -> str:
+    lines = [line for line in stdout.splitlines() if "pinnrun.worker" in line]
+    assert len(lines) == 1, stdout
+    return lines[0]
+
+
+def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
+    proc = pinnrun("train", str(POISSON), "--np", "2", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    line = command_line(proc.stdout)
+    assert "horovodrun -np 2 -H localhost:2 --gloo " in line
+    assert " -m pinnrun.worker " in line
+    assert list(tmp_path.iterdir()) == []  # no runs/ folder, nothing at all
+
+
+def test_cli_dry_run_with_cluster(tmp_path: Path) -> None:
+    write(tmp_path, "hosts:\n  - {name: n1, slots: 2}\n  - {name: n2, slots: 2}\n"
+                    "env: {NCCL_DEBUG: INFO}\nnetwork_interface: eth0\n")
+    proc = pinnrun("train", str(POISSON), "--cluster", "cluster.yaml", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = command_line(proc.stdout)
+    assert line.startswith("NCCL_DEBUG=INFO ")
+    assert "-np 4 -H n1:2,n2:2 --gloo --network-interface eth0 " in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_dry_run_mpirun(tmp_path: Path) -> None:
+    proc = pinnrun("train", str(POISSON), "--np", "2", "--launcher", "mpirun", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = command_line(proc.stdout)
+    assert line.startswith("mpirun -np 2 -H localhost:2 -bind-to none -map-by slot ")
+    assert "-x PATH" in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_out_not_empty_fails_before_launch(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier results")
+    before = (out / "keep.txt").stat().st_mtime_ns
+    # srun is the launcher and no training steps are asked for, so even if the
+    # check were missing nothing could train; the error must come before any launch.
+    proc = pinnrun("train", str(POISSON), "--np", "1", "--launcher", "srun", "--out", str(out),
+                   "--set", "training.adam.steps=0", "--set", "training.lbfgs.steps=0", cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --out {out}: "), proc.stderr
+    assert "not empty" in lines[0]
+    assert "srun" not in proc.stdout  # the command was never printed/launched
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert (out / "keep.txt").read_text() == "earlier results"
+    assert (out / "keep.txt").stat().st_mtime_ns == before
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_bad_host_name_is_one_line(tmp_path: Path) -> None:
+    proc = pinnrun("train", str(POISSON), "--hosts", "bad host:2", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: --hosts")

@@ -1,0 +1,112 @@
+"""Shards and collocation points: pure functions of (spec, seed, rank, size)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import load
+from pinnrun.problem.problem import build_problem
+from pinnrun.sampling.collocation import sample_problem
+from pinnrun.sampling.sequences import METHODS, unit_block
+from pinnrun.sampling.shards import shard
+
+
+def test_weak_shards_are_consecutive_blocks_of_the_global_sequence():
+    assert [shard(100, r, 4, "weak") for r in range(4)] == [
+        shard(100, r, 4, "weak") for r in range(4)]
+    s = [shard(100, r, 4, "weak") for r in range(4)]
+    assert [(x.start, x.count, x.total) for x in s] == [(0, 100, 400), (100, 100, 400), (200, 100, 400),
+                                                         (300, 100, 400)]
+
+
+def test_strong_shards_split_the_global_count_and_cover_it_exactly():
+    for n, k in [(100, 4), (10, 3), (1, 2), (7, 7), (5, 8)]:
+        parts = [shard(n, r, k, "strong") for r in range(k)]
+        assert sum(p.count for p in parts) == n
+        assert all(p.total == n for p in parts)
+        assert max(p.count for p in parts) - min(p.count for p in parts) <= 1
+        starts = [p.start for p in parts]
+        assert starts == [sum(p.count for p in parts[:r]) for r in range(k)]
+
+
+def test_shard_rejects_bad_input():
+    with pytest.raises(ValueError):
+        shard(10, 2, 2, "weak")
+    with pytest.raises(ValueError):
+        shard(10, 0, 2, "medium")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_blocks_concatenate_to_the_whole_sequence(method):
+    whole = unit_block(method, 3, 11, 0, 96, 96)
+    parts = np.concatenate([unit_block(method, 3, 11, s, 32, 96) for s in (0, 32, 64)])
+    np.testing.assert_array_equal(whole, parts)
+    assert whole.shape == (96, 3) and (whole >= 0).all() and (whole < 1).all()
+    assert len(np.unique(whole, axis=0)) == 96
+
+
+@pytest.mark.parametrize("scaling", ["weak", "strong"])
+@pytest.mark.parametrize("problem", ["burgers", "poisson1d", "heat1d"])
+def test_ranks_together_hold_exactly_the_single_rank_set(problem, scaling):
+    loaded = load(problem, ["sampling.points.initial=64"] if problem != "poisson1d" else [])
+    pb = build_problem(loaded)
+    k = 3
+    if scaling == "weak":
+        # k ranks with N each == one rank with k*N
+        single_pb = build_problem(load(problem, [f"sampling.points.{t.name}={k * t.points}" for t in pb.terms]
+                                       + (["sampling.points.initial=192"] if problem != "poisson1d" else [])))
+        single = sample_problem(single_pb, "sobol", 0, 0, 1, "weak")
+    else:
+        single = sample_problem(pb, "sobol", 0, 0, 1, "strong")
+    shards = [sample_problem(pb, "sobol", 0, r, k, scaling) for r in range(k)]
+    for term in pb.terms:
+        joined = np.concatenate([s[term.name].x for s in shards])
+        np.testing.assert_array_equal(joined, single[term.name].x)
+        if single[term.name].target is not None:
+            np.testing.assert_array_equal(np.concatenate([s[term.name].target for s in shards]),
+                                          single[term.name].target)
+
+
+def test_points_lie_where_their_term_holds():
+    pb = build_problem(load("burgers"))
+    pts = sample_problem(pb, "sobol", 0, 0, 1, "weak")
+    x, t = pts["burgers"].x.T
+    assert (-1 <= x).all() and (x <= 1).all() and (0 <= t).all() and (t <= 1).all()
+    assert x.std() > 0.5 and t.std() > 0.25  # spread over the whole domain
+    init = pts["initial"]
+    np.testing.assert_array_equal(init.x[:, 1], 0.0)
+    np.testing.assert_allclose(init.target[:, 0], -np.sin(np.pi * init.x[:, 0]))
+    walls = pts["walls"].x
+    assert set(np.unique(walls[:, 0])) == {-1.0, 1.0}
+    assert abs((walls[:, 0] > 0).mean() - 0.5) < 0.05  # both ends sampled evenly
+    np.testing.assert_array_equal(pts["walls"].target, 0.0)
+
+
+def test_rectangle_boundary_and_normals(tmp_path):
+    from pinnrun.problem.geometry import map_boundary
+
+    box = [(0.0, 2.0), (0.0, 1.0)]
+    u = unit_block("sobol", 1, 3, 0, 600, 600)
+    pts, normals = map_boundary(u, "rectangle", "boundary", box)
+    on_side = {
+        "left": (pts[:, 0] == 0, (-1, 0)), "right": (pts[:, 0] == 2, (1, 0)),
+        "bottom": (pts[:, 1] == 0, (0, -1)), "top": (pts[:, 1] == 1, (0, 1)),
+    }
+    total = 0
+    for mask, normal in on_side.values():
+        assert mask.any()
+        np.testing.assert_array_equal(normals[mask & (normals != 0).any(1)][:1], [normal])
+        total += mask.sum()
+    assert total >= 600  # every point is on some side (corners may count twice)
+    # side shares follow side lengths: bottom/top are twice as long as left/right
+    assert 1.6 < on_side["bottom"][0].sum() / on_side["left"][0].sum() < 2.4
+
+
+def test_sampling_is_reproducible_and_seeded():
+    pb = build_problem(load("heat1d"))
+    a = sample_problem(pb, "halton", 5, 1, 2, "weak")
+    b = sample_problem(pb, "halton", 5, 1, 2, "weak")
+    c = sample_problem(pb, "halton", 6, 1, 2, "weak")
+    np.testing.assert_array_equal(a["heat"].x, b["heat"].x)
+    assert not np.array_equal(a["heat"].x, c["heat"].x)
+    assert not np.array_equal(a["heat"].x, a["initial"].x[:, :1])
