@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from pinnrun.model.mlp import MLP  # noqa: E402
+from pinnrun.model.mlp import build_model  # noqa: E402
 from pinnrun.problem.problem import build_problem  # noqa: E402
 from pinnrun.problem.reference import build_reference, relative_l2  # noqa: E402
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
@@ -55,8 +55,7 @@ def main(run_dir: Path) -> int:
         problem = build_problem(loaded)
         points = sample_problem(problem, spec.sampling.method, spec.training.seed, comm.rank, comm.size,
                                 spec.scaling)
-        net = MLP(problem.input_box, spec.network.hidden, len(problem.outputs), spec.network.activation,
-                  spec.network.initializer, spec.network.dtype, seed=spec.training.seed)
+        net = build_model(spec.network, problem, seed=spec.training.seed)
         comm.broadcast_variables(net.params)  # one model, whatever each rank initialised
         trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, spec.training, comm)
         counts = point_counts(problem, points)

@@ -1,6 +1,7 @@
 """Shared helpers for tests: spec files in tmp folders, problem building."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -10,7 +11,9 @@ PROBLEMS = ROOT / "problems"
 
 
 def spec_dict(name: str) -> dict:
-    return yaml.safe_load((PROBLEMS / f"{name}.yaml").read_text().replace("on:", "'on':"))
+    """A shipped problem as plain data (PyYAML is YAML 1.1: keep `on:` a string key)."""
+    text = re.sub(r"(?<![A-Za-z0-9_])on:", "'on':", (PROBLEMS / f"{name}.yaml").read_text())
+    return yaml.safe_load(text)
 
 
 def write_spec(tmp_path: Path, data: dict, name: str = "spec.yaml") -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import PROBLEMS, load
+from helpers import PROBLEMS, load, spec_dict
 
 pytest.importorskip("horovod.tensorflow")
 
@@ -46,10 +46,10 @@ def metrics(out: Path) -> list[dict]:
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     made = {}
-    made["strong1"] = base / "strong1", train(base / "strong1", "burgers", 1, *SMALL, "scaling=strong")
-    made["strong2"] = base / "strong2", train(base / "strong2", "burgers", 2, *SMALL, "scaling=strong",
+    made["strong1"] = base / "strong1", train(base / "strong1", "burgers_soft", 1, *SMALL, "scaling=strong")
+    made["strong2"] = base / "strong2", train(base / "strong2", "burgers_soft", 2, *SMALL, "scaling=strong",
                                               "training.lbfgs.steps=20")
-    made["weak2"] = base / "weak2", train(base / "weak2", "burgers", 2, *SMALL, "training.adam.steps=2",
+    made["weak2"] = base / "weak2", train(base / "weak2", "burgers_soft", 2, *SMALL, "training.adam.steps=2",
                                           "training.lbfgs.steps=0")
     return made
 
@@ -79,7 +79,7 @@ def test_weak_two_ranks_hold_exactly_the_one_rank_2n_set(runs, tmp_path):
         shard = sample_problem(pb, "sobol", 0, rank, 2, "weak")
         assert got == {name: digest([p.x]) for name, p in shard.items()}
     # ...and together they are the 1-rank set with 2N points: same first loss, same model
-    single = train(tmp_path / "single", "burgers", 1, *SMALL, "training.adam.steps=2",
+    single = train(tmp_path / "single", "burgers_soft", 1, *SMALL, "training.adam.steps=2",
                    "sampling.points.burgers=1024", "sampling.points.initial=128", "sampling.points.walls=128")
     assert single["points"]["global"] == summary["points"]["global"]
     first_two = metrics(out)[0]["loss"]
@@ -139,7 +139,7 @@ def test_train_poisson_two_ranks_end_to_end(tmp_path):
 
 def test_ctrl_c_stops_all_ranks_and_keeps_what_was_written(tmp_path):
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers.yaml"),
+    proc = subprocess.Popen([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
                              "--np", "2", "--out", str(out), "--set", "training.log_every=10",
                              "--set", "training.adam.steps=100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -162,7 +162,7 @@ def test_ctrl_c_stops_all_ranks_and_keeps_what_was_written(tmp_path):
 def test_a_failing_worker_reports_the_reason(tmp_path):
     import yaml
 
-    data = yaml.safe_load((PROBLEMS / "poisson1d.yaml").read_text().replace("on:", "'on':"))
+    data = spec_dict("poisson1d")
     np.savez(tmp_path / "ref.npz", x=np.linspace(-1, 1, 5))  # lacks the output 'u'
     data["reference"] = {"file": "ref.npz"}
     data["training"].update(adam={"steps": 3}, lbfgs={"steps": 0})

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pinnrun.errors import PinnrunError, SpecError
@@ -284,9 +285,16 @@ def test_reference_file_missing(tmp_path: Path) -> None:
 def test_reference_file_resolves_beside_the_spec(tmp_path: Path) -> None:
     sub = tmp_path / "sub"
     sub.mkdir()
-    (sub / "ref.npz").write_bytes(b"")
+    np.savez(sub / "ref.npz", x=np.linspace(-1, 1, 5), u=np.zeros(5))
     path = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: ref.npz\n"))
     assert load_spec(path).spec.reference.file == "ref.npz"
+    # its arrays are checked before any process starts
+    np.savez(sub / "short.npz", x=np.linspace(-1, 1, 5))
+    short = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: short.npz\n"), "short.yaml")
+    assert_located(spec_error(short), short, 29, "reference.file", "lacks array(s) u")
+    (sub / "empty.npz").write_bytes(b"")
+    empty = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: empty.npz\n"), "empty.yaml")
+    assert_located(spec_error(empty), empty, 29, "reference.file", "cannot read")
     # a non-.npz file is refused
     (sub / "ref.csv").write_text("x,u\n")
     bad = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: ref.csv\n"), "bad.yaml")

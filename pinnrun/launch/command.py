@@ -64,6 +64,10 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
     if ranks > slots:
         raise PinnrunError(f"{ranks} ranks asked but the hosts offer {slots} slot(s): "
                            f"{', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
+    local = all(h.name in ("localhost", "127.0.0.1") for h in hosts)
+    cores = len(os.sched_getaffinity(0))
+    if local and ranks > cores:
+        notes.append(f"{ranks} ranks on {cores} core(s): oversubscribed, timings will suffer")
     if gpus is not None:
         local = all(h.name in ("localhost", "127.0.0.1") for h in hosts)
         found = gpu_count() if local else sum(h.gpus for h in hosts)

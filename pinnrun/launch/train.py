@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -72,8 +73,15 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
     console.print(f"[red]{summary.get('status', 'failed')}[/red]: {reason}")
     log = run_dir / LOG
     if log.exists():
-        lines = log.read_text(errors="replace").splitlines()[-15:]
-        console.print("[dim]last lines of the worker log:[/dim]")
-        console.print("\n".join(lines), markup=False, highlight=False)
+        console.print("[dim]from the worker log:[/dim]")
+        console.print("\n".join(rank_errors(log.read_text(errors="replace"))), markup=False, highlight=False)
     console.print(f"results (partial): {run_dir}; full log: {log}")
     return status or 1
+
+
+def rank_errors(log_text: str, keep: int = 12) -> list[str]:
+    """The ranks' own last stderr lines (horovodrun prefixes them `[r]<stderr>:`),
+    rather than the launcher's traceback about a rank having exited."""
+    lines = log_text.splitlines()
+    ranked = [line for line in lines if re.match(r"^\[\d+\]<stderr>:.*\S", line)]
+    return (ranked or lines)[-keep:]

@@ -26,9 +26,14 @@ def evaluate_fields(net, columns: list[tf.Tensor], inputs: tuple[str, ...], outp
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(columns)
             values = up_to(order - 1)
+        # One backward pass per parent gives its derivatives along every column needed.
+        parents: dict[tuple, list[str]] = {}
         for out, wrt in sorted(k for k in wanted if len(k[1]) == order):
-            values[(out, wrt)] = tape.gradient(values[(out, wrt[:-1])], columns[index[wrt[-1]]],
-                                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            parents.setdefault((out, wrt[:-1]), []).append(wrt[-1])
+        for (out, prefix), names in parents.items():
+            grads = tape.gradient(values[(out, prefix)], [columns[index[n]] for n in names],
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            values.update({(out, prefix + (n,)): g for n, g in zip(names, grads)})
         return values
 
     values = up_to(top)

@@ -47,3 +47,40 @@ class MLP(tf.Module):
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
             h = self.activation(tf.matmul(h, w) + b)
         return tf.matmul(h, self.weights[-1]) + self.biases[-1]
+
+
+class TransformedNet(tf.Module):
+    """The network with hard constraints: each transformed output is an expression of
+    the inputs and the raw outputs. Derivatives flow through it like through the net."""
+
+    def __init__(self, net: MLP, transforms: dict, inputs: tuple[str, ...], outputs: tuple[str, ...],
+                 constants: dict[str, float]):
+        super().__init__(name="transformed")
+        self.net, self.transforms = net, transforms
+        self.inputs, self.outputs, self.constants = inputs, outputs, constants
+        self.dtype = net.dtype
+
+    @property
+    def params(self) -> list[tf.Variable]:
+        return self.net.params
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        y = self.net(x)
+        env = {name: x[:, i:i + 1] for i, name in enumerate(self.inputs)}
+        env |= {name: y[:, i:i + 1] for i, name in enumerate(self.outputs)} | self.constants
+        cols = [self.transforms[name].evaluate(env, backend="tf") + tf.zeros_like(y[:, :1])
+                if name in self.transforms else y[:, i:i + 1] for i, name in enumerate(self.outputs)]
+        return tf.concat(cols, axis=1)
+
+
+def build_model(spec_network, problem, seed: int):
+    """The network a spec asks for, with its output transform if any."""
+    from pinnrun.spec.expressions import parse
+
+    net = MLP(problem.input_box, spec_network.hidden, len(problem.outputs), spec_network.activation,
+              spec_network.initializer, spec_network.dtype, seed=seed)
+    if not spec_network.output_transform:
+        return net
+    names = dict(variables=problem.inputs, outputs=problem.outputs, constants=list(problem.constants))
+    transforms = {out: parse(src, **names) for out, src in spec_network.output_transform.items()}
+    return TransformedNet(net, transforms, problem.inputs, problem.outputs, problem.constants)

@@ -63,12 +63,15 @@ def build_reference(problem: Problem, ref: Reference, spec_dir: Path) -> Referen
 
 def _cole_hopf(problem: Problem, ref: Reference, axes: dict[str, np.ndarray]) -> np.ndarray:
     viscosity = parse(ref.cole_hopf["viscosity"], constants=list(problem.constants)).evaluate(problem.constants)
-    initial = next(t for t in problem.terms if t.kind == "initial")
     (x,), t0 = problem.space, problem.time_domain[0]
+    if "initial" in ref.cole_hopf:
+        initial = parse(ref.cole_hopf["initial"], variables=problem.inputs, constants=list(problem.constants))
+    else:
+        initial = next(t for t in problem.terms if t.kind == "initial").expression
 
     def u0(xs: np.ndarray) -> np.ndarray:
         env = {x: xs, problem.time: np.full_like(xs, t0)} | problem.constants
-        return np.broadcast_to(np.asarray(initial.expression.evaluate(env), dtype=np.float64), xs.shape)
+        return np.broadcast_to(np.asarray(initial.evaluate(env), dtype=np.float64), xs.shape)
 
     (lo, hi), = problem.box
     return burgers_cole_hopf(u0, float(viscosity), axes[x], axes[problem.time] - t0, period=hi - lo)

@@ -199,6 +199,22 @@ def _tf_ops() -> _Ops:
             x = tf.cast(tf.convert_to_tensor(x, dtype_hint=y.dtype), y.dtype)
         return tf.math.atan2(y, x)
 
+    def power(base: Any, exponent: Any) -> Any:
+        # TF's Pow gradient also differentiates by the exponent (log of the base), which
+        # turns higher derivatives at base 0 into NaN: x**2 at x = 0 in u_xx. Integer
+        # powers by repeated multiplication and x**0.5 by sqrt have exact derivatives.
+        if tf.is_tensor(base) and not tf.is_tensor(exponent):
+            if float(exponent).is_integer() and 0 <= exponent <= 16:
+                n, result = int(exponent), None
+                for _ in range(n):
+                    result = base if result is None else result * base
+                return tf.ones_like(base) if result is None else result
+            if float(exponent).is_integer() and -16 <= exponent < 0:
+                return 1 / power(base, -exponent)
+            if exponent == 0.5:
+                return tf.sqrt(base)
+        return tf.pow(base, exponent) if tf.is_tensor(base) or tf.is_tensor(exponent) else base ** exponent
+
     return _Ops(
         functions={
             "sin": tf.sin, "cos": tf.cos, "tan": tf.tan,
@@ -207,7 +223,7 @@ def _tf_ops() -> _Ops:
             "exp": tf.exp, "log": tf.math.log, "sqrt": tf.sqrt,
             "abs": tf.abs, "sign": tf.sign, "erf": tf.math.erf,
         },
-        power=operator.pow,
+        power=power,
         fold=True,
         scalars_via_numpy=True,
     )

@@ -14,8 +14,10 @@ def parse_override(text: str) -> tuple[tuple, Any]:
     if not sep or not key.strip():
         raise PinnrunError(f"--set {text}: expected KEY=VALUE, e.g. training.adam.steps=2000")
     path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    from pinnrun.spec.yaml_lines import load_value
+
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_value(raw) if raw.strip() else ""  # the same YAML 1.2 rules as spec files
     except yaml.YAMLError:
         value = raw  # not YAML: keep it as a string; validation decides
     return path, value

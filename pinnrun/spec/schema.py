@@ -67,6 +67,9 @@ class Network(Strict):
     activation: Literal["tanh", "sin", "sigmoid", "gelu", "swish", "softplus"] = "tanh"
     initializer: Literal["glorot_normal", "glorot_uniform", "he_normal", "lecun_normal"] = "glorot_normal"
     dtype: Literal["float32", "float64"] = "float32"
+    # Hard constraints: output -> expression of the inputs and the raw network output,
+    # e.g. u: -sin(pi*x) + t*(1 - x**2)*u makes u(x, 0) and u(+-1, t) exact.
+    output_transform: dict[Name, ExprText] = {}
 
 
 class Schedule(Strict):
@@ -104,7 +107,7 @@ class Reference(Strict):
 
     exact: ExprText | dict[Name, ExprText] | None = None
     file: str | None = None
-    cole_hopf: dict[Literal["viscosity"], ExprText] | None = None
+    cole_hopf: dict[Literal["viscosity", "initial"], ExprText] | None = None
     grid: dict[Name, Annotated[int, Field(ge=2, le=4096)]] = {}
 
     @model_validator(mode="after")

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pinnrun.errors import SpecError
 from pinnrun.problem.geometry import boundary_parts
-from pinnrun.spec.expressions import ExpressionError, evaluate_constants, parse
+import keyword
+
+import numpy as np
+
+from pinnrun.spec.expressions import RESERVED_NAMES, ExpressionError, evaluate_constants, parse
 from pinnrun.spec.schema import Spec
 from pinnrun.spec.yaml_lines import LocatedData
 
-RESERVED = {"pi", "e"}
 
 
 def check_semantics(spec: Spec, at: LocatedData, spec_path: Path) -> dict[str, float]:
@@ -37,6 +41,16 @@ def check_semantics(spec: Spec, at: LocatedData, spec_path: Path) -> dict[str, f
         expr = _parse(at, ("pde", term), source, **names)
         if not (expr.outputs or expr.derivatives):
             raise at.error(("pde", term), "a residual must involve an output or its derivatives")
+
+    for out, source in spec.network.output_transform.items():
+        here = ("network", "output_transform", out)
+        if out not in spec.outputs:
+            raise at.error(here, f"unknown output (outputs: {', '.join(spec.outputs)})")
+        expr = _parse(at, here, source, **names)
+        if expr.derivatives:
+            raise at.error(here, "an output transform cannot use derivatives")
+        if out not in expr.outputs:
+            raise at.error(here, f"the transform must use the network's raw output '{out}' (else nothing is trained)")
 
     parts = boundary_parts(spec.geometry.kind)
     for term, cond in spec.conditions.items():
@@ -81,8 +95,11 @@ def _check_names(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
     groups = [(("variables",), inputs), (("outputs",), spec.outputs), (("constants",), list(spec.constants))]
     for where, names in groups:
         for name in names:
-            if name in RESERVED:
-                raise at.error(where, f"'{name}' is reserved (the constant {name})")
+            if name in RESERVED_NAMES:
+                raise at.error(where, f"'{name}' is reserved (a constant or function of the expression language)")
+            if keyword.iskeyword(name):
+                raise at.error(where, f"'{name}' is a reserved word; use another name (e.g. '{name}_')"
+                               if "_" not in name else f"'{name}' is a reserved word")
             if name in seen:
                 raise at.error(where, f"name '{name}' is used twice (also in {'.'.join(seen[name])})")
             seen[name] = where
@@ -112,17 +129,62 @@ def _check_reference(spec: Spec, at: LocatedData, spec_path: Path, inputs, const
             raise at.error(("reference", "file"), f"file not found: {path}")
         if path.suffix != ".npz":
             raise at.error(("reference", "file"), "reference data must be a .npz file")
+        _check_reference_file(at, path, inputs, spec.outputs)
     if ref.cole_hopf is not None:
         if len(spec.variables.space) != 1 or spec.variables.time is None or len(spec.outputs) != 1:
             raise at.error(("reference", "cole_hopf"), "Cole-Hopf needs one space variable, time and one output")
-        if not any(c.kind == "initial" for c in spec.conditions.values()):
-            raise at.error(("reference", "cole_hopf"), "Cole-Hopf needs an initial condition")
+        if "initial" in ref.cole_hopf:
+            _parse(at, ("reference", "cole_hopf", "initial"), ref.cole_hopf["initial"],
+                   variables=inputs, constants=list(constants))
+        elif not any(c.kind == "initial" for c in spec.conditions.values()):
+            raise at.error(("reference", "cole_hopf"),
+                           "Cole-Hopf needs u(x, 0): an initial condition, or initial: <expression> here")
         if "viscosity" not in ref.cole_hopf:
             raise at.error(("reference", "cole_hopf"), "give viscosity: <constant expression>")
         viscosity = _parse(at, ("reference", "cole_hopf", "viscosity"), ref.cole_hopf["viscosity"],
                            constants=list(constants))
         if viscosity.evaluate(constants) <= 0:
             raise at.error(("reference", "cole_hopf", "viscosity"), "viscosity must be > 0")
+        _check_zero_mean(at, spec, constants)
     for name in ref.grid:
         if name not in inputs:
             raise at.error(("reference", "grid", name), f"not an input variable ({', '.join(inputs)})")
+
+
+def _check_reference_file(at: LocatedData, path: Path, inputs, outputs) -> None:
+    """The layout reference.py reads: a 1-D axis per input, an output array on that grid."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in (*inputs, *outputs) if k not in data.files]
+            if missing:
+                raise at.error(("reference", "file"), f"{path.name} lacks array(s) {', '.join(missing)} "
+                               f"(has {', '.join(data.files) or 'none'})")
+            shape = tuple(data[k].size for k in inputs)
+            for out in outputs:
+                if data[out].shape != shape:
+                    raise at.error(("reference", "file"), f"{path.name}: '{out}' has shape {data[out].shape}, "
+                                   f"expected {shape} (one axis per input: {', '.join(inputs)})")
+    except SpecError:
+        raise
+    except Exception as err:  # numpy raises several kinds for a file that is not an .npz
+        raise at.error(("reference", "file"), f"cannot read {path.name} as .npz: {err}") from None
+
+
+def _check_zero_mean(at: LocatedData, spec: Spec, constants: dict[str, float]) -> None:
+    """Cole-Hopf extends u0 periodically; that needs a zero mean over the interval."""
+    ref = spec.reference.cole_hopf
+    here = ("reference", "cole_hopf", "initial")
+    if "initial" in ref:
+        source = ref["initial"]
+    else:
+        name, cond = next((n, c) for n, c in spec.conditions.items() if c.kind == "initial")
+        source, here = cond.value, ("conditions", name, "value")
+    x, t = spec.variables.space[0], spec.variables.time
+    expr = parse(source, variables=[x, t], constants=list(constants))
+    lo, hi = spec.geometry.interval
+    xs = np.linspace(lo, hi, 4097)
+    u0 = np.broadcast_to(np.asarray(expr.evaluate({x: xs, t: np.full_like(xs, spec.time_domain[0])} | constants),
+                                    dtype=np.float64), xs.shape)
+    mean = np.trapezoid(u0, xs) / (hi - lo)
+    if abs(mean) > 1e-6 * max(np.abs(u0).max(), 1e-300):
+        raise at.error(here, f"Cole-Hopf needs u(x, 0) with zero mean over the interval (mean is {mean:.3g})")

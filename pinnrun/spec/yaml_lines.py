@@ -80,6 +80,17 @@ _UniqueKeyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+# YAML 1.2 floats: 1e4 and 1.e-3 are numbers (YAML 1.1 wants a dot and a signed exponent).
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789."))
+
+
+def load_value(text: str):
+    """One YAML value with the spec files' rules (for --set)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def load_located(text: str, file: str) -> LocatedData:
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)  # same resolvers: same lines

@@ -3,7 +3,8 @@
 Every loss/gradient evaluation is all-reduced, so all ranks see the same
 numbers, take the same decisions and stay bit-identical. Backtracking
 (Armijo) line search: cheap, and in practice L-BFGS accepts the unit step
-almost always, so an iteration costs about one evaluation.
+almost always, so an iteration costs about one evaluation. A failed search
+drops the curvature history once before L-BFGS gives up.
 """
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ class LBFGS(tf.Module):
         for p, v in zip(self.params, unflatten(flat, self.params)):
             p.assign(v)
 
+    def _forget(self):
+        self.S.assign(tf.zeros_like(self.S)), self.Y.assign(tf.zeros_like(self.Y))
+        self.rho.assign(tf.zeros_like(self.rho))
+
     def _direction(self, g):
         """-H g by the two-loop recursion; empty history slots have rho = 0 and do nothing."""
         m = self.spec.history
@@ -66,8 +71,11 @@ class LBFGS(tf.Module):
             self.f.assign(f), self.g.assign(g), self.terms.assign(terms), self.local.assign(local)
             self.evaluations.assign_add(1)
             self.ready.assign(True)
-        for _ in tf.range(iterations):
-            if self.stop != STOP_NONE:
+        # `iterations` accepted steps; a failed search that only reset the history
+        # does not count (bounded so a pathological run cannot loop forever)
+        target = self.iterations + tf.cast(iterations, tf.int64)
+        for _ in tf.range(2 * iterations):
+            if self.stop != STOP_NONE or self.iterations >= target:
                 break
             self._iterate()
         return self.f, self.terms, self.local
@@ -77,15 +85,14 @@ class LBFGS(tf.Module):
         d = self._direction(g)
         gd = tf.tensordot(g, d, 1)
         if gd >= 0:  # not a descent direction: forget the history, go downhill
-            self.S.assign(tf.zeros_like(self.S)), self.Y.assign(tf.zeros_like(self.Y))
-            self.rho.assign(tf.zeros_like(self.rho))
+            self._forget()
             d = -g
             gd = -tf.tensordot(g, g, 1)
         empty = tf.reduce_all(self.rho == 0)
         step = tf.where(empty, tf.minimum(tf.ones_like(f), 1 / tf.reduce_sum(tf.abs(g))), tf.ones_like(f))
         accepted = tf.constant(False)
         f_new, g_new, terms, local = f, g, self.terms.read_value(), self.local.read_value()
-        for _ in tf.range(30):
+        for _ in tf.range(20):
             self._assign(x + step * d)
             f_new, g_new, terms, local = self.evaluate()
             self.evaluations.assign_add(1)
@@ -106,4 +113,7 @@ class LBFGS(tf.Module):
                 self.stop.assign(STOP_GRADIENT)
         else:
             self._assign(x)
-            self.stop.assign(STOP_LINE_SEARCH)
+            if empty:  # even steepest descent found no decrease: converged as far as precision allows
+                self.stop.assign(STOP_LINE_SEARCH)
+            else:  # stale curvature pairs (common in float32): forget them, retry downhill next time
+                self._forget()

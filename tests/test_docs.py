@@ -1,0 +1,93 @@
+"""docs/spec.md stays in sync with the code: its annotated example is a valid
+spec that uses every section, it names every whitelisted function and every
+schema field, and every shipped problem is mentioned somewhere in the docs."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from pinnrun.spec import schema
+from pinnrun.spec.expressions import FUNCTIONS
+from pinnrun.spec.loader import load_spec
+from pinnrun.spec.schema import Spec
+from pinnrun.spec.yaml_lines import load_located
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC_DOC = REPO / "docs" / "spec.md"
+README = REPO / "README.md"
+PROBLEMS = sorted((REPO / "problems").glob("*.yaml"))
+
+_YAML_BLOCK = re.compile(r"^```yaml[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+def doc_text() -> str:
+    assert SPEC_DOC.is_file(), f"{SPEC_DOC} is missing"
+    return SPEC_DOC.read_text()
+
+
+def yaml_blocks() -> list[str]:
+    return _YAML_BLOCK.findall(doc_text())
+
+
+def first_yaml_block() -> str:
+    blocks = yaml_blocks()
+    assert blocks, "docs/spec.md has no ```yaml block"
+    return blocks[0]
+
+
+def test_annotated_example_is_a_valid_spec(tmp_path: Path) -> None:
+    path = tmp_path / "example.yaml"
+    path.write_text(first_yaml_block())
+    loaded = load_spec(path)  # raises SpecError with file:line: field if not
+    assert loaded.spec.name
+
+
+def test_annotated_example_uses_every_top_level_field() -> None:
+    # the raw keys, not the validated model: defaults must not count as "used"
+    data = load_located(first_yaml_block(), "docs/spec.md").data
+    missing = [field for field in Spec.model_fields if field not in data]
+    assert not missing, f"the example in docs/spec.md lacks top-level field(s): {', '.join(missing)}"
+
+
+def test_annotated_example_uses_every_condition_kind(tmp_path: Path) -> None:
+    path = tmp_path / "example.yaml"
+    path.write_text(first_yaml_block())
+    kinds = {c.kind for c in load_spec(path).spec.conditions.values()}
+    assert {"dirichlet", "neumann", "initial"} <= kinds, f"condition kinds used: {sorted(kinds)}"
+
+
+def test_every_complete_yaml_block_is_valid(tmp_path: Path) -> None:
+    """Any further ```yaml block that is a whole spec (has a top-level `name:`) validates too."""
+    for i, block in enumerate(yaml_blocks()):
+        data = load_located(block, f"docs/spec.md block {i}").data
+        if isinstance(data, dict) and "name" in data:
+            path = tmp_path / f"block{i}.yaml"
+            path.write_text(block)
+            load_spec(path)
+
+
+def test_every_whitelisted_function_is_documented() -> None:
+    text = doc_text()
+    missing = [name for name in FUNCTIONS if f"`{name}" not in text]
+    assert not missing, f"docs/spec.md does not name function(s): {', '.join(missing)}"
+
+
+def test_every_schema_field_is_documented() -> None:
+    """Each field of each spec model appears as `field` in the reference section."""
+    text = doc_text()
+    models = [m for m in vars(schema).values()
+              if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == schema.__name__]
+    missing = sorted({f"{m.__name__}.{field}" for m in models for field in m.model_fields
+                      if f"`{field}`" not in text})
+    assert not missing, f"docs/spec.md does not document field(s): {', '.join(missing)}"
+
+
+def test_every_problem_is_mentioned_in_readme_or_docs() -> None:
+    if not README.is_file():
+        pytest.skip("README.md is absent")
+    texts = [README.read_text()] + [p.read_text() for p in sorted((REPO / "docs").glob("*.md"))]
+    missing = [p.name for p in PROBLEMS if not any(p.name in t for t in texts)]
+    assert not missing, f"problem(s) not mentioned in README.md or docs/: {', '.join(missing)}"
