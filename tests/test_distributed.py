@@ -21,7 +21,7 @@ from helpers import PROBLEMS, load, spec_dict
 
 pytest.importorskip("horovod.tensorflow")
 
-SMALL = ["network.hidden=[16,16]", "sampling.points.burgers=512", "sampling.points.initial=64",
+SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "sampling.points.burgers=512", "sampling.points.initial=64",
          "sampling.points.walls=64", "training.adam.steps=20", "training.log_every=1",
          "training.adam.learning_rate=0.005"]
 
@@ -159,18 +159,31 @@ def test_ctrl_c_stops_all_ranks_and_keeps_what_was_written(tmp_path):
     assert "Traceback" not in output
 
 
-def test_a_failing_worker_reports_the_reason(tmp_path):
-    import yaml
+def test_a_failing_worker_records_why_and_exits_non_zero(tmp_path):
+    """A rank that fails after launch (here: its reference file vanished) leaves a
+    summary and an event with the reason; the launcher shows the ranks' own lines."""
+    from pinnrun.launch.train import rank_errors
+    from pinnrun.spec.loader import dump_spec
 
     data = spec_dict("poisson1d")
-    np.savez(tmp_path / "ref.npz", x=np.linspace(-1, 1, 5))  # lacks the output 'u'
-    data["reference"] = {"file": "ref.npz"}
+    x = np.linspace(-1, 1, 5)
+    np.savez(tmp_path / "ref.npz", x=x, u=np.sin(np.pi * x))
+    data["reference"] = {"file": str(tmp_path / "ref.npz")}
     data["training"].update(adam={"steps": 3}, lbfgs={"steps": 0})
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(data))
-    out = tmp_path / "run"
-    proc = pinnrun("train", tmp_path / "bad.yaml", "--np", 1, "--out", out)
+    spec_path = tmp_path / "ok.yaml"
+    spec_path.write_text(__import__("yaml").safe_dump(data))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "spec.yaml").write_text(dump_spec(load(spec_path).spec))
+    (tmp_path / "ref.npz").unlink()
+    proc = subprocess.run([sys.executable, "-m", "pinnrun.worker", str(run)], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 1
-    assert "lacks array(s) u" in proc.stdout
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "failed" and "lacks array(s) u" in summary["reason"]
-    assert (out / "metrics.jsonl").exists()  # training itself completed and is kept
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and "file not found" in summary["reason"]
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "failed" and "file not found" in events[-1]["reason"]
+    log = "\n".join(f"[0]<stderr>:{line}" for line in proc.stderr.splitlines())
+    shown = rank_errors("[1]<stdout>:noise\n" + log + "\nTraceback of horovodrun itself")
+    assert any("file not found" in line for line in shown)
+    assert not any("horovodrun itself" in line for line in shown)

@@ -39,8 +39,12 @@ class EventTail:
         return [json.loads(line) for line in lines if line.strip()]
 
 
+INTERRUPTED = 130  # the shell's status for a job stopped by Ctrl-C
+
+
 def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console) -> tuple[int, dict | None]:
-    """Run to completion; returns (exit status, the final event or None)."""
+    """Run to completion; returns (exit status, the final event or None).
+    Ctrl-C stops every rank and gives INTERRUPTED, whatever the launcher then exits with."""
     tail = EventTail(run_dir / EVENTS)
     full_env = os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env
     with open(run_dir / LOG, "ab") as log:
@@ -63,7 +67,7 @@ def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console
             _stop(proc)
             for event in tail.read():
                 final = view.update(event) or final
-            return (proc.returncode if proc.returncode not in (None, 0) else 130), final
+            return INTERRUPTED, final
     return proc.returncode, final
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from pinnrun import __version__
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
-from pinnrun.launch.runner import LOG, run_job
+from pinnrun.launch.runner import INTERRUPTED, LOG, run_job
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.spec.loader import LoadedSpec, dump_spec, load_spec
@@ -67,8 +67,15 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
                       + (f"L2 relative error {l2:.3e}" if l2 is not None else "no reference to measure error"))
         console.print(f"results: {run_dir}")
         return 0
+    if status == INTERRUPTED:
+        if summary.get("status") != "interrupted":  # ranks killed before they could say so
+            summary = {**summary, "status": "interrupted", "reason": "stopped by Ctrl-C"}
+            write_json(summary_path, summary)
+        console.print(f"[yellow]interrupted[/yellow]: {summary['reason']}; what was written is kept in {run_dir}")
+        return status
     if not summary:  # the workers never got far enough to say anything
-        write_json(summary_path, {"status": "failed", "reason": f"launcher exited with status {status}"})
+        summary = {"status": "failed", "reason": f"launcher exited with status {status}"}
+        write_json(summary_path, summary)
     reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
     console.print(f"[red]{summary.get('status', 'failed')}[/red]: {reason}")
     log = run_dir / LOG
