@@ -9,6 +9,7 @@ PY=${PYTHON:-python3.11}
 TF_VERSION=2.18.1
 HVD_VERSION=0.28.1
 CACHE=${PINNRUN_CACHE:-$HOME/.cache/pinnrun}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}  # no TensorFlow banner in the checks below
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 

@@ -148,126 +148,94 @@ def test_unknown_top_level_key_names_allowed_keys(tmp_path: Path) -> None:
     assert "bogus" not in allowed
 
 
-def test_unknown_nested_key(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, ADAM, "adam: {steps: 2000, learning_rate: 1.0e-3, foo: 1}"))
-    err = spec_error(path)
-    assert_located(err, path, 24, "training.adam.foo", "unknown key 'foo'", "steps", "learning_rate")
-
-
-def test_unknown_key_on_its_own_line(tmp_path: Path) -> None:
-    text = edit(POISSON, "  dtype: float64\n", "  dtype: float64\n  dropout: 0.1\n")
-    path = write(tmp_path, text)
-    assert_located(spec_error(path), path, 22, "network.dropout", "unknown key 'dropout'", "activation")
-
-
-def test_wrong_type(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "points: {poisson: 256", 'points: {poisson: "many"'))
-    assert_located(spec_error(path), path, 17, "sampling.points.poisson", "integer", "'many'")
-
-
-def test_wrong_type_list_item(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "hidden: [32, 32, 32]", "hidden: [32, wide, 32]"))
-    assert_located(spec_error(path), path, 19, "network.hidden[1]", "integer", "'wide'")
-
-
-def test_negative_steps(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "steps: 2000", "steps: -5"))
-    assert_located(spec_error(path), path, 24, "training.adam.steps", "greater than or equal to 0", "-5")
-
-
-def test_fractional_steps(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "steps: 2000", "steps: 2.5"))
-    assert_located(spec_error(path), path, 24, "training.adam.steps", "2.5")
-
-
-def test_empty_hidden_layers(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "hidden: [32, 32, 32]", "hidden: []"))
-    assert_located(spec_error(path), path, 19, "network.hidden", "at least 1")
-
-
-def test_zero_width_layer(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "hidden: [32, 32, 32]", "hidden: [32, 0, 32]"))
-    assert_located(spec_error(path), path, 19, "network.hidden[1]", "greater than 0")
-
-
-def test_decreasing_interval(tmp_path: Path) -> None:
+# Each row edits POISSON once (`old` -> `new`) and gives the exact line, field path
+# and message fragments of the one-line error.
+@pytest.mark.parametrize("old,new,line,field,fragments", [
+    pytest.param(ADAM, "adam: {steps: 2000, learning_rate: 1.0e-3, foo: 1}",
+                 24, "training.adam.foo", ["unknown key 'foo'", "steps", "learning_rate"],
+                 id="unknown-nested-key"),
+    pytest.param("  dtype: float64\n", "  dtype: float64\n  dropout: 0.1\n",
+                 22, "network.dropout", ["unknown key 'dropout'", "activation"],
+                 id="unknown-key-on-its-own-line"),
+    pytest.param("points: {poisson: 256", 'points: {poisson: "many"',
+                 17, "sampling.points.poisson", ["integer", "'many'"], id="wrong-type"),
+    pytest.param("hidden: [32, 32, 32]", "hidden: [32, wide, 32]",
+                 19, "network.hidden[1]", ["integer", "'wide'"], id="wrong-type-list-item"),
+    pytest.param("steps: 2000", "steps: -5",
+                 24, "training.adam.steps", ["greater than or equal to 0", "-5"],
+                 id="negative-steps"),
+    pytest.param("steps: 2000", "steps: 2.5",
+                 24, "training.adam.steps", ["2.5"], id="fractional-steps"),
+    pytest.param("hidden: [32, 32, 32]", "hidden: []",
+                 19, "network.hidden", ["at least 1"], id="empty-hidden-layers"),
+    pytest.param("hidden: [32, 32, 32]", "hidden: [32, 0, 32]",
+                 19, "network.hidden[1]", ["greater than 0"], id="zero-width-layer"),
     # The geometry model checks its bounds as a whole, so the error points at `geometry:`.
-    path = write(tmp_path, edit(POISSON, "interval: [-1, 1]", "interval: [1, -1]"))
-    assert_located(spec_error(path), path, 8, "geometry", "[1.0, -1.0]", "increasing")
-
-
-def test_interval_item_of_wrong_type(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "interval: [-1, 1]", "interval: [a, 1]"))
-    assert_located(spec_error(path), path, 9, "geometry.interval[0]", "number", "'a'")
-
-
-def test_missing_required_section(tmp_path: Path) -> None:
+    pytest.param("interval: [-1, 1]", "interval: [1, -1]",
+                 8, "geometry", ["[1.0, -1.0]", "increasing"], id="decreasing-interval"),
+    pytest.param("interval: [-1, 1]", "interval: [a, 1]",
+                 9, "geometry.interval[0]", ["number", "'a'"], id="interval-item-of-wrong-type"),
     # a missing key points at its parent's line
-    path = write(tmp_path, edit(POISSON, f"  {ADAM}\n", ""))
-    assert_located(spec_error(path), path, 22, "training.adam", "required field is missing")
-
-
-def test_unknown_name_in_residual(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "u_xx + pi**2", "u_xx + q*pi**2"))
-    assert_located(spec_error(path), path, 11, "pde.poisson", "unknown name 'q'")
-
-
-def test_derivative_of_unknown_variable(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "u_xx + pi**2", "u_z + pi**2"))
-    assert_located(spec_error(path), path, 11, "pde.poisson", "u_z", "'z' is not an input variable")
-
-
-def test_residual_without_output(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "poisson: u_xx + pi**2 * sin(pi*x)", "poisson: sin(pi*x)"))
-    assert_located(spec_error(path), path, 11, "pde.poisson", "output")
-
-
-def test_condition_on_unknown_boundary_part(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "on: left", "on: top"))
-    assert_located(spec_error(path), path, 13, "conditions.left.on", "left, right, boundary")
-
-
-def test_condition_without_on(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "on: left, ", ""))
-    assert_located(spec_error(path), path, 13, "conditions.left", "on: one of left, right, boundary")
-
-
-def test_condition_value_uses_output(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "on: left, value: 0", "on: left, value: u"))
-    assert_located(spec_error(path), path, 13, "conditions.left.value", "unknown name 'u'")
-
-
-def test_initial_condition_without_time_variable(tmp_path: Path) -> None:
-    text = edit(POISSON, "left: {kind: dirichlet, on: left, value: 0}", "left: {kind: initial, value: 0}")
-    path = write(tmp_path, text)
-    assert_located(spec_error(path), path, 13, "conditions.left.kind", "needs variables.time")
-
-
-def test_time_domain_without_time_variable(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "outputs: [u]\n", "outputs: [u]\ntime_domain: [0, 1]\n"))
-    assert_located(spec_error(path), path, 8, "time_domain", "give both or neither")
-
-
-def test_term_without_point_count(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "left: 1, ", ""))
-    assert_located(spec_error(path), path, 17, "sampling.points", "no point count", "left")
-
-
-def test_points_for_unknown_term(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "left: 1, ", "left: 1, middle: 3, "))
-    assert_located(spec_error(path), path, 17, "sampling.points.middle", "unknown term", "poisson, left, right")
-
-
-def test_loss_weight_for_unknown_term(tmp_path: Path) -> None:
-    text = edit(POISSON, "  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {middle: 2}\n")
-    path = write(tmp_path, text)
-    assert_located(spec_error(path), path, 26, "training.loss_weights.middle", "unknown term")
-
-
-def test_negative_loss_weight(tmp_path: Path) -> None:
-    text = edit(POISSON, "  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {left: -2}\n")
-    path = write(tmp_path, text)
-    assert_located(spec_error(path), path, 26, "training.loss_weights.left", ">= 0")
+    pytest.param(f"  {ADAM}\n", "",
+                 22, "training.adam", ["required field is missing"], id="missing-required-section"),
+    pytest.param("u_xx + pi**2", "u_xx + q*pi**2",
+                 11, "pde.poisson", ["unknown name 'q'"], id="unknown-name-in-residual"),
+    pytest.param("u_xx + pi**2", "u_z + pi**2",
+                 11, "pde.poisson", ["u_z", "'z' is not an input variable"],
+                 id="derivative-of-unknown-variable"),
+    pytest.param("poisson: u_xx + pi**2 * sin(pi*x)", "poisson: sin(pi*x)",
+                 11, "pde.poisson", ["output"], id="residual-without-output"),
+    pytest.param("on: left", "on: top",
+                 13, "conditions.left.on", ["left, right, boundary"],
+                 id="condition-on-unknown-boundary-part"),
+    pytest.param("on: left, ", "",
+                 13, "conditions.left", ["on: one of left, right, boundary"],
+                 id="condition-without-on"),
+    pytest.param("on: left, value: 0", "on: left, value: u",
+                 13, "conditions.left.value", ["unknown name 'u'"],
+                 id="condition-value-uses-output"),
+    pytest.param("left: {kind: dirichlet, on: left, value: 0}", "left: {kind: initial, value: 0}",
+                 13, "conditions.left.kind", ["needs variables.time"],
+                 id="initial-condition-without-time-variable"),
+    pytest.param("outputs: [u]\n", "outputs: [u]\ntime_domain: [0, 1]\n",
+                 8, "time_domain", ["give both or neither"],
+                 id="time-domain-without-time-variable"),
+    pytest.param("left: 1, ", "",
+                 17, "sampling.points", ["no point count", "left"], id="term-without-point-count"),
+    pytest.param("left: 1, ", "left: 1, middle: 3, ",
+                 17, "sampling.points.middle", ["unknown term", "poisson, left, right"],
+                 id="points-for-unknown-term"),
+    pytest.param("  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {middle: 2}\n",
+                 26, "training.loss_weights.middle", ["unknown term"],
+                 id="loss-weight-for-unknown-term"),
+    pytest.param("  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {left: -2}\n",
+                 26, "training.loss_weights.left", [">= 0"], id="negative-loss-weight"),
+    pytest.param("  exact: sin(pi*x)\n", "  file: missing.npz\n",
+                 29, "reference.file", ["file not found", "missing.npz"],
+                 id="reference-file-missing"),
+    pytest.param("grid: {x: 1001}", "grid: {y: 3}",
+                 30, "reference.grid.y", ["not an input variable"],
+                 id="reference-grid-for-unknown-variable"),
+    pytest.param("outputs: [u]\n", "outputs: [u]\nconstants:\n  k: 1/0\n",
+                 9, "constants.k", ["cannot evaluate"], id="constant-that-does-not-evaluate"),
+    pytest.param("outputs: [u]", "outputs: [x]",
+                 7, "outputs", ["'x' is used twice"], id="name-used-twice"),
+    pytest.param("  activation: tanh", "  activation: tanh: x",
+                 20, "", ["invalid YAML", "mapping values are not allowed"],
+                 id="invalid-yaml-syntax-gives-line-of-error"),
+    pytest.param("  method: sobol", "\tmethod: sobol",
+                 16, "", ["invalid YAML"], id="tab-indentation"),
+    pytest.param("activation: tanh", "activation: !!python/object/apply:os.getcwd []",
+                 20, "", ["invalid YAML"], id="unsafe-yaml-tag-is-refused"),
+    pytest.param("  activation: tanh\n", "  activation: tanh\n  activation: sin\n",
+                 21, "", ["duplicate key 'activation'", "first on line 20"], id="duplicate-key"),
+    pytest.param("grid: {x: 1001}", "grid: {[x]: 1001}",
+                 30, "", ["invalid YAML"], id="unhashable-key-is-a-spec-error"),
+])
+def test_bad_spec_is_located(tmp_path: Path, old: str, new: str, line: int, field: str,
+                             fragments: list[str]) -> None:
+    path = write(tmp_path, edit(POISSON, old, new))
+    assert_located(spec_error(path), path, line, field, *fragments)
 
 
 def test_reference_with_two_sources(tmp_path: Path) -> None:
@@ -275,11 +243,6 @@ def test_reference_with_two_sources(tmp_path: Path) -> None:
     text = edit(POISSON, "  exact: sin(pi*x)\n", "  exact: sin(pi*x)\n  file: ref.npz\n")
     path = write(tmp_path, text)
     assert_located(spec_error(path), path, 28, "reference", "exactly one of: exact, file, cole_hopf")
-
-
-def test_reference_file_missing(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "  exact: sin(pi*x)\n", "  file: missing.npz\n"))
-    assert_located(spec_error(path), path, 29, "reference.file", "file not found", "missing.npz")
 
 
 def test_reference_file_resolves_beside_the_spec(tmp_path: Path) -> None:
@@ -301,41 +264,6 @@ def test_reference_file_resolves_beside_the_spec(tmp_path: Path) -> None:
     assert_located(spec_error(bad), bad, 29, "reference.file", ".npz")
 
 
-def test_reference_grid_for_unknown_variable(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "grid: {x: 1001}", "grid: {y: 3}"))
-    assert_located(spec_error(path), path, 30, "reference.grid.y", "not an input variable")
-
-
-def test_constant_that_does_not_evaluate(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "outputs: [u]\n", "outputs: [u]\nconstants:\n  k: 1/0\n"))
-    assert_located(spec_error(path), path, 9, "constants.k", "cannot evaluate")
-
-
-def test_name_used_twice(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "outputs: [u]", "outputs: [x]"))
-    assert_located(spec_error(path), path, 7, "outputs", "'x' is used twice")
-
-
-def test_invalid_yaml_syntax_gives_line_of_error(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "  activation: tanh", "  activation: tanh: x"))
-    assert_located(spec_error(path), path, 20, "", "invalid YAML", "mapping values are not allowed")
-
-
-def test_tab_indentation(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "  method: sobol", "\tmethod: sobol"))
-    assert_located(spec_error(path), path, 16, "", "invalid YAML")
-
-
-def test_unsafe_yaml_tag_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "activation: tanh", "activation: !!python/object/apply:os.getcwd []"))
-    assert_located(spec_error(path), path, 20, "", "invalid YAML")
-
-
-def test_duplicate_key(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "  activation: tanh\n", "  activation: tanh\n  activation: sin\n"))
-    assert_located(spec_error(path), path, 21, "", "duplicate key 'activation'", "first on line 20")
-
-
 def test_duplicate_top_level_key(tmp_path: Path) -> None:
     path = write(tmp_path, POISSON + "name: again\n")
     assert_located(spec_error(path), path, 31, "", "duplicate key 'name'", "first on line 3")
@@ -349,11 +277,6 @@ def test_spec_that_is_a_list(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     assert_located(spec_error(path), path, None, "", "cannot read")
-
-
-def test_unhashable_key_is_a_spec_error(tmp_path: Path) -> None:
-    path = write(tmp_path, edit(POISSON, "grid: {x: 1001}", "grid: {[x]: 1001}"))
-    assert_located(spec_error(path), path, 30, "", "invalid YAML")
 
 
 def test_non_string_key_points_at_its_line(tmp_path: Path) -> None:

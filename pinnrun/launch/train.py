@@ -53,6 +53,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
     })
     console.print(f"[dim]$ {printable(cmd, plan.env)}[/dim]", soft_wrap=True, highlight=False)
+    console.print(f"starting {plan.ranks} rank(s)… (log: {run_dir / LOG})", highlight=False)
     status, final = run_job(cmd, plan.env, run_dir, console)
     return _report(run_dir, status, final, console)
 
