@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 
 from pinnrun.model.mlp import build_model  # noqa: E402
 from pinnrun.problem.problem import build_problem  # noqa: E402
-from pinnrun.problem.reference import build_reference, relative_l2  # noqa: E402
+from pinnrun.problem.reference import ReferenceGrid, build_reference, grid_axes, relative_l2  # noqa: E402
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.collocation import sample_problem  # noqa: E402
@@ -95,15 +95,14 @@ def _write_outputs(run_dir: Path, loaded, problem, net) -> float | None:
     """Checkpoint and predictions on the reference grid; returns the L2 relative error."""
     tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(str(run_dir / "checkpoint" / "model"))
     ref_spec = loaded.spec.reference
-    if ref_spec is None:
-        return None
-    ref = build_reference(problem, ref_spec, loaded.path.parent)
+    # Without a reference, predictions still go on the default grid (no error to report).
+    ref = build_reference(problem, ref_spec, loaded.path.parent) if ref_spec else \
+        ReferenceGrid(grid_axes(problem, {}), {})
     out = net(tf.constant(ref.points(), net.dtype)).numpy().astype(np.float64)
     pred = {name: out[:, i].reshape(ref.shape) for i, name in enumerate(problem.outputs)}
-    np.savez(run_dir / "predictions.npz", **ref.axes,
-             **{name: pred[name] for name in problem.outputs},
-             **{f"{name}_reference": ref.values[name] for name in problem.outputs})
-    return relative_l2(pred, ref)
+    np.savez(run_dir / "predictions.npz", **ref.axes, **pred,
+             **{f"{name}_reference": values for name, values in ref.values.items()})
+    return relative_l2(pred, ref) if ref.values else None
 
 
 def _fail(rec: Recorder, status: str, reason: str, started: float) -> None:

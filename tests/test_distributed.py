@@ -50,7 +50,7 @@ def runs(tmp_path_factory):
     made["strong2"] = base / "strong2", train(base / "strong2", "burgers_soft", 2, *SMALL, "scaling=strong",
                                               "training.lbfgs.steps=20")
     made["weak2"] = base / "weak2", train(base / "weak2", "burgers_soft", 2, *SMALL, "training.adam.steps=2",
-                                          "training.lbfgs.steps=0")
+                                          "training.lbfgs.steps=0", "reference=null")
     return made
 
 
@@ -73,6 +73,10 @@ def test_weak_two_ranks_hold_exactly_the_one_rank_2n_set(runs, tmp_path):
 
     out, summary = runs["weak2"]
     assert summary["points"]["global"] == {"burgers": 1024, "initial": 128, "walls": 128}
+    # no reference: no error, but predictions on the default grid all the same
+    assert summary["l2_relative_error"] is None
+    with np.load(out / "predictions.npz") as p:
+        assert sorted(p.files) == ["t", "u", "x"] and p["u"].shape == (256, 101)
     # each rank trained on exactly its block of the global sequence...
     pb = build_problem(load(out / "spec.yaml"))
     for rank, got in enumerate(summary["point_digests"]):

@@ -87,6 +87,16 @@ def test_mean_of_rank_contributions_is_the_global_loss_and_gradient(scaling):
     np.testing.assert_allclose(mean_grad, ref_grad, rtol=1e-9, atol=1e-14)
 
 
+def test_empty_strong_shards_keep_the_global_mean_exact():
+    """poisson1d has one point per end: on 2 ranks (strong) one rank holds none of it."""
+    net = MLP([(-1, 1)], [8], 1, dtype="float64", seed=2)
+    ranks = [_losses("poisson1d", r, 2, "strong", net) for r in range(2)]
+    counts = [[d[1][0].shape[0] for d in lt._data] for lt in ranks]
+    assert counts == [[128, 1, 1], [128, 0, 0]]
+    mean = np.mean([lt().numpy() for lt in ranks], axis=0)
+    np.testing.assert_allclose(mean, _losses("poisson1d", 0, 1, "strong", net)().numpy(), rtol=1e-12)
+
+
 def test_adam_matches_the_paper_update():
     w = tf.Variable([1.0, -2.0], dtype=tf.float64)
     spec = AdamSpec(steps=3, learning_rate=0.1)

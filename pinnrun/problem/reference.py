@@ -42,13 +42,19 @@ def relative_l2(prediction: dict[str, np.ndarray], reference: ReferenceGrid) -> 
     return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
 
 
-def build_reference(problem: Problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
-    if ref.file is not None:
-        return _from_file(problem, spec_dir / ref.file)
+def grid_axes(problem: Problem, counts: dict[str, int]) -> dict[str, np.ndarray]:
+    """Evenly spaced axes over the domain; `counts` overrides the default point counts."""
     axes = {}
     for name, (lo, hi) in zip(problem.inputs, problem.input_box):
         default = DEFAULT_TIME_POINTS if name == problem.time else DEFAULT_POINTS[len(problem.space)]
-        axes[name] = np.linspace(lo, hi, ref.grid.get(name, default))
+        axes[name] = np.linspace(lo, hi, counts.get(name, default))
+    return axes
+
+
+def build_reference(problem: Problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
+    if ref.file is not None:
+        return _from_file(problem, spec_dir / ref.file)
+    axes = grid_axes(problem, ref.grid)
     if ref.cole_hopf is not None:
         return ReferenceGrid(axes, {problem.outputs[0]: _cole_hopf(problem, ref, axes)})
     exact = ref.exact if isinstance(ref.exact, dict) else {problem.outputs[0]: ref.exact}

@@ -91,17 +91,16 @@ class Trainer:
         if self.spec.lbfgs is not None and self.spec.lbfgs.steps > 0:
             lbfgs = LBFGS(self.params, self.evaluate, self.spec.lbfgs, len(self.losses.names))
             stats = PhaseStats("lbfgs")
-            for n in _chunks(self.spec.lbfgs.steps, self.spec.log_every):
+            for chunk, n in enumerate(_chunks(self.spec.lbfgs.steps, self.spec.log_every)):
                 t0 = time.perf_counter()
                 total, terms, local = lbfgs.run(tf.constant(n))
                 _ = float(total)
                 stats.seconds += time.perf_counter() - t0
-                first = stats.steps == 0
+                if chunk == 0:
+                    stats.compile_seconds = stats.seconds
                 done = int(lbfgs.iterations.numpy())
                 step += done - stats.steps
                 stats.steps = done
-                if first:
-                    stats.compile_seconds = stats.seconds
                 result.final = self._log(log, "lbfgs", step, total, terms, local, None, start)
                 if int(lbfgs.stop.numpy()):
                     break
