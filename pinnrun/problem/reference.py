@@ -75,12 +75,19 @@ def _cole_hopf(problem: Problem, ref: Reference, axes: dict[str, np.ndarray]) ->
     else:
         initial = next(t for t in problem.terms if t.kind == "initial").expression
 
-    def u0(xs: np.ndarray) -> np.ndarray:
-        env = {x: xs, problem.time: np.full_like(xs, t0)} | problem.constants
-        return np.broadcast_to(np.asarray(initial.evaluate(env), dtype=np.float64), xs.shape)
-
     (lo, hi), = problem.box
-    return burgers_cole_hopf(u0, float(viscosity), axes[x], axes[problem.time] - t0, period=hi - lo)
+    u0 = centred_initial(initial, x, problem.time, t0, problem.constants, (lo + hi) / 2)
+    # the solver works on [-L/2, L/2): shift x there (the equation is translation invariant)
+    return burgers_cole_hopf(u0, float(viscosity), axes[x] - (lo + hi) / 2, axes[problem.time] - t0,
+                             period=hi - lo)
+
+
+def centred_initial(initial, x: str, t: str, t0: float, constants: dict, centre: float):
+    """u0 as a function of x - centre, for the Cole-Hopf solver."""
+    def u0(xs: np.ndarray) -> np.ndarray:
+        env = {x: xs + centre, t: np.full_like(xs, t0)} | constants
+        return np.broadcast_to(np.asarray(initial.evaluate(env), dtype=np.float64), xs.shape)
+    return u0
 
 
 def _from_file(problem: Problem, path: Path) -> ReferenceGrid:
