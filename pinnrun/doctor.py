@@ -105,12 +105,9 @@ def _import_horovod_tensorflow() -> ModuleType:
 
 def _nvidia_smi_gpus() -> list[str]:
     """`nvidia-smi -L` lines, or [] where there is no working NVIDIA driver."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        return [line for line in _run(["nvidia-smi", "-L"]).splitlines() if line.strip()]
-    except (RuntimeError, OSError, subprocess.TimeoutExpired):
-        return []
+    from pinnrun.launch.command import local_gpus  # the launcher's own view of the GPUs
+
+    return local_gpus()
 
 
 # ---------------------------------------------------------------------------- probes

@@ -31,15 +31,20 @@ class LaunchPlan:
     notes: list[str] = field(default_factory=list)       # what the user should know
 
 
-def local_gpu_count() -> int:
-    """GPUs nvidia-smi sees (no TensorFlow import: the launcher must start fast)."""
+def local_gpus() -> list[str]:
+    """`nvidia-smi -L` GPU lines, [] without a working driver (no TensorFlow import:
+    the launcher must start fast)."""
     if not shutil.which("nvidia-smi"):
-        return 0
+        return []
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()) if out.returncode == 0 else 0
+        return []
+    return [line for line in out.stdout.splitlines() if line.startswith("GPU ")] if out.returncode == 0 else []
+
+
+def local_gpu_count() -> int:
+    return len(local_gpus())
 
 
 def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host] | None = None,
@@ -69,7 +74,6 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
     if local and ranks > cores:
         notes.append(f"{ranks} ranks on {cores} core(s): oversubscribed, timings will suffer")
     if gpus is not None:
-        local = all(h.name in ("localhost", "127.0.0.1") for h in hosts)
         found = gpu_count() if local else sum(h.gpus for h in hosts)
         if found == 0:
             notes.append(f"no GPU found: running {ranks} CPU rank(s) instead")
