@@ -25,9 +25,11 @@ from pinnrun.problem.reference import ReferenceGrid, build_reference, grid_axes,
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.collocation import sample_problem  # noqa: E402
+from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
 from pinnrun.spec.loader import load_spec  # noqa: E402
 from pinnrun.training.comm import claim_devices, open_comm  # noqa: E402
 from pinnrun.training.losses import LossTerms  # noqa: E402
+from pinnrun.training.probe import measure_step_costs  # noqa: E402
 from pinnrun.training.trainer import Trainer  # noqa: E402
 
 
@@ -43,7 +45,7 @@ def digest(arrays) -> str:
     return h.hexdigest()[:16]
 
 
-def main(run_dir: Path) -> int:
+def main(run_dir: Path, probe: bool = False) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.perf_counter()
     comm = open_comm()
@@ -72,11 +74,18 @@ def main(run_dir: Path) -> int:
 
         log = trainer.run(rec.metric, after_phase)
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
+        train_loss = _global_loss(problem, points, net, comm)
+        test_loss = _global_loss(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net, comm)
+        costs = measure_step_costs(problem, points, net, spec.training, comm) if probe else None
         if comm.rank == 0:
             l2 = _write_outputs(run_dir, loaded, problem, net)
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
                                     time.perf_counter() - started, l2, in_sync)
+            summary.update(_generalisation(train_loss, test_loss))
+            if costs:
+                summary["step_costs"] = costs
+                summary["allreduce_share"] = _allreduce_share(costs, summary["seconds_per_step"])
             summary["param_digests"] = digests
             summary["point_digests"] = point_digests
             rec.write_json(SUMMARY, summary)
@@ -89,6 +98,25 @@ def main(run_dir: Path) -> int:
         traceback.print_exc()
         _fail(rec, "failed", f"{type(err).__name__}: {err}", started)
         return 1
+
+
+def _global_loss(problem, points, net, comm) -> tuple[float, dict]:
+    """The weighted loss and per-term losses at the final parameters, over all ranks' points."""
+    losses = LossTerms(problem, points, net, comm.size)
+    terms = comm.allreduce_mean(losses(), name="pinnrun_final_loss").numpy()
+    return float(np.dot(losses.weights.numpy(), terms)), dict(zip(losses.names, map(float, terms)))
+
+
+def _generalisation(train: tuple[float, dict], test: tuple[float, dict]) -> dict:
+    return {"train_loss": train[0], "train_losses": train[1], "test_loss": test[0], "test_losses": test[1],
+            "train_test_gap": test[0] - train[0]}
+
+
+def _allreduce_share(costs: dict, step_seconds: float | None) -> float | None:
+    """The share of a training step not spent computing: the all-reduce and waiting for it."""
+    if not step_seconds:
+        return None
+    return max(0.0, 1.0 - costs["compute"][0]["seconds_per_step"] / step_seconds)
 
 
 def _write_outputs(run_dir: Path, loaded, problem, net) -> float | None:
@@ -123,5 +151,15 @@ def _environment(devices: list[dict]) -> dict:
             "hosts": sorted({d["host"] for d in devices})}
 
 
+def _parse(argv: list[str]) -> tuple[Path, bool]:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pinnrun.worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--probe", action="store_true", help="after training, time compute and all-reduce apart")
+    args = parser.parse_args(argv)
+    return args.run_dir, args.probe
+
+
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main(*_parse(sys.argv[1:])))

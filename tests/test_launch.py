@@ -52,10 +52,21 @@ def test_horovodrun_gloo_by_default() -> None:
     assert cmd[1:] == ["-np", "2", "-H", "localhost:2", "--gloo", *WORKER]
 
 
-def test_one_rank_without_flags() -> None:
+def test_one_local_rank_runs_the_worker_directly() -> None:
     p = plan()
-    assert p.ranks == 1
-    assert build_command(p, RUN)[1:5] == ["-np", "1", "-H", "localhost:1"]
+    assert (p.ranks, p.launcher) == (1, "direct")
+    assert build_command(p, RUN) == WORKER
+
+
+def test_one_rank_keeps_a_launcher_that_was_asked_for() -> None:
+    assert build_command(plan(np=1, launcher="horovodrun"), RUN)[1:5] == ["-np", "1", "-H", "localhost:1"]
+    assert plan(np=1, cluster=Cluster(launcher="mpirun")).launcher == "mpirun"
+    assert plan(np=1, hosts=[Host(name="n1", slots=1)]).launcher == "horovodrun"
+
+
+def test_worker_arguments_follow_the_run_folder() -> None:
+    cmd = build_command(plan(np=2), RUN, worker_args=("--probe",))
+    assert cmd[-len(WORKER) - 1:] == [*WORKER, "--probe"]
 
 
 def test_horovodrun_mpi_controller_interface_and_ssh_port_from_cluster() -> None:

@@ -23,7 +23,7 @@ ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LO
 class LaunchPlan:
     ranks: int
     hosts: list[Host]
-    launcher: str                 # horovodrun | mpirun | srun
+    launcher: str                 # horovodrun | mpirun | srun | direct (one local rank)
     controller: str               # gloo | mpi (horovodrun)
     network_interface: str | None = None
     ssh_port: int | None = None
@@ -80,6 +80,8 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
         elif found < ranks:
             notes.append(f"{ranks} ranks share {found} GPU(s)")
     chosen = launcher or cluster.launcher
+    if local and ranks == 1 and launcher is None and "launcher" not in cluster.model_fields_set:
+        chosen = "direct"  # one process needs no launcher: no start-up cost, no Horovod
     if "SLURM_JOB_ID" in environ and launcher is None and not cluster.hosts and chosen == "horovodrun":
         notes.append("inside SLURM: horovodrun starts ranks over ssh on the allocated nodes")
     env = {k: str(v) for k, v in cluster.env.items()}
@@ -87,12 +89,15 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
                       cluster.ssh_port, env, notes)
 
 
-def worker_command(run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "pinnrun.worker", str(run_dir)]
+def worker_command(run_dir: Path, worker_args: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, "-m", "pinnrun.worker", str(run_dir), *worker_args]
 
 
-def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None) -> list[str]:
-    worker = worker_command(run_dir)
+def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
+                  worker_args: tuple[str, ...] = ()) -> list[str]:
+    worker = worker_command(run_dir, worker_args)
+    if plan.launcher == "direct":
+        return worker
     host_list = ",".join(f"{h.name}:{h.slots}" for h in plan.hosts)
     if plan.launcher == "horovodrun":
         cmd = [_venv_tool("horovodrun"), "-np", str(plan.ranks), "-H", host_list, f"--{plan.controller}"]
@@ -116,7 +121,7 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None) 
         return cmd + worker
     if plan.launcher == "srun":
         return ["srun", f"--ntasks={plan.ranks}", "--export=ALL", *worker]
-    raise PinnrunError(f"unknown launcher '{plan.launcher}' (horovodrun, mpirun, srun)")
+    raise PinnrunError(f"unknown launcher '{plan.launcher}' (horovodrun, mpirun, srun, direct)")
 
 
 def printable(cmd: list[str], env: Mapping[str, str]) -> str:

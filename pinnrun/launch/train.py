@@ -30,7 +30,7 @@ def resolved_spec(loaded: LoadedSpec, scaling: str | None):
 
 def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
           scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
-          dry_run: bool, console: Console) -> int:
+          dry_run: bool, console: Console, worker_args: tuple[str, ...] = ()) -> int:
     loaded = load_spec(spec_path, overrides)
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
@@ -40,10 +40,11 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     if dry_run:
         check_out(out)
         placeholder = Path(out).resolve() if out else Path("runs") / f"{spec.name}-<timestamp>"
-        console.print(printable(build_command(plan, placeholder), plan.env), soft_wrap=True, highlight=False)
+        console.print(printable(build_command(plan, placeholder, worker_args=worker_args), plan.env),
+                      soft_wrap=True, highlight=False)
         return 0
     run_dir = new_run_dir(out, spec.name)
-    cmd = build_command(plan, run_dir)
+    cmd = build_command(plan, run_dir, worker_args=worker_args)
     (run_dir / "spec.yaml").write_text(dump_spec(spec))
     write_json(run_dir / "run.json", {
         "command": printable(cmd, plan.env), "argv": cmd, "launcher": plan.launcher,

@@ -15,7 +15,7 @@ import tensorflow as tf
 class LocalComm:
     rank, size, local_rank, local_size = 0, 1, 0, 1
 
-    def allreduce_mean(self, tensor: tf.Tensor) -> tf.Tensor:
+    def allreduce_mean(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
         return tensor
 
     def broadcast_variables(self, variables) -> None:
@@ -34,9 +34,9 @@ class HorovodComm:
         self.rank, self.size = hvd.rank(), hvd.size()
         self.local_rank, self.local_size = hvd.local_rank(), hvd.local_size()
 
-    def allreduce_mean(self, tensor: tf.Tensor) -> tf.Tensor:
+    def allreduce_mean(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
         # One fused tensor per call: gradients and loss terms travel together.
-        return self._hvd.allreduce(tensor, op=self._hvd.Average, name="pinnrun_allreduce")
+        return self._hvd.allreduce(tensor, op=self._hvd.Average, name=name)
 
     def broadcast_variables(self, variables) -> None:
         self._hvd.broadcast_variables(variables, root_rank=0)

@@ -27,11 +27,26 @@ class PhaseStats:
     compile_seconds: float = 0.0   # first call: tracing + graph building + one step
     evaluations: int = 0           # loss/gradient evaluations (L-BFGS line search)
     stop_reason: str = "steps done"
+    chunks: list[tuple[int, float]] = field(default_factory=list)  # (steps, seconds) per compiled call
+
+    @property
+    def mean_seconds_per_step(self) -> float | None:
+        timed = self.steps - 1
+        return (self.seconds - self.compile_seconds) / timed if timed > 0 else None
 
     @property
     def seconds_per_step(self) -> float | None:
-        timed = self.steps - 1
-        return (self.seconds - self.compile_seconds) / timed if timed > 0 else None
+        """Median over the timed chunks; the first (compile) is never timed, and the
+        second (warm-up: caches, allocator, Horovod's first negotiation) only when
+        it is all there is."""
+        return median_step_seconds(self.chunks)
+
+
+def median_step_seconds(chunks: list[tuple[int, float]]) -> float | None:
+    timed = [(n, s) for n, s in chunks[1:] if n > 0]
+    if len(timed) > 2:
+        timed = timed[1:]
+    return float(np.median([s / n for n, s in timed])) if timed else None
 
 
 @dataclass
@@ -56,6 +71,18 @@ class Trainer:
         terms = reduced[self.n_params:]
         return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
 
+    def adam_steps(self, adam: Adam):
+        """A compiled call running n Adam steps; returns the last step's losses and rate."""
+        @tf.function
+        def adam_chunk(n):
+            total, terms, local, lr = tf.zeros((), self.losses.net.dtype), self.losses.weights * 0, \
+                self.losses.weights * 0, tf.zeros((), tf.float64)
+            for _ in tf.range(n):
+                total, flat_grad, terms, local = self.evaluate()
+                lr = adam.apply(unflatten(flat_grad, self.params))
+            return total, terms, local, lr
+        return adam_chunk
+
     def run(self, log: Callable[[dict], None], after_phase: Callable[[str], None] = lambda name: None
             ) -> TrainingLog:
         """Train; `log` gets each logged record, `after_phase` each finished phase's name."""
@@ -63,23 +90,14 @@ class Trainer:
         start = time.perf_counter()
         step = 0
         if self.spec.adam.steps > 0:
-            adam = Adam(self.params, self.spec.adam)
-
-            @tf.function
-            def adam_chunk(n):
-                total, terms, local, lr = tf.zeros((), self.losses.net.dtype), self.losses.weights * 0, \
-                    self.losses.weights * 0, tf.zeros((), tf.float64)
-                for _ in tf.range(n):
-                    total, flat_grad, terms, local = self.evaluate()
-                    lr = adam.apply(unflatten(flat_grad, self.params))
-                return total, terms, local, lr
-
+            adam_chunk = self.adam_steps(Adam(self.params, self.spec.adam))
             stats = PhaseStats("adam")
             for n in _chunks(self.spec.adam.steps, self.spec.log_every):
                 t0 = time.perf_counter()
                 total, terms, local, lr = adam_chunk(tf.constant(n))
                 _ = float(total)  # wait for the chunk
-                stats.seconds += time.perf_counter() - t0
+                stats.chunks.append((n, time.perf_counter() - t0))
+                stats.seconds += stats.chunks[-1][1]
                 if stats.steps == 0:
                     stats.compile_seconds = stats.seconds
                 stats.steps += n
@@ -95,10 +113,11 @@ class Trainer:
                 t0 = time.perf_counter()
                 total, terms, local = lbfgs.run(tf.constant(n))
                 _ = float(total)
-                stats.seconds += time.perf_counter() - t0
+                done = int(lbfgs.iterations.numpy())
+                stats.chunks.append((done - stats.steps, time.perf_counter() - t0))
+                stats.seconds += stats.chunks[-1][1]
                 if chunk == 0:
                     stats.compile_seconds = stats.seconds
-                done = int(lbfgs.iterations.numpy())
                 step += done - stats.steps
                 stats.steps = done
                 result.final = self._log(log, "lbfgs", step, total, terms, local, None, start)

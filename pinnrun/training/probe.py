@@ -1,0 +1,89 @@
+"""What a training step costs, taken apart: compute alone, and all-reduce alone.
+
+Run after training by a scaling study (`pinnrun scale`), on every rank at once
+so that ranks contend for the machine as they did while training:
+- compute: the same compiled Adam steps without the all-reduce, on this
+  rank's points and on half of them (two sizes fit compute = fixed + per point);
+- all-reduce: the fused gradient all-reduce alone, at 1, 4, 16 and 64 times
+  the model's gradient size (several sizes fit latency and bandwidth).
+The parameters are restored afterwards: the probe changes no result.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import tensorflow as tf
+
+from pinnrun.sampling.collocation import TermPoints
+from pinnrun.training.adam import Adam
+from pinnrun.training.comm import LocalComm
+from pinnrun.training.losses import LossTerms
+from pinnrun.training.trainer import Trainer
+
+REPEATS = 7
+TARGET_SECONDS = 0.25  # per timed repeat: long enough to swamp timer noise
+MESSAGE_MULTIPLES = (1, 4, 16, 64)
+
+
+def halve(points: dict[str, TermPoints]) -> dict[str, TermPoints]:
+    return {name: replace(p, x=p.x[:(len(p.x) + 1) // 2],
+                          normals=None if p.normals is None else p.normals[:(len(p.normals) + 1) // 2],
+                          target=None if p.target is None else p.target[:(len(p.target) + 1) // 2])
+            for name, p in points.items()}
+
+
+def measure_step_costs(problem, points, net, training_spec, comm) -> dict:
+    params = net.params
+    saved = [p.numpy() for p in params]
+    try:
+        compute = [_compute_seconds(problem, pts, net, training_spec, comm) for pts in (points, halve(points))]
+        n_values = sum(int(np.prod(p.shape)) for p in params) + len(problem.terms)
+        itemsize = net.dtype.size
+        allreduce = [{"bytes": m * n_values * itemsize, "seconds": _allreduce_seconds(m * n_values, net.dtype, comm)}
+                     for m in MESSAGE_MULTIPLES] if comm.size > 1 else []
+    finally:
+        for p, value in zip(params, saved):
+            p.assign(value)
+    return {
+        "compute": [{"points_per_rank": n, "seconds_per_step": s} for n, s in compute],
+        "allreduce": allreduce,
+        "gradient_bytes": n_values * itemsize,
+    }
+
+
+def _compute_seconds(problem, points, net, training_spec, comm) -> tuple[int, float]:
+    """Median seconds per Adam step with no all-reduce, all ranks timing together."""
+    trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, training_spec, LocalComm())
+    steps = trainer.adam_steps(Adam(net.params, training_spec.adam))
+    per_step = _timed(lambda k: steps(tf.constant(k))[0], comm)
+    return sum(len(p.x) for p in points.values()), per_step
+
+
+def _allreduce_seconds(n: int, dtype, comm) -> float:
+    @tf.function
+    def loop(x, k):
+        for _ in tf.range(k):
+            x = comm.allreduce_mean(x, name=f"pinnrun_probe_{n}")
+        return x[0]
+
+    x = tf.ones([n], dtype)
+    return _timed(lambda k: loop(x, tf.constant(k)), comm)
+
+
+def _timed(run, comm) -> float:
+    """Median seconds per iteration of `run(k)`; k chosen by rank 0 from a trial so a
+    repeat lasts about TARGET_SECONDS, and every repeat starts together on all ranks."""
+    float(run(1))  # compile
+    t0 = time.perf_counter()
+    float(run(5))
+    trial = (time.perf_counter() - t0) / 5
+    k = comm.allgather_object(int(np.clip(TARGET_SECONDS / max(trial, 1e-7), 5, 2000)))[0]
+    times = []
+    for _ in range(REPEATS):
+        comm.allgather_object(None)  # a barrier
+        t0 = time.perf_counter()
+        float(run(k))
+        times.append((time.perf_counter() - t0) / k)
+    return float(np.median(times))
