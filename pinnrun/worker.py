@@ -21,8 +21,8 @@ import tensorflow as tf  # noqa: E402
 
 from pinnrun.model.mlp import build_model  # noqa: E402
 from pinnrun.problem.problem import build_problem  # noqa: E402
-from pinnrun.problem.reference import ReferenceGrid, build_reference, grid_axes, relative_l2  # noqa: E402
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
+from pinnrun.results.solution import Solution  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.collocation import sample_problem  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
@@ -61,6 +61,8 @@ def main(run_dir: Path, probe: bool = False) -> int:
         comm.broadcast_variables(net.params)  # one model, whatever each rank initialised
         trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, spec.training, comm)
         counts = point_counts(problem, points)
+        # rank 0 builds the reference before training: a bad reference fails now, not after it
+        solution = Solution(problem, spec.reference, loaded.path.parent, net.dtype) if comm.rank == 0 else None
         devices = comm.allgather_object(device)
         rec.write_json("env.json", _environment(devices))
         lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
@@ -72,13 +74,20 @@ def main(run_dir: Path, probe: bool = False) -> int:
         def after_phase(name: str) -> None:
             digests[name] = comm.allgather_object(digest(p.numpy() for p in net.params))
 
-        log = trainer.run(rec.metric, after_phase)
+        def record(metric: dict) -> None:
+            if solution is not None:  # the error curve: when did training reach a given accuracy?
+                metric["l2_relative_error"] = solution.error(net)
+            rec.metric(metric)
+
+        log = trainer.run(record, after_phase)
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
         train_loss = _global_loss(problem, points, net, comm)
         test_loss = _global_loss(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net, comm)
         costs = measure_step_costs(problem, points, net, spec.training, comm) if probe else None
         if comm.rank == 0:
-            l2 = _write_outputs(run_dir, loaded, problem, net)
+            tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(
+                str(run_dir / "checkpoint" / "model"))
+            l2 = solution.save(run_dir / "predictions.npz", net)
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
                                     time.perf_counter() - started, l2, in_sync)
@@ -117,20 +126,6 @@ def _allreduce_share(costs: dict, step_seconds: float | None) -> float | None:
     if not step_seconds:
         return None
     return max(0.0, 1.0 - costs["compute"][0]["seconds_per_step"] / step_seconds)
-
-
-def _write_outputs(run_dir: Path, loaded, problem, net) -> float | None:
-    """Checkpoint and predictions on the reference grid; returns the L2 relative error."""
-    tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(str(run_dir / "checkpoint" / "model"))
-    ref_spec = loaded.spec.reference
-    # Without a reference, predictions still go on the default grid (no error to report).
-    ref = build_reference(problem, ref_spec, loaded.path.parent) if ref_spec else \
-        ReferenceGrid(grid_axes(problem, {}), {})
-    out = net(tf.constant(ref.points(), net.dtype)).numpy().astype(np.float64)
-    pred = {name: out[:, i].reshape(ref.shape) for i, name in enumerate(problem.outputs)}
-    np.savez(run_dir / "predictions.npz", **ref.axes, **pred,
-             **{f"{name}_reference": values for name, values in ref.values.items()})
-    return relative_l2(pred, ref) if ref.values else None
 
 
 def _fail(rec: Recorder, status: str, reason: str, started: float) -> None:

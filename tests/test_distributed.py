@@ -139,6 +139,13 @@ def test_train_poisson_two_ranks_end_to_end(tmp_path):
         assert p["u"].shape == p["u_reference"].shape == (1001,)
         err = np.linalg.norm(p["u"] - p["u_reference"]) / np.linalg.norm(p["u_reference"])
         assert err == pytest.approx(summary["l2_relative_error"], rel=1e-9)
+    # the error curve: every logged step has its error; the last is the final one
+    curve = [r["l2_relative_error"] for r in metrics(out)]
+    assert len(curve) >= 7 and curve[0] > 10 * curve[-1]
+    assert curve[-1] == pytest.approx(summary["l2_relative_error"], rel=1e-12)
+    # the held-out loss and the gap
+    assert summary["train_test_gap"] == pytest.approx(summary["test_loss"] - summary["train_loss"])
+    assert summary["train_loss"] == pytest.approx(sum(summary["train_losses"].values()))
 
 
 def test_ctrl_c_stops_all_ranks_and_keeps_what_was_written(tmp_path):
