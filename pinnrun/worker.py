@@ -61,8 +61,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
         comm.broadcast_variables(net.params)  # one model, whatever each rank initialised
         trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, spec.training, comm)
         counts = point_counts(problem, points)
-        # rank 0 builds the reference before training: a bad reference fails now, not after it
-        solution = Solution(problem, spec.reference, loaded.path.parent, net.dtype) if comm.rank == 0 else None
+        solution = Solution(problem, spec.reference, loaded.path.parent, net) if comm.rank == 0 else None
         devices = comm.allgather_object(device)
         rec.write_json("env.json", _environment(devices))
         lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
@@ -76,7 +75,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
 
         def record(metric: dict) -> None:
             if solution is not None:  # the error curve: when did training reach a given accuracy?
-                metric["l2_relative_error"] = solution.error(net)
+                metric["l2_relative_error"] = solution.error_curve_point()
             rec.metric(metric)
 
         log = trainer.run(record, after_phase)
@@ -87,7 +86,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
         if comm.rank == 0:
             tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(
                 str(run_dir / "checkpoint" / "model"))
-            l2 = solution.save(run_dir / "predictions.npz", net)
+            l2 = solution.save(run_dir / "predictions.npz")
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
                                     time.perf_counter() - started, l2, in_sync)
@@ -101,7 +100,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
             rec.event("done", status="finished", l2_relative_error=l2, wall_seconds=summary["wall_seconds"])
         return 0
     except KeyboardInterrupt as err:
-        _fail(rec, "interrupted", f"stopped by {err or 'SIGINT'}", started)
+        _fail(rec, "interrupted", f"stopped by {str(err) or 'SIGINT'}", started)
         return 130
     except Exception as err:  # the launcher shows the reason; the log keeps the traceback
         traceback.print_exc()

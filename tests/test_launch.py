@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,20 @@ def index_of(cmd: list[str], *seq: str) -> int:
 # horovodrun
 # --------------------------------------------------------------------------
 
-def test_horovodrun_gloo_by_default() -> None:
+def test_local_ranks_join_through_pinnruns_gloo_rendezvous_by_default() -> None:
     p = plan(np=2)
-    assert (p.ranks, p.launcher, p.controller) == (2, "horovodrun", "gloo")
+    assert (p.ranks, p.launcher, p.controller) == (2, "local", "gloo")
     assert p.hosts == [Host(name="localhost", slots=2)]
     assert p.notes == [] and p.env == {}
-    cmd = build_command(p, RUN)
+    assert build_command(p, RUN) == [sys.executable, "-m", "pinnrun.launch.gloo_local", "2", *WORKER]
+
+
+def test_horovodrun_gloo_when_asked_or_beyond_this_host() -> None:
+    cmd = build_command(plan(np=2, launcher="horovodrun"), RUN)
     assert Path(cmd[0]).name == "horovodrun"
     assert cmd[1:] == ["-np", "2", "-H", "localhost:2", "--gloo", *WORKER]
+    assert plan(hosts=[Host(name="n1", slots=2), Host(name="n2", slots=2)]).launcher == "horovodrun"
+    assert plan(np=2, cluster=Cluster(controller="mpi")).launcher == "horovodrun"
 
 
 def test_one_local_rank_runs_the_worker_directly() -> None:
@@ -369,7 +376,7 @@ def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     line = command_line(proc.stdout)
-    assert "horovodrun -np 2 -H localhost:2 --gloo " in line
+    assert " -m pinnrun.launch.gloo_local 2 " in line
     assert " -m pinnrun.worker " in line
     assert list(tmp_path.iterdir()) == []  # no runs/ folder, nothing at all
 
@@ -420,3 +427,33 @@ def test_cli_bad_host_name_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("error: --hosts")
+
+
+# --------------------------------------------------------------------------
+# pinnrun's local Gloo launcher
+# --------------------------------------------------------------------------
+
+def gloo_local(np_: int, code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pinnrun.launch.gloo_local", str(np_), sys.executable, "-c", code],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_local_gloo_ranks_form_one_horovod_job() -> None:
+    pytest.importorskip("horovod.tensorflow")
+    code = ("import horovod.tensorflow as hvd, tensorflow as tf; hvd.init(); "
+            "print(hvd.rank(), hvd.size(), hvd.local_rank(), float(hvd.allreduce(tf.constant(hvd.rank() + 1.0), "
+            "op=hvd.Sum)))")
+    proc = gloo_local(2, code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = sorted(line for line in proc.stdout.splitlines() if "<stdout>" in line)
+    assert lines == ["[0]<stdout>:0 2 0 3.0", "[1]<stdout>:1 2 1 3.0"]
+
+
+def test_local_gloo_stops_the_job_when_one_rank_fails() -> None:
+    code = ("import os, sys, time\n"
+            "if os.environ['HOROVOD_RANK'] == '1': sys.exit(3)\n"
+            "time.sleep(100)")
+    started = time.monotonic()
+    proc = gloo_local(2, code, timeout=60)
+    assert proc.returncode == 3
+    assert time.monotonic() - started < 30  # rank 0 was stopped, not waited for

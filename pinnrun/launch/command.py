@@ -23,7 +23,7 @@ ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LO
 class LaunchPlan:
     ranks: int
     hosts: list[Host]
-    launcher: str                 # horovodrun | mpirun | srun | direct (one local rank)
+    launcher: str                 # horovodrun | mpirun | srun | direct (one local rank) | local (Gloo, this host)
     controller: str               # gloo | mpi (horovodrun)
     network_interface: str | None = None
     ssh_port: int | None = None
@@ -80,8 +80,10 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
         elif found < ranks:
             notes.append(f"{ranks} ranks share {found} GPU(s)")
     chosen = launcher or cluster.launcher
-    if local and ranks == 1 and launcher is None and "launcher" not in cluster.model_fields_set:
-        chosen = "direct"  # one process needs no launcher: no start-up cost, no Horovod
+    if local and launcher is None and "launcher" not in cluster.model_fields_set and cluster.controller == "gloo":
+        # This host only: one process needs no launcher and no Horovod; several join through
+        # Horovod's Gloo rendezvous started by pinnrun, without horovodrun's seconds of start-up.
+        chosen = "direct" if ranks == 1 else "local"
     if "SLURM_JOB_ID" in environ and launcher is None and not cluster.hosts and chosen == "horovodrun":
         notes.append("inside SLURM: horovodrun starts ranks over ssh on the allocated nodes")
     env = {k: str(v) for k, v in cluster.env.items()}
@@ -98,6 +100,8 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
     worker = worker_command(run_dir, worker_args)
     if plan.launcher == "direct":
         return worker
+    if plan.launcher == "local":
+        return [sys.executable, "-m", "pinnrun.launch.gloo_local", str(plan.ranks), *worker]
     host_list = ",".join(f"{h.name}:{h.slots}" for h in plan.hosts)
     if plan.launcher == "horovodrun":
         cmd = [_venv_tool("horovodrun"), "-np", str(plan.ranks), "-H", host_list, f"--{plan.controller}"]
@@ -121,7 +125,7 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
         return cmd + worker
     if plan.launcher == "srun":
         return ["srun", f"--ntasks={plan.ranks}", "--export=ALL", *worker]
-    raise PinnrunError(f"unknown launcher '{plan.launcher}' (horovodrun, mpirun, srun, direct)")
+    raise PinnrunError(f"unknown launcher '{plan.launcher}' (horovodrun, mpirun, srun, direct, local)")
 
 
 def printable(cmd: list[str], env: Mapping[str, str]) -> str:
