@@ -65,12 +65,84 @@ def train(spec, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run,
     _guard(run)
 
 
+def _int_list(ctx, param, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, e.g. 1,2,4,8; got '{value}'")
+    if not items or min(items) < 1:
+        raise click.BadParameter(f"expected numbers >= 1; got '{value}'")
+    return items
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--mode", type=click.Choice(["weak", "strong", "points"]), default="weak", show_default=True,
+              help="weak: points per rank fixed; strong: global points fixed; points: h-analysis.")
+@click.option("--sweep", callback=_int_list, default="1,2", show_default=True, metavar="K,K,...",
+              help="Rank counts to measure (weak/strong).")
+@click.option("--points", "counts", callback=_int_list, metavar="N,N,...",
+              help="Global collocation points per PDE term (points mode).")
+@click.option("--seeds", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Trainings per point count (points mode).")
+@click.option("--np", "np_", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ranks per training (points mode).")
+@click.option("--steps", type=click.IntRange(min=3), help="Adam steps per training, no L-BFGS "
+              "(default: the spec's training as written).")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trainings per size; the table shows medians.")
+@click.option("--oversubscribe", is_flag=True, help="Also run sizes beyond this host's cores/GPUs (marked).")
+@click.option("--predict", callback=_int_list, default="16,32,64,128,256,512,1024", show_default=True,
+              metavar="K,K,...", help="Rank counts the cost model predicts.")
+@click.option("--gpus", is_flag=True, help="One GPU per rank (CPU ranks where there is none).")
+@click.option("--hosts", help="Hosts with slots, e.g. h1:2,h2:2.")
+@click.option("--launcher", type=click.Choice(["horovodrun", "mpirun", "srun"]), help="How ranks are started.")
+@click.option("--cluster", "cluster_path", type=click.Path(dir_okay=False), help="Cluster spec YAML.")
+@click.option("--out", help="Study folder (new or empty); default runs/scale-<name>-<mode>-<time>.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field (repeatable).")
+def scale(spec, mode, sweep, counts, seeds, np_, steps, repeat, oversubscribe, predict, gpus, hosts, launcher,
+          cluster_path, out, overrides) -> None:
+    """Scaling study of SPEC: time per step, speedup, efficiency, error; or an h-analysis."""
+    from pinnrun.launch.cluster import parse_hosts
+    from pinnrun.scale.runner import Launch
+
+    def run() -> int:
+        launch = Launch(gpus, parse_hosts(hosts) if hosts else None, launcher, cluster_path)
+        console = Console(width=None if sys.stdout.isatty() else 150)  # tables whole in logs and pipes
+        if mode == "points":
+            from pinnrun.scale.hanalysis import run_points
+
+            if not counts:
+                raise PinnrunError("--mode points needs --points, e.g. --points 128,256,512,1024")
+            return run_points(spec, counts, seeds, np_, steps, launch, list(overrides), out, console)
+        from pinnrun.scale.sweep import run_sweep
+
+        return run_sweep(spec, mode, sweep, steps, repeat, launch, oversubscribe, list(overrides), out, console,
+                         tuple(predict))
+    _guard(run)
+
+
 @main.command()
 def doctor() -> None:
     """Check the installation: versions, Horovod build, launchers, GPUs, cores."""
     from pinnrun.doctor import run_doctor
 
     _guard(run_doctor, Console())
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--plot", is_flag=True, help="Write loss and solution PNGs into each run folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the same content as one JSON object on stdout.")
+@click.option("--sort", type=click.Choice(["name", "error", "time"]), default="name", show_default=True,
+              help="Order of the runs in a parent folder's table.")
+def inspect(path: str, plot: bool, as_json: bool, sort: str) -> None:
+    """Show a run folder (status, times, losses, error, loss curve), or compare every run under PATH."""
+    from pinnrun.inspect.command import inspect as run_inspect
+
+    _guard(run_inspect, path, plot, as_json, sort, Console())
 
 
 if __name__ == "__main__":

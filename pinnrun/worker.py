@@ -93,7 +93,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
             summary.update(_generalisation(train_loss, test_loss))
             if costs:
                 summary["step_costs"] = costs
-                summary["allreduce_share"] = _allreduce_share(costs, summary["seconds_per_step"])
+                summary["allreduce_share"] = _allreduce_share(costs, summary["seconds_per_step"], comm.size)
             summary["param_digests"] = digests
             summary["point_digests"] = point_digests
             rec.write_json(SUMMARY, summary)
@@ -120,8 +120,10 @@ def _generalisation(train: tuple[float, dict], test: tuple[float, dict]) -> dict
             "train_test_gap": test[0] - train[0]}
 
 
-def _allreduce_share(costs: dict, step_seconds: float | None) -> float | None:
+def _allreduce_share(costs: dict, step_seconds: float | None, size: int) -> float | None:
     """The share of a training step not spent computing: the all-reduce and waiting for it."""
+    if size == 1:
+        return 0.0  # nothing to all-reduce
     if not step_seconds:
         return None
     return max(0.0, 1.0 - costs["compute"][0]["seconds_per_step"] / step_seconds)

@@ -54,10 +54,11 @@ def measure_step_costs(problem, points, net, training_spec, comm) -> dict:
 
 
 def _compute_seconds(problem, points, net, training_spec, comm) -> tuple[int, float]:
-    """Median seconds per Adam step with no all-reduce, all ranks timing together."""
+    """Median seconds per Adam step with no all-reduce, all ranks timing together, in calls of
+    `log_every` steps as in training (so both carry the same per-call overhead)."""
     trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, training_spec, LocalComm())
     steps = trainer.adam_steps(Adam(net.params, training_spec.adam))
-    per_step = _timed(lambda k: steps(tf.constant(k))[0], comm)
+    per_step = _timed(lambda k: steps(tf.constant(k))[0], training_spec.log_every, comm)
     return sum(len(p.x) for p in points.values()), per_step
 
 
@@ -69,21 +70,22 @@ def _allreduce_seconds(n: int, dtype, comm) -> float:
         return x[0]
 
     x = tf.ones([n], dtype)
-    return _timed(lambda k: loop(x, tf.constant(k)), comm)
+    return _timed(lambda k: loop(x, tf.constant(k)), 50, comm)
 
 
-def _timed(run, comm) -> float:
-    """Median seconds per iteration of `run(k)`; k chosen by rank 0 from a trial so a
-    repeat lasts about TARGET_SECONDS, and every repeat starts together on all ranks."""
+def _timed(run, per_call: int, comm) -> float:
+    """Median seconds per iteration of `run(per_call)`, called often enough (rank 0 decides,
+    from a trial) that a repeat lasts about TARGET_SECONDS; repeats start together on all ranks."""
     float(run(1))  # compile
     t0 = time.perf_counter()
-    float(run(5))
-    trial = (time.perf_counter() - t0) / 5
-    k = comm.allgather_object(int(np.clip(TARGET_SECONDS / max(trial, 1e-7), 5, 2000)))[0]
+    float(run(per_call))
+    trial = time.perf_counter() - t0
+    calls = comm.allgather_object(int(np.clip(TARGET_SECONDS / max(trial, 1e-7), 1, 1000)))[0]
     times = []
     for _ in range(REPEATS):
         comm.allgather_object(None)  # a barrier
         t0 = time.perf_counter()
-        float(run(k))
-        times.append((time.perf_counter() - t0) / k)
+        for _ in range(calls):
+            float(run(per_call))
+        times.append((time.perf_counter() - t0) / (calls * per_call))
     return float(np.median(times))

@@ -1,0 +1,86 @@
+"""`pinnrun inspect PATH`: one run, or every run under a parent folder (a scaling study included)."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from pinnrun.errors import PinnrunError
+from pinnrun.inspect.describe import describe_run
+from pinnrun.inspect.read import MARKERS, is_run_dir, read_run
+
+def inspect(path: str, plot: bool, as_json: bool, sort: str, console: Console) -> int:
+    folder = Path(path)
+    if not folder.exists():
+        raise PinnrunError(f"{path}: no such file or folder")
+    if not folder.is_dir():
+        raise PinnrunError(f"{path}: not a run folder (a file; a run folder holds {', '.join(MARKERS)})")
+    if is_run_dir(folder):
+        content = _run(folder, plot)
+        if as_json:
+            _print_json(content)
+        else:
+            from pinnrun.inspect.view import run_view
+
+            console.print(run_view(content))
+        return 0
+    return _parent(folder, plot, as_json, sort, console)
+
+
+def _run(folder: Path, plot: bool) -> dict:
+    files = read_run(folder)
+    content = describe_run(files, time.time())
+    if plot:
+        from pinnrun.inspect.plots import write_plots
+
+        content["plots"], notes = write_plots(files, content)
+        content["notes"] += notes
+    return content
+
+
+def _parent(folder: Path, plot: bool, as_json: bool, sort: str, console: Console) -> int:
+    from pinnrun.inspect.compare import find_runs, runs_table, sort_runs
+    from pinnrun.inspect.study import read_study, study_view
+    from pinnrun.inspect.wide import print_wide
+
+    study = read_study(folder)
+    runs = find_runs(folder)
+    if not runs and study is None:
+        raise PinnrunError(f"{folder}: not a run folder (no {', '.join(MARKERS)}) and no runs under it")
+    contents = sort_runs([_run(run, plot) for run in runs], sort)
+    if as_json:
+        content = {"path": str(folder), "kind": "study" if study else "runs", "sort": sort}
+        if study:
+            content["study"] = study
+        _print_json({**content, "runs": contents})
+        return 0
+    if study is not None:
+        print_wide(console, study_view(folder, study))
+    if contents:
+        print_wide(console, runs_table(contents, folder, sort))
+    for content in contents:
+        for line in content.get("plots", []):
+            console.print(f"wrote {line}", highlight=False)
+        for note in content.get("notes", []):
+            console.print(f"[yellow]note:[/] {Path(content['path']).name}: {note}", highlight=False)
+    return 0
+
+
+def _print_json(content: dict) -> None:
+    import click
+
+    click.echo(json.dumps(_finite(content), indent=2, default=str))
+
+
+def _finite(value):
+    """NaN and infinity (a diverged loss) are not JSON: they become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

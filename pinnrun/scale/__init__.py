@@ -1,0 +1,1 @@
+"""Scaling studies: sweeps over ranks, the ring all-reduce cost model, h-analysis."""

@@ -1,0 +1,167 @@
+"""A study's tables (terminal), CSV and the files written beside scaling.json."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pinnrun.scale.runner import save_study
+
+CSV, PLOT = "scaling.csv", "scaling.png"
+
+MEASURED_COLUMNS = ["ranks", "status", "oversubscribed", "points_per_rank", "global_points", "seconds_per_step",
+                    "seconds_per_step_min", "seconds_per_step_max", "points_per_second", "speedup", "efficiency",
+                    "allreduce_share", "final_loss", "l2_relative_error", "test_loss", "model_seconds_per_step",
+                    "reason"]
+PREDICTED_COLUMNS = ["mode", "ranks", "points_per_rank", "global_points", "seconds_per_step", "compute_seconds",
+                     "allreduce_seconds", "allreduce_share", "speedup", "efficiency"]
+POINTS_COLUMNS = ["global_points", "runs", "finished", "l2_median", "l2_q25", "l2_q75", "l2_min", "l2_max",
+                  "gap_median", "gap_q25", "gap_q75", "gap_min", "gap_max", "train_loss_median", "test_loss_median",
+                  "seconds_median"]
+
+
+def write_outputs(study_dir: Path, study: dict) -> None:
+    from pinnrun.scale.plot import plot_study
+
+    study["files"] = {"csv": CSV, "plot": PLOT}
+    write_csv(study_dir / CSV, study)
+    plot_study(study, study_dir / PLOT)
+    save_study(study_dir, study)
+
+
+def write_csv(path: Path, study: dict) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        if study["kind"] == "points":
+            w.writerow(POINTS_COLUMNS)
+            w.writerows([[row.get(c) for c in POINTS_COLUMNS] for row in study["rows"]])
+            return
+        w.writerow(["source", *MEASURED_COLUMNS[:2], "mode", *MEASURED_COLUMNS[2:]])
+        for row in study["rows"]:
+            w.writerow(["measured", row["ranks"], row["status"], study["mode"],
+                        *[row.get(c) for c in MEASURED_COLUMNS[2:]]])
+        for row in study["predicted"]:
+            w.writerow(["predicted", row["ranks"], "model", row["mode"],
+                        *[row.get(c) if c in row else None for c in MEASURED_COLUMNS[2:]]])
+
+
+def print_study(study: dict, console: Console, study_dir: Path | None = None) -> None:
+    for table in study_tables(study):
+        console.print(table)
+    for line in study_notes(study):
+        console.print(line, highlight=False)
+    if study_dir is not None:
+        console.print(f"written: {study_dir / 'scaling.json'}, {CSV}, {PLOT}", highlight=False)
+
+
+def study_tables(study: dict) -> list[Table]:
+    if study["kind"] == "points":
+        return [_points_table(study)]
+    tables = [_measured_table(study)]
+    if study.get("predicted"):
+        tables.append(_predicted_table(study))
+    return tables
+
+
+def study_notes(study: dict) -> list[str]:
+    """The lines under the tables: the cost model, and the error against points for weak sweeps."""
+    notes = []
+    if study["kind"] == "scaling":
+        notes += [f"{r['ranks']} ranks {r['status']}: {r['reason']}" for r in study["rows"]
+                  if r["status"] != "finished"]
+        if any(r["oversubscribed"] and r["status"] == "finished" for r in study["rows"]):
+            notes.append("* oversubscribed: more ranks than cores/GPUs, timings are not scaling results")
+        m = study.get("model")
+        if m:
+            notes.append(f"cost model (fitted from this sweep): compute {m['compute_fixed_seconds'] * 1e3:.3g} ms "
+                         f"+ {m['compute_seconds_per_point'] * 1e9:.3g} ns/point; ring all-reduce latency "
+                         f"{m['latency_seconds'] * 1e6:.3g} us/step, {_bandwidth(m['seconds_per_byte'])}; "
+                         f"gradient {m['gradient_bytes']:,} bytes")
+        elif study.get("model_note"):
+            notes.append(study["model_note"])
+        done = [r for r in study["rows"] if r["status"] == "finished" and r.get("l2_relative_error") is not None]
+        if study["mode"] == "weak" and len(done) > 1:
+            notes.append("weak scaling, error against global points: " + ", ".join(
+                f"{r['global_points']:,} pts ({r['ranks']} rank{'s' * (r['ranks'] > 1)}): {r['l2_relative_error']:.2e}"
+                for r in done))
+    return notes
+
+
+def _measured_table(study: dict) -> Table:
+    t = Table(title=f"{study['mode']} scaling of {study['problem']} (measured)", title_justify="left")
+    for name in ("ranks", "pts/rank", "global pts", "ms/step", "pts/s", "speedup", "effic.", "all-reduce",
+                 "loss", "L2 error", "model ms"):
+        t.add_column(name, justify="right")
+    for r in study["rows"]:
+        ranks = f"{r['ranks']}" + ("*" if r["oversubscribed"] and r["status"] == "finished" else "")
+        if r["status"] != "finished":
+            t.add_row(ranks, r["status"], *["-"] * 9, style="dim")
+            continue
+        span = f" ({r['seconds_per_step_min'] * 1e3:.3g}-{r['seconds_per_step_max'] * 1e3:.3g})" \
+            if r["seconds_per_step_max"] > r["seconds_per_step_min"] else ""
+        t.add_row(ranks, f"{r['points_per_rank']:,}", f"{r['global_points']:,}",
+                  f"{r['seconds_per_step'] * 1e3:.3g}{span}", _si(r["points_per_second"]),
+                  f"{r['speedup']:.2f}", f"{r['efficiency']:.0%}", _pct(r.get("allreduce_share")),
+                  _sci(r.get("final_loss")), _sci(r.get("l2_relative_error")), _ms(r.get("model_seconds_per_step")))
+    return t
+
+
+def _predicted_table(study: dict) -> Table:
+    t = Table(title="predicted by the ring all-reduce cost model (not measured)", title_justify="left",
+              style="cyan")
+    for name in ("mode", "ranks", "points/rank", "global points", "ms/step", "compute ms", "all-reduce ms",
+                 "all-reduce", "speedup", "efficiency"):
+        t.add_column(name, justify="left" if name == "mode" else "right")
+    for r in study["predicted"]:
+        t.add_row(r["mode"], str(r["ranks"]), f"{r['points_per_rank']:,.4g}", f"{r['global_points']:,.0f}",
+                  _ms(r["seconds_per_step"]), _ms(r["compute_seconds"]), _ms(r["allreduce_seconds"]),
+                  _pct(r["allreduce_share"]), f"{r['speedup']:.3g}", f"{r['efficiency']:.0%}")
+    return t
+
+
+def _points_table(study: dict) -> Table:
+    t = Table(title=f"h-analysis of {study['problem']}: error against collocation points "
+                    f"({study['seeds']} seeds, {study['ranks']} rank(s))", title_justify="left")
+    for name in ("global points", "runs", "L2 median", "L2 IQR", "L2 min-max", "gap median", "gap IQR",
+                 "test loss", "s/run"):
+        t.add_column(name, justify="right", no_wrap=True)
+    for r in study["rows"]:
+        if not r.get("finished"):
+            t.add_row(f"{r['global_points']:,}", f"0/{r['runs']}", *["-"] * 7, style="dim")
+            continue
+        t.add_row(f"{r['global_points']:,}", f"{r['finished']}/{r['runs']}", _sci(r["l2_median"]),
+                  _span(r["l2_q25"], r["l2_q75"]), _span(r["l2_min"], r["l2_max"]),
+                  _sci(r["gap_median"]), _span(r["gap_q25"], r["gap_q75"]),
+                  _sci(r["test_loss_median"]), f"{r['seconds_median']:.1f}")
+    return t
+
+
+def _bandwidth(seconds_per_byte: float) -> str:
+    return f"{1 / seconds_per_byte / 1e9:.3g} GB/s" if seconds_per_byte > 0 else "bandwidth not resolved"
+
+
+def _si(v: float) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if v >= div:
+            return f"{v / div:.3g}{unit}"
+    return f"{v:.3g}"
+
+
+def _span(lo, hi) -> str:
+    return "-" if lo is None else f"{lo:.1e} .. {hi:.1e}"
+
+
+def _sci(v) -> str:
+    return "-" if v is None else f"{v:.2e}"
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _ms(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 1e3:,.0f}" if v >= 1 else f"{v * 1e3:.3g}"

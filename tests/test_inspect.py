@@ -1,0 +1,253 @@
+"""`pinnrun inspect` on real run folders made by short trainings through the real CLI:
+finished (1 and 2 ranks, 1D and 1D+time), interrupted by Ctrl-C, failed, still
+"running", a scaling study, and folders that are not runs.
+
+The trainings start together (module fixture) so that their start-up times overlap;
+the scaling study (two trainings one after the other) is the longest, so the others
+run at a lower priority.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from helpers import PROBLEMS, ROOT, load, spec_dict
+
+pytest.importorskip("horovod")  # not horovod.tensorflow: importing TensorFlow here costs seconds
+
+HEAT = ["network.hidden=[16,16]", "sampling.points.heat=256", "sampling.points.initial=32",
+        "sampling.points.ends=32", "training.adam.steps=40", "training.lbfgs.steps=10", "training.log_every=5"]
+
+SMALL_BURGERS = ["network.hidden=[16,16]", "sampling.points.burgers=512", "sampling.points.initial=64",
+                 "sampling.points.walls=64"]
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "pinnrun.cli", *map(str, args)]
+
+
+def sets(*pairs: str) -> list[str]:
+    return [a for s in pairs for a in ("--set", s)]
+
+
+def start(args: list[str], log: Path, nice: int = 0) -> subprocess.Popen:
+    with open(log, "w") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+
+
+def failing_worker(base: Path) -> tuple[Path, list[str]]:
+    """A run folder whose worker fails before training: its reference file has vanished."""
+    from pinnrun.spec.loader import dump_spec
+
+    data = spec_dict("poisson1d")
+    x = np.linspace(-1, 1, 5)
+    np.savez(base / "ref.npz", x=x, u=np.sin(np.pi * x))
+    data["reference"] = {"file": str(base / "ref.npz")}
+    (base / "ok.yaml").write_text(yaml.safe_dump(data))
+    run = base / "failed"
+    run.mkdir()
+    (run / "spec.yaml").write_text(dump_spec(load(base / "ok.yaml").spec))
+    (base / "ref.npz").unlink()
+    return run, [sys.executable, "-m", "pinnrun.worker", str(run)]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("inspect")
+    made = {name: base / name for name in ("study", "heat", "interrupted")}
+    failed, worker = failing_worker(base)
+    procs = {
+        "study": start(cli("scale", PROBLEMS / "poisson1d.yaml", "--mode", "strong", "--sweep", "1,2",
+                           "--steps", "30", "--out", made["study"]), base / "study.log"),
+        "heat": start(cli("train", PROBLEMS / "heat1d.yaml", "--np", 1, "--out", made["heat"], *sets(*HEAT)),
+                      base / "heat.log", nice=5),
+        "interrupted": start(cli("train", PROBLEMS / "burgers_soft.yaml", "--np", 1, "--out", made["interrupted"],
+                                 *sets(*SMALL_BURGERS, "training.adam.steps=100000", "training.log_every=5")),
+                             base / "interrupted.log", nice=5),
+        "failed": start(worker, base / "failed.log", nice=5),
+    }
+    deadline, metrics = time.time() + 150, made["interrupted"] / "metrics.jsonl"
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.2)  # a few logged steps: enough for a loss curve
+    procs["interrupted"].send_signal(signal.SIGINT)
+    expected = {"study": 0, "heat": 0, "interrupted": 130, "failed": 1}
+    for name, proc in procs.items():
+        code = proc.wait(timeout=300)
+        assert code == expected[name], (name, (base / f"{name}.log").read_text())
+    made["failed"] = failed
+    made["ranks1"], made["ranks2"] = made["study"] / "ranks-1", made["study"] / "ranks-2"
+    made["base"] = base
+    return made
+
+
+def inspect(*args, columns: int = 200):
+    """In-process through the real click command (fast: no new interpreter per call)."""
+    from pinnrun.cli import main
+
+    return CliRunner(env={"COLUMNS": str(columns)}).invoke(main, ["inspect", *map(str, args)])
+
+
+def inspect_json(*args) -> dict:
+    result = inspect(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # the whole of stdout is one JSON object
+
+
+def summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def test_a_finished_run_shows_its_summary_and_a_loss_curve(runs):
+    s, result = summary(runs["heat"]), inspect(runs["heat"])
+    assert result.exit_code == 0, result.output
+    out, command = result.stdout, json.loads((runs["heat"] / "run.json").read_text())["command"]
+    for text in ["heat1d", "finished", command, "weak", "heat 256, initial 32, ends 32",
+                 f"{s['l2_relative_error']:.3e}", f"{s['final_loss']:.3e}", f"{s['final_losses']['heat']:.3e}",
+                 f"wall {s['wall_seconds']:.1f} s", f"{s['seconds_per_step'] * 1e3:.2f} ms/step",
+                 "tensorflow 2.18.1", "horovod 0.28.1", "adam from step 1", "lbfgs from step 41"]:
+        assert text in out, text
+    adam, lbfgs = s["phases"]
+    assert f"adam {adam['steps']}" in out and f"lbfgs {lbfgs['steps']}" in out
+    assert "█" in out and "Traceback" not in out
+
+
+def test_two_ranks_and_fields_added_by_newer_versions_are_shown(runs):
+    s, out = summary(runs["ranks2"]), inspect(runs["ranks2"]).stdout
+    run = json.loads((runs["ranks2"] / "run.json").read_text())
+    assert f"2 ({run['launcher']}, {run['controller']})" in out and "strong" in out
+    assert re.search(r"points per rank +poisson 128, left 1, right 1  \(total 130\)", out)
+    assert re.search(r"points global +poisson 256, left 1, right 1  \(total 258\)", out)
+    assert "rank 1: cpu" in out and "bit-identical" in out
+    if "test_loss" in s:  # a field the training may add: shown when present, never required
+        assert re.search(r"test loss +" + re.escape(f"{s['test_loss']:.3e}"), out)
+
+
+def test_json_is_the_same_content_for_scripts(runs):
+    s, d = summary(runs["heat"]), inspect_json(runs["heat"])
+    assert d["status"] == "finished" and d["reason"] is None and d["problem"] == "heat1d"
+    assert d["l2_relative_error"] == s["l2_relative_error"] and d["final_losses"] == s["final_losses"]
+    assert d["points"]["global"] == s["points"]["global"] and d["ranks"] == 1
+    assert d["steps"]["done"] == {p["name"]: p["steps"] for p in s["phases"]}
+    metrics = (runs["heat"] / "metrics.jsonl").read_text().splitlines()
+    assert len(d["loss_curve"]) == len(metrics) and d["loss_curve"][0][:2] == [1, "adam"]
+    assert d["versions"]["horovod"] == "0.28.1"
+
+
+def png(path: Path) -> np.ndarray:
+    import matplotlib.image
+
+    assert path.is_file() and path.stat().st_size > 10_000, path
+    image = matplotlib.image.imread(path)
+    assert image.std() > 0.05  # not a blank canvas
+    return image
+
+
+def test_plot_writes_loss_and_solution_pngs(runs):
+    for run, heat_map in [(runs["heat"], True), (runs["ranks1"], False)]:
+        d = inspect_json(run, "--plot")
+        assert sorted(Path(p).name for p in d["plots"]) == ["loss.png", "solution_u.png"]
+        assert png(run / "loss.png").shape[:2] >= (400, 700)
+        height, width = png(run / "solution_u.png").shape[:2]
+        # heat maps: prediction, reference and error side by side; 1D: lines over an error panel
+        assert width > 3 * height if heat_map else height > 500
+
+
+def test_an_interrupted_run_shows_what_it_got_to(runs):
+    run = runs["interrupted"]
+    result = inspect(run, "--plot")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    out = result.stdout
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "interrupted" in out and summary(run)["reason"] in out
+    assert re.search(r"last logged loss +" + re.escape(f"{last['loss']:.3e} at step {last['step']} (adam)"), out)
+    assert f"adam {last['step']} of 100000" in out
+    assert (run / "loss.png").is_file() and not (run / "solution_u.png").exists()
+    assert "no predictions.npz" in out
+
+
+def test_a_failed_run_says_why(runs):
+    result = inspect(runs["failed"])
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "failed" in result.stdout and "file not found" in result.stdout
+    assert inspect_json(runs["failed"])["status"] == "failed"
+
+
+def test_a_run_without_result_is_running_or_silent(runs, tmp_path):
+    run = tmp_path / "running"
+    shutil.copytree(runs["heat"], run)
+    (run / "summary.json").unlink()
+    events = (run / "events.jsonl").read_text().splitlines()
+    (run / "events.jsonl").write_text("\n".join(events[:-1]) + "\n" + events[-1][:20])  # + a half-written line
+    d = inspect_json(run)
+    assert d["status"] == "running" and "last write" in d["reason"] and "killed" not in d["reason"]
+    assert d["steps"]["from_log"] and d["notes"] == []
+    hours_ago = time.time() - 7200
+    for name in os.listdir(run):
+        os.utime(run / name, (hours_ago, hours_ago))
+    d = inspect_json(run)
+    assert d["status"] == "running" and "2.0 h ago" in d["reason"] and "killed without a word" in d["reason"]
+
+
+def test_broken_files_are_noted_not_raised(tmp_path):
+    run = tmp_path / "broken"
+    run.mkdir()
+    (run / "run.json").write_text('{"command": "x", "ranks": 2')
+    (run / "metrics.jsonl").write_text('{"phase": "adam", "step": 1, "loss": 1.0}\nnot json\n{"step": 3')
+    (run / "spec.yaml").write_text(":::")
+    result = inspect(run, "--plot")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "run.json: unreadable" in result.stdout and "1 unreadable line" in result.stdout
+
+
+def test_parent_folder_compares_every_run_sorted(runs):
+    base = runs["base"]
+    result = inspect(base, "--sort", "error")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith(" ") and line.strip()}
+    for name in ["heat", "interrupted", "failed", "study/ranks-1", "study/ranks-2"]:
+        row = rows[name]
+        s = summary(runs["base"] / name)
+        assert s["status"] in row
+        if s["status"] == "finished":
+            assert f"{s['l2_relative_error']:.2e}" in row and f"{s['wall_seconds']:.1f}" in row
+    by_error = inspect_json(base, "--sort", "error")["runs"]
+    errors = [r["l2_relative_error"] for r in by_error]
+    known = [e for e in errors if e is not None]
+    assert known == sorted(known) and errors[:len(known)] == known  # runs without an error last
+    by_time = [r["wall_seconds"] for r in inspect_json(base, "--sort", "time")["runs"]]
+    assert by_time == sorted(by_time)
+
+
+def test_a_scaling_study_shows_its_tables_plot_and_runs(runs):
+    study = runs["study"]
+    result = inspect(study)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "strong scaling of poisson1d" in out and f"plot: {study / 'scaling.png'}" in out
+    assert "2 run(s) under" in out and "ranks-1" in out and "ranks-2" in out
+    d = inspect_json(study)
+    assert d["kind"] == "study" and d["study"]["mode"] == "strong"
+    assert [r["ranks"] for r in d["runs"]] == [1, 2]
+
+
+def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("hello")
+    for path, says in [(tmp_path / "empty", "not a run folder (no run.json, summary.json, events.jsonl)"),
+                       (tmp_path / "notes.txt", "not a run folder"), (tmp_path / "missing", "no such file")]:
+        proc = subprocess.run(cli("inspect", path), capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert proc.stderr.startswith(f"error: {path}: {says}") and len(proc.stderr.strip().splitlines()) == 1
