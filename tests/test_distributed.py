@@ -135,6 +135,9 @@ def test_train_poisson_two_ranks_end_to_end(tmp_path):
     assert "pinnrun.launch.gloo_local 2" in run["command"] and run["ranks"] == 2
     env = json.loads((out / "env.json").read_text())
     assert [r["rank"] for r in env["ranks"]] == [0, 1] and env["horovod"] == "0.28.1"
+    if len(os.sched_getaffinity(0)) == os.cpu_count() >= 2:  # each rank on its own cores
+        first, second = (set(r["cores"]) for r in env["ranks"])
+        assert first and second and not first & second
     with np.load(out / "predictions.npz") as p:
         assert p["u"].shape == p["u_reference"].shape == (1001,)
         err = np.linalg.norm(p["u"] - p["u_reference"]) / np.linalg.norm(p["u_reference"])
