@@ -24,6 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from helpers import PROBLEMS, ROOT, load, spec_dict
+from pinnrun.inspect.format import seconds
 
 pytest.importorskip("horovod")  # not horovod.tensorflow: importing TensorFlow here costs seconds
 
@@ -116,7 +117,7 @@ def test_a_finished_run_shows_its_summary_and_a_loss_curve(runs):
     out, command = result.stdout, json.loads((runs["heat"] / "run.json").read_text())["command"]
     for text in ["heat1d", "finished", command, "weak", "heat 256, initial 32, ends 32",
                  f"{s['l2_relative_error']:.3e}", f"{s['final_loss']:.3e}", f"{s['final_losses']['heat']:.3e}",
-                 f"wall {s['wall_seconds']:.1f} s", f"{s['seconds_per_step'] * 1e3:.2f} ms/step",
+                 f"wall {seconds(s['wall_seconds'])} s", f"{s['seconds_per_step'] * 1e3:.2f} ms/step",
                  "tensorflow 2.18.1", "horovod 0.28.1", "adam from step 1", "lbfgs from step 41"]:
         assert text in out, text
     adam, lbfgs = s["phases"]
@@ -222,7 +223,7 @@ def test_parent_folder_compares_every_run_sorted(runs):
         s = summary(runs["base"] / name)
         assert s["status"] in row
         if s["status"] == "finished":
-            assert f"{s['l2_relative_error']:.2e}" in row and f"{s['wall_seconds']:.1f}" in row
+            assert f"{s['l2_relative_error']:.2e}" in row and seconds(s['wall_seconds']) in row
     by_error = inspect_json(base, "--sort", "error")["runs"]
     errors = [r["l2_relative_error"] for r in by_error]
     known = [e for e in errors if e is not None]
