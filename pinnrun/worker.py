@@ -80,8 +80,9 @@ def main(run_dir: Path, probe: bool = False) -> int:
 
         log = trainer.run(record, after_phase)
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
-        train_loss = _global_loss(problem, points, net, comm)
-        test_loss = _global_loss(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net, comm)
+        train_loss = _global_loss(trainer.losses, comm)
+        test_loss = _global_loss(LossTerms(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net,
+                                           comm.size), comm)
         costs = measure_step_costs(problem, points, net, spec.training, comm) if probe else None
         if comm.rank == 0:
             tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(
@@ -108,9 +109,8 @@ def main(run_dir: Path, probe: bool = False) -> int:
         return 1
 
 
-def _global_loss(problem, points, net, comm) -> tuple[float, dict]:
+def _global_loss(losses: LossTerms, comm) -> tuple[float, dict]:
     """The weighted loss and per-term losses at the final parameters, over all ranks' points."""
-    losses = LossTerms(problem, points, net, comm.size)
     terms = comm.allreduce_mean(losses(), name="pinnrun_final_loss").numpy()
     return float(np.dot(losses.weights.numpy(), terms)), dict(zip(losses.names, map(float, terms)))
 

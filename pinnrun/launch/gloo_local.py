@@ -21,9 +21,7 @@ import time
 GRACE_SECONDS = 10  # after a stop, ranks stuck in a collective are killed
 
 
-def rank_environments(np: int, port: int) -> list[dict[str, str]]:
-    from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
-
+def rank_environments(slots, port: int) -> list[dict[str, str]]:
     common = {"HOROVOD_GLOO_RENDEZVOUS_ADDR": "127.0.0.1", "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port),
               "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo", "HOROVOD_GLOO_IFACE": "lo",
               "NCCL_SOCKET_IFNAME": "lo"}
@@ -31,7 +29,7 @@ def rank_environments(np: int, port: int) -> list[dict[str, str]]:
         "HOROVOD_HOSTNAME": slot.hostname, "HOROVOD_RANK": str(slot.rank), "HOROVOD_SIZE": str(slot.size),
         "HOROVOD_LOCAL_RANK": str(slot.local_rank), "HOROVOD_LOCAL_SIZE": str(slot.local_size),
         "HOROVOD_CROSS_RANK": str(slot.cross_rank), "HOROVOD_CROSS_SIZE": str(slot.cross_size),
-    } for slot in get_host_assignments(parse_hosts(f"localhost:{np}"), np)]
+    } for slot in slots]
 
 
 def _forward(stream, rank: int, name: str, lock: threading.Lock) -> None:
@@ -45,12 +43,13 @@ def run(np: int, cmd: list[str]) -> int:
     from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
     from horovod.runner.http.http_server import RendezvousServer
 
+    slots = get_host_assignments(parse_hosts(f"localhost:{np}"), np)
     server = RendezvousServer(verbose=0)
     port = server.start()
-    server.init(get_host_assignments(parse_hosts(f"localhost:{np}"), np))
+    server.init(slots)
     lock = threading.Lock()
     procs, readers = [], []
-    for rank, env in enumerate(rank_environments(np, port)):
+    for rank, env in enumerate(rank_environments(slots, port)):
         p = subprocess.Popen(cmd, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL)
         procs.append(p)
