@@ -132,7 +132,7 @@ def test_train_poisson_two_ranks_end_to_end(tmp_path):
     assert summary["seconds_per_step"] > 0 and summary["points_per_second"] > 0
     assert summary["wall_seconds"] > summary["compile_seconds"] > 0
     run = json.loads((out / "run.json").read_text())
-    assert "pinnrun.launch.gloo_local 2" in run["command"] and run["ranks"] == 2
+    assert "mpirun -np 2 -H localhost:2" in run["command"] and run["ranks"] == 2
     env = json.loads((out / "env.json").read_text())
     assert [r["rank"] for r in env["ranks"]] == [0, 1] and env["horovod"] == "0.28.1"
     if len(os.sched_getaffinity(0)) == os.cpu_count() >= 2:  # each rank on its own cores

@@ -11,7 +11,7 @@ import pytest
 
 from pinnrun.errors import PinnrunError, SpecError
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
-from pinnrun.launch.command import MPIRUN_FLAGS, build_command, plan_launch, printable
+from pinnrun.launch.command import LOCAL_ENV, MPIRUN_FLAGS, build_command, plan_launch, printable
 from pinnrun.launch.slurm import expand_nodelist, expand_tasks_per_node, slurm_hosts
 from pinnrun.results.run_folder import new_run_dir
 
@@ -43,12 +43,33 @@ def index_of(cmd: list[str], *seq: str) -> int:
 # horovodrun
 # --------------------------------------------------------------------------
 
-def test_local_ranks_join_through_pinnruns_gloo_rendezvous_by_default() -> None:
+def test_local_ranks_start_through_mpirun_with_the_mpi_controller_by_default(monkeypatch) -> None:
+    monkeypatch.setattr("pinnrun.launch.command.shutil.which", lambda name: f"/usr/bin/{name}")
     p = plan(np=2)
-    assert (p.ranks, p.launcher, p.controller) == (2, "local", "gloo")
+    assert (p.ranks, p.launcher, p.controller) == (2, "mpirun", "mpi")
     assert p.hosts == [Host(name="localhost", slots=2)]
-    assert p.notes == [] and p.env == {}
-    assert build_command(p, RUN) == [sys.executable, "-m", "pinnrun.launch.gloo_local", "2", *WORKER]
+    assert p.notes == [] and p.env == LOCAL_ENV == {"HOROVOD_CYCLE_TIME": "0.1"}
+    cmd = build_command(p, RUN, is_root=False)
+    assert cmd[:5] == ["mpirun", "-np", "2", "-H", "localhost:2"]
+    index_of(cmd, *MPIRUN_FLAGS)
+    index_of(cmd, "-x", "HOROVOD_CYCLE_TIME")
+    assert cmd[-len(WORKER):] == WORKER
+
+
+def test_local_ranks_join_through_pinnruns_gloo_rendezvous_without_mpirun_or_when_gloo_is_asked(monkeypatch) -> None:
+    monkeypatch.setattr("pinnrun.launch.command.shutil.which", lambda name: None)
+    for p in (plan(np=2), plan(np=2, cluster=Cluster(controller="gloo"))):
+        assert (p.launcher, p.controller, p.env) == ("local", "gloo", LOCAL_ENV)
+        assert build_command(p, RUN) == [sys.executable, "-m", "pinnrun.launch.gloo_local", "2", *WORKER]
+    monkeypatch.setattr("pinnrun.launch.command.shutil.which", lambda name: f"/usr/bin/{name}")
+    assert plan(np=2, cluster=Cluster(controller="gloo")).launcher == "local"
+    assert (plan(np=2, cluster=Cluster(controller="mpi")).launcher, plan(np=2).launcher) == ("mpirun", "mpirun")
+
+
+def test_cluster_env_overrides_the_local_defaults() -> None:
+    p = plan(np=2, cluster=Cluster(env={"HOROVOD_CYCLE_TIME": 5}))
+    assert p.env == {"HOROVOD_CYCLE_TIME": "5"}
+    assert plan(hosts=[Host(name="n1", slots=2)]).env == {}  # other hosts: Horovod's own defaults
 
 
 def test_horovodrun_gloo_when_asked_or_beyond_this_host() -> None:
@@ -56,7 +77,6 @@ def test_horovodrun_gloo_when_asked_or_beyond_this_host() -> None:
     assert Path(cmd[0]).name == "horovodrun"
     assert cmd[1:] == ["-np", "2", "-H", "localhost:2", "--gloo", *WORKER]
     assert plan(hosts=[Host(name="n1", slots=2), Host(name="n2", slots=2)]).launcher == "horovodrun"
-    assert plan(np=2, cluster=Cluster(controller="mpi")).launcher == "horovodrun"
 
 
 def test_one_local_rank_runs_the_worker_directly() -> None:
@@ -106,7 +126,7 @@ def test_mpirun_command() -> None:
     cluster = Cluster(launcher="mpirun", env={"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": 4},
                       network_interface="eth0", ssh_port=2200)
     p = plan(np=2, cluster=cluster)
-    assert p.env == {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "4"}  # values become strings
+    assert p.env == LOCAL_ENV | {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "4"}  # values become strings
     cmd = build_command(p, RUN, is_root=False)
     assert cmd[:5] == ["mpirun", "-np", "2", "-H", "localhost:2"]
     index_of(cmd, *MPIRUN_FLAGS)
@@ -376,7 +396,7 @@ def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     line = command_line(proc.stdout)
-    assert " -m pinnrun.launch.gloo_local 2 " in line
+    assert line.startswith("HOROVOD_CYCLE_TIME=0.1 mpirun -np 2 -H localhost:2 ")
     assert " -m pinnrun.worker " in line
     assert list(tmp_path.iterdir()) == []  # no runs/ folder, nothing at all
 
@@ -396,7 +416,7 @@ def test_cli_dry_run_mpirun(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "2", "--launcher", "mpirun", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     line = command_line(proc.stdout)
-    assert line.startswith("mpirun -np 2 -H localhost:2 -bind-to none -map-by slot ")
+    assert line.startswith("HOROVOD_CYCLE_TIME=0.1 mpirun -np 2 -H localhost:2 -bind-to none -map-by slot ")
     assert "-x PATH" in line
     assert not (tmp_path / "runs").exists()
 

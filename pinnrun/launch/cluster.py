@@ -4,7 +4,7 @@
       - {name: node1, slots: 4, gpus: 4}
       - {name: node2, slots: 4, gpus: 4}
     launcher: horovodrun        # horovodrun | mpirun | srun
-    controller: gloo            # horovodrun only: gloo | mpi
+    controller: gloo            # horovodrun, and ranks on this host: gloo | mpi
     network_interface: eth0
     ssh_port: 22
     env: {NCCL_DEBUG: INFO}

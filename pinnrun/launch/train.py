@@ -89,8 +89,8 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
 
 
 def rank_errors(log_text: str, keep: int = 12) -> list[str]:
-    """The ranks' own last stderr lines (horovodrun prefixes them `[r]<stderr>:`),
+    """The ranks' own last stderr lines (horovodrun prefixes them `[r]<stderr>:`, mpirun `[job,r]<stderr>:`),
     rather than the launcher's traceback about a rank having exited."""
     lines = log_text.splitlines()
-    ranked = [line for line in lines if re.match(r"^\[\d+\]<stderr>:.*\S", line)]
+    ranked = [line for line in lines if re.match(r"^\[(\d+,)?\d+\]<stderr>:.*\S", line)]
     return (ranked or lines)[-keep:]

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 class LocalComm:
     rank, size, local_rank, local_size = 0, 1, 0, 1
+    background_threads: frozenset[int] = frozenset()
 
     def allreduce_mean(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
         return tensor
@@ -29,7 +30,10 @@ class HorovodComm:
     def __init__(self):
         import horovod.tensorflow as hvd
 
+        before = _thread_ids()
         hvd.init()
+        # Horovod's background loop and its transport's threads: they start in hvd.init().
+        self.background_threads = frozenset(_thread_ids() - before)
         self._hvd = hvd
         self.rank, self.size = hvd.rank(), hvd.size()
         self.local_rank, self.local_size = hvd.local_rank(), hvd.local_size()
@@ -57,6 +61,8 @@ def claim_devices(comm) -> dict:
         # Measured on 2 cores: 2 ranks ran 18 steps/s each unpinned and 35 pinned (Horovod's
         # background thread and the other rank's threads no longer migrate onto our core).
         _pin_cores(comm.local_rank, comm.local_size)
+    if not gpus:
+        _yield_to_compute(comm.background_threads)
     if gpus:
         gpu = gpus[comm.local_rank % len(gpus)]
         tf.config.set_visible_devices(gpu, "GPU")
@@ -81,6 +87,27 @@ def _pin_cores(local_rank: int, local_size: int) -> None:
             os.sched_setaffinity(int(tid), mine)
         except OSError:
             pass
+
+
+def _yield_to_compute(threads) -> None:
+    """Run Horovod's threads only when this rank's compute waits (SCHED_IDLE).
+
+    Horovod's background loop coordinates with the other ranks every cycle
+    (HOROVOD_CYCLE_TIME), busy or not; on a CPU rank it takes its core from
+    the training step. As idle-class threads they run when the step blocks in
+    the all-reduce, which is when they have work. Measured on 2 cores, 2 ranks,
+    a ~7 ms step: 11-15 ms per step before, ~10 ms after; a lone all-reduce
+    4.7 ms before, 1.1 ms after.
+    """
+    for tid in threads:
+        try:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:  # the thread has ended
+            pass
+
+
+def _thread_ids() -> set[int]:
+    return {int(t) for t in os.listdir("/proc/self/task")}
 
 
 def open_comm():
