@@ -123,6 +123,8 @@ def _devices(devices: list) -> str:
     for r in devices:
         if isinstance(r, dict):
             threads = f", {r['threads']} thread(s)" if r.get("threads") else ""
+            if r.get("inter_op"):
+                threads += f" (inter-op {r['inter_op']}, intra-op {r.get('intra_op')})"
             shown.append(f"rank {r.get('rank')}: {r.get('device')} on {r.get('host')}{threads}")
     return "\n".join(shown) or DASH
 

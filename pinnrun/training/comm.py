@@ -67,10 +67,15 @@ def claim_devices(comm) -> dict:
         gpu = gpus[comm.local_rank % len(gpus)]
         tf.config.set_visible_devices(gpu, "GPU")
         tf.config.experimental.set_memory_growth(gpu, True)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    # A PINN step is many small ops in independent branches (one per derivative): running
+    # branches side by side beats splitting each op. One rank on 2 cores, 3x50 Burgers,
+    # interleaved: intra 1 / inter 2 ran 126-163 steps/s, 2 / 2 ran 103-113, 1 / 1 68-85.
+    intra, inter = max(1, threads // 2), threads
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
     return {"host": socket.gethostname(), "rank": comm.rank, "local_rank": comm.local_rank,
-            "device": gpu.name if gpus else "cpu", "threads": threads, "cores": sorted(os.sched_getaffinity(0))}
+            "device": gpu.name if gpus else "cpu", "threads": threads, "intra_op": intra, "inter_op": inter,
+            "cores": sorted(os.sched_getaffinity(0))}
 
 
 def _pin_cores(local_rank: int, local_size: int) -> None:
