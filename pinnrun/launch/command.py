@@ -17,8 +17,9 @@ from pinnrun.launch.slurm import slurm_hosts
 # Horovod's recommended Open MPI settings (docs: running with mpirun).
 # --tag-output: each line as [job,rank]<stream>:, so a failure names its rank.
 MPIRUN_FLAGS = ["-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-mca", "btl", "^openib", "--tag-output"]
-# Local CPU ranks: Horovod's background threads run only while the step waits (training/comm.py),
-# so a short cycle costs no compute and cuts an all-reduce from ~1.1 to ~0.16 ms (2 ranks here).
+# Every run on this host. On CPU ranks Horovod's background threads run only while the step waits
+# (training/comm.py), so a short cycle costs no compute and cuts an all-reduce from ~1.1 to ~0.16 ms
+# (2 ranks here). Local GPU ranks get it too; that case is not measured.
 LOCAL_ENV = {"HOROVOD_CYCLE_TIME": "0.1"}
 ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
 
@@ -28,7 +29,7 @@ class LaunchPlan:
     ranks: int
     hosts: list[Host]
     launcher: str                 # horovodrun | mpirun | srun | direct (one local rank) | local (Gloo, no MPI)
-    controller: str               # gloo | mpi (horovodrun)
+    controller: str               # gloo | mpi (horovodrun; mpirun and local on this host)
     network_interface: str | None = None
     ssh_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)   # exported to every rank

@@ -57,16 +57,16 @@ def claim_devices(comm) -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     cores = len(os.sched_getaffinity(0))
     threads = max(1, cores // comm.local_size)
-    if not gpus and comm.local_size > 1 and cores == os.cpu_count():  # unless a scheduler bound us already
-        # Measured on 2 cores: 2 ranks ran 18 steps/s each unpinned and 35 pinned (Horovod's
-        # background thread and the other rank's threads no longer migrate onto our core).
-        _pin_cores(comm.local_rank, comm.local_size)
-    if not gpus:
-        _yield_to_compute(comm.background_threads)
     if gpus:
         gpu = gpus[comm.local_rank % len(gpus)]
         tf.config.set_visible_devices(gpu, "GPU")
         tf.config.experimental.set_memory_growth(gpu, True)
+    else:
+        if comm.local_size > 1 and cores == os.cpu_count():  # unless a scheduler bound us already
+            # Measured on 2 cores: 2 ranks ran 18 steps/s each unpinned and 35 pinned (Horovod's
+            # background thread and the other rank's threads no longer migrate onto our core).
+            _pin_cores(comm.local_rank, comm.local_size)
+        _yield_to_compute(comm.background_threads)
     # A PINN step is many small ops in independent branches (one per derivative): running
     # branches side by side beats splitting each op. One rank on 2 cores, 3x50 Burgers,
     # interleaved: intra 1 / inter 2 ran 126-163 steps/s, 2 / 2 ran 103-113, 1 / 1 68-85.
@@ -87,9 +87,9 @@ def _pin_cores(local_rank: int, local_size: int) -> None:
     if per == 0:
         return
     mine = set(cores[local_rank * per:(local_rank + 1) * per])
-    for tid in os.listdir("/proc/self/task"):
+    for tid in _thread_ids():
         try:
-            os.sched_setaffinity(int(tid), mine)
+            os.sched_setaffinity(tid, mine)
         except OSError:
             pass
 
