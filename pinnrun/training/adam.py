@@ -35,6 +35,7 @@ class Adam(tf.Module):
             lr = tf.constant(lr0, tf.float64)
         return lr
 
+    @tf.autograph.experimental.do_not_convert  # straight-line code: no autograph tracing cost
     def apply(self, grads) -> tf.Tensor:
         """One update; returns the learning rate used."""
         dtype = self.params[0].dtype
