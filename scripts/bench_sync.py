@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Where the weak-scaling gap goes: Horovod, or the two cores running at different speeds?
+
+    .venv/bin/python scripts/bench_sync.py [--repeats 3] [--out benchmarks/sync.json]
+
+Starts 2 ranks exactly as `pinnrun train --np 2` does on this host (mpirun, Horovod's MPI
+controller, pinnrun's pinning and thread settings) on the bench's standard step (Burgers,
+3x50 tanh, 2,048 points per rank, Adam, chunks of 100 steps), in two modes, interleaved:
+"independent" (each rank trains alone, no all-reduce: the two processes of the ceiling,
+started together) and "horovod" (the real data-parallel step). For each it reports each
+rank's median ms/step. If the Horovod step costs about what the slower independent rank
+costs, the gap to the ceiling (the mean of the two) is the cores' speed difference, which
+no synchronous scheme can close; if it costs more, the difference is Horovod's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ["network.hidden=[50,50,50]", "training.lbfgs=null", "scaling=weak", "sampling.points.burgers=2048"]
+CHUNK, CHUNKS = 100, 20
+
+
+def rank_main(mode: str) -> None:
+    """One rank: time CHUNKS compiled calls of CHUNK Adam steps; rank 0 prints every rank's times."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from pinnrun.model.mlp import build_model
+    from pinnrun.problem.problem import build_problem
+    from pinnrun.sampling.collocation import sample_problem
+    from pinnrun.spec.loader import load_spec
+    from pinnrun.training.adam import Adam
+    from pinnrun.training.comm import HorovodComm, LocalComm, claim_devices
+    from pinnrun.training.losses import LossTerms
+    from pinnrun.training.trainer import Trainer
+
+    hvd = HorovodComm()
+    claim_devices(hvd)
+    comm = hvd if mode == "horovod" else LocalComm()
+    loaded = load_spec(ROOT / "problems" / "burgers.yaml", SETS)
+    problem, spec = build_problem(loaded), loaded.spec
+    points = sample_problem(problem, spec.sampling.method, spec.training.seed, hvd.rank, hvd.size, spec.scaling)
+    net = build_model(spec.network, problem, seed=spec.training.seed)
+    trainer = Trainer(LossTerms(problem, points, net, hvd.size), net.params, spec.training, comm)
+    steps = trainer.adam_steps(Adam(net.params, spec.training.adam))
+    float(steps(tf.constant(1))[0])       # compile
+    float(steps(tf.constant(CHUNK))[0])   # warm-up
+    hvd.allgather_object(None)            # both ranks start timing together
+    times = []
+    for _ in range(CHUNKS):
+        t0 = time.perf_counter()
+        float(steps(tf.constant(CHUNK))[0])
+        times.append((time.perf_counter() - t0) / CHUNK)
+    gathered = hvd.allgather_object(times)
+    if hvd.rank == 0:
+        print("RESULT " + json.dumps({"mode": mode, "ms_per_step": [statistics.median(t) * 1e3 for t in gathered]}))
+
+
+def launch(mode: str) -> list[float]:
+    from pinnrun.launch.command import build_command, plan_launch, worker_command
+
+    plan = plan_launch(np=2)
+    if plan.launcher != "mpirun":
+        raise SystemExit(f"bench_sync: needs mpirun (pinnrun chose '{plan.launcher}')")
+    cmd = build_command(plan, ROOT)[:-len(worker_command(ROOT))]  # the launcher part, as pinnrun runs it
+    cmd += [sys.executable, str(Path(__file__).resolve()), "--rank", mode]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ | plan.env)
+    line = next((ln for ln in proc.stdout.splitlines() if "RESULT " in ln), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"bench_sync: {mode} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return json.loads(line.split("RESULT ", 1)[1])["ms_per_step"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "sync.json")
+    parser.add_argument("--rank", choices=["independent", "horovod"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rank:
+        rank_main(args.rank)
+        return 0
+    runs = []
+    for r in range(args.repeats):
+        independent, horovod = launch("independent"), launch("horovod")
+        rates = [1e3 / ms for ms in independent]
+        row = {"independent_ms": independent, "horovod_ms": horovod[0],
+               "ratio_to_mean": (1e3 / horovod[0]) / statistics.mean(rates),
+               "ratio_to_slower": (1e3 / horovod[0]) / min(rates)}
+        runs.append(row)
+        print(f"repeat {r}: independent {independent[0]:.2f} / {independent[1]:.2f} ms, horovod {horovod[0]:.2f} ms; "
+              f"vs their mean {row['ratio_to_mean']:.2f}, vs the slower {row['ratio_to_slower']:.2f}", flush=True)
+    result = {"setting": "burgers.yaml, 3x50 tanh, float32, 2,048 points per rank, Adam, 2 ranks via mpirun",
+              "date": time.strftime("%Y-%m-%d %H:%M %Z"), "runs": runs,
+              "ratio_to_mean": statistics.median(r["ratio_to_mean"] for r in runs),
+              "ratio_to_slower": statistics.median(r["ratio_to_slower"] for r in runs)}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"median: Horovod step rate / mean of independent ranks {result['ratio_to_mean']:.2f}, "
+          f"/ the slower independent rank {result['ratio_to_slower']:.2f} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
