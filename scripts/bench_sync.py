@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,8 +29,38 @@ SETS = ["network.hidden=[50,50,50]", "training.lbfgs=null", "scaling=weak", "sam
 CHUNK, CHUNKS = 100, 20
 
 
-def rank_main(mode: str) -> None:
-    """One rank: time CHUNKS compiled calls of CHUNK Adam steps; rank 0 prints every rank's times."""
+class TimedComm:
+    """The real all-reduce, with each rank's own split of the step: compute (from the end of
+    the last all-reduce to this one's start) and all-reduce (the exchange plus the wait for
+    the other rank), summed in-graph with tf.timestamp."""
+
+    def __init__(self, comm):
+        import tensorflow as tf
+
+        self.comm, self.rank, self.size = comm, comm.rank, comm.size
+        self.sums = tf.Variable(tf.zeros([2], tf.float64))
+        self.last = tf.Variable(0.0, dtype=tf.float64)
+
+    def allreduce_mean(self, tensor, name="pinnrun_allreduce"):
+        import tensorflow as tf
+
+        with tf.control_dependencies([tensor]):
+            t1 = tf.timestamp()
+        with tf.control_dependencies([t1]):
+            out = self.comm.allreduce_mean(tf.identity(tensor), name=name)
+        with tf.control_dependencies([out]):
+            t2 = tf.timestamp()
+        self.sums.assign_add(tf.stack([t1 - self.last, t2 - t1]))
+        self.last.assign(t2)
+        return tf.identity(out)
+
+    def start_chunk(self) -> None:
+        self.sums.assign([0.0, 0.0])
+        self.last.assign(time.time())
+
+
+def rank_main(mode: str, result: Path) -> None:
+    """One rank: time CHUNKS compiled calls of CHUNK Adam steps; rank 0 writes every rank's times."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -44,7 +75,7 @@ def rank_main(mode: str) -> None:
 
     hvd = HorovodComm()
     claim_devices(hvd)
-    comm = hvd if mode == "horovod" else LocalComm()
+    comm = TimedComm(hvd) if mode == "horovod" else LocalComm()
     loaded = load_spec(ROOT / "problems" / "burgers.yaml", SETS)
     problem, spec = build_problem(loaded), loaded.spec
     points = sample_problem(problem, spec.sampling.method, spec.training.seed, hvd.rank, hvd.size, spec.scaling)
@@ -54,29 +85,36 @@ def rank_main(mode: str) -> None:
     float(steps(tf.constant(1))[0])       # compile
     float(steps(tf.constant(CHUNK))[0])   # warm-up
     hvd.allgather_object(None)            # both ranks start timing together
-    times = []
+    times, split = [], []
     for _ in range(CHUNKS):
+        if mode == "horovod":
+            comm.start_chunk()
         t0 = time.perf_counter()
         float(steps(tf.constant(CHUNK))[0])
         times.append((time.perf_counter() - t0) / CHUNK)
-    gathered = hvd.allgather_object(times)
+        if mode == "horovod":
+            split.append([round(x / CHUNK * 1e3, 3) for x in comm.sums.numpy()])
+    gathered, splits = hvd.allgather_object(times), hvd.allgather_object(split)
     if hvd.rank == 0:
-        print("RESULT " + json.dumps({"mode": mode, "ms_per_step": [statistics.median(t) * 1e3 for t in gathered]}))
+        result.write_text(json.dumps({"mode": mode, "ms_per_step": [statistics.median(t) * 1e3 for t in gathered],
+                                      "chunks_ms": [[round(x * 1e3, 3) for x in t] for t in gathered],
+                                      "compute_allreduce_ms": splits}))
 
 
-def launch(mode: str) -> list[float]:
+def launch(mode: str) -> dict:
     from pinnrun.launch.command import build_command, plan_launch, worker_command
 
     plan = plan_launch(np=2)
     if plan.launcher != "mpirun":
         raise SystemExit(f"bench_sync: needs mpirun (pinnrun chose '{plan.launcher}')")
     cmd = build_command(plan, ROOT)[:-len(worker_command(ROOT))]  # the launcher part, as pinnrun runs it
-    cmd += [sys.executable, str(Path(__file__).resolve()), "--rank", mode]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ | plan.env)
-    line = next((ln for ln in proc.stdout.splitlines() if "RESULT " in ln), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"bench_sync: {mode} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    return json.loads(line.split("RESULT ", 1)[1])["ms_per_step"]
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        cmd += [sys.executable, str(Path(__file__).resolve()), "--rank", mode, "--result", str(result)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ | plan.env)
+        if proc.returncode != 0 or not result.exists():
+            raise SystemExit(f"bench_sync: {mode} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        return json.loads(result.read_text())
 
 
 def main() -> int:
@@ -84,17 +122,22 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "sync.json")
     parser.add_argument("--rank", choices=["independent", "horovod"], help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rank:
-        rank_main(args.rank)
+        rank_main(args.rank, args.result)
         return 0
     runs = []
     for r in range(args.repeats):
-        independent, horovod = launch("independent"), launch("horovod")
+        alone, together = launch("independent"), launch("horovod")
+        independent, horovod = alone["ms_per_step"], together["ms_per_step"]
         rates = [1e3 / ms for ms in independent]
         row = {"independent_ms": independent, "horovod_ms": horovod[0],
                "ratio_to_mean": (1e3 / horovod[0]) / statistics.mean(rates),
-               "ratio_to_slower": (1e3 / horovod[0]) / min(rates)}
+               "ratio_to_slower": (1e3 / horovod[0]) / min(rates),
+               "independent_chunks_ms": alone["chunks_ms"], "horovod_chunks_ms": together["chunks_ms"][0],
+               # per rank, per chunk: [compute, all-reduce + wait] ms per step
+               "horovod_split_ms": together["compute_allreduce_ms"]}
         runs.append(row)
         print(f"repeat {r}: independent {independent[0]:.2f} / {independent[1]:.2f} ms, horovod {horovod[0]:.2f} ms; "
               f"vs their mean {row['ratio_to_mean']:.2f}, vs the slower {row['ratio_to_slower']:.2f}", flush=True)
