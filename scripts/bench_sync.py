@@ -8,7 +8,8 @@ controller, pinnrun's pinning and thread settings) on the bench's standard step 
 3x50 tanh, 2,048 points per rank, Adam, chunks of 100 steps), in two modes, interleaved:
 "independent" (each rank trains alone, no all-reduce: the two processes of the ceiling,
 started together) and "horovod" (the real data-parallel step). For each it reports each
-rank's median ms/step. If the Horovod step costs about what the slower independent rank
+rank's median ms/step, and in the Horovod run each rank's step split into compute and
+all-reduce + wait (timed in the graph). If the Horovod step costs about what the slower independent rank
 costs, the gap to the ceiling (the mean of the two) is the cores' speed difference, which
 no synchronous scheme can close; if it costs more, the difference is Horovod's.
 """
