@@ -38,7 +38,7 @@ class TimedComm:
     def __init__(self, comm):
         import tensorflow as tf
 
-        self.comm, self.rank, self.size = comm, comm.rank, comm.size
+        self.comm = comm
         self.sums = tf.Variable(tf.zeros([2], tf.float64))
         self.last = tf.Variable(0.0, dtype=tf.float64)
 
