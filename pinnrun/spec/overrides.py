@@ -12,15 +12,24 @@ from pinnrun.errors import PinnrunError
 def parse_override(text: str) -> tuple[tuple, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise PinnrunError(f"--set {text}: expected KEY=VALUE, e.g. training.adam.steps=2000")
+        raise PinnrunError(f"--set {_shorten(text)}: expected KEY=VALUE, e.g. training.adam.steps=2000")
     path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    from pinnrun.spec.yaml_bounds import YAMLRefused
     from pinnrun.spec.yaml_lines import load_value
 
     try:
         value = load_value(raw) if raw.strip() else ""  # the same YAML 1.2 rules as spec files
+    except YAMLRefused as err:  # too deep, too large once aliases expand, control characters
+        raise PinnrunError(f"--set {_shorten(key.strip())}: {err}") from None
     except yaml.YAMLError:
         value = raw  # not YAML: keep it as a string; validation decides
     return path, value
+
+
+def _shorten(text: str, keep: int = 80) -> str:
+    """An error line quotes the argument on one line, not a megabyte of it."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text):,} characters)"
 
 
 def apply_overrides(data: Any, overrides: list[str]) -> tuple[Any, set[tuple]]:
@@ -37,13 +46,13 @@ def apply_overrides(data: Any, overrides: list[str]) -> tuple[Any, set[tuple]]:
                 node = node[part]
             else:
                 where = ".".join(map(str, path[: i + 1]))
-                raise PinnrunError(f"--set {text}: '{where}' is not a mapping or list index")
+                raise PinnrunError(f"--set {_shorten(text)}: '{where}' is not a mapping or list index")
         last = path[-1]
         if isinstance(node, dict):
             node[last] = value
         elif isinstance(node, list) and isinstance(last, int) and last < len(node):
             node[last] = value
         else:
-            raise PinnrunError(f"--set {text}: cannot set '{'.'.join(map(str, path))}'")
+            raise PinnrunError(f"--set {_shorten(text)}: cannot set '{'.'.join(map(str, path))}'")
         touched.add(path)
     return data, touched

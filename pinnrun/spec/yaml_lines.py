@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 
 from pinnrun.errors import SpecError
+from pinnrun.spec.limits import MAX_SPEC_FILE_BYTES
+from pinnrun.spec.regular_file import FileRefused, read_capped
+from pinnrun.spec.yaml_bounds import YAMLRefused, check_characters, check_structure, decode_utf8
 
 Path_ = tuple  # a field path: ("training", "adam", "steps") or ("layers", 2)
 
@@ -41,16 +44,17 @@ def format_path(path: tuple) -> str:
     return out
 
 
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], keys: yaml.SafeLoader) -> None:
+    # Recursion is safe: check_structure has bounded the depth and the expanded size.
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = _UniqueKeyLoader("").construct_object(key_node)  # the key as the data holds it
-            _walk(value_node, path + (key,), lines)
+            key = keys.construct_object(key_node)  # the key as the data holds it
+            _walk(value_node, path + (key,), lines, keys)
             lines[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), lines)
+            _walk(item, path + (i,), lines, keys)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -87,14 +91,27 @@ _UniqueKeyLoader.add_implicit_resolver(
 
 
 def load_value(text: str):
-    """One YAML value with the spec files' rules (for --set)."""
+    """One YAML value with the spec files' rules (for --set).
+
+    Raises YAMLRefused past the bounds, yaml.YAMLError for text that is not YAML.
+    """
+    check_characters(text)
+    check_structure(text, _UniqueKeyLoader)
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def load_located(text: str, file: str) -> LocatedData:
     try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)  # same resolvers: same lines
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        check_characters(text)
+        check_structure(text, _UniqueKeyLoader)  # before PyYAML recurses or expands aliases
+        loader = _UniqueKeyLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except YAMLRefused as err:
+        raise SpecError(file, err.line, "", str(err)) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -103,14 +120,17 @@ def load_located(text: str, file: str) -> LocatedData:
         raise SpecError(file, None, "", f"invalid YAML: {err}") from None
     lines: dict[tuple, int] = {}
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, (), lines, _UniqueKeyLoader(""))
     return LocatedData(data, lines, file)
 
 
 def load_located_file(path: str | Path) -> LocatedData:
+    """A spec or cluster file: a regular file of bounded size, strict UTF-8."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise SpecError(str(path), None, "", f"cannot read: {err.strerror}") from None
+        text = decode_utf8(read_capped(path, MAX_SPEC_FILE_BYTES, "a spec or cluster file"))
+    except FileRefused as err:
+        raise SpecError(str(path), None, "", str(err)) from None
+    except YAMLRefused as err:
+        raise SpecError(str(path), err.line, "", str(err)) from None
     return load_located(text, str(path))
