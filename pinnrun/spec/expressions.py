@@ -21,11 +21,14 @@ import keyword
 import math
 import numbers
 import operator
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from pinnrun.spec.limits import MAX_EXPRESSION_CHARS, MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_NODES
 
 __all__ = [
     "CONSTANTS",
@@ -86,6 +89,10 @@ _BINARY_OPS: Mapping[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Div: ("/", operator.truediv),
     ast.Pow: ("**", operator.pow),
 }
+
+# Left-associative operator groups that the parser flattens into one _Chain each.
+_ADDITIVE = frozenset({ast.Add, ast.Sub})
+_MULTIPLICATIVE = frozenset({ast.Mult, ast.Div})
 
 _OPERATOR_SYMBOLS: Mapping[type, str] = {
     ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<",
@@ -306,20 +313,39 @@ class _Unary(_Node):
         return -value if self.negate else value
 
 
-class _Binary(_Node):
-    __slots__ = ("op", "power", "left", "right")
+class _Chain(_Node):
+    """``a + b - c`` or ``a * b / c``, any length, applied left to right in a loop.
 
-    def __init__(self, op: Callable[[Any, Any], Any], left: _Node, right: _Node, text: str) -> None:
-        super().__init__(left.static and right.static, left.constants | right.constants, text)
-        self.op = op
-        self.power = op is operator.pow
-        self.left = left
-        self.right = right
+    Python's tree for a 900-term sum is 900 levels deep; evaluating it level by
+    level would overflow the stack, so the parser flattens it into one chain.
+    """
+
+    __slots__ = ("first", "steps")
+
+    def __init__(self, first: _Node, steps: Sequence[tuple[Callable[[Any, Any], Any], _Node]],
+                 text: str) -> None:
+        nodes = [first, *(node for _, node in steps)]
+        super().__init__(all(n.static for n in nodes), frozenset().union(*(n.constants for n in nodes)), text)
+        self.first = first
+        self.steps = tuple(steps)
 
     def compute(self, env: Mapping[Any, Any], ops: _Ops) -> Any:
-        left = self.left.value(env, ops)
-        right = self.right.value(env, ops)
-        return ops.power(left, right) if self.power else self.op(left, right)
+        result = self.first.value(env, ops)
+        for op, node in self.steps:
+            result = op(result, node.value(env, ops))
+        return result
+
+
+class _Power(_Node):
+    __slots__ = ("base", "exponent")
+
+    def __init__(self, base: _Node, exponent: _Node, text: str) -> None:
+        super().__init__(base.static and exponent.static, base.constants | exponent.constants, text)
+        self.base = base
+        self.exponent = exponent
+
+    def compute(self, env: Mapping[Any, Any], ops: _Ops) -> Any:
+        return ops.power(self.base.value(env, ops), self.exponent.value(env, ops))
 
 
 class _Call(_Node):
@@ -336,6 +362,29 @@ class _Call(_Node):
         if ops.scalars_via_numpy and all(_is_number(a) for a in args):
             return float(_NUMPY_OPS.functions[self.function](*args))
         return ops.functions[self.function](*args)
+
+
+def _fold_literal(node: _Node) -> _Node:
+    """A subtree of literal numbers only becomes its value, or an error naming it.
+
+    `1/0`, `log(0)`, `(-8)**(1/3)` or `9**9**9` would otherwise pass validation and
+    fail (or give inf) only once training runs.
+    """
+    if not node.static or node.constants or isinstance(node, _Number):
+        return node
+    try:
+        value = float(node.compute({}, _FOLD_OPS))
+    except ZeroDivisionError:
+        reason = "division by zero"
+    except OverflowError:
+        reason = "the result is too large"
+    except ValueError as exc:
+        reason = str(exc) if "power" in str(exc) else "outside the function's domain"
+    else:
+        if math.isfinite(value):
+            return _Number(value, node.text)
+        reason = "the result is not finite"
+    raise ExpressionError(f"cannot evaluate '{node.text}': {reason}")
 
 
 # --------------------------------------------------------------------------
@@ -449,27 +498,54 @@ class _Parser:
     def text(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or ast.unparse(node)
 
-    def compile(self, node: ast.AST) -> _Node:
+    def compile(self, node: ast.AST, depth: int = 1) -> _Node:
+        """The node tree for ``node``; recursion depth stays within MAX_EXPRESSION_DEPTH."""
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"expression is too deeply nested: more than {MAX_EXPRESSION_DEPTH} "
+                                  "levels of parentheses, function calls and powers")
         if isinstance(node, ast.Constant):
             return self.number(node)
         if isinstance(node, ast.Name):
             return self.name(node)
         if isinstance(node, ast.UnaryOp):
-            if isinstance(node.op, (ast.USub, ast.UAdd)):
-                negate = isinstance(node.op, ast.USub)
-                return _Unary(negate, self.compile(node.operand), self.text(node))
-            raise ExpressionError(f"unsupported operator '{_operator_symbol(node.op)}'")
+            return _fold_literal(self.signs(node, depth))
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.BitXor):
                 raise ExpressionError("'^' is not a power operator; use **")
             if type(node.op) not in _BINARY_OPS:
                 raise ExpressionError(f"unsupported operator '{_operator_symbol(node.op)}'")
-            _, op = _BINARY_OPS[type(node.op)]
-            return _Binary(op, self.compile(node.left), self.compile(node.right), self.text(node))
+            if isinstance(node.op, ast.Pow):
+                compiled = _Power(self.compile(node.left, depth + 1), self.compile(node.right, depth + 1),
+                                  self.text(node))
+            else:
+                compiled = self.chain(node, depth)
+            return _fold_literal(compiled)
         if isinstance(node, ast.Call):
-            return self.call(node)
+            return _fold_literal(self.call(node, depth))
         what = _SYNTAX_NAMES.get(type(node), type(node).__name__.lower())
         raise ExpressionError(f"unsupported syntax: {what}")
+
+    def signs(self, node: ast.UnaryOp, depth: int) -> _Node:
+        """``--+-x`` as one sign and its operand, found by a loop (the tree is one level per sign)."""
+        top, negate = node, False
+        while isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+                raise ExpressionError(f"unsupported operator '{_operator_symbol(node.op)}'")
+            negate ^= isinstance(node.op, ast.USub)
+            node = node.operand
+        operand = self.compile(node, depth + 1)
+        return _Unary(True, operand, self.text(top)) if negate else operand
+
+    def chain(self, node: ast.BinOp, depth: int) -> _Node:
+        """A left-nested run of + and - (or of * and /) as one _Chain, found by a loop."""
+        group = _ADDITIVE if type(node.op) in _ADDITIVE else _MULTIPLICATIVE
+        top, steps = node, []
+        while isinstance(node, ast.BinOp) and type(node.op) in group:
+            steps.append((_BINARY_OPS[type(node.op)][1], node.right))
+            node = node.left
+        first = self.compile(node, depth + 1)  # left to right: the first problem is reported first
+        compiled = [(op, self.compile(right, depth + 1)) for op, right in reversed(steps)]
+        return _Chain(first, compiled, self.text(top))
 
     def number(self, node: ast.Constant) -> _Node:
         value = node.value
@@ -562,7 +638,7 @@ class _Parser:
         rest = suffix[_furthest_reach(suffix, self.variables):]
         raise ExpressionError(f"{name}: '{rest}' is not an input variable (variables: {var_list})")
 
-    def call(self, node: ast.Call) -> _Node:
+    def call(self, node: ast.Call, depth: int) -> _Node:
         if not isinstance(node.func, ast.Name):
             raise ExpressionError(
                 "unsupported syntax: call of an expression (only named functions can be called)"
@@ -580,7 +656,7 @@ class _Parser:
             raise ExpressionError(
                 f"{fname}() takes {arity} argument{plural} ({len(node.args)} given)"
             )
-        return _Call(fname, [self.compile(a) for a in node.args], self.text(node))
+        return _Call(fname, [self.compile(a, depth + 1) for a in node.args], self.text(node))
 
 
 def _check_declared(
@@ -635,10 +711,14 @@ def parse(
         got = type(source).__name__
         raise ExpressionError(f"expected an expression (string or number), got {got}")
 
+    if len(source) > MAX_EXPRESSION_CHARS:  # before any copy of it, and before Python's parser
+        raise ExpressionError(f"expression is {len(source):,} characters long; "
+                              f"the limit is {MAX_EXPRESSION_CHARS:,}")
     # YAML block scalars may span lines; the expression is one logical line.
     text = " ".join(source.splitlines()).strip()
     if not text:
         raise ExpressionError("empty expression")
+    _check_characters(text)
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
@@ -653,11 +733,12 @@ def parse(
     except (RecursionError, MemoryError):
         raise ExpressionError("expression is too deeply nested") from None
 
+    size = sum(isinstance(node, ast.expr) for node in ast.walk(tree))  # ast.walk is a loop
+    if size > MAX_EXPRESSION_NODES:
+        raise ExpressionError(f"expression has {size:,} parts (numbers, names, operators, calls); "
+                              f"the limit is {MAX_EXPRESSION_NODES:,}")
     parser = _Parser(text, variables, outputs, constant_names)
-    try:
-        root = parser.compile(tree.body)
-    except RecursionError:
-        raise ExpressionError("expression is too deeply nested") from None
+    root = parser.compile(tree.body)
     return Expression(
         source=text,
         root=root,
@@ -666,6 +747,19 @@ def parse(
         constants=frozenset(parser.used_constants),
         derivatives=frozenset(parser.used_derivatives),
     )
+
+
+def _check_characters(text: str) -> None:
+    """Printable ASCII only: Python's parser would fold full-width letters to ASCII (NFKC)
+    and read ``#`` as a comment, so what runs would differ from what was written."""
+    for column, char in enumerate(text, start=1):
+        if char == "#":
+            raise ExpressionError(f"'#' at column {column}: expressions have no comments "
+                                  "(inside quotes, '#' is part of the expression)")
+        if not (" " <= char <= "~" or char == "\t"):
+            name = unicodedata.name(char, "a control character")
+            raise ExpressionError(f"character U+{ord(char):04X} ({name}) at column {column}: "
+                                  "expressions are plain ASCII")
 
 
 def evaluate_constants(defs: Mapping[str, str | float]) -> dict[str, float]:
