@@ -92,19 +92,20 @@ def centred_initial(initial, x: str, t: str, t0: float, constants: dict, centre:
 
 def _from_file(problem: Problem, path: Path) -> ReferenceGrid:
     from pinnrun.errors import PinnrunError
+    from pinnrun.problem.npz import NpzRefused, load_npz
+    from pinnrun.spec.limits import MAX_REFERENCE_BYTES
 
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in (*problem.inputs, *problem.outputs) if k not in data]
-        if missing:
-            raise PinnrunError(f"{path}: reference file lacks array(s) {', '.join(missing)} "
-                               f"(has {', '.join(data.files)})")
-        axes = {k: np.asarray(data[k], dtype=np.float64).ravel() for k in problem.inputs}
-        shape = tuple(len(a) for a in axes.values())
-        values = {}
-        for out in problem.outputs:
-            v = np.asarray(data[out], dtype=np.float64)
-            if v.shape != shape:
-                raise PinnrunError(f"{path}: array '{out}' has shape {v.shape}, expected {shape} "
-                                   f"(one axis per input: {', '.join(problem.inputs)})")
-            values[out] = v
+    try:
+        data = load_npz(path, [*problem.inputs, *problem.outputs], MAX_REFERENCE_BYTES)
+    except NpzRefused as err:
+        raise PinnrunError(f"{path}: reference file: {err}") from None
+    axes = {k: data[k].ravel() for k in problem.inputs}
+    shape = tuple(len(a) for a in axes.values())
+    values = {}
+    for out in problem.outputs:
+        v = data[out]
+        if v.shape != shape:
+            raise PinnrunError(f"{path}: array '{out}' has shape {v.shape}, expected {shape} "
+                               f"(one axis per input: {', '.join(problem.inputs)})")
+        values[out] = v
     return ReferenceGrid(axes, values)

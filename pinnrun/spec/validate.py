@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import keyword
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ from pinnrun.errors import SpecError
 from pinnrun.problem.cole_hopf import check_zero_mean
 from pinnrun.problem.geometry import boundary_parts
 from pinnrun.spec.expressions import RESERVED_NAMES, ExpressionError, evaluate_constants, parse
-from pinnrun.spec.schema import Spec
+from pinnrun.spec.memory import estimate_rank_memory, host_memory, human_bytes
+from pinnrun.spec.probe import Probes
+from pinnrun.spec.schema import MAX_GRID_POINTS, Spec
 from pinnrun.spec.yaml_lines import LocatedData
 
 
@@ -84,9 +87,24 @@ def check_semantics(spec: Spec, at: LocatedData, spec_path: Path) -> dict[str, f
         if weight < 0:
             raise at.error(("training", "loss_weights", term), "a loss weight must be >= 0")
 
+    # Every expression on a few points of its own domain: what fails there would fail on the ranks.
+    probes = Probes(spec, at, spec_path, constants)  # condition values are checked as they are sampled
+    probes.check_residuals()
+    probes.check_output_transforms()
     if spec.reference is not None:
-        _check_reference(spec, at, spec_path, inputs, constants)
+        _check_reference(spec, at, spec_path, inputs, constants, probes)
+    _check_memory(spec, at)
     return constants
+
+
+def _check_memory(spec: Spec, at: LocatedData) -> None:
+    """One rank must fit this host; strong-scaling points are checked at launch, once
+    the number of ranks sharing them is known."""
+    estimate = estimate_rank_memory(spec, ranks=1 if spec.scaling == "weak" else None)
+    limit = host_memory()
+    if estimate.total > limit:
+        raise at.error(estimate.blame, f"one rank needs about {human_bytes(estimate.total)} "
+                                       f"({estimate.detail}) but this host has {human_bytes(limit)}")
 
 
 def _check_names(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
@@ -111,7 +129,7 @@ def _parse(at: LocatedData, path: tuple, source, variables=(), outputs=(), const
         raise at.error(path, str(err)) from None
 
 
-def _check_reference(spec: Spec, at: LocatedData, spec_path: Path, inputs, constants) -> None:
+def _check_reference(spec: Spec, at: LocatedData, spec_path: Path, inputs, constants, probes: Probes) -> None:
     ref = spec.reference
     if ref.exact is not None:
         exprs = ref.exact if isinstance(ref.exact, dict) else {spec.outputs[0]: ref.exact}
@@ -120,8 +138,9 @@ def _check_reference(spec: Spec, at: LocatedData, spec_path: Path, inputs, const
         for out, source in exprs.items():
             if out not in spec.outputs:
                 raise at.error(("reference", "exact", out), f"unknown output (outputs: {', '.join(spec.outputs)})")
-            _parse(at, ("reference", "exact", out) if isinstance(ref.exact, dict) else ("reference", "exact"),
-                   source, variables=inputs, constants=list(constants))
+            here = ("reference", "exact", out) if isinstance(ref.exact, dict) else ("reference", "exact")
+            _parse(at, here, source, variables=inputs, constants=list(constants))
+            probes.check_exact(here, source)
     if ref.file is not None:
         path = (spec_path.parent / ref.file)
         if not path.is_file():
@@ -135,38 +154,58 @@ def _check_reference(spec: Spec, at: LocatedData, spec_path: Path, inputs, const
         if "initial" in ref.cole_hopf:
             _parse(at, ("reference", "cole_hopf", "initial"), ref.cole_hopf["initial"],
                    variables=inputs, constants=list(constants))
+            probes.check_initial(("reference", "cole_hopf", "initial"), ref.cole_hopf["initial"])
         elif not any(c.kind == "initial" for c in spec.conditions.values()):
             raise at.error(("reference", "cole_hopf"),
                            "Cole-Hopf needs u(x, 0): an initial condition, or initial: <expression> here")
         if "viscosity" not in ref.cole_hopf:
             raise at.error(("reference", "cole_hopf"), "give viscosity: <constant expression>")
-        viscosity = _parse(at, ("reference", "cole_hopf", "viscosity"), ref.cole_hopf["viscosity"],
-                           constants=list(constants))
-        if viscosity.evaluate(constants) <= 0:
-            raise at.error(("reference", "cole_hopf", "viscosity"), "viscosity must be > 0")
+        here = ("reference", "cole_hopf", "viscosity")
+        viscosity = _parse(at, here, ref.cole_hopf["viscosity"], constants=list(constants))
+        try:
+            value = float(viscosity.evaluate(constants))
+        except (ExpressionError, ArithmeticError, ValueError) as err:
+            raise at.error(here, f"cannot evaluate: {err}") from None
+        if not math.isfinite(value):
+            raise at.error(here, f"viscosity is not finite ({value})")
+        if value <= 0:
+            raise at.error(here, "viscosity must be > 0")
         _check_zero_mean(at, spec, constants)
     for name in ref.grid:
         if name not in inputs:
             raise at.error(("reference", "grid", name), f"not an input variable ({', '.join(inputs)})")
+    total = math.prod(probes.grid_counts().values())
+    if ref.file is None and total > MAX_GRID_POINTS:
+        counts = " x ".join(f"{n} ({name})" for name, n in probes.grid_counts().items())
+        raise at.error(("reference", "grid"), f"{counts} = {total:,} points; at most {MAX_GRID_POINTS:,} "
+                                              "(rank 0 evaluates the whole grid)")
 
 
 def _check_reference_file(at: LocatedData, path: Path, inputs, outputs) -> None:
-    """The layout reference.py reads: a 1-D axis per input, an output array on that grid."""
+    """The layout reference.py reads: a 1-D axis per input, an output array on that grid.
+
+    Shapes come from the .npy headers (nothing decompressed); then the arrays
+    are read, within the same cap as on rank 0, to refuse NaN or inf before any rank starts.
+    """
+    from math import prod
+
+    from pinnrun.problem.npz import NpzRefused, load_npz, npz_headers
+    from pinnrun.spec.limits import MAX_REFERENCE_BYTES
+
+    names = [*inputs, *outputs]
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in (*inputs, *outputs) if k not in data.files]
-            if missing:
-                raise at.error(("reference", "file"), f"{path.name} lacks array(s) {', '.join(missing)} "
-                               f"(has {', '.join(data.files) or 'none'})")
-            shape = tuple(data[k].size for k in inputs)
-            for out in outputs:
-                if data[out].shape != shape:
-                    raise at.error(("reference", "file"), f"{path.name}: '{out}' has shape {data[out].shape}, "
-                                   f"expected {shape} (one axis per input: {', '.join(inputs)})")
-    except SpecError:
-        raise
-    except Exception as err:  # numpy raises several kinds for a file that is not an .npz
-        raise at.error(("reference", "file"), f"cannot read {path.name} as .npz: {err}") from None
+        headers = npz_headers(path, MAX_REFERENCE_BYTES)
+        missing = [k for k in names if k not in headers]
+        if missing:
+            raise NpzRefused(f"lacks array(s) {', '.join(missing)} (has {', '.join(headers) or 'none'})")
+        shape = tuple(prod(headers[k].shape) for k in inputs)
+        for out in outputs:
+            if headers[out].shape != shape:
+                raise NpzRefused(f"'{out}' has shape {headers[out].shape}, expected {shape} "
+                                 f"(one axis per input: {', '.join(inputs)})")
+        load_npz(path, names, MAX_REFERENCE_BYTES)
+    except NpzRefused as err:
+        raise at.error(("reference", "file"), f"{path.name}: {err}") from None
 
 
 def _check_zero_mean(at: LocatedData, spec: Spec, constants: dict[str, float]) -> None:
