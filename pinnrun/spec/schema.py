@@ -7,12 +7,45 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
+
+def _no_boolean(value):
+    # pydantic's lax mode reads true as 1 and false as 0; a spec never means that
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+def _no_boolean_expression(value):
+    if isinstance(value, bool):
+        raise ValueError("expected an expression or a number, got a boolean")
+    return value
+
+
+# Upper bounds no real run reaches, so a typo or a hostile spec fails at validation
+# instead of after the ranks started (see docs/spec.md for the list).
+MAX_POINTS = 2**31 - 1       # per term: TF indexes a tensor's rows with int32
+MAX_WIDTH = 65_536           # per hidden layer: 65,536^2 weights is already 16-32 GiB
+MAX_LAYERS = 64              # PINNs use 2-10 hidden layers
+MAX_STEPS = 10**9            # at 1 ms a step, 11 days
+MAX_HISTORY = 1_000          # L-BFGS pairs; 5-100 is usual
+MAX_LEARNING_RATE = 10.0     # Adam rates are ~1e-4..1e-2
+MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
+MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
+MAX_COORDINATE = 1e30        # float32 holds 3.4e38: widths and squares of bounds stay finite
+MAX_GRID_AXIS = 4096
+MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
+
+Int = Annotated[int, BeforeValidator(_no_boolean)]
+Float = Annotated[float, BeforeValidator(_no_boolean)]
+PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_no_boolean)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$")]
 TermName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
-ExprText = Union[str, float, int]  # YAML gives numbers for constant expressions
-Bounds = tuple[float, float]
+# YAML gives numbers for constant expressions
+ExprText = Annotated[Union[str, float, int], BeforeValidator(_no_boolean_expression)]
+Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE), BeforeValidator(_no_boolean)]
+Bounds = tuple[Coordinate, Coordinate]
 
 
 class Strict(BaseModel):
@@ -59,11 +92,11 @@ class Condition(Strict):
 
 class Sampling(Strict):
     method: Literal["sobol", "halton", "uniform", "lhs"] = "sobol"
-    points: dict[TermName, PositiveInt]
+    points: dict[TermName, Annotated[PositiveInt, Field(le=MAX_POINTS)]]
 
 
 class Network(Strict):
-    hidden: list[PositiveInt] = Field(min_length=1)
+    hidden: list[Annotated[PositiveInt, Field(le=MAX_WIDTH)]] = Field(min_length=1, max_length=MAX_LAYERS)
     activation: Literal["tanh", "sin", "sigmoid", "gelu", "swish", "softplus"] = "tanh"
     initializer: Literal["glorot_normal", "glorot_uniform", "he_normal", "lecun_normal"] = "glorot_normal"
     dtype: Literal["float32", "float64"] = "float32"
@@ -74,32 +107,32 @@ class Network(Strict):
 
 class Schedule(Strict):
     kind: Literal["constant", "exponential", "cosine", "step"] = "constant"
-    decay_rate: float = Field(0.9, gt=0, le=1)
-    decay_steps: PositiveInt = 1000
-    final_fraction: float = Field(0.01, ge=0, le=1)  # cosine: lr ends at this fraction
+    decay_rate: Float = Field(0.9, gt=0, le=1)
+    decay_steps: PositiveInt = Field(1000, le=MAX_STEPS)
+    final_fraction: Float = Field(0.01, ge=0, le=1)  # cosine: lr ends at this fraction
 
 
 class Adam(Strict):
-    steps: int = Field(ge=0)
-    learning_rate: float = Field(1e-3, gt=0)
+    steps: Int = Field(ge=0, le=MAX_STEPS)
+    learning_rate: Float = Field(1e-3, gt=0, le=MAX_LEARNING_RATE)
     schedule: Schedule = Schedule()
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    epsilon: float = Field(1e-8, gt=0)
+    beta1: Float = Field(0.9, ge=0, lt=1)
+    beta2: Float = Field(0.999, ge=0, lt=1)
+    epsilon: Float = Field(1e-8, gt=0, le=1)
 
 
 class LBFGS(Strict):
-    steps: int = Field(ge=0)
-    history: PositiveInt = 50
-    tolerance: float = Field(1e-12, ge=0)  # stop when the gradient's max-norm falls below
+    steps: Int = Field(ge=0, le=MAX_STEPS)
+    history: PositiveInt = Field(50, le=MAX_HISTORY)
+    tolerance: Float = Field(1e-12, ge=0)  # stop when the gradient's max-norm falls below (finite)
 
 
 class Training(Strict):
-    seed: int = 0
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     adam: Adam
     lbfgs: LBFGS | None = None
-    loss_weights: dict[TermName, float] = {}
-    log_every: PositiveInt = 100
+    loss_weights: dict[TermName, Annotated[Float, Field(le=MAX_LOSS_WEIGHT)]] = {}
+    log_every: PositiveInt = Field(100, le=MAX_STEPS)
 
 
 class Reference(Strict):
@@ -108,7 +141,7 @@ class Reference(Strict):
     exact: ExprText | dict[Name, ExprText] | None = None
     file: str | None = None
     cole_hopf: dict[Literal["viscosity", "initial"], ExprText] | None = None
-    grid: dict[Name, Annotated[int, Field(ge=2, le=4096)]] = {}
+    grid: dict[Name, Annotated[Int, Field(ge=2, le=MAX_GRID_AXIS)]] = {}
 
     @model_validator(mode="after")
     def _one_source(self):
