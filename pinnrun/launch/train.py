@@ -11,6 +11,7 @@ from rich.console import Console
 from pinnrun import __version__
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
+from pinnrun.launch.memory_check import check_plan_memory
 from pinnrun.launch.runner import INTERRUPTED, LOG, run_job
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
@@ -35,6 +36,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
     spec = resolved_spec(loaded, scaling)
+    plan.notes.extend(check_plan_memory(spec, plan))  # ranks x estimate against this host's memory
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if dry_run:
