@@ -11,7 +11,7 @@ from pinnrun.errors import SpecError
 from pinnrun.problem.cole_hopf import check_zero_mean
 from pinnrun.problem.geometry import boundary_parts
 from pinnrun.spec.expressions import RESERVED_NAMES, ExpressionError, evaluate_constants, parse
-from pinnrun.spec.memory import estimate_rank_memory, host_memory, human_bytes
+from pinnrun.spec.memory import estimate_rank_memory, grid_counts, host_memory, human_bytes
 from pinnrun.spec.probe import Probes
 from pinnrun.spec.schema import MAX_GRID_POINTS, Spec
 from pinnrun.spec.yaml_lines import LocatedData
@@ -174,9 +174,10 @@ def _check_reference(spec: Spec, at: LocatedData, spec_path: Path, inputs, const
     for name in ref.grid:
         if name not in inputs:
             raise at.error(("reference", "grid", name), f"not an input variable ({', '.join(inputs)})")
-    total = math.prod(probes.grid_counts().values())
+    counts = grid_counts(spec)
+    total = math.prod(counts.values())
     if ref.file is None and total > MAX_GRID_POINTS:
-        counts = " x ".join(f"{n} ({name})" for name, n in probes.grid_counts().items())
+        counts = " x ".join(f"{n} ({name})" for name, n in counts.items())
         raise at.error(("reference", "grid"), f"{counts} = {total:,} points; at most {MAX_GRID_POINTS:,} "
                                               "(rank 0 evaluates the whole grid)")
 
