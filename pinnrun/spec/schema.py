@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 
 def _no_boolean(value):
@@ -44,7 +44,15 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$")]
 TermName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
 # YAML gives numbers for constant expressions
 ExprText = Annotated[Union[str, float, int], BeforeValidator(_no_boolean_expression)]
-Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE), BeforeValidator(_no_boolean)]
+
+
+def _coordinate(value: float) -> float:
+    if abs(value) > MAX_COORDINATE:
+        raise ValueError(f"a bound must lie within -{MAX_COORDINATE:g}..{MAX_COORDINATE:g}")
+    return value
+
+
+Coordinate = Annotated[float, BeforeValidator(_no_boolean), AfterValidator(_coordinate)]
 Bounds = tuple[Coordinate, Coordinate]
 
 
