@@ -33,7 +33,7 @@ MAX_HISTORY = 1_000          # L-BFGS pairs; 5-100 is usual
 MAX_LEARNING_RATE = 10.0     # Adam rates are ~1e-4..1e-2
 MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
 MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
-MAX_COORDINATE = 1e30        # float32 holds 3.4e38: widths and squares of bounds stay finite
+MAX_COORDINATE = 1e30        # float32 holds 3.4e38: the width and centre the network scales inputs by stay finite
 MAX_GRID_AXIS = 4096
 MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
 
