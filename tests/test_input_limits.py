@@ -144,6 +144,23 @@ def test_control_character_is_one_line_with_line_and_column() -> None:
     assert_one_line(err, "control character U+001B at column 9 is not allowed")
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("1" * 5000, "cannot read this int: more than 4300 digits"),
+    ("0x" + "f" * 5000, "cannot read this int: beyond the range of a float"),
+    ("!!int abc", "cannot read this int: invalid literal"),
+    ("!!timestamp 2001-99-99", "cannot read this timestamp: month must be in 1..12"),
+])
+def test_scalars_pyyaml_cannot_convert_are_located(value: str, message: str) -> None:
+    err = located(f"name: ok\nvalue: {value}\n")
+    assert err.line == 2
+    assert_one_line(err, "invalid YAML: " + message)
+
+
+def test_numbers_beyond_float_range_are_refused_as_expressions() -> None:
+    with pytest.raises(ExpressionError, match="^number is too large$"):
+        parse(10**400)
+
+
 def test_set_values_have_the_same_bounds() -> None:
     for text, message in [("x=" + "[" * 600, "nested deeper than"),
                           ("x=&a [*a]", "inside its own anchor"),

@@ -700,7 +700,10 @@ def parse(
     if isinstance(source, bool):
         raise ExpressionError("booleans are not allowed in expressions")
     if isinstance(source, numbers.Real):
-        value = float(source)
+        try:
+            value = float(source)
+        except OverflowError:  # an int beyond float range (YAML reads 400 digits as an int)
+            raise ExpressionError("number is too large") from None
         if not math.isfinite(value):
             raise ExpressionError(f"number {source} is not finite")
         none: frozenset[Any] = frozenset()

@@ -73,6 +73,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node, deep=False):
+        # PyYAML raises a bare ValueError, without a line, for `!!int abc`, a 5000-digit
+        # integer or `2001-99-99`; give it the node's mark like any other YAML error.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as err:
+            kind = node.tag.rsplit(":", 1)[-1]
+            reason = "more than 4300 digits" if "digits" in str(err) else str(err)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this {kind}: {reason}", node.start_mark) from None
+
 
 # YAML 1.2 booleans: only true/false. YAML 1.1 also reads on/off/yes/no as
 # booleans, which turns a condition's `on: left` key into True.
@@ -82,6 +93,18 @@ _UniqueKeyLoader.yaml_implicit_resolvers = {
 }
 _UniqueKeyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def _construct_bounded_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    # Hex and octal have no digit limit in Python; an int past float range is no use
+    # in any field, and printing one (in an error line) raises past 4300 digits.
+    value = loader.construct_yaml_int(node)
+    if value.bit_length() > 1024:
+        raise ValueError("beyond the range of a float")
+    return value
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int)
 
 
 # YAML 1.2 floats: 1e4 and 1.e-3 are numbers (YAML 1.1 wants a dot and a signed exponent).
