@@ -2,9 +2,10 @@
 metrics.jsonl and TensorBoard scalars. Other ranks get a silent recorder."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+
+from pinnrun.results.strict_json import strict_json
 
 EVENTS, METRICS, SUMMARY = "events.jsonl", "metrics.jsonl", "summary.json"
 
@@ -46,18 +47,10 @@ class Recorder:
 
 def write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+    tmp.write_text(strict_json(data, indent=2) + "\n")
     tmp.replace(path)
 
 
 def _append(path: Path, record: dict) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(record, default=_plain) + "\n")
-
-
-def _plain(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
+        f.write(strict_json(record) + "\n")
