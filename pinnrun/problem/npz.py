@@ -24,6 +24,7 @@ from numpy.lib import format as npy
 from pinnrun.spec.limits import MAX_REFERENCE_MEMBERS
 from pinnrun.spec.regular_file import FileRefused, open_regular
 
+_CHUNK = 16 * 1024 * 1024  # bytes decompressed per read
 _NUMERIC_KINDS = "iuf"  # integers and floats; not bool, complex, strings, records or objects
 
 
@@ -142,16 +143,24 @@ def _read_header(member: BinaryIO, name: str) -> ArrayHeader:
 
 
 def _read_array(archive: zipfile.ZipFile, name: str, header: ArrayHeader) -> np.ndarray:
+    flat = np.empty(math.prod(header.shape), dtype=header.dtype)
+    into = memoryview(flat).cast("B")
+    got = 0
     with archive.open(f"{name}.npy") as member:
         _read_header(member, name)
-        data = member.read(header.nbytes)  # never more than the header declared...
-        extra = member.read(1)             # ...and one byte to see whether it holds more
-    if len(data) < header.nbytes:
-        raise NpzRefused(f"array '{name}' is truncated ({len(data):,} of {header.nbytes:,} bytes)")
+        while got < header.nbytes:  # in chunks straight into the array: memory stays ~1x the data
+            chunk = member.read(min(header.nbytes - got, _CHUNK))
+            if not chunk:
+                break
+            into[got:got + len(chunk)] = chunk
+            got += len(chunk)
+        extra = member.read(1)  # never more than the header declared, and one byte to see if it holds more
+    if got < header.nbytes:
+        raise NpzRefused(f"array '{name}' is truncated ({got:,} of {header.nbytes:,} bytes)")
     if extra:
         raise NpzRefused(f"array '{name}' holds more data than its header declares ({header.nbytes:,} bytes)")
     order = "F" if header.fortran_order else "C"
-    array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape, order=order).astype(np.float64)
+    array = flat.reshape(header.shape, order=order).astype(np.float64, copy=False)
     if not np.isfinite(array).all():  # after the cast: a float128 beyond float64's range becomes inf
         raise NpzRefused(f"array '{name}' holds non-finite values (NaN or inf)")
     return array
