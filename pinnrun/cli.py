@@ -1,26 +1,68 @@
 """The `pinnrun` command line."""
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+from contextlib import contextmanager
 
 import click
 from rich.console import Console
 
 from pinnrun import __version__
-from pinnrun.errors import PinnrunError
+from pinnrun.errors import PinnrunError, one_line, os_error_line
+
+INTERRUPTED = 130  # the shell's status for a job stopped by Ctrl-C
 
 
 def _guard(fn, *args, **kwargs) -> None:
-    """Bad input: one line on stderr and exit 2, never a traceback."""
+    """Every command runs through here: bad input (PinnrunError, or an OSError such as an
+    unwritable --out) is one line on stderr and exit 2; anything else is a bug, said in one
+    line with exit 1 (PINNRUN_DEBUG=1 shows its traceback). Never a traceback by default."""
     try:
         code = fn(*args, **kwargs)
     except PinnrunError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(err.exit_code)
+        _fail(f"error: {err}", err.exit_code)
+    except BrokenPipeError:  # `pinnrun inspect ... | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except OSError as err:
+        _fail(f"error: {os_error_line(err)}", 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", INTERRUPTED)
+    except Exception as err:  # noqa: BLE001 - RecursionError, MemoryError (and any bug) included
+        if os.environ.get("PINNRUN_DEBUG") == "1":
+            traceback.print_exc()
+        _fail(f"internal error: {type(err).__name__}: {err} (set PINNRUN_DEBUG=1 for the traceback)", 1)
     sys.exit(code or 0)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _fail(line: str, code: int) -> None:
+    click.echo(one_line(line), err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _one_line_usage():
+    """click's own usage errors quote the offending value: keep that value printable and short."""
+    try:
+        yield
+    except click.ClickException as err:
+        err.message = one_line(err.message)
+        raise
+
+
+class _Commands(click.Group):
+    def make_context(self, *args, **kwargs):
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pinnrun")
 def main() -> None:
     """Train physics-informed neural networks data-parallel with Horovod."""
@@ -56,10 +98,10 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field (repeatable).")
 def train(spec, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides) -> None:
     """Train SPEC data-parallel and write a run folder."""
-    from pinnrun.launch.cluster import parse_hosts
-    from pinnrun.launch.train import train as run_train
-
     def run() -> int:
+        from pinnrun.launch.cluster import parse_hosts
+        from pinnrun.launch.train import train as run_train
+
         return run_train(spec, list(overrides), np_, gpus, parse_hosts(hosts) if hosts else None, scaling,
                          launcher, cluster_path, out, dry_run, Console())
     _guard(run)
@@ -105,10 +147,10 @@ def _int_list(ctx, param, value: str | None) -> list[int] | None:
 def scale(spec, mode, sweep, counts, seeds, np_, steps, repeat, oversubscribe, predict, gpus, hosts, launcher,
           cluster_path, out, overrides) -> None:
     """Scaling study of SPEC: time per step, speedup, efficiency, error; or an h-analysis."""
-    from pinnrun.launch.cluster import parse_hosts
-    from pinnrun.scale.runner import Launch
-
     def run() -> int:
+        from pinnrun.launch.cluster import parse_hosts
+        from pinnrun.scale.runner import Launch
+
         launch = Launch(gpus, parse_hosts(hosts) if hosts else None, launcher, cluster_path)
         console = Console(width=None if sys.stdout.isatty() else 150)  # tables whole in logs and pipes
         if mode == "points":
@@ -127,9 +169,11 @@ def scale(spec, mode, sweep, counts, seeds, np_, steps, repeat, oversubscribe, p
 @main.command()
 def doctor() -> None:
     """Check the installation: versions, Horovod build, launchers, GPUs, cores."""
-    from pinnrun.doctor import run_doctor
+    def run() -> int:
+        from pinnrun.doctor import run_doctor
 
-    _guard(run_doctor, Console())
+        return run_doctor(Console())
+    _guard(run)
 
 
 @main.command()
@@ -140,9 +184,11 @@ def doctor() -> None:
               help="Order of the runs in a parent folder's table.")
 def inspect(path: str, plot: bool, as_json: bool, sort: str) -> None:
     """Show a run folder (status, times, losses, error, loss curve), or compare every run under PATH."""
-    from pinnrun.inspect.command import inspect as run_inspect
+    def run() -> int:
+        from pinnrun.inspect.command import inspect as run_inspect
 
-    _guard(run_inspect, path, plot, as_json, sort, Console())
+        return run_inspect(path, plot, as_json, sort, Console())
+    _guard(run)
 
 
 if __name__ == "__main__":
