@@ -174,7 +174,7 @@ def test_set_values_have_the_same_bounds() -> None:
 def test_set_error_quotes_a_long_argument_shortened() -> None:
     with pytest.raises(PinnrunError) as info:
         parse_override("no-equals-sign " * 10_000)
-    assert len(assert_one_line(info.value, "expected KEY=VALUE", "characters)")) < 250
+    assert len(assert_one_line(info.value, "expected KEY=VALUE", "characters cut")) < 250
 
 
 # --------------------------------------------------------------------------

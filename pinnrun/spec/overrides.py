@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from pinnrun.errors import PinnrunError
+from pinnrun.errors import PinnrunError, printable, shorten
 
 
 def parse_override(text: str) -> tuple[tuple, Any]:
@@ -26,10 +26,9 @@ def parse_override(text: str) -> tuple[tuple, Any]:
     return path, value
 
 
-def _shorten(text: str, keep: int = 80) -> str:
+def _shorten(text: str) -> str:
     """An error line quotes the argument on one line, not a megabyte of it."""
-    text = " ".join(text.splitlines())
-    return text if len(text) <= keep else f"{text[:keep]}... ({len(text):,} characters)"
+    return printable(shorten(text, 80))
 
 
 def apply_overrides(data: Any, overrides: list[str]) -> tuple[Any, set[tuple]]:
