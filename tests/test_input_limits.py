@@ -99,13 +99,20 @@ def test_alias_bomb_is_refused_in_bounded_time_and_memory() -> None:
     assert len(ALIAS_BOMB) < 400
     with bounded(seconds=1, megabytes=5):
         err = located(ALIAS_BOMB)
-    assert (err.file, err.line) == ("spec.yaml", 6)  # the first alias past 100,000 values
+    assert (err.file, err.line) == ("spec.yaml", 5)  # e: 9 aliases of 7,381 values each pass 20,000
     assert_one_line(err, f"more than {MAX_YAML_VALUES:,} values with aliases expanded")
 
 
 def test_aliases_of_reasonable_size_still_load() -> None:
     data = load_located("base: &b {steps: 10, rate: 0.1}\nfirst: *b\nsecond: *b\n", "f.yaml").data
     assert data["first"] == data["second"] == {"steps": 10, "rate": 0.1}
+
+
+def test_value_limit_is_exact() -> None:
+    # the mapping, the key, the list: 3 values besides the items
+    items = MAX_YAML_VALUES - 3
+    assert len(load_located("x: [" + "1, " * items + "]", "f.yaml").data["x"]) == items
+    assert_one_line(located("x: [" + "1, " * (items + 1) + "]"), "values with aliases expanded")
 
 
 def test_recursive_alias_is_refused_with_its_line() -> None:
