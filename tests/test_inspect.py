@@ -9,6 +9,7 @@ run at a lower priority.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -252,3 +253,85 @@ def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path):
         proc = subprocess.run(cli("inspect", path), capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert proc.returncode == 2 and proc.stdout == ""
         assert proc.stderr.startswith(f"error: {path}: {says}") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def finished_run(folder: Path, **fields) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"status": "finished", "problem": "p", "final_loss": 1e-3,
+                                                     "l2_relative_error": 1e-2, "wall_seconds": 3.0, **fields}))
+    return folder
+
+
+def test_records_of_the_wrong_shape_are_skipped_with_a_note(tmp_path):
+    run = tmp_path / "odd"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({
+        "status": {"a": 1}, "problem": 5, "ranks": {}, "phases": "x", "points": [1], "wall_seconds": "abc",
+        "final_losses": [1], "steps": "x", "ranks_in_sync": "yes", "reason": ["r"]}))
+    good = [{"step": 3, "phase": "adam", "loss": 0.4, "losses": {"pde": 0.4}},
+            {"step": 5, "phase": "lbfgs", "loss": 0.2, "losses": {"pde": 0.2}}]
+    bad = [{"step": "x", "phase": "adam", "loss": 1}, {"step": 1, "phase": "adam", "loss": "abc"}, [1, 2],
+           {"phase": "adam"}, {"step": 2, "phase": "adam", "loss": 0.5, "losses": [1]}, {"step": True, "phase": "a"}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bad[:3] + good[:1] + bad[3:] + good[1:]))
+    (run / "events.jsonl").write_text('{"event": 5}\n{"event": "start", "phases": [1], "points": "x", "ranks": "2"}\n')
+    for args in [(), ("--plot",)]:
+        result = inspect(run, *args)
+        assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+        assert "metrics.jsonl: 6 record(s) of the wrong shape skipped" in result.stdout
+        assert "events.jsonl: 1 record(s) of the wrong shape skipped" in result.stdout
+    d = inspect_json(run)
+    assert d["loss_curve"] == [[3, "adam", 0.4], [5, "lbfgs", 0.2]] and d["steps"]["total"] == 5
+    assert d["ranks"] is None and d["phases"] is None and d["wall_seconds"] is None and d["points"] is None
+    assert (run / "loss.png").is_file()
+
+
+def test_a_parent_shows_each_broken_run_as_broken_and_the_rest(tmp_path):
+    runs = tmp_path / "runs"
+    finished_run(runs / "ok")
+    finished_run(runs / "[/bold]markup")
+    reasons = {
+        "bad-spec": ("spec.yaml", "name: [unclosed\n", "spec.yaml: unreadable ("),
+        "bad-summary": ("summary.json", '{"status":', "summary.json: unreadable ("),
+        "list-run": ("run.json", "[1, 2]", "run.json: not a JSON object"),
+        "binary-metrics": ("metrics.jsonl", b"\x00\xff\x13" * 1000, "metrics.jsonl: unreadable (a binary file"),
+        "garbage-events": ("events.jsonl", "not json\nnor this\n", "events.jsonl: unreadable (no line is a JSON"),
+        "deep-summary": ("summary.json", "[" * 100_000, "summary.json: unreadable ("),
+    }
+    for name, (file, content, _) in reasons.items():
+        folder = finished_run(runs / name) if file != "summary.json" else runs / name
+        folder.mkdir(exist_ok=True)
+        getattr(folder / file, "write_bytes" if isinstance(content, bytes) else "write_text")(content)
+    if os.geteuid() != 0:  # root reads a folder without permission anyway
+        finished_run(runs / "no-permission").chmod(0)
+        reasons["no-permission"] = (None, None, "folder unreadable (Permission denied)")
+    try:
+        result = inspect(runs)
+        d = inspect_json(runs)
+    finally:
+        if (runs / "no-permission").exists():
+            (runs / "no-permission").chmod(0o755)
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith(" ") and line.strip()}
+    assert "finished" in rows["ok"] and "1.00e-02" in rows["ok"] and "finished" in rows["[/bold]markup"]
+    by_name = {Path(r["path"]).name: r for r in d["runs"]}
+    for name, (_, _, says) in reasons.items():
+        assert "broken" in rows[name], name
+        assert by_name[name]["status"] == "broken" and by_name[name]["reason"].startswith(says), by_name[name]
+        assert f"note: {name}: {says}" in " ".join(result.stdout.split())
+        assert "\n" not in by_name[name]["reason"] and len(by_name[name]["reason"]) < 300
+
+
+def test_non_finite_values_old_and_strict_are_shown(tmp_path):
+    old = finished_run(tmp_path / "old")
+    (old / "summary.json").write_text('{"status": "finished", "final_loss": NaN, "final_losses": {"pde": Infinity}}')
+    new = tmp_path / "new"
+    new.mkdir()
+    from pinnrun.results.recorder import write_json
+
+    write_json(new / "summary.json", {"status": "finished", "final_loss": math.nan, "final_losses": {"pde": math.inf}})
+    for run in (old, new):
+        result = inspect(run)
+        assert result.exit_code == 0 and re.search(r"final loss +nan +\(pde inf\)", result.stdout), result.stdout
+        d = inspect_json(run)  # --json is strict JSON too: null where the number is not finite
+        assert d["final_loss"] is None and d["final_losses"] == {"pde": None}
+    assert "non finite" in inspect(new).stdout

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from pinnrun.errors import PinnrunError
-from pinnrun.inspect.describe import describe_run
+from pinnrun.inspect.describe import broken_run, describe_run
 from pinnrun.inspect.read import MARKERS, is_run_dir, read_run
+
 
 def inspect(path: str, plot: bool, as_json: bool, sort: str, console: Console) -> int:
     folder = Path(path)
@@ -31,12 +33,19 @@ def inspect(path: str, plot: bool, as_json: bool, sort: str, console: Console) -
 
 
 def _run(folder: Path, plot: bool) -> dict:
-    files = read_run(folder)
-    content = describe_run(files, time.time())
+    """One run's content; a folder that cannot be described is a `broken` run, never an exception."""
+    try:
+        files = read_run(folder)
+        content = describe_run(files, time.time())
+    except Exception as err:  # noqa: BLE001 - a damaged folder read.py did not foresee: say so, go on
+        return broken_run(folder, f"cannot be read ({type(err).__name__}: {err})")
     if plot:
-        from pinnrun.inspect.plots import write_plots
+        try:
+            from pinnrun.inspect.plots import write_plots
 
-        content["plots"], notes = write_plots(files, content)
+            content["plots"], notes = write_plots(files, content)
+        except Exception as err:  # noqa: BLE001 - odd values in the files: no plot, and why
+            content["plots"], notes = [], [f"no plots ({type(err).__name__}: {err})"]
         content["notes"] += notes
     return content
 
@@ -63,9 +72,9 @@ def _parent(folder: Path, plot: bool, as_json: bool, sort: str, console: Console
         print_wide(console, runs_table(contents, folder, sort))
     for content in contents:
         for line in content.get("plots", []):
-            console.print(f"wrote {line}", highlight=False)
+            console.print(f"wrote {escape(line)}", highlight=False)
         for note in content.get("notes", []):
-            console.print(f"[yellow]note:[/] {Path(content['path']).name}: {note}", highlight=False)
+            console.print(f"[yellow]note:[/] {escape(Path(content['path']).name)}: {escape(note)}", highlight=False)
     return 0
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from pinnrun.inspect.format import DASH, count, per_step, seconds, short, styled_status
 from pinnrun.inspect.read import is_run_dir
@@ -20,13 +21,17 @@ def find_runs(parent: Path, seen: set | None = None) -> list[Path]:
     Symbolic links are followed (a folder of links to runs is a fine comparison), each folder once."""
     seen = set() if seen is None else seen
     try:
-        children = sorted(p for p in parent.iterdir() if p.is_dir() and p.name not in SKIP
-                          and not p.name.startswith("."))
+        children = sorted(p for p in parent.iterdir() if p.name not in SKIP and not p.name.startswith("."))
     except OSError:  # unreadable folder: nothing to show from it
         return []
     found = []
     for child in children:
-        real = child.resolve()
+        try:
+            if not child.is_dir():
+                continue
+            real = child.resolve()
+        except (OSError, RuntimeError):  # a link loop or a vanished entry: not a folder of runs
+            continue
         if real in seen:
             continue
         seen.add(real)
@@ -60,9 +65,10 @@ def runs_table(runs: list[dict], parent: Path, sort: str) -> Table:
         last = loss is None and r.get("last_logged")
         if last:
             loss = last.get("loss")
+        # Text, not markup: a folder or problem named like `[/x]` is shown as it is
         table.add_row(
-            _relative(r["path"], parent), styled_status(r["status"]), r.get("problem") or "?",
-            str(r.get("ranks") or DASH), r.get("scaling") or DASH, count(points), _steps(r),
+            Text(_relative(r["path"], parent)), styled_status(r["status"]), Text(r.get("problem") or "?"),
+            str(r.get("ranks") or DASH), Text(r.get("scaling") or DASH), count(points), _steps(r),
             seconds(r.get("wall_seconds")), per_step(r.get("seconds_per_step")),
             short(r.get("l2_relative_error")), short(loss) + (" (last)" if last else ""))
     return table

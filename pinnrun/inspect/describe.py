@@ -4,6 +4,8 @@ Every field is optional: a crashed or running run gets what its files say.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from pinnrun.inspect.read import RunFiles
 from pinnrun.inspect.status import run_status
 
@@ -15,43 +17,54 @@ VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")
 
 
 def describe_run(files: RunFiles, now: float) -> dict:
-    summary, run, spec = files.summary or {}, files.run or {}, files.spec or {}
+    """Every value has the type the views expect, whatever the files hold (None where they
+    hold something else)."""
+    summary, run, spec, env = files.summary or {}, files.run or {}, files.spec or {}, files.env or {}
     start = next((e for e in files.events if e.get("event") == "start"), {})
     status, reason = run_status(files, now)
+    if files.broken:
+        status, reason = "broken", files.broken
     points = summary.get("points") or start.get("points")
     last = files.metrics[-1] if files.metrics else None
     return {
         "path": str(files.path),
         "status": status, "reason": reason,
-        "problem": summary.get("problem") or spec.get("name"),
-        "description": spec.get("description"),
-        "command": run.get("command"),
-        "launcher": run.get("launcher"), "controller": run.get("controller"),
-        "ranks": summary.get("ranks") or start.get("ranks") or run.get("ranks"),
-        "hosts": run.get("hosts"),
-        "scaling": summary.get("scaling") or start.get("scaling") or run.get("scaling") or spec.get("scaling"),
-        "overrides": run.get("overrides"),
+        "problem": _text(summary.get("problem")) or _text(spec.get("name")),
+        "description": _text(spec.get("description")),
+        "command": _text(run.get("command")),
+        "launcher": _text(run.get("launcher")), "controller": _text(run.get("controller")),
+        "ranks": _count(summary.get("ranks")) or _count(start.get("ranks")) or _count(run.get("ranks")),
+        "hosts": _dicts(run.get("hosts")),
+        "scaling": _first_text(summary.get("scaling"), start.get("scaling"), run.get("scaling"), spec.get("scaling")),
+        "overrides": [o for o in run.get("overrides") or [] if isinstance(o, str)]
+        if isinstance(run.get("overrides"), list) else None,
         "points": _points(points),
         "steps": _steps(summary, files.metrics, start, spec),
-        "phases": summary.get("phases"),
-        "wall_seconds": summary.get("wall_seconds"),
-        "compile_seconds": summary.get("compile_seconds"),
-        "seconds_per_step": summary.get("seconds_per_step"),
-        "points_per_second": summary.get("points_per_second"),
-        "final_loss": summary.get("final_loss"),
-        "final_losses": summary.get("final_losses"),
-        "l2_relative_error": summary.get("l2_relative_error"),
-        "ranks_in_sync": summary.get("ranks_in_sync"),
+        "phases": _dicts(summary.get("phases")),
+        "wall_seconds": _number(summary.get("wall_seconds")),
+        "compile_seconds": _number(summary.get("compile_seconds")),
+        "seconds_per_step": _number(summary.get("seconds_per_step")),
+        "points_per_second": _number(summary.get("points_per_second")),
+        "final_loss": _number(summary.get("final_loss")),
+        "final_losses": _numbers(summary.get("final_losses")),
+        "l2_relative_error": _number(summary.get("l2_relative_error")),
+        "ranks_in_sync": summary.get("ranks_in_sync") if isinstance(summary.get("ranks_in_sync"), bool) else None,
         "last_logged": last and {k: last.get(k) for k in ("step", "phase", "loss", "losses", "elapsed")},
         "more": extra_fields(summary),
         "versions": _versions(files),
-        "devices": (files.env or {}).get("ranks"),
-        "created": run.get("created"),
+        "devices": _dicts(env.get("ranks")),
+        "created": _text(run.get("created")),
         "last_write": files.last_write,
         "loss_curve": [[m.get("step"), m.get("phase"), m.get("loss")] for m in files.metrics],
-        "has_predictions": (files.path / "predictions.npz").is_file(),
+        "has_predictions": _is_file(files.path / "predictions.npz"),
         "notes": list(files.notes),
     }
+
+
+def broken_run(path: Path, reason: str) -> dict:
+    """What describe_run gives for a folder it could not describe at all."""
+    return {"path": str(path), "status": "broken", "reason": reason, "notes": [reason], "steps": {},
+            "loss_curve": [], "more": {}, "versions": {}}
 
 
 def extra_fields(summary: dict) -> dict:
@@ -63,30 +76,34 @@ def extra_fields(summary: dict) -> dict:
             and (plain(v) or (isinstance(v, dict) and v and all(plain(x) for x in v.values())))}
 
 
-def _points(points: dict | None) -> dict | None:
+def _points(points) -> dict | None:
     if not isinstance(points, dict):
         return None
     out = {k: v for k, v in points.items() if isinstance(v, dict)}
     for k, v in list(out.items()):
-        out[f"{k}_total"] = sum(x for x in v.values() if isinstance(x, (int, float)))
+        out[f"{k}_total"] = sum(x for x in v.values() if _number(x) is not None)
     return out or None
 
 
 def _steps(summary: dict, metrics: list[dict], start: dict, spec: dict) -> dict:
     """Steps done per optimizer (from the summary, else the last logged step of each phase)
-    and the steps planned, so a running or interrupted run shows how far it got."""
-    done = {p["name"]: p.get("steps") for p in summary.get("phases") or [] if isinstance(p, dict) and "name" in p}
+    and the steps planned, so a running or interrupted run shows how far it got.
+    metrics records are checked by read.py: an int step and a text phase."""
+    done = {p["name"]: _count(p.get("steps")) for p in _dicts(summary.get("phases")) or []
+            if isinstance(p.get("name"), str)}
     from_log = not done and bool(metrics)
     if from_log:  # the step counter runs on across phases: L-BFGS step 31 follows Adam step 30
         ends: dict = {}
         for m in metrics:
-            ends[m.get("phase")] = max(ends.get(m.get("phase"), 0), m.get("step") or 0)
+            ends[m["phase"]] = max(ends.get(m["phase"], 0), m["step"])
         before = 0
         for phase, end in ends.items():
             done[phase], before = end - before, end
-    planned = start.get("phases") or spec.get("planned_steps")
-    total = summary.get("steps") if summary.get("steps") is not None else (
-        max((m.get("step") or 0 for m in metrics), default=None))
+    planned = start.get("phases") if isinstance(start.get("phases"), dict) else spec.get("planned_steps")
+    planned = {k: _count(v) for k, v in planned.items()} if isinstance(planned, dict) else None
+    total = _count(summary.get("steps"))
+    if total is None:
+        total = max((m["step"] for m in metrics), default=None)
     return {"done": done, "total": total, "planned": planned, "from_log": from_log}
 
 
@@ -94,4 +111,36 @@ def _versions(files: RunFiles) -> dict:
     env = files.env or {}
     versions = {"pinnrun": (files.run or {}).get("pinnrun")}
     versions.update({k: env.get(k) for k in VERSIONS})
-    return {k: v for k, v in versions.items() if v}
+    return {k: v for k, v in versions.items() if isinstance(v, str) and v}
+
+
+def _number(value) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _first_text(*values) -> str | None:
+    return next((v for v in values if isinstance(v, str) and v), None)
+
+
+def _numbers(value) -> dict | None:
+    """A mapping of term -> number (None where a value is not one)."""
+    return {k: _number(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+def _dicts(value) -> list[dict] | None:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False

@@ -1,17 +1,26 @@
 """Tolerant loading of a run folder: whatever files exist, however far the run got.
 
-Nothing here raises for a missing or half-written file; what could not be read
-is noted so that the view can say so.
+Nothing here raises for a missing, half-written or damaged file. A record of the
+wrong shape (`"step": "x"`, a list where a mapping belongs) is skipped with a note;
+a file that exists but cannot be read at all marks the run `broken`, with the reason.
+Files are read as regular files with a size cap (a FIFO or /dev/zero named
+metrics.jsonl neither hangs nor floods inspect).
 """
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pinnrun.errors import printable, shorten
+from pinnrun.results.strict_json import NON_FINITE
 
 MARKERS = ("run.json", "summary.json", "events.jsonl")
 # files a live run keeps appending to: their newest mtime says when it last did something
 LIVE_FILES = ("events.jsonl", "metrics.jsonl", "worker.log", "summary.json", "run.json")
+MAX_READ_BYTES = 256 * 1024 * 1024  # a metrics.jsonl of a long run logged every step is tens of MB
+NUMBERS = ("loss", "elapsed", "lr", "l2_relative_error")  # metrics fields that are a number or null
 
 
 @dataclass
@@ -24,23 +33,36 @@ class RunFiles:
     metrics: list[dict] = field(default_factory=list)
     spec: dict | None = None       # the few spec fields inspect needs, see spec_fields
     last_write: float | None = None
-    notes: list[str] = field(default_factory=list)  # files that exist but could not be read
+    notes: list[str] = field(default_factory=list)  # files that exist but could not be read (all of them)
+    broken: str | None = None      # the first file that exists but could not be read at all
+
+    def unreadable(self, reason: str) -> None:
+        self.notes.append(reason)
+        self.broken = self.broken or reason
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / name).is_file() for name in MARKERS)
+    """A folder with a run's marker file. A folder that cannot be looked into counts as one
+    (shown as broken, with the reason) rather than hidden or raised."""
+    try:
+        return path.is_dir() and any((path / name).is_file() for name in MARKERS)
+    except OSError:
+        return True
 
 
 def read_run(path: Path) -> RunFiles:
     files = RunFiles(Path(path))
-    files.run = _json(files, "run.json")
-    files.env = _json(files, "env.json")
-    files.summary = _json(files, "summary.json")
-    files.events = _jsonl(files, "events.jsonl")
-    files.metrics = _jsonl(files, "metrics.jsonl")
-    files.spec = spec_fields(files)
-    times = [(path / name).stat().st_mtime for name in LIVE_FILES if (path / name).is_file()]
-    files.last_write = max(times, default=None)
+    try:
+        files.run = _json(files, "run.json")
+        files.env = _json(files, "env.json")
+        files.summary = _json(files, "summary.json")
+        files.events = _jsonl(files, "events.jsonl", _event)
+        files.metrics = _jsonl(files, "metrics.jsonl", _metric)
+        files.spec = spec_fields(files)
+        times = [(path / name).stat().st_mtime for name in LIVE_FILES if (path / name).is_file()]
+        files.last_write = max(times, default=None)
+    except OSError as err:  # the folder itself: no permission, gone meanwhile
+        files.unreadable(f"folder unreadable ({err.strerror or _short(err)})")
     return files
 
 
@@ -58,60 +80,150 @@ def spec_fields(files: RunFiles) -> dict | None:
         data = load_spec(path).spec.model_dump(mode="json")
     except Exception:  # noqa: BLE001 - any failure: fall back to the plain YAML
         try:
-            import yaml
-
-            data = yaml.safe_load(path.read_text())
-            if not isinstance(data, dict):
-                raise ValueError("not a mapping")
+            data = _plain_yaml(path)
         except Exception as err:  # noqa: BLE001
-            files.notes.append(f"spec.yaml: unreadable ({err})")
+            files.unreadable(f"spec.yaml: unreadable ({_short(err)})")
             return None
-    variables = data.get("variables") or {}
-    training = data.get("training") or {}
-    inputs = list(variables.get("space") or []) + ([variables["time"]] if variables.get("time") else [])
+    variables, training = _mapping(data.get("variables")), _mapping(data.get("training"))
+    space, time = variables.get("space"), variables.get("time")
+    time = time if isinstance(time, str) else None
+    inputs = [v for v in (space if isinstance(space, list) else []) if isinstance(v, str)] + ([time] if time else [])
+    outputs = data.get("outputs")
     return {
-        "name": data.get("name"), "description": data.get("description") or "",
-        "inputs": inputs, "time": variables.get("time"), "outputs": list(data.get("outputs") or []),
-        "scaling": data.get("scaling"), "has_reference": data.get("reference") is not None,
-        "planned_steps": {"adam": (training.get("adam") or {}).get("steps"),
-                          "lbfgs": (training.get("lbfgs") or {}).get("steps", 0)},
+        "name": _text(data.get("name")), "description": _text(data.get("description")) or "",
+        "inputs": inputs, "time": time,
+        "outputs": [o for o in (outputs if isinstance(outputs, (list, dict)) else []) if isinstance(o, str)],
+        "scaling": _text(data.get("scaling")), "has_reference": data.get("reference") is not None,
+        "planned_steps": {"adam": _count(_mapping(training.get("adam")).get("steps")),
+                          "lbfgs": _count(_mapping(training.get("lbfgs")).get("steps", 0))},
     }
 
 
-def _json(files: RunFiles, name: str) -> dict | None:
-    path = files.path / name
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        files.notes.append(f"{name}: unreadable ({err})")
-        return None
+def _plain_yaml(path: Path) -> dict:
+    """The spec's YAML without validation, within the spec loader's own bounds (size, depth, aliases)."""
+    import yaml
+
+    from pinnrun.spec.limits import MAX_SPEC_FILE_BYTES
+    from pinnrun.spec.regular_file import read_capped
+    from pinnrun.spec.yaml_bounds import check_structure, decode_utf8
+
+    text = decode_utf8(read_capped(path, MAX_SPEC_FILE_BYTES, "a spec file"))
+    check_structure(text, yaml.SafeLoader)
+    data = yaml.safe_load(text)
     if not isinstance(data, dict):
-        files.notes.append(f"{name}: not a JSON object")
-        return None
+        raise ValueError("not a mapping")
     return data
 
 
-def _jsonl(files: RunFiles, name: str) -> list[dict]:
-    """Every complete record; a live run's half-written last line is skipped silently."""
+def _read(files: RunFiles, name: str) -> bytes | None:
+    from pinnrun.spec.regular_file import read_capped
+
     path = files.path / name
     if not path.is_file():
-        return []
+        return None
     try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as err:
-        files.notes.append(f"{name}: unreadable ({err})")
+        return read_capped(path, MAX_READ_BYTES, "a file inspect reads")
+    except (OSError, ValueError) as err:  # FileRefused is a ValueError
+        files.unreadable(f"{name}: unreadable ({_short(err)})")
+        return None
+
+
+def _json(files: RunFiles, name: str) -> dict | None:
+    data = _read(files, name)
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)  # NaN accepted: files written before summaries were strict JSON
+    except (ValueError, RecursionError) as err:
+        files.unreadable(f"{name}: unreadable ({_short(err)})")
+        return None
+    if not isinstance(value, dict):
+        files.unreadable(f"{name}: not a JSON object")
+        return None
+    return restore_non_finite(value)
+
+
+def _jsonl(files: RunFiles, name: str, check) -> list[dict]:
+    """Every complete record of the right shape; a live run's half-written last line is skipped
+    silently, other unreadable lines and records of the wrong shape with a note."""
+    data = _read(files, name)
+    if data is None:
         return []
-    records, bad = [], 0
+    if b"\0" in data:
+        files.unreadable(f"{name}: unreadable (a binary file, not JSON lines)")
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    records, bad, wrong = [], 0, 0
     for i, line in enumerate(lines):
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             bad += i < len(lines) - 1 and bool(line.strip())
             continue
-        if isinstance(record, dict):
+        record = check(restore_non_finite(record)) if isinstance(record, dict) else None
+        if record is None:
+            wrong += 1
+        else:
             records.append(record)
-    if bad:
+    if bad and not records:
+        files.unreadable(f"{name}: unreadable (no line is a JSON record)")
+    elif bad:
         files.notes.append(f"{name}: {bad} unreadable line(s) skipped")
+    if wrong:
+        files.notes.append(f"{name}: {wrong} record(s) of the wrong shape skipped")
     return records
+
+
+def _metric(record: dict) -> dict | None:
+    """A metrics.jsonl record with the types the views rely on, or None."""
+    if _count(record.get("step")) is None or not isinstance(record.get("phase"), str):
+        return None
+    if any(record.get(k) is not None and _number(record.get(k)) is None for k in NUMBERS):
+        return None
+    losses = record.get("losses")
+    if losses is not None and not (isinstance(losses, dict)
+                                   and all(v is None or _number(v) is not None for v in losses.values())):
+        return None
+    return record
+
+
+def _event(record: dict) -> dict | None:
+    return record if isinstance(record.get("event"), str) else None
+
+
+def restore_non_finite(record: dict) -> dict:
+    """Put back what strict JSON wrote as null (results/strict_json.py): `non_finite` maps
+    dotted paths to nan/inf/-inf. Only paths through mappings; anything odd is left alone."""
+    marks = record.get(NON_FINITE)
+    if not isinstance(marks, dict):
+        return record
+    for path, kind in marks.items():
+        value = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(kind)
+        *parents, last = str(path).split(".")
+        target = record
+        for key in parents:
+            target = target.get(key) if isinstance(target, dict) else None
+        if value is not None and isinstance(target, dict) and target.get(last, 0) is None:
+            target[last] = value
+    return record
+
+
+def _number(value) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _short(err: Exception) -> str:
+    """A reason on one line (PyYAML's span several), printable and at most about 200 characters."""
+    return shorten(printable(" ".join(str(err).split())), 200)

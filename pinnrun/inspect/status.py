@@ -11,11 +11,11 @@ QUIET_SECONDS = 600  # this long without a write, a "running" run may well be de
 def run_status(files: RunFiles, now: float) -> tuple[str, str | None]:
     """(status, reason). summary.json wins; then the last terminal event; else running."""
     summary = files.summary or {}
-    if summary.get("status"):
-        return summary["status"], summary.get("reason")
+    if summary.get("status") and isinstance(summary["status"], str):
+        return summary["status"], _reason(summary.get("reason"))
     ended = [e for e in files.events if e.get("event") in TERMINAL]
     if ended:
-        return TERMINAL[ended[-1]["event"]], ended[-1].get("reason")
+        return TERMINAL[ended[-1]["event"]], _reason(ended[-1].get("reason"))
     # No result: either still going, or killed too hard to say so. Say which facts we have.
     if files.last_write is None:
         return "running", "nothing written yet"
@@ -26,6 +26,11 @@ def run_status(files: RunFiles, now: float) -> tuple[str, str | None]:
     elif not files.events:
         reason += " (ranks starting)"
     return "running", reason
+
+
+def _reason(value) -> str | None:
+    """A reason as text, whatever a damaged file holds."""
+    return None if value is None else value if isinstance(value, str) else str(value)
 
 
 def ago(seconds: float) -> str:

@@ -18,7 +18,7 @@ def read_study(folder: Path) -> dict | None:
         return None
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         return {"unreadable": f"{STUDY}: {err}"}
     return data if isinstance(data, dict) else {"unreadable": f"{STUDY}: not a JSON object"}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pinnrun.errors import PinnrunError
+from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Host
 from pinnrun.launch.command import local_gpu_count
 from pinnrun.launch.runner import INTERRUPTED
@@ -78,15 +78,23 @@ def run_training(study_dir: Path, name: str, spec: str, overrides: list[str], ra
                      launch.hosts, scaling, launch.launcher, launch.cluster, str(run_dir), False, quiet,
                      worker_args=("--probe",) if probe else ())
     except PinnrunError as err:  # e.g. more ranks than the named hosts offer
-        return Outcome(name, "failed", str(err), {}, time.perf_counter() - started)
+        return Outcome(name, "failed", one_line(str(err)), {}, time.perf_counter() - started)
     seconds = time.perf_counter() - started
-    path = run_dir / SUMMARY
-    summary = json.loads(path.read_text()) if path.exists() else {}
+    summary = read_summary(run_dir / SUMMARY)
     status = "interrupted" if code == INTERRUPTED else summary.get("status", "failed")
     if code != 0 and status == "finished":
         status = "failed"
     return Outcome(name, status, summary.get("reason") or (None if code == 0 else f"exit status {code}"),
                    summary, seconds)
+
+
+def read_summary(path: Path) -> dict:
+    """A run's summary.json; {} if there is none or it is not a JSON object (the run failed)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def save_study(study_dir: Path, study: dict) -> None:
