@@ -40,8 +40,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if dry_run:
-        check_out(out)
-        placeholder = Path(out).resolve() if out else Path("runs") / f"{spec.name}-<timestamp>"
+        placeholder = check_out(out) or Path("runs") / f"{spec.name}-<timestamp>"
         console.print(printable(build_command(plan, placeholder, worker_args=worker_args), plan.env),
                       soft_wrap=True, highlight=False)
         return 0
