@@ -344,9 +344,11 @@ def test_deepest_accepted_expression_is_stack_safe() -> None:
     assert np.all(np.isfinite(grad))
 
 
-def test_python_parser_recursion_is_one_line() -> None:
+def test_python_parser_limits_are_one_line() -> None:
     assert expression_error("(" * 300 + "x" + ")" * 300).startswith("syntax error at column 201")
     assert expression_error("-" * 9_000 + "x") == "expression is too deeply nested"
+    assert expression_error("x" + ".a" * 4_900) == "expression is too deeply nested"
+    assert expression_error("1" * 9_999) == "a number has more than 4300 digits"
 
 
 @pytest.mark.parametrize(("source", "part", "reason"), [

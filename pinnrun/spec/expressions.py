@@ -725,6 +725,8 @@ def parse(
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
+        if "digits" in str(exc.msg):  # Python's own cap on integer literals, with advice for Python code
+            raise ExpressionError("a number has more than 4300 digits") from None
         # Python reports offset 0 when the expression ends too early ("u +").
         if exc.offset and exc.offset <= len(text):
             where = f" at column {exc.offset}"
