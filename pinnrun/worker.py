@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from pinnrun.errors import one_line  # noqa: E402
 from pinnrun.model.mlp import build_model  # noqa: E402
 from pinnrun.problem.problem import build_problem  # noqa: E402
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
@@ -105,7 +106,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
         return 130
     except Exception as err:  # the launcher shows the reason; the log keeps the traceback
         traceback.print_exc()
-        _fail(rec, "failed", f"{type(err).__name__}: {err}", started)
+        _fail(rec, "failed", one_line(f"{type(err).__name__}: {err}"), started)  # one line; the log has all
         return 1
 
 
