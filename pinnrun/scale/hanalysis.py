@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from pinnrun import __version__
 from pinnrun.launch.runner import INTERRUPTED
@@ -46,7 +47,7 @@ def run_points(spec: str, counts: list[int], seeds: int, ranks: int, steps: int 
                 outcome = run_training(study_dir, name, spec, common + sets, ranks, "strong", launch)
             outcomes.append(outcome)
             if not outcome.finished:
-                console.print(f"  {name}: [red]{outcome.status}[/red]: {outcome.reason}", highlight=False)
+                console.print(f"  {name}: [red]{outcome.status}[/red]: {escape(str(outcome.reason))}", highlight=False)
             if outcome.status == "interrupted":
                 interrupted = True
                 break

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from pinnrun import __version__
 from pinnrun.launch.runner import INTERRUPTED
@@ -120,7 +121,7 @@ def _median(values) -> float | None:
 
 def _line(o: Outcome) -> str:
     if not o.finished:
-        return f"[red]{o.status}[/red]: {o.reason}"
+        return f"[red]{o.status}[/red]: {escape(str(o.reason))}"  # a run's reason is text, not markup
     s = o.summary
     l2 = s.get("l2_relative_error")
     return (f"[green]finished[/green] in {o.seconds:.0f} s, {s['seconds_per_step'] * 1e3:.2f} ms/step"
