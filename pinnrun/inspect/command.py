@@ -81,7 +81,7 @@ def _parent(folder: Path, plot: bool, as_json: bool, sort: str, console: Console
 def _print_json(content: dict) -> None:
     import click
 
-    click.echo(json.dumps(_finite(content), indent=2, default=str))
+    click.echo(json.dumps(_finite(content), indent=2, default=str, allow_nan=False))
 
 
 def _finite(value):
