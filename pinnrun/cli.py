@@ -33,7 +33,8 @@ def _guard(fn, *args, **kwargs) -> None:
     except Exception as err:  # noqa: BLE001 - RecursionError, MemoryError (and any bug) included
         if os.environ.get("PINNRUN_DEBUG") == "1":
             traceback.print_exc()
-        _fail(f"internal error: {type(err).__name__}: {err} (set PINNRUN_DEBUG=1 for the traceback)", 1)
+        what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        _fail(f"internal error: {what} (set PINNRUN_DEBUG=1 for the traceback)", 1)
     sys.exit(code or 0)
 
 

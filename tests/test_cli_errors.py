@@ -136,7 +136,7 @@ def test_the_guard_turns_every_exception_into_one_line(capsys, monkeypatch) -> N
         (ValueError("odd"), 1, "internal error: ValueError: odd (set PINNRUN_DEBUG=1 for the traceback)\n"),
         (RecursionError("maximum recursion depth exceeded"), 1,
          "internal error: RecursionError: maximum recursion depth exceeded (set PINNRUN_DEBUG=1 for the traceback)\n"),
-        (MemoryError(), 1, "internal error: MemoryError:  (set PINNRUN_DEBUG=1 for the traceback)\n"),
+        (MemoryError(), 1, "internal error: MemoryError (set PINNRUN_DEBUG=1 for the traceback)\n"),
     ]
     for err, code, text in cases:
         assert guarded(raiser(err), capsys) == (code, text)

@@ -335,3 +335,21 @@ def test_non_finite_values_old_and_strict_are_shown(tmp_path):
         d = inspect_json(run)  # --json is strict JSON too: null where the number is not finite
         assert d["final_loss"] is None and d["final_losses"] == {"pde": None}
     assert "non finite" in inspect(new).stdout
+
+
+def test_large_or_special_files_are_read_within_bounds(tmp_path, monkeypatch):
+    import pinnrun.inspect.read as read
+
+    run = finished_run(tmp_path / "long")
+    records = [{"step": s, "phase": "adam", "loss": 1.0 / s} for s in range(1, 201)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    monkeypatch.setattr(read, "MAX_READ_BYTES", 2000)  # the file is about 9 kB
+    d = inspect_json(run)
+    assert d["status"] == "finished" and d["loss_curve"][-1] == [200, "adam", 1.0 / 200]
+    assert 10 < len(d["loss_curve"]) < 100 and any("only its last 0 MiB read" in n for n in d["notes"])
+    (run / "summary.json").write_text(json.dumps({"status": "finished", "pad": "x" * 3000}))
+    assert inspect_json(run)["status"] == "broken"  # a JSON file over the cap is not read at all
+    fifo = finished_run(tmp_path / "fifo")
+    os.mkfifo(fifo / "metrics.jsonl")  # reading it would wait for a writer forever
+    os.symlink("/dev/zero", fifo / "events.jsonl")  # and this would never end
+    assert inspect_json(fifo)["status"] == "finished"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from pinnrun.results.strict_json import NON_FINITE
 MARKERS = ("run.json", "summary.json", "events.jsonl")
 # files a live run keeps appending to: their newest mtime says when it last did something
 LIVE_FILES = ("events.jsonl", "metrics.jsonl", "worker.log", "summary.json", "run.json")
-MAX_READ_BYTES = 256 * 1024 * 1024  # a metrics.jsonl of a long run logged every step is tens of MB
+# summary.json and the like are kilobytes; a metrics.jsonl of a run logged at every one of 100,000 steps
+# is about 30 MB. Of a longer .jsonl only the last MAX_READ_BYTES are read (the latest state), with a note.
+MAX_READ_BYTES = 64 * 1024 * 1024
 NUMBERS = ("loss", "elapsed", "lr", "l2_relative_error")  # metrics fields that are a number or null
 
 
@@ -115,14 +118,25 @@ def _plain_yaml(path: Path) -> dict:
     return data
 
 
-def _read(files: RunFiles, name: str) -> bytes | None:
-    from pinnrun.spec.regular_file import read_capped
+def _read(files: RunFiles, name: str, tail: bool = False) -> bytes | None:
+    """The file's bytes, at most MAX_READ_BYTES: a larger file is unreadable, or with `tail`
+    (JSON lines) read from its last MAX_READ_BYTES on, from the first whole line."""
+    from pinnrun.spec.regular_file import open_regular, read_capped
 
     path = files.path / name
     if not path.is_file():
         return None
     try:
-        return read_capped(path, MAX_READ_BYTES, "a file inspect reads")
+        if not tail:
+            return read_capped(path, MAX_READ_BYTES, "a file inspect reads")
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= MAX_READ_BYTES:
+                return f.read(MAX_READ_BYTES)
+            f.seek(size - MAX_READ_BYTES)
+            data = f.read(MAX_READ_BYTES)
+        files.notes.append(f"{name}: {size / 2**20:.0f} MiB; only its last {MAX_READ_BYTES // 2**20} MiB read")
+        return data[data.find(b"\n") + 1:]
     except (OSError, ValueError) as err:  # FileRefused is a ValueError
         files.unreadable(f"{name}: unreadable ({_short(err)})")
         return None
@@ -146,7 +160,7 @@ def _json(files: RunFiles, name: str) -> dict | None:
 def _jsonl(files: RunFiles, name: str, check) -> list[dict]:
     """Every complete record of the right shape; a live run's half-written last line is skipped
     silently, other unreadable lines and records of the wrong shape with a note."""
-    data = _read(files, name)
+    data = _read(files, name, tail=True)
     if data is None:
         return []
     if b"\0" in data:
