@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ def no_gpu_lookup() -> int:
 def plan(**kw):
     kw.setdefault("environ", {})
     kw.setdefault("gpu_count", no_gpu_lookup)
+    kw.setdefault("memory", lambda: 64 * 2**30)  # this host's free memory is not the test's business
     return plan_launch(**kw)
 
 
@@ -173,16 +175,66 @@ def test_parse_hosts_bad_forms(text: str) -> None:
         parse_hosts(text)
 
 
-@pytest.mark.parametrize("text", ["bad host:2", "h@1", "h1:00"])
-def test_parse_hosts_bad_name_or_zero_padded_zero(text: str) -> None:
+@pytest.mark.parametrize("text", ["bad host:2", "h@1", "h1:00", "-oProxyCommand=x:1", ".h:1", "h;ls", "nœud",
+                                  "h1:4097", "h1:" + "9" * 5000, "h1:２", "x" * 254])
+def test_parse_hosts_bad_name_or_slots(text: str) -> None:
     with pytest.raises(PinnrunError, match="--hosts"):
         parse_hosts(text)
+
+
+def test_parse_hosts_says_what_is_wrong() -> None:
+    with pytest.raises(PinnrunError, match=r"^--hosts -v:2: '-v:2': name: not a host name: letters, digits, '_', "
+                                           r"'\.' and '-' only, not starting with '-' or '\.'$"):
+        parse_hosts("-v:2")
+    with pytest.raises(PinnrunError, match=r"'h:5000': slots: input should be less than or equal to 4096"):
+        parse_hosts("h:5000")
 
 
 def test_more_ranks_than_slots() -> None:
     with pytest.raises(PinnrunError, match=r"5 ranks .* 4 slot"):
         plan(np=5, hosts=parse_hosts("h1:2,h2:2"))
     assert plan(np=3, hosts=parse_hosts("h1:2,h2:2")).ranks == 3  # fewer is fine
+
+
+def test_local_ranks_beyond_what_memory_can_start_are_refused_with_the_numbers() -> None:
+    # 220 MiB a rank, 255 MiB shared: 4 GiB holds (4096 - 255) // 220 = 17 ranks
+    assert plan(np=17, memory=lambda: 4 * 2**30).ranks == 17
+    with pytest.raises(PinnrunError, match=r"^18 ranks on this host cannot start: each needs at least 220 MiB .* "
+                                           r"4,215 MiB in all, and this host has 4,096 MiB available; "
+                                           r"at most 17 rank\(s\) fit here$"):
+        plan(np=18, memory=lambda: 4 * 2**30)
+    with pytest.raises(PinnrunError, match="cannot start"):  # localhost in a host list counts too
+        plan(hosts=[Host(name="localhost", slots=18)], memory=lambda: 4 * 2**30)
+    assert plan(np=18, hosts=[Host(name="n1", slots=18)], memory=lambda: 4 * 2**30).ranks == 18  # remote: not ours
+    assert plan(np=3, memory=lambda: None).ranks == 3  # no /proc/meminfo: not checked
+
+
+def test_mild_oversubscription_is_a_note_and_more_than_a_host_can_hold_is_refused() -> None:
+    cores = len(os.sched_getaffinity(0))
+    p = plan(np=cores + 2)
+    assert p.notes == [f"{cores + 2} ranks on {cores} core(s): oversubscribed, timings will suffer"]
+    with pytest.raises(PinnrunError, match="at most 4096 ranks run on one host"):
+        plan(np=5000, memory=lambda: 2**50)
+
+
+def test_variables_a_shell_cannot_export_are_noted_and_left_out() -> None:
+    from pinnrun.launch.command import shell_safe_environment
+
+    environ = {"PATH": "/bin", "K;touch x;Z": "1", "a.b": "2", "_OK1": "3"}
+    assert shell_safe_environment(environ) == {"PATH": "/bin", "_OK1": "3"}
+    assert plan(np=2, environ=environ).notes == [
+        "not passed to the ranks (not shell variable names): 'K;touch x;Z', 'a.b'"]
+
+
+def test_horovodrun_refuses_a_working_folder_its_remote_shell_would_misread(tmp_path: Path, monkeypatch) -> None:
+    odd = tmp_path / "a;touch x"
+    odd.mkdir()
+    monkeypatch.chdir(odd)
+    remote = plan(hosts=[Host(name="n1", slots=2)])
+    with pytest.raises(PinnrunError, match=r"horovodrun would run `cd .*a;touch x` unquoted on the remote hosts "
+                                           r"\(' ' ';' would be read"):
+        build_command(remote, RUN)
+    assert build_command(plan(np=2, launcher="horovodrun"), RUN)[1:3] == ["-np", "2"]  # local: no remote shell
 
 
 def test_np_and_gpus_together() -> None:
@@ -227,6 +279,20 @@ def test_slurm_allocation() -> None:
 def test_slurm_ignored_when_hosts_given() -> None:
     p = plan(np=2, hosts=parse_hosts("h1:2"), environ=SLURM)
     assert [h.name for h in p.hosts] == ["h1"]
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({"SLURM_JOB_NODELIST": "n[1-999999999]"}, "more than 65,536 hosts"),
+    ({"SLURM_JOB_NODELIST": "n[a-b]"}, "'a-b' is not N or N-M"),
+    ({"SLURM_JOB_NODELIST": "n1", "SLURM_TASKS_PER_NODE": "1(x999999999)"}, "more than 65,536 hosts"),
+    ({"SLURM_JOB_NODELIST": "-oProxyCommand=x"}, "host '-oProxyCommand=x': name: not a host name"),
+    ({"SLURM_JOB_NODELIST": "n1", "SLURM_TASKS_PER_NODE": "99999"}, "host 'n1': slots: input should be less"),
+    ({"SLURM_JOB_NODELIST": "n1", "SLURM_NTASKS_PER_NODE": "x"}, "SLURM_NTASKS_PER_NODE='x': not a count"),
+    ({"SLURM_JOB_NODELIST": "n1", "SLURM_GPUS_ON_NODE": "1e9"}, "SLURM_GPUS_ON_NODE='1e9': not a count"),
+])
+def test_a_malformed_slurm_allocation_is_one_line(environ: dict, message: str) -> None:
+    with pytest.raises(PinnrunError, match=re.escape(message)):
+        slurm_hosts(environ)
 
 
 def test_slurm_hosts_outside_allocation_and_fallback() -> None:
@@ -324,6 +390,37 @@ def test_cluster_bad_slots_and_port(tmp_path: Path) -> None:
     assert (cluster_error(path).line, cluster_error(path).field) == (4, "hosts[1].slots")
     path = write(tmp_path, CLUSTER.replace("2222", "70000"))
     assert (cluster_error(path).line, cluster_error(path).field) == (8, "ssh_port")
+
+
+@pytest.mark.parametrize("line,field,message", [
+    ("network_interface: eth0,ib0", None, None),
+    ("network_interface: bond0.100", None, None),
+    ("network_interface: abcdefghijklmnop", "network_interface", "not a network interface name: 1-15"),
+    ("network_interface: -eth0", "network_interface", "not starting with '-'"),
+    ("network_interface: 'eth0 ib0'", "network_interface", "not a network interface name"),
+    ("env: {HOROVOD_RANK: 0}", "env.HOROVOD_RANK", "set by the launcher for each rank"),
+    ("env: {OMPI_COMM_WORLD_SIZE: 2}", "env.OMPI_COMM_WORLD_SIZE", "set by the launcher for each rank"),
+    ("env: {HOROVOD_CYCLE_TIME: 1, _X9: x}", None, None),
+    ("env: {X: null}", "env.X", "input should be a valid string"),
+    ("env: {X: [1]}", "env.X", "input should be a valid string"),
+    ("env: {X: .inf}", "env.X", None),
+    ("env: {X: false}", "env.X", "a boolean is not a value"),
+    (f"env: {{X{'x' * 255}: 1}}", f"env.X{'x' * 255}", "a variable name has at most 255 characters (got 256)"),
+    (f"env: {{X: {'v' * 4097}}}", "env.X", "a value has at most 4096 characters (got 4,097)"),
+    ("env: {" + ", ".join(f"X{i}: {'v' * 4000}" for i in range(9)) + "}", "env",
+     "36,036 characters of NAME=value in all, at most 32,768: horovodrun passes the whole environment"),
+    ("hosts: [{name: n1, slots: true}]", "hosts[0].slots", "expected a number, got a boolean"),
+    ("hosts: [{name: n1, gpus: 5000}]", "hosts[0].gpus", "less than or equal to 4096"),
+    (f"hosts: [{{name: {'h' * 254}}}]", "hosts[0].name", "a host name has at most 253 characters (got 254)"),
+])
+def test_cluster_field_rules(tmp_path: Path, line: str, field: str | None, message: str | None) -> None:
+    path = write(tmp_path, f"# a comment\n{line}\n")
+    if field is None:
+        load_cluster(path)
+        return
+    err = cluster_error(path)
+    assert (err.line, err.field) == (2, field), str(err)
+    assert message is None or message in err.message, err.message
 
 
 def test_cluster_that_is_a_list(tmp_path: Path) -> None:

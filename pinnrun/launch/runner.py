@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from pinnrun.launch.command import shell_safe_environment
 from pinnrun.results.recorder import EVENTS
 
 LOG = "worker.log"
@@ -46,7 +47,9 @@ def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console
     """Run to completion; returns (exit status, the final event or None).
     Ctrl-C stops every rank and gives INTERRUPTED, whatever the launcher then exits with."""
     tail = EventTail(run_dir / EVENTS)
-    full_env = os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env
+    # cmd is an argument list (no shell here); horovodrun itself writes every variable name
+    # unquoted into a shell command, so names a shell could not export are left out.
+    full_env = shell_safe_environment(os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env)
     with open(run_dir / LOG, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

@@ -1,10 +1,20 @@
-"""Hosts of the current SLURM allocation, from SLURM's environment variables."""
+"""Hosts of the current SLURM allocation, from SLURM's environment variables.
+
+The variables are input like any other: a malformed list or a range of a
+billion nodes is refused with one line, before anything is expanded.
+"""
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-from pinnrun.launch.cluster import Host
+from pydantic import ValidationError
+
+from pinnrun.errors import PinnrunError
+from pinnrun.launch.cluster import MAX_HOSTS, Host
+
+_RANGE = re.compile(r"(\d{1,9})(?:-(\d{1,9}))?")
+_TASKS = re.compile(r"(\d{1,9})(?:\(x(\d{1,9})\))?")
 
 
 def expand_nodelist(nodelist: str) -> list[str]:
@@ -15,21 +25,26 @@ def expand_nodelist(nodelist: str) -> list[str]:
             names.append(plain)
             continue
         for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            if hi:
-                names += [f"{prefix}{i:0{len(lo)}d}" for i in range(int(lo), int(hi) + 1)]
-            else:
-                names.append(prefix + lo)
+            m = _RANGE.fullmatch(part)
+            if m is None:
+                raise PinnrunError(f"SLURM_JOB_NODELIST: '{prefix}[{ranges}]': '{part}' is not N or N-M")
+            lo, hi = m.group(1), m.group(2) or m.group(1)
+            if len(names) + int(hi) - int(lo) + 1 > MAX_HOSTS:
+                raise PinnrunError(f"SLURM_JOB_NODELIST: more than {MAX_HOSTS:,} hosts")
+            names += [f"{prefix}{i:0{len(lo)}d}" for i in range(int(lo), int(hi) + 1)]
     return names
 
 
 def expand_tasks_per_node(text: str) -> list[int]:
-    """`2(x3),1` -> [2, 2, 2, 1]."""
+    """`2(x3),1` -> [2, 2, 2, 1]; parts that are not of this form are skipped."""
     counts = []
     for part in text.split(","):
-        m = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", part.strip())
+        m = _TASKS.fullmatch(part.strip())
         if m:
-            counts += [int(m.group(1))] * int(m.group(2) or 1)
+            repeat = int(m.group(2) or 1)
+            if len(counts) + repeat > MAX_HOSTS:
+                raise PinnrunError(f"SLURM_TASKS_PER_NODE: more than {MAX_HOSTS:,} hosts")
+            counts += [int(m.group(1))] * repeat
     return counts
 
 
@@ -41,6 +56,22 @@ def slurm_hosts(env: Mapping[str, str]) -> list[Host] | None:
     names = expand_nodelist(nodelist)
     tasks = expand_tasks_per_node(env.get("SLURM_TASKS_PER_NODE", ""))
     if len(tasks) != len(names):
-        tasks = [int(env.get("SLURM_NTASKS_PER_NODE", 1))] * len(names)
-    gpus = int(env.get("SLURM_GPUS_ON_NODE", 0) or 0)
-    return [Host(name=n, slots=s, gpus=gpus) for n, s in zip(names, tasks)]
+        tasks = [_count(env, "SLURM_NTASKS_PER_NODE", 1)] * len(names)
+    gpus = _count(env, "SLURM_GPUS_ON_NODE", 0)
+    hosts = []
+    for name, slots in zip(names, tasks):
+        try:
+            hosts.append(Host(name=name, slots=slots, gpus=gpus))
+        except ValidationError as err:
+            first = err.errors(include_url=False)[0]
+            reason = first["msg"].removeprefix("Value error, ")
+            raise PinnrunError(f"SLURM allocation: host '{name}': {first['loc'][0]}: "
+                               f"{reason[0].lower()}{reason[1:]}") from None
+    return hosts
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "") or str(default)
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        raise PinnrunError(f"{name}={text!r}: not a count")
+    return int(text)
