@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 from pathlib import Path
 
 import pytest
 
+from permissions import permissions_apply
 from pinnrun.errors import PinnrunError
 from pinnrun.results.recorder import EVENTS, Recorder, write_json
 from pinnrun.results.run_folder import CLAIM, check_out, new_run_dir
 from pinnrun.results.strict_json import strict_json
-
-ROOT_USER = os.geteuid() == 0
 
 
 def _claim_once(args) -> str:
@@ -83,7 +81,7 @@ def test_out_that_cannot_be_created_is_one_error(tmp_path: Path) -> None:
     assert (tmp_path / "file").read_text() == "x"
 
 
-@pytest.mark.skipif(ROOT_USER, reason="root writes into a read-only (0o555) folder anyway")
+@pytest.mark.skipif(not permissions_apply(), reason="this user (root) writes into a 0o555 folder anyway")
 def test_a_read_only_parent_is_one_error(tmp_path: Path) -> None:
     parent = tmp_path / "ro"
     parent.mkdir(mode=0o555)
