@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from pinnrun.errors import PinnrunError
 from pinnrun.inspect.describe import broken_run, describe_run
-from pinnrun.inspect.read import MARKERS, is_run_dir, read_run
+from pinnrun.inspect.read import MARKERS, is_run_dir, read_run, short_reason
 
 
 def inspect(path: str, plot: bool, as_json: bool, sort: str, console: Console) -> int:
@@ -38,14 +38,14 @@ def _run(folder: Path, plot: bool) -> dict:
         files = read_run(folder)
         content = describe_run(files, time.time())
     except Exception as err:  # noqa: BLE001 - a damaged folder read.py did not foresee: say so, go on
-        return broken_run(folder, f"cannot be read ({type(err).__name__}: {err})")
+        return broken_run(folder, f"cannot be read ({type(err).__name__}: {short_reason(err)})")
     if plot:
         try:
             from pinnrun.inspect.plots import write_plots
 
             content["plots"], notes = write_plots(files, content)
         except Exception as err:  # noqa: BLE001 - odd values in the files: no plot, and why
-            content["plots"], notes = [], [f"no plots ({type(err).__name__}: {err})"]
+            content["plots"], notes = [], [f"no plots ({type(err).__name__}: {short_reason(err)})"]
         content["notes"] += notes
     return content
 

@@ -65,7 +65,7 @@ def read_run(path: Path) -> RunFiles:
         times = [(path / name).stat().st_mtime for name in LIVE_FILES if (path / name).is_file()]
         files.last_write = max(times, default=None)
     except OSError as err:  # the folder itself: no permission, gone meanwhile
-        files.unreadable(f"folder unreadable ({err.strerror or _short(err)})")
+        files.unreadable(f"folder unreadable ({err.strerror or short_reason(err)})")
     return files
 
 
@@ -85,7 +85,7 @@ def spec_fields(files: RunFiles) -> dict | None:
         try:
             data = _plain_yaml(path)
         except Exception as err:  # noqa: BLE001
-            files.unreadable(f"spec.yaml: unreadable ({_short(err)})")
+            files.unreadable(f"spec.yaml: unreadable ({short_reason(err)})")
             return None
     variables, training = _mapping(data.get("variables")), _mapping(data.get("training"))
     space, time = variables.get("space"), variables.get("time")
@@ -138,7 +138,7 @@ def _read(files: RunFiles, name: str, tail: bool = False) -> bytes | None:
         files.notes.append(f"{name}: {size / 2**20:.0f} MiB; only its last {MAX_READ_BYTES // 2**20} MiB read")
         return data[data.find(b"\n") + 1:]
     except (OSError, ValueError) as err:  # FileRefused is a ValueError
-        files.unreadable(f"{name}: unreadable ({_short(err)})")
+        files.unreadable(f"{name}: unreadable ({short_reason(err)})")
         return None
 
 
@@ -149,7 +149,7 @@ def _json(files: RunFiles, name: str) -> dict | None:
     try:
         value = json.loads(data)  # NaN accepted: files written before summaries were strict JSON
     except (ValueError, RecursionError) as err:
-        files.unreadable(f"{name}: unreadable ({_short(err)})")
+        files.unreadable(f"{name}: unreadable ({short_reason(err)})")
         return None
     if not isinstance(value, dict):
         files.unreadable(f"{name}: not a JSON object")
@@ -238,6 +238,6 @@ def _mapping(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _short(err: Exception) -> str:
+def short_reason(err: Exception) -> str:
     """A reason on one line (PyYAML's span several), printable and at most about 200 characters."""
     return shorten(printable(" ".join(str(err).split())), 200)
