@@ -9,13 +9,12 @@ metrics.jsonl neither hangs nor floods inspect).
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnrun.errors import printable, shorten
-from pinnrun.results.strict_json import NON_FINITE
+from pinnrun.results.strict_json import restore_non_finite
 
 MARKERS = ("run.json", "summary.json", "events.jsonl")
 # files a live run keeps appending to: their newest mtime says when it last did something
@@ -203,23 +202,6 @@ def _metric(record: dict) -> dict | None:
 
 def _event(record: dict) -> dict | None:
     return record if isinstance(record.get("event"), str) else None
-
-
-def restore_non_finite(record: dict) -> dict:
-    """Put back what strict JSON wrote as null (results/strict_json.py): `non_finite` maps
-    dotted paths to nan/inf/-inf. Only paths through mappings; anything odd is left alone."""
-    marks = record.get(NON_FINITE)
-    if not isinstance(marks, dict):
-        return record
-    for path, kind in marks.items():
-        value = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(kind)
-        *parents, last = str(path).split(".")
-        target = record
-        for key in parents:
-            target = target.get(key) if isinstance(target, dict) else None
-        if value is not None and isinstance(target, dict) and target.get(last, 0) is None:
-            target[last] = value
-    return record
 
 
 def _number(value) -> float | None:

@@ -6,7 +6,6 @@ every rank; the exit status is the job's.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pinnrun.launch.command import shell_safe_environment
+from pinnrun.results import strict_json
 from pinnrun.results.recorder import EVENTS
 
 LOG = "worker.log"
@@ -37,7 +37,16 @@ class EventTail:
             self.offset = f.tell()
         lines = (self.partial + chunk).split("\n")
         self.partial = lines.pop()
-        return [json.loads(line) for line in lines if line.strip()]
+        return [event for event in map(_event, lines) if event is not None]
+
+
+def _event(line: str) -> dict | None:
+    """One record of events.jsonl; a line that is not a JSON object is skipped, not fatal."""
+    try:
+        event = strict_json.loads(line) if line.strip() else None
+    except (ValueError, RecursionError):
+        return None
+    return event if isinstance(event, dict) else None
 
 
 INTERRUPTED = 130  # the shell's status for a job stopped by Ctrl-C
@@ -121,11 +130,18 @@ class _ProgressView:
             self.last = (t, step)
             if self.task is not None:
                 self.progress.update(self.task, completed=step, phase=event["phase"],
-                                     loss=f"{event['loss']:.3e}", rate=f"{rate:,.0f}")
+                                     loss=number_text(event.get("loss"), ".3e"), rate=f"{rate:,.0f}")
             if not self.live:
-                self.console.print(f"{event['phase']:>5} step {step:>7}  loss {event['loss']:.4e}  {rate:,.0f} it/s")
+                self.console.print(f"{event['phase']:>5} step {step:>7}  loss {number_text(event.get('loss'), '.4e')}  "
+                                   f"{rate:,.0f} it/s")
         elif kind in ("done", "failed", "interrupted"):
             if self.task is not None and kind == "done":
                 self.progress.update(self.task, completed=self.progress.tasks[0].total)
             return event
         return None
+
+
+def number_text(value, spec: str) -> str:
+    """A reported number as text: a diverged loss reads nan or inf (restored from strict JSON's
+    null), a missing or odd value '-'."""
+    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"

@@ -1,18 +1,19 @@
 """`pinnrun train`: validate, write the run folder, launch, report."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from pinnrun import __version__
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
 from pinnrun.launch.memory_check import check_plan_memory
-from pinnrun.launch.runner import INTERRUPTED, LOG, run_job
+from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
+from pinnrun.results import strict_json
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.spec.loader import LoadedSpec, dump_spec, load_spec
@@ -38,11 +39,11 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     spec = resolved_spec(loaded, scaling)
     plan.notes.extend(check_plan_memory(spec, plan))  # ranks x estimate against this host's memory
     for note in plan.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     if dry_run:
         placeholder = check_out(out) or Path("runs") / f"{spec.name}-<timestamp>"
         console.print(printable(build_command(plan, placeholder, worker_args=worker_args), plan.env),
-                      soft_wrap=True, highlight=False)
+                      soft_wrap=True, highlight=False, markup=False)
         return 0
     run_dir = new_run_dir(out, spec.name)
     cmd = build_command(plan, run_dir, worker_args=worker_args)
@@ -54,39 +55,50 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
         "spec_source": str(loaded.path), "overrides": list(overrides),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
     })
-    console.print(f"[dim]$ {printable(cmd, plan.env)}[/dim]", soft_wrap=True, highlight=False)
-    console.print(f"starting {plan.ranks} rank(s)… (log: {run_dir / LOG})", highlight=False)
+    console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
+    console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
     status, final = run_job(cmd, plan.env, run_dir, console)
     return _report(run_dir, status, final, console)
 
 
 def _report(run_dir: Path, status: int, final: dict | None, console: Console) -> int:
     summary_path = run_dir / SUMMARY
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = _read_summary(summary_path)
     if status == 0 and summary.get("status") == "finished":
         l2 = summary.get("l2_relative_error")
-        console.print(f"[green]finished[/green] in {summary['wall_seconds']:.1f} s, "
-                      f"final loss {summary['final_loss']:.3e}, "
-                      + (f"L2 relative error {l2:.3e}" if l2 is not None else "no reference to measure error"))
-        console.print(f"results: {run_dir}")
+        console.print(f"[green]finished[/green] in {number_text(summary.get('wall_seconds'), '.1f')} s, "
+                      f"final loss {number_text(summary.get('final_loss'), '.3e')}, "
+                      + (f"L2 relative error {number_text(l2, '.3e')}" if l2 is not None
+                         else "no reference to measure error"), highlight=False)
+        console.print(f"results: {escape(str(run_dir))}", highlight=False)
         return 0
     if status == INTERRUPTED:
         if summary.get("status") != "interrupted":  # ranks killed before they could say so
             summary = {**summary, "status": "interrupted", "reason": "stopped by Ctrl-C"}
             write_json(summary_path, summary)
-        console.print(f"[yellow]interrupted[/yellow]: {summary['reason']}; what was written is kept in {run_dir}")
+        console.print(f"[yellow]interrupted[/yellow]: {escape(str(summary.get('reason')))}; "
+                      f"what was written is kept in {escape(str(run_dir))}", highlight=False)
         return status
-    if not summary:  # the workers never got far enough to say anything
+    if not summary and not summary_path.exists():  # the workers never got far enough to say anything
         summary = {"status": "failed", "reason": f"launcher exited with status {status}"}
         write_json(summary_path, summary)
     reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
-    console.print(f"[red]{summary.get('status', 'failed')}[/red]: {reason}")
+    console.print(f"[red]{escape(str(summary.get('status', 'failed')))}[/red]: {escape(str(reason))}", highlight=False)
     log = run_dir / LOG
     if log.exists():
         console.print("[dim]from the worker log:[/dim]")
         console.print("\n".join(rank_errors(log.read_text(errors="replace"))), markup=False, highlight=False)
-    console.print(f"results (partial): {run_dir}; full log: {log}")
+    console.print(f"results (partial): {run_dir}; full log: {log}", markup=False, highlight=False)
     return status or 1
+
+
+def _read_summary(path: Path) -> dict:
+    """What the ranks wrote, or {} when they wrote nothing readable (the run is then reported as failed)."""
+    try:
+        summary = strict_json.loads(path.read_text(errors="replace")) if path.is_file() else {}
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def rank_errors(log_text: str, keep: int = 12) -> list[str]:

@@ -38,3 +38,26 @@ def _finite(value, path: str, found: dict[str, str]):
     if value is None or isinstance(value, (str, int, bool)):
         return value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def restore_non_finite(record: dict) -> dict:
+    """Put back what strict_json wrote as null: `non_finite` maps
+    dotted paths to nan/inf/-inf (the inverse of strict_json). Only paths through mappings; anything odd is left alone."""
+    marks = record.get(NON_FINITE)
+    if not isinstance(marks, dict):
+        return record
+    for path, kind in marks.items():
+        value = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(kind)
+        *parents, last = str(path).split(".")
+        target = record
+        for key in parents:
+            target = target.get(key) if isinstance(target, dict) else None
+        if value is not None and isinstance(target, dict) and target.get(last, 0) is None:
+            target[last] = value
+    return record
+
+
+def loads(text: str):
+    """Parse a file strict_json wrote (or an older one with bare NaN) with its non-finite values put back."""
+    value = json.loads(text)
+    return restore_non_finite(value) if isinstance(value, dict) else value

@@ -1,0 +1,58 @@
+"""What the launcher shows while and after ranks run, whatever the run folder holds: a diverged
+(strict-JSON null) loss, a garbage line in events.jsonl, a garbage summary.json."""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+from rich.console import Console
+
+from pinnrun.launch.runner import EventTail, _ProgressView
+from pinnrun.launch.train import _report
+from pinnrun.results.recorder import write_json
+
+
+def console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, width=200, force_terminal=False), out
+
+
+def test_event_tail_skips_lines_that_are_not_json_objects_and_restores_non_finite_losses(tmp_path):
+    events = tmp_path / "events.jsonl"
+    good = {"event": "progress", "step": 3, "phase": "adam", "time": 1.0, "loss": None,
+            "non_finite": {"loss": "nan"}}
+    events.write_text("garbage\n[1, 2]\n" + json.dumps(good) + "\n{\"half\": ")
+    read = EventTail(events).read()
+    assert len(read) == 1 and read[0]["step"] == 3 and math.isnan(read[0]["loss"])
+
+
+def test_progress_shows_a_diverged_or_missing_loss_as_text():
+    con, out = console()
+    view = _ProgressView(con)
+    with view:
+        view.update({"event": "start", "time": 0.0, "total_steps": 10, "ranks": 2, "scaling": "weak",
+                     "points": {"global": {"pde": 8}}})
+        view.update({"event": "progress", "time": 1.0, "step": 5, "phase": "adam", "loss": math.inf})
+        view.update({"event": "progress", "time": 2.0, "step": 6, "phase": "adam"})
+    lines = out.getvalue().splitlines()
+    assert lines[1] == " adam step       5  loss inf  5 it/s"
+    assert lines[2] == " adam step       6  loss -  1 it/s"
+
+
+def test_a_finished_run_with_a_diverged_loss_is_reported_not_a_crash(tmp_path):
+    write_json(tmp_path / "summary.json", {"status": "finished", "wall_seconds": 2.5,
+                                           "final_loss": math.nan, "l2_relative_error": math.inf})
+    con, out = console()
+    assert _report(tmp_path, 0, None, con) == 0
+    assert out.getvalue().splitlines()[0] == "finished in 2.5 s, final loss nan, L2 relative error inf"
+
+
+def test_a_garbage_summary_is_reported_as_a_failure_and_kept(tmp_path):
+    (tmp_path / "summary.json").write_text("{not json")
+    (tmp_path / "worker.log").write_text("[1,0]<stderr>:ValueError: [bad] thing\n")
+    con, out = console()
+    assert _report(tmp_path, 3, None, con) == 3
+    text = out.getvalue()
+    assert "failed: exit status 3" in text and "[1,0]<stderr>:ValueError: [bad] thing" in text
+    assert (tmp_path / "summary.json").read_text() == "{not json"  # nothing written is lost
