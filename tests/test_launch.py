@@ -12,7 +12,7 @@ import pytest
 
 from pinnrun.errors import PinnrunError, SpecError
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
-from pinnrun.launch.command import LOCAL_ENV, MPIRUN_FLAGS, build_command, plan_launch, printable
+from pinnrun.launch.command import LOCAL_ENV, MPIRUN_FLAGS, LaunchPlan, build_command, plan_launch, printable
 from pinnrun.launch.slurm import expand_nodelist, expand_tasks_per_node, slurm_hosts
 from pinnrun.results.run_folder import new_run_dir
 
@@ -29,7 +29,6 @@ def no_gpu_lookup() -> int:
 def plan(**kw):
     kw.setdefault("environ", {})
     kw.setdefault("gpu_count", no_gpu_lookup)
-    kw.setdefault("memory", lambda: 64 * 2**30)  # this host's free memory is not the test's business
     return plan_launch(**kw)
 
 
@@ -196,17 +195,27 @@ def test_more_ranks_than_slots() -> None:
     assert plan(np=3, hosts=parse_hosts("h1:2,h2:2")).ranks == 3  # fewer is fine
 
 
-def test_local_ranks_beyond_what_memory_can_start_are_refused_with_the_numbers() -> None:
-    # 220 MiB a rank, 255 MiB shared: 4 GiB holds (4096 - 255) // 220 = 17 ranks
-    assert plan(np=17, memory=lambda: 4 * 2**30).ranks == 17
-    with pytest.raises(PinnrunError, match=r"^18 ranks on this host cannot start: each needs at least 220 MiB .* "
-                                           r"4,215 MiB in all, and this host has 4,096 MiB available; "
-                                           r"at most 17 rank\(s\) fit here$"):
-        plan(np=18, memory=lambda: 4 * 2**30)
-    with pytest.raises(PinnrunError, match="cannot start"):  # localhost in a host list counts too
-        plan(hosts=[Host(name="localhost", slots=18)], memory=lambda: 4 * 2**30)
-    assert plan(np=18, hosts=[Host(name="n1", slots=18)], memory=lambda: 4 * 2**30).ranks == 18  # remote: not ours
-    assert plan(np=3, memory=lambda: None).ranks == 3  # no /proc/meminfo: not checked
+def test_local_ranks_beyond_available_memory_are_refused_with_the_numbers() -> None:
+    from pinnrun.launch.memory_check import check_plan_memory
+    from pinnrun.spec.loader import load_spec
+    from pinnrun.spec.memory import estimate_rank_memory
+
+    spec = load_spec(REPO / "problems" / "poisson1d.yaml").spec
+    estimate = estimate_rank_memory(spec, 1)
+    reference = estimate.parts["reference"]
+    per_rank = 220 * 2**20 + estimate.total - reference  # measured runtime + the spec's training
+    exactly_17 = 255 * 2**20 + reference + 17 * per_rank  # shared library pages, rank 0's reference
+    local = [Host(name="localhost", slots=32)]
+    assert check_plan_memory(spec, LaunchPlan(17, local, "mpirun", "mpi"), memory=lambda: exactly_17) == []
+    with pytest.raises(PinnrunError, match=r"^18 rank\(s\) on this host need about .* but it has .* available: "
+                                           r"each rank 220.0 MiB for TensorFlow and Horovod \(measured idle\) "
+                                           r"\+ about .* for training \(.*\); at most 17 rank\(s\) fit; "
+                                           r"lower \S+ or use more hosts$"):
+        check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), memory=lambda: exactly_17)
+    remote = [Host(name="n1", slots=32)]
+    notes = check_plan_memory(spec, LaunchPlan(18, remote, "horovodrun", "gloo"), memory=lambda: exactly_17)
+    assert len(notes) == 1 and "remote hosts are not checked" in notes[0]
+    assert check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), memory=lambda: None) == []
 
 
 def test_mild_oversubscription_is_a_note_and_more_than_a_host_can_hold_is_refused() -> None:
@@ -214,7 +223,7 @@ def test_mild_oversubscription_is_a_note_and_more_than_a_host_can_hold_is_refuse
     p = plan(np=cores + 2)
     assert p.notes == [f"{cores + 2} ranks on {cores} core(s): oversubscribed, timings will suffer"]
     with pytest.raises(PinnrunError, match="at most 4096 ranks run on one host"):
-        plan(np=5000, memory=lambda: 2**50)
+        plan(np=5000)
 
 
 def test_variables_a_shell_cannot_export_are_noted_and_left_out() -> None:

@@ -50,6 +50,8 @@ FLOAT32 = ("  dtype: float64\n", "  dtype: float32\n")
                  ["less than or equal to 65536"], None, id="hidden-1e12"),
     pytest.param("hidden: [32, 32, 32]", "hidden: [" + ", ".join(["8"] * 65) + "]", 19, "network.hidden",
                  ["at most 64"], None, id="65-layers"),
+    pytest.param("name: poisson1d", "name: " + "p" * 65, 3, "name",
+                 ["at most 64 characters"], None, id="name-65-chars"),
     pytest.param("points: {poisson: 256", "points: {poisson: 1e15", 17, "sampling.points.poisson",
                  ["less than or equal to 2147483647"], None, id="points-1e15"),
     pytest.param("steps: 2000", "steps: 9223372036854775808", 24, "training.adam.steps",
@@ -94,11 +96,11 @@ FLOAT32 = ("  dtype: float64\n", "  dtype: float32\n")
                  ["not finite at x=", "(nan)"], None, id="exact-nan-on-half-the-domain"),
     pytest.param("  exact: sin(pi*x)", "  exact: 1/(1 - x)", 29, "reference.exact",
                  ["not finite at x=1 (inf)"], None, id="exact-infinite-at-a-grid-corner"),
-    # what cannot fit in this host's memory (a host with terabytes would let these pass)
+    # what no host can hold: more than 1 TiB for one rank
     pytest.param("hidden: [32, 32, 32]", "hidden: [60000, 60000, 60000]", 19, "network.hidden",
-                 ["one rank needs about", "TiB", "parameters", "but this host has"], None, id="network-too-big"),
+                 ["one rank needs about", "TiB", "parameters", "at most 1.0 TiB a rank"], None, id="network-too-big"),
     pytest.param("points: {poisson: 256", "points: {poisson: 2000000000", 17, "sampling.points.poisson",
-                 ["one rank needs about", "2,000,000,000 points of 'poisson'", "but this host has"], None,
+                 ["one rank needs about", "2,000,000,000 points of 'poisson'", "at most 1.0 TiB a rank"], None,
                  id="points-too-many"),
 ])
 def test_refused_at_validation(tmp_path: Path, old: str, new: str, line: int, field: str,
@@ -159,17 +161,20 @@ def test_strong_scaling_points_wait_for_the_rank_count() -> None:
     assert unknown.parts["network"] == one.parts["network"] == four.parts["network"]
 
 
-def test_launch_refuses_ranks_that_do_not_fit_this_host(monkeypatch) -> None:
+def test_launch_refuses_ranks_that_do_not_fit_this_host() -> None:
     from pinnrun.launch import memory_check
 
     spec = load_spec(REPO / "problems" / "heat1d.yaml").spec  # weak: every rank holds its points
     one_rank = estimate_rank_memory(spec, 1).total
-    monkeypatch.setattr(memory_check, "host_memory", lambda: 2 * one_rank)
+
+    def host() -> int:  # exactly two ranks fit
+        return memory_check.SHARED_RUNTIME_BYTES + 2 * (memory_check.RANK_RUNTIME_BYTES + one_rank)
+
     local = [Host(name="localhost", slots=4)]
-    assert memory_check.check_plan_memory(spec, LaunchPlan(1, local, "direct", "gloo")) == []
-    with pytest.raises(PinnrunError, match=r"^4 rank\(s\) on this host need about .* but this host has .*"
+    assert memory_check.check_plan_memory(spec, LaunchPlan(1, local, "direct", "gloo"), memory=host) == []
+    with pytest.raises(PinnrunError, match=r"^4 rank\(s\) on this host need about .* but it has .* available: .*"
                                            r"lower sampling\.points\.heat or use more hosts$"):
-        memory_check.check_plan_memory(spec, LaunchPlan(4, local, "mpirun", "mpi"))
+        memory_check.check_plan_memory(spec, LaunchPlan(4, local, "mpirun", "mpi"), memory=host)
     remote = [Host(name="h1", slots=2), Host(name="h2", slots=2)]
     notes = memory_check.check_plan_memory(spec, LaunchPlan(4, remote, "horovodrun", "gloo"))
     assert len(notes) == 1 and "remote hosts are not checked" in notes[0]

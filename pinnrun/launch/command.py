@@ -24,15 +24,6 @@ MPIRUN_FLAGS = ["-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-m
 LOCAL_ENV = {"HOROVOD_CYCLE_TIME": "0.1"}
 ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
 LOCAL_NAMES = ("localhost", "127.0.0.1")
-# What one rank holds before it trains: TensorFlow 2.18.1 (CPU) and Horovod 0.28.1 imported,
-# hvd.init() and one op run. Measured on this project's 2-core x86 host:
-#   python -c "import tensorflow as tf, horovod.tensorflow as hvd; hvd.init(); tf.constant(1.)+1;
-#              print(open('/proc/self/status').read())"
-#   VmRSS 486,100 kB = RssAnon 225,616 kB (the rank's own) + RssFile 260,484 kB (library pages,
-#   shared by every rank on the host). More ranks than MemAvailable holds at this floor cannot
-#   all start, whatever the spec; the spec's own share is checked after (memory_check.py).
-RANK_RUNTIME_BYTES = 220 * 2**20
-SHARED_RUNTIME_BYTES = 255 * 2**20
 # Characters a POSIX shell reads as themselves outside quotes (horovodrun runs `cd CWD` unquoted
 # on remote hosts).
 SHELL_PLAIN = re.compile(r"[A-Za-z0-9_./+,:@%=-]+")
@@ -66,43 +57,6 @@ def local_gpu_count() -> int:
     return len(local_gpus())
 
 
-def available_memory() -> int | None:
-    """Bytes this host can give new processes now: MemAvailable, or less under a cgroup limit;
-    None where /proc/meminfo is not there (not Linux)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo.read(), re.MULTILINE)
-    except OSError:
-        return None
-    if found is None:
-        return None
-    available = int(found.group(1)) * 1024
-    try:
-        with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as used:
-            cap, current = limit.read().strip(), used.read().strip()
-        if cap.isdigit() and current.isdigit():
-            available = min(available, max(0, int(cap) - int(current)))
-    except OSError:
-        pass
-    return available
-
-
-def check_local_ranks(ranks: int, memory: int | None) -> None:
-    """Refuse more local ranks than this host's memory can start at all (RANK_RUNTIME_BYTES each)."""
-    if memory is None:
-        return
-    fit = max(0, (memory - SHARED_RUNTIME_BYTES) // RANK_RUNTIME_BYTES)
-    if ranks > fit:
-        need = SHARED_RUNTIME_BYTES + ranks * RANK_RUNTIME_BYTES
-        raise PinnrunError(f"{ranks} ranks on this host cannot start: each needs at least {_mib(RANK_RUNTIME_BYTES)} "
-                           f"for TensorFlow and Horovod alone (measured idle), {_mib(need)} in all, and this host "
-                           f"has {_mib(memory)} available; at most {fit} rank(s) fit here")
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
-
-
 def shell_safe_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` without variables whose names a shell could not export: horovodrun writes
     every name unquoted into the shell command that starts a rank, so a name like
@@ -112,8 +66,7 @@ def shell_safe_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host] | None = None,
                 launcher: str | None = None, cluster: Cluster | None = None,
-                environ: Mapping[str, str] = os.environ, gpu_count=local_gpu_count,
-                memory=available_memory) -> LaunchPlan:
+                environ: Mapping[str, str] = os.environ, gpu_count=local_gpu_count) -> LaunchPlan:
     """Flags override the cluster spec; SLURM's allocation fills in when neither names hosts."""
     if np is not None and gpus is not None:
         raise PinnrunError("give --np or --gpus, not both")
@@ -127,9 +80,6 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
     ranks = np or gpus or (sum(h.slots for h in hosts) if hosts else 1)
     if ranks < 1:
         raise PinnrunError("the number of ranks must be >= 1")
-    local = hosts is None or all(h.name in LOCAL_NAMES for h in hosts)
-    if local:
-        check_local_ranks(ranks, memory())
     if hosts is None:
         if ranks > MAX_SLOTS:
             raise PinnrunError(f"{ranks} ranks on this host: at most {MAX_SLOTS} ranks run on one host")
@@ -138,6 +88,7 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
     if ranks > slots:
         raise PinnrunError(f"{ranks} ranks asked but the hosts offer {slots} slot(s): "
                            f"{', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
+    local = all(h.name in LOCAL_NAMES for h in hosts)
     cores = len(os.sched_getaffinity(0))
     if local and ranks > cores:
         notes.append(f"{ranks} ranks on {cores} core(s): oversubscribed, timings will suffer")

@@ -31,7 +31,6 @@ measured peak and never below it: conservative, not absurd.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 from pinnrun.problem.reference import DEFAULT_POINTS, DEFAULT_TIME_POINTS
@@ -43,6 +42,10 @@ PARAM_COPIES = 8
 # ~1.2, 4.5, 13.6, 33.7 at orders 0-3) and rounded up; each further order x2.5.
 TAPE_FACTOR = {0: 3, 1: 8, 2: 20, 3: 48}
 FIXED_OVERHEAD = 128 * 2**20  # traced graphs and their buffers (~90 MiB measured), whatever the sizes
+# One rank beyond this is refused whatever the host: no node gives one process more, and a
+# spec's validity must not depend on where it is validated. `pinnrun train` then checks the
+# ranks it places on this host against its available memory (launch/memory_check.py).
+MAX_RANK_BYTES = 2**40  # 1 TiB
 
 
 
@@ -135,19 +138,6 @@ def estimate_rank_memory(spec: Spec, ranks: int | None) -> MemoryEstimate:
     else:
         blame, detail = ("network", "hidden"), f"{n_params:.3g} parameters x {s} bytes"
     return MemoryEstimate(int(total), parts, blame, detail)
-
-
-def host_memory() -> int:
-    """Bytes this host can give: physical memory, or a smaller cgroup (container) limit."""
-    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try:
-        with open("/sys/fs/cgroup/memory.max") as limit:
-            text = limit.read().strip()
-        if text.isdigit():
-            total = min(total, int(text))
-    except OSError:
-        pass
-    return total
 
 
 def human_bytes(n: float) -> str:

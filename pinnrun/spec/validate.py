@@ -5,13 +5,10 @@ import keyword
 import math
 from pathlib import Path
 
-import numpy as np
-
-from pinnrun.errors import SpecError
 from pinnrun.problem.cole_hopf import check_zero_mean
 from pinnrun.problem.geometry import boundary_parts
 from pinnrun.spec.expressions import RESERVED_NAMES, ExpressionError, evaluate_constants, parse
-from pinnrun.spec.memory import estimate_rank_memory, grid_counts, host_memory, human_bytes
+from pinnrun.spec.memory import MAX_RANK_BYTES, estimate_rank_memory, grid_counts, human_bytes
 from pinnrun.spec.probe import Probes
 from pinnrun.spec.schema import MAX_GRID_POINTS, Spec
 from pinnrun.spec.yaml_lines import LocatedData
@@ -98,13 +95,13 @@ def check_semantics(spec: Spec, at: LocatedData, spec_path: Path) -> dict[str, f
 
 
 def _check_memory(spec: Spec, at: LocatedData) -> None:
-    """One rank must fit this host; strong-scaling points are checked at launch, once
-    the number of ranks sharing them is known."""
+    """One rank below a fixed ceiling, wherever it will run; the ranks a launch places on this
+    host are checked against its memory at launch, once their number is known (strong-scaling
+    points are shared between them)."""
     estimate = estimate_rank_memory(spec, ranks=1 if spec.scaling == "weak" else None)
-    limit = host_memory()
-    if estimate.total > limit:
+    if estimate.total > MAX_RANK_BYTES:
         raise at.error(estimate.blame, f"one rank needs about {human_bytes(estimate.total)} "
-                                       f"({estimate.detail}) but this host has {human_bytes(limit)}")
+                                       f"({estimate.detail}); at most {human_bytes(MAX_RANK_BYTES)} a rank")
 
 
 def _check_names(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
