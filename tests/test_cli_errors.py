@@ -50,6 +50,7 @@ def test_one_line_escapes_hidden_characters_and_caps_length() -> None:
     ("afile/run", "error: --out afile/run: cannot create: Not a directory"),
     ("afile", "error: --out afile: already exists and is a file"),
     ("/proc/1/pinnrun-run", "error: --out /proc/1/pinnrun-run: cannot create: "),
+    ("run\nx", "error: --out run\\nx: a folder name of printable characters only"),
 ])
 def test_train_out_that_cannot_be_a_run_folder(tmp_path: Path, out: str, says: str) -> None:
     (tmp_path / "afile").write_text("kept")

@@ -26,7 +26,7 @@ from numpy.lib import format as npy
 from pinnrun.errors import PinnrunError, SpecError
 from pinnrun.launch.cluster import load_cluster
 from pinnrun.problem.npz import NpzRefused, load_npz, npz_headers
-from pinnrun.spec.expressions import Derivative, ExpressionError, parse
+from pinnrun.spec.expressions import ExpressionError, parse
 from pinnrun.spec.limits import (
     MAX_EXPRESSION_CHARS,
     MAX_EXPRESSION_DEPTH,

@@ -14,7 +14,7 @@ import socket
 import time
 from pathlib import Path
 
-from pinnrun.errors import PinnrunError
+from pinnrun.errors import PinnrunError, printable
 
 CLAIM = ".pinnrun-run"  # kept in the folder: it says which process created it, and when
 
@@ -26,6 +26,8 @@ def check_out(out: str | None) -> Path | None:
         return None
     if not out.strip():
         raise PinnrunError("--out: empty path")
+    if printable(out) != out:  # a newline or escape in a folder name breaks every log line that shows it
+        raise PinnrunError(f"--out {out}: a folder name of printable characters only")
     path = Path(out)
     try:
         if path.exists() and (not path.is_dir() or _others(path)):

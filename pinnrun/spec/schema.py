@@ -36,12 +36,13 @@ MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit 
 MAX_COORDINATE = 1e30        # float32 holds 3.4e38: the width and centre the network scales inputs by stay finite
 MAX_GRID_AXIS = 4096
 MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
+MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
 
 Int = Annotated[int, BeforeValidator(_no_boolean)]
 Float = Annotated[float, BeforeValidator(_no_boolean)]
 PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_no_boolean)]
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$")]
-TermName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=MAX_NAME_CHARS)]
+TermName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=MAX_NAME_CHARS)]
 # YAML gives numbers for constant expressions
 ExprText = Annotated[Union[str, float, int], BeforeValidator(_no_boolean_expression)]
 
