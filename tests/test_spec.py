@@ -376,6 +376,9 @@ def test_parse_override_values_are_yaml() -> None:
     assert parse_override("a=x=y") == (("a",), "x=y")
     assert parse_override("a=") == (("a",), "")
     assert parse_override("a=[1,") == (("a",), "[1,")  # not YAML: kept as text
+    assert parse_override('a="x # y"') == (("a",), "x # y")  # quoted: '#' is part of the value
+    with pytest.raises(PinnrunError, match=r"^--set pde\.u: '#' starts a YAML comment, which would drop '# \+ f'"):
+        parse_override("pde.u=u_xx # + f")  # YAML alone would silently keep u_xx
 
 
 def test_apply_overrides_copies_and_reports_touched_paths() -> None:

@@ -23,6 +23,10 @@ def parse_override(text: str) -> tuple[tuple, Any]:
         raise PinnrunError(f"--set {_shorten(key.strip())}: {err}") from None
     except yaml.YAMLError:
         value = raw  # not YAML: keep it as a string; validation decides
+    if "#" in raw and "#" not in repr(value):
+        # YAML read ` #...` as a comment and dropped it: `--set 'pde.u=u_xx # + f'` would silently train u_xx
+        raise PinnrunError(f"--set {_shorten(key.strip())}: '#' starts a YAML comment, which would drop "
+                           f"'{_shorten(raw[raw.index('#'):])}' from the value")
     return path, value
 
 
