@@ -91,3 +91,15 @@ def test_every_problem_is_mentioned_in_readme_or_docs() -> None:
     texts = [README.read_text()] + [p.read_text() for p in sorted((REPO / "docs").glob("*.md"))]
     missing = [p.name for p in PROBLEMS if not any(p.name in t for t in texts)]
     assert not missing, f"problem(s) not mentioned in README.md or docs/: {', '.join(missing)}"
+
+
+def test_every_input_limit_is_in_the_reliability_doc() -> None:
+    from pinnrun.spec import limits
+
+    text = (REPO / "docs" / "reliability.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `MAX_")}
+    for name, value in vars(limits).items():
+        if name.startswith("MAX_"):
+            assert f"`{name}`" in rows, f"docs/reliability.md does not list {name}"
+            shown = f"{value // 2**20} MiB" if value >= 2**20 else f"{value:,}"
+            assert shown in rows[f"`{name}`"], f"docs/reliability.md gives {name} a value other than {shown}"
