@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pinnrun.inspect.read import RunFiles
 from pinnrun.inspect.status import run_status
+from pinnrun.inspect.typed import as_count, as_number, as_text
 
 # summary.json fields shown in their own place; anything else scalar is shown as "more"
 SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_loss", "final_losses",
@@ -29,11 +30,11 @@ def describe_run(files: RunFiles, now: float) -> dict:
     return {
         "path": str(files.path),
         "status": status, "reason": reason,
-        "problem": _text(summary.get("problem")) or _text(spec.get("name")),
-        "description": _text(spec.get("description")),
-        "command": _text(run.get("command")),
-        "launcher": _text(run.get("launcher")), "controller": _text(run.get("controller")),
-        "ranks": _count(summary.get("ranks")) or _count(start.get("ranks")) or _count(run.get("ranks")),
+        "problem": as_text(summary.get("problem")) or as_text(spec.get("name")),
+        "description": as_text(spec.get("description")),
+        "command": as_text(run.get("command")),
+        "launcher": as_text(run.get("launcher")), "controller": as_text(run.get("controller")),
+        "ranks": as_count(summary.get("ranks")) or as_count(start.get("ranks")) or as_count(run.get("ranks")),
         "hosts": _dicts(run.get("hosts")),
         "scaling": _first_text(summary.get("scaling"), start.get("scaling"), run.get("scaling"), spec.get("scaling")),
         "overrides": [o for o in run.get("overrides") or [] if isinstance(o, str)]
@@ -41,19 +42,19 @@ def describe_run(files: RunFiles, now: float) -> dict:
         "points": _points(points),
         "steps": _steps(summary, files.metrics, start, spec),
         "phases": _dicts(summary.get("phases")),
-        "wall_seconds": _number(summary.get("wall_seconds")),
-        "compile_seconds": _number(summary.get("compile_seconds")),
-        "seconds_per_step": _number(summary.get("seconds_per_step")),
-        "points_per_second": _number(summary.get("points_per_second")),
-        "final_loss": _number(summary.get("final_loss")),
+        "wall_seconds": as_number(summary.get("wall_seconds")),
+        "compile_seconds": as_number(summary.get("compile_seconds")),
+        "seconds_per_step": as_number(summary.get("seconds_per_step")),
+        "points_per_second": as_number(summary.get("points_per_second")),
+        "final_loss": as_number(summary.get("final_loss")),
         "final_losses": _numbers(summary.get("final_losses")),
-        "l2_relative_error": _number(summary.get("l2_relative_error")),
+        "l2_relative_error": as_number(summary.get("l2_relative_error")),
         "ranks_in_sync": summary.get("ranks_in_sync") if isinstance(summary.get("ranks_in_sync"), bool) else None,
         "last_logged": last and {k: last.get(k) for k in ("step", "phase", "loss", "losses", "elapsed")},
         "more": extra_fields(summary),
         "versions": _versions(files),
         "devices": _dicts(env.get("ranks")),
-        "created": _text(run.get("created")),
+        "created": as_text(run.get("created")),
         "last_write": files.last_write,
         "loss_curve": [[m.get("step"), m.get("phase"), m.get("loss")] for m in files.metrics],
         "has_predictions": _is_file(files.path / "predictions.npz"),
@@ -81,7 +82,7 @@ def _points(points) -> dict | None:
         return None
     out = {k: v for k, v in points.items() if isinstance(v, dict)}
     for k, v in list(out.items()):
-        out[f"{k}_total"] = sum(x for x in v.values() if _number(x) is not None)
+        out[f"{k}_total"] = sum(x for x in v.values() if as_number(x) is not None)
     return out or None
 
 
@@ -89,7 +90,7 @@ def _steps(summary: dict, metrics: list[dict], start: dict, spec: dict) -> dict:
     """Steps done per optimizer (from the summary, else the last logged step of each phase)
     and the steps planned, so a running or interrupted run shows how far it got.
     metrics records are checked by read.py: an int step and a text phase."""
-    done = {p["name"]: _count(p.get("steps")) for p in _dicts(summary.get("phases")) or []
+    done = {p["name"]: as_count(p.get("steps")) for p in _dicts(summary.get("phases")) or []
             if isinstance(p.get("name"), str)}
     from_log = not done and bool(metrics)
     if from_log:  # the step counter runs on across phases: L-BFGS step 31 follows Adam step 30
@@ -100,8 +101,8 @@ def _steps(summary: dict, metrics: list[dict], start: dict, spec: dict) -> dict:
         for phase, end in ends.items():
             done[phase], before = end - before, end
     planned = start.get("phases") if isinstance(start.get("phases"), dict) else spec.get("planned_steps")
-    planned = {k: _count(v) for k, v in planned.items()} if isinstance(planned, dict) else None
-    total = _count(summary.get("steps"))
+    planned = {k: as_count(v) for k, v in planned.items()} if isinstance(planned, dict) else None
+    total = as_count(summary.get("steps"))
     if total is None:
         total = max((m["step"] for m in metrics), default=None)
     return {"done": done, "total": total, "planned": planned, "from_log": from_log}
@@ -114,25 +115,13 @@ def _versions(files: RunFiles) -> dict:
     return {k: v for k, v in versions.items() if isinstance(v, str) and v}
 
 
-def _number(value) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _count(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _text(value) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _first_text(*values) -> str | None:
     return next((v for v in values if isinstance(v, str) and v), None)
 
 
 def _numbers(value) -> dict | None:
     """A mapping of term -> number (None where a value is not one)."""
-    return {k: _number(v) for k, v in value.items()} if isinstance(value, dict) else None
+    return {k: as_number(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
 def _dicts(value) -> list[dict] | None:

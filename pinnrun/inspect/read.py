@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnrun.errors import printable, shorten
+from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 from pinnrun.results.strict_json import restore_non_finite
 
 MARKERS = ("run.json", "summary.json", "events.jsonl")
@@ -86,18 +87,18 @@ def spec_fields(files: RunFiles) -> dict | None:
         except Exception as err:  # noqa: BLE001
             files.unreadable(f"spec.yaml: unreadable ({short_reason(err)})")
             return None
-    variables, training = _mapping(data.get("variables")), _mapping(data.get("training"))
+    variables, training = as_mapping(data.get("variables")), as_mapping(data.get("training"))
     space, time = variables.get("space"), variables.get("time")
     time = time if isinstance(time, str) else None
     inputs = [v for v in (space if isinstance(space, list) else []) if isinstance(v, str)] + ([time] if time else [])
     outputs = data.get("outputs")
     return {
-        "name": _text(data.get("name")), "description": _text(data.get("description")) or "",
+        "name": as_text(data.get("name")), "description": as_text(data.get("description")) or "",
         "inputs": inputs, "time": time,
         "outputs": [o for o in (outputs if isinstance(outputs, (list, dict)) else []) if isinstance(o, str)],
-        "scaling": _text(data.get("scaling")), "has_reference": data.get("reference") is not None,
-        "planned_steps": {"adam": _count(_mapping(training.get("adam")).get("steps")),
-                          "lbfgs": _count(_mapping(training.get("lbfgs")).get("steps", 0))},
+        "scaling": as_text(data.get("scaling")), "has_reference": data.get("reference") is not None,
+        "planned_steps": {"adam": as_count(as_mapping(training.get("adam")).get("steps")),
+                          "lbfgs": as_count(as_mapping(training.get("lbfgs")).get("steps", 0))},
     }
 
 
@@ -189,35 +190,19 @@ def _jsonl(files: RunFiles, name: str, check) -> list[dict]:
 
 def _metric(record: dict) -> dict | None:
     """A metrics.jsonl record with the types the views rely on, or None."""
-    if _count(record.get("step")) is None or not isinstance(record.get("phase"), str):
+    if as_count(record.get("step")) is None or not isinstance(record.get("phase"), str):
         return None
-    if any(record.get(k) is not None and _number(record.get(k)) is None for k in NUMBERS):
+    if any(record.get(k) is not None and as_number(record.get(k)) is None for k in NUMBERS):
         return None
     losses = record.get("losses")
     if losses is not None and not (isinstance(losses, dict)
-                                   and all(v is None or _number(v) is not None for v in losses.values())):
+                                   and all(v is None or as_number(v) is not None for v in losses.values())):
         return None
     return record
 
 
 def _event(record: dict) -> dict | None:
     return record if isinstance(record.get("event"), str) else None
-
-
-def _number(value) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _count(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _text(value) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _mapping(value) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
 def short_reason(err: Exception) -> str:
