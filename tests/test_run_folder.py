@@ -72,12 +72,16 @@ def test_an_empty_out_is_refused(tmp_path: Path, out: str) -> None:
 def test_out_that_cannot_be_created_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     cases = {str(tmp_path / "file" / "run"): "Not a directory", "/proc/1/pinnrun-run": None,
-             str(tmp_path / ("n" * 5000)): "File name too long", str(tmp_path / "nul\0byte"): "null byte"}
+             str(tmp_path / ("n" * 5000)): "File name too long"}
     for out, reason in cases.items():
         with pytest.raises(PinnrunError, match=r"cannot create: ") as err:
             new_run_dir(out, "p")
         assert str(err.value).startswith(f"--out {out}: cannot create: ")
         assert reason is None or reason in str(err.value)
+    for hidden in ("nul\0byte", "new\nline", "esc\x1b[31m"):  # refused before the file system sees them
+        with pytest.raises(PinnrunError, match=r": a folder name of printable characters only$"):
+            new_run_dir(str(tmp_path / hidden), "p")
+        assert not (tmp_path / hidden).exists()
     assert (tmp_path / "file").read_text() == "x"
 
 
