@@ -418,7 +418,7 @@ def test_cluster_bad_slots_and_port(tmp_path: Path) -> None:
     (f"env: {{X: {'v' * 4097}}}", "env.X", "a value has at most 4096 characters (got 4,097)"),
     ("env: {" + ", ".join(f"X{i}: {'v' * 4000}" for i in range(9)) + "}", "env",
      "36,036 characters of NAME=value in all, at most 32,768: horovodrun passes the whole environment"),
-    ("hosts: [{name: n1, slots: true}]", "hosts[0].slots", "expected a number, got a boolean"),
+    ("hosts: [{name: n1, slots: true}]", "hosts[0].slots", "a boolean is not a number"),
     ("hosts: [{name: n1, gpus: 5000}]", "hosts[0].gpus", "less than or equal to 4096"),
     (f"hosts: [{{name: {'h' * 254}}}]", "hosts[0].name", "a host name has at most 253 characters (got 254)"),
 ])

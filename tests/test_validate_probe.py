@@ -28,23 +28,23 @@ FLOAT32 = ("  dtype: float64\n", "  dtype: float32\n")
 @pytest.mark.parametrize("old,new,line,field,fragments,also", [
     # booleans where numbers are meant
     pytest.param("steps: 2000", "steps: true", 24, "training.adam.steps",
-                 ["expected a number, got a boolean"], None, id="steps-true"),
+                 ["a boolean is not a number (got True)"], None, id="steps-true"),
     pytest.param("on: left, value: 0", "on: left, value: false", 13, "conditions.left.value",
-                 ["expected an expression or a number, got a boolean"], None, id="value-false"),
+                 ["a boolean is not an expression or a number (got False)"], None, id="value-false"),
     pytest.param("hidden: [32, 32, 32]", "hidden: [32, true, 32]", 19, "network.hidden[1]",
-                 ["got a boolean"], None, id="hidden-width-true"),
+                 ["a boolean is not"], None, id="hidden-width-true"),
     pytest.param("points: {poisson: 256", "points: {poisson: true", 17, "sampling.points.poisson",
-                 ["got a boolean"], None, id="points-true"),
+                 ["a boolean is not"], None, id="points-true"),
     pytest.param("interval: [-1, 1]", "interval: [false, 1]", 9, "geometry.interval[0]",
-                 ["got a boolean"], None, id="bound-false"),
+                 ["a boolean is not"], None, id="bound-false"),
     pytest.param("grid: {x: 1001}", "grid: {x: true}", 30, "reference.grid.x",
-                 ["got a boolean"], None, id="grid-true"),
+                 ["a boolean is not"], None, id="grid-true"),
     pytest.param("  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {left: true}\n",
-                 26, "training.loss_weights.left", ["got a boolean"], None, id="loss-weight-true"),
+                 26, "training.loss_weights.left", ["a boolean is not"], None, id="loss-weight-true"),
     pytest.param("outputs: [u]\n", "outputs: [u]\nconstants: {k: true}\n", 8, "constants.k",
-                 ["got a boolean"], None, id="constant-true"),
+                 ["a boolean is not"], None, id="constant-true"),
     pytest.param("  exact: sin(pi*x)", "  exact: true", 29, "reference.exact",
-                 ["got a boolean"], None, id="exact-true"),
+                 ["a boolean is not"], None, id="exact-true"),
     # sizes beyond sane bounds
     pytest.param("hidden: [32, 32, 32]", "hidden: [1000000000000]", 19, "network.hidden[0]",
                  ["less than or equal to 65536"], None, id="hidden-1e12"),
@@ -197,7 +197,7 @@ def test_estimate_bounds_a_measured_peak() -> None:
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("old,new,prefix", [
-    ("steps: 2000", "steps: true", "bad.yaml:24: training.adam.steps: expected a number, got a boolean"),
+    ("steps: 2000", "steps: true", "bad.yaml:24: training.adam.steps: a boolean is not a number (got True)"),
     ("  exact: sin(pi*x)", "  exact: sqrt(x)", "bad.yaml:29: reference.exact: not finite at x="),
     ("hidden: [32, 32, 32]", "hidden: [60000, 60000, 60000]", "bad.yaml:19: network.hidden: one rank needs about"),
 ], ids=["boolean", "not-finite", "memory"])

@@ -13,13 +13,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 def _no_boolean(value):
     # pydantic's lax mode reads true as 1 and false as 0; a spec never means that
     if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
+        raise ValueError("a boolean is not a number")
     return value
 
 
 def _no_boolean_expression(value):
     if isinstance(value, bool):
-        raise ValueError("expected an expression or a number, got a boolean")
+        raise ValueError("a boolean is not an expression or a number")
     return value
 
 
