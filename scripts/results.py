@@ -4,7 +4,9 @@
     .venv/bin/python scripts/results.py --render          # rewrite the doc from the newest runs
 
 Every number in docs/results.md comes from the run folders this makes
-(runs/results/<problem>-<ranks>r/), read back from their summary.json.
+(runs/results/<problem>-<ranks>r/), read back from their summary.json, run.json and
+env.json; the rows are also written to benchmarks/full_runs.json, which is committed
+(run folders are not).
 """
 from __future__ import annotations
 
@@ -30,9 +32,15 @@ def run(problem: str, ranks: int) -> dict:
 
 def collect(out: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text())
+    run_info = json.loads((out / "run.json").read_text())
+    env = json.loads((out / "env.json").read_text())
     problem = out.name.split(f"-{summary['ranks']}r-")[0]
+    rank0 = env["ranks"][0]
     return {"problem": problem, "ranks": summary["ranks"],
             "command": f"pinnrun train problems/{problem}.yaml --np {summary['ranks']}",
+            "launch": {"launcher": run_info["launcher"], "controller": run_info["controller"],
+                       "created": run_info["created"], "tf_threads": [rank0["intra_op"], rank0["inter_op"]],
+                       "versions": {k: env[k] for k in ("tensorflow", "horovod", "python")}},
             "summary": summary, "folder": str(out.relative_to(ROOT))}
 
 
@@ -50,19 +58,42 @@ def row(r: dict) -> str:
                                                      else "") for p in s["phases"])
     pts = "+".join(str(v) for v in s["points"]["global"].values())
     return (f"| {r['problem']} | {r['ranks']} | {s['scaling']} | {pts} | {phases} | "
-            f"{s['l2_relative_error']:.2e} | {s['final_loss']:.2e} | {s['wall_seconds']:.0f} s | "
+            f"{_num(s['l2_relative_error'], '.2e')} | {_num(s['final_loss'], '.2e')} | {s['wall_seconds']:.0f} s | "
             f"{1 / s['seconds_per_step']:.1f} |")
+
+
+def _num(value, spec: str) -> str:
+    return "–" if value is None else format(value, spec)  # no reference, or a diverged (strict-JSON null) loss
+
+
+def launch_paths(rows: list[dict]) -> str:
+    """How the ranks ran, as the run folders say (not as this script assumes)."""
+    seen = []
+    for r in rows:
+        launch = r["launch"]
+        how = ("one process, no launcher" if launch["launcher"] == "direct"
+               else f"`{launch['launcher']}` with Horovod's {launch['controller'].upper()} controller")
+        intra, inter = launch["tf_threads"]
+        text = f"{r['ranks']} rank(s): {how}, {intra} intra-op / {inter} inter-op TensorFlow thread(s) per rank"
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen)
 
 
 def main(problems: list[str]) -> None:
     rows = newest_runs() if problems == ["--render"] else [run(p, k) for p in problems for k in (1, 2)]
+    (ROOT / "benchmarks" / "full_runs.json").write_text(json.dumps(rows, indent=1) + "\n")
+    versions = rows[0]["launch"]["versions"]
+    dates = sorted({r["launch"]["created"][:10] for r in rows})
     lines = [
         "# Accuracy and wall time of full runs",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on this project's machine: {os.cpu_count()} cores, "
-        f"{platform.processor() or platform.machine()}, CPU only, TensorFlow + Horovod (Gloo), "
-        "1 TF thread per rank. Made by `.venv/bin/python scripts/results.py`, which runs each "
-        "problem's spec unchanged on 1 and 2 ranks (weak scaling: 2 ranks train on twice the points).",
+        f"Measured {' to '.join(dict.fromkeys([dates[0], dates[-1]]))} on this project's machine: "
+        f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, CPU only, "
+        f"TensorFlow {versions['tensorflow']}, Horovod {versions['horovod']}. {launch_paths(rows)}. "
+        "Made by `.venv/bin/python scripts/results.py`, which runs each problem's spec unchanged on 1 and "
+        "2 ranks (weak scaling: 2 ranks train on twice the points); every number below is in "
+        "`benchmarks/full_runs.json`, with the run folder it came from.",
         "",
         "| problem | ranks | scaling | global points (per term) | steps | L2 rel. error | final loss | wall | Adam steps/s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -76,8 +107,8 @@ def main(problems: list[str]) -> None:
         "",
         "Reading the table: with weak scaling, 2 ranks train on twice the points of 1 rank, so their "
         "wall times are not a speed-up measurement (`pinnrun scale` is for that). With strong scaling "
-        "(Burgers), 2 ranks split the same 8192 points. On this 2-core machine two busy cores slow each "
-        "other down, so the 2-rank steps/s is per rank.",
+        "(Burgers), 2 ranks split the same 8192 points. Adam steps/s is the inverse of the median time "
+        "of an Adam step; every rank takes every step, so it is the job's rate.",
         "",
         "Commands:",
         "",
