@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from pinnrun.errors import PinnrunError, SpecError
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
-from pinnrun.launch.command import LOCAL_ENV, MPIRUN_FLAGS, LaunchPlan, build_command, plan_launch, printable
+from pinnrun.launch.command import LaunchPlan, build_command, plan_launch, printable
 from pinnrun.launch.slurm import expand_nodelist, expand_tasks_per_node, slurm_hosts
 from pinnrun.results.run_folder import new_run_dir
 
@@ -20,6 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 POISSON = REPO / "problems" / "poisson1d.yaml"
 RUN = Path("/runs/r1")
 WORKER = [sys.executable, "-m", "pinnrun.worker", str(RUN)]
+# Written out, not imported from the code: dropping a flag must fail a test. Horovod's Open MPI
+# settings, and --tag-output, which prefixes each line with [job,rank] so a failure names its rank.
+MPIRUN_2_LOCAL = ["mpirun", "-np", "2", "-H", "localhost:2", "-bind-to", "none", "-map-by", "slot",
+                  "-mca", "pml", "ob1", "-mca", "btl", "^openib", "--tag-output"]
+EXPORTED = ["-x", "PATH", "-x", "LD_LIBRARY_PATH", "-x", "PYTHONUNBUFFERED", "-x", "TF_CPP_MIN_LOG_LEVEL"]
+CYCLE_TIME = {"HOROVOD_CYCLE_TIME": "0.1"}  # every local run: a short Horovod cycle (see launch/command.py)
 
 
 def no_gpu_lookup() -> int:
@@ -32,14 +39,6 @@ def plan(**kw):
     return plan_launch(**kw)
 
 
-def index_of(cmd: list[str], *seq: str) -> int:
-    """Position where `seq` appears contiguously in `cmd` (fails if it does not)."""
-    for i in range(len(cmd) - len(seq) + 1):
-        if tuple(cmd[i:i + len(seq)]) == seq:
-            return i
-    raise AssertionError(f"{seq} not in {cmd}")
-
-
 # --------------------------------------------------------------------------
 # horovodrun
 # --------------------------------------------------------------------------
@@ -49,18 +48,16 @@ def test_local_ranks_start_through_mpirun_with_the_mpi_controller_by_default(mon
     p = plan(np=2)
     assert (p.ranks, p.launcher, p.controller) == (2, "mpirun", "mpi")
     assert p.hosts == [Host(name="localhost", slots=2)]
-    assert p.notes == [] and p.env == LOCAL_ENV == {"HOROVOD_CYCLE_TIME": "0.1"}
-    cmd = build_command(p, RUN, is_root=False)
-    assert cmd[:5] == ["mpirun", "-np", "2", "-H", "localhost:2"]
-    index_of(cmd, *MPIRUN_FLAGS)
-    index_of(cmd, "-x", "HOROVOD_CYCLE_TIME")
-    assert cmd[-len(WORKER):] == WORKER
+    assert p.notes == [] and p.env == CYCLE_TIME
+    assert build_command(p, RUN, is_root=False) == [*MPIRUN_2_LOCAL, *EXPORTED, "-x", "HOROVOD_CYCLE_TIME", *WORKER]
+    assert build_command(p, RUN, is_root=True) == [*MPIRUN_2_LOCAL, "--allow-run-as-root", *EXPORTED,
+                                                   "-x", "HOROVOD_CYCLE_TIME", *WORKER]
 
 
 def test_local_ranks_join_through_pinnruns_gloo_rendezvous_without_mpirun_or_when_gloo_is_asked(monkeypatch) -> None:
     monkeypatch.setattr("pinnrun.launch.command.shutil.which", lambda name: None)
     for p in (plan(np=2), plan(np=2, cluster=Cluster(controller="gloo"))):
-        assert (p.launcher, p.controller, p.env) == ("local", "gloo", LOCAL_ENV)
+        assert (p.launcher, p.controller, p.env) == ("local", "gloo", CYCLE_TIME)
         assert build_command(p, RUN) == [sys.executable, "-m", "pinnrun.launch.gloo_local", "2", *WORKER]
     monkeypatch.setattr("pinnrun.launch.command.shutil.which", lambda name: f"/usr/bin/{name}")
     assert plan(np=2, cluster=Cluster(controller="gloo")).launcher == "local"
@@ -103,11 +100,8 @@ def test_horovodrun_mpi_controller_interface_and_ssh_port_from_cluster() -> None
     p = plan(cluster=cluster)
     assert p.ranks == 4
     cmd = build_command(p, RUN)
-    assert cmd[1:6] == ["-np", "4", "-H", "n1:2,n2:2", "--mpi"]
-    assert "--gloo" not in cmd
-    index_of(cmd, "--network-interface", "ib0")
-    index_of(cmd, "-p", "2222")
-    assert cmd[-len(WORKER):] == WORKER
+    assert Path(cmd[0]).name == "horovodrun"
+    assert cmd[1:] == ["-np", "4", "-H", "n1:2,n2:2", "--mpi", "--network-interface", "ib0", "-p", "2222", *WORKER]
     assert p.env == {"NCCL_DEBUG": "INFO"}
 
 
@@ -127,17 +121,11 @@ def test_mpirun_command() -> None:
     cluster = Cluster(launcher="mpirun", env={"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": 4},
                       network_interface="eth0", ssh_port=2200)
     p = plan(np=2, cluster=cluster)
-    assert p.env == LOCAL_ENV | {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "4"}  # values become strings
-    cmd = build_command(p, RUN, is_root=False)
-    assert cmd[:5] == ["mpirun", "-np", "2", "-H", "localhost:2"]
-    index_of(cmd, *MPIRUN_FLAGS)
-    index_of(cmd, "-bind-to", "none", "-map-by", "slot")
-    for key in ("PATH", "LD_LIBRARY_PATH", "NCCL_DEBUG", "OMP_NUM_THREADS"):
-        index_of(cmd, "-x", key)
-    index_of(cmd, "-mca", "btl_tcp_if_include", "eth0")
-    index_of(cmd, "-mca", "plm_rsh_args", "-p 2200")
-    assert "--allow-run-as-root" not in cmd
-    assert cmd[-len(WORKER):] == WORKER
+    assert p.env == CYCLE_TIME | {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "4"}  # values become strings
+    assert build_command(p, RUN, is_root=False) == [
+        *MPIRUN_2_LOCAL, *EXPORTED, "-x", "HOROVOD_CYCLE_TIME", "-x", "NCCL_DEBUG", "-x", "OMP_NUM_THREADS",
+        "-mca", "btl_tcp_if_include", "eth0", "-mca", "oob_tcp_if_include", "eth0",
+        "-mca", "plm_rsh_args", "-p 2200", *WORKER]
 
 
 def test_mpirun_allow_run_as_root_only_for_root() -> None:
@@ -497,13 +485,22 @@ def command_line(stdout: str) -> str:
     return lines[0]
 
 
+def assert_local_mpirun_line(line: str) -> None:
+    """The printed command, read back as a shell would: every flag of a 2-rank local mpirun."""
+    words = shlex.split(line)
+    launcher = ["HOROVOD_CYCLE_TIME=0.1", *MPIRUN_2_LOCAL, *(["--allow-run-as-root"] if os.geteuid() == 0 else []),
+                *EXPORTED, "-x", "HOROVOD_CYCLE_TIME"]
+    assert words[:len(launcher)] == launcher, line
+    python, *worker = words[len(launcher):]
+    assert Path(python).name.startswith("python") and Path(python).is_file(), line
+    assert worker == ["-m", "pinnrun.worker", "runs/poisson1d-<timestamp>"], line
+
+
 def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "2", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    line = command_line(proc.stdout)
-    assert line.startswith("HOROVOD_CYCLE_TIME=0.1 mpirun -np 2 -H localhost:2 ")
-    assert " -m pinnrun.worker " in line
+    assert_local_mpirun_line(command_line(proc.stdout))
     assert list(tmp_path.iterdir()) == []  # no runs/ folder, nothing at all
 
 
@@ -513,17 +510,17 @@ def test_cli_dry_run_with_cluster(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--cluster", "cluster.yaml", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     line = command_line(proc.stdout)
-    assert line.startswith("NCCL_DEBUG=INFO ")
-    assert "-np 4 -H n1:2,n2:2 --gloo --network-interface eth0 " in line
+    env, horovodrun, *flags, python, m, worker, run_dir = shlex.split(line)
+    assert (env, Path(horovodrun).name, Path(python).name[:6]) == ("NCCL_DEBUG=INFO", "horovodrun", "python"), line
+    assert flags == ["-np", "4", "-H", "n1:2,n2:2", "--gloo", "--network-interface", "eth0"], line
+    assert [m, worker, run_dir] == ["-m", "pinnrun.worker", "runs/poisson1d-<timestamp>"], line
     assert not (tmp_path / "runs").exists()
 
 
 def test_cli_dry_run_mpirun(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "2", "--launcher", "mpirun", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    line = command_line(proc.stdout)
-    assert line.startswith("HOROVOD_CYCLE_TIME=0.1 mpirun -np 2 -H localhost:2 -bind-to none -map-by slot ")
-    assert "-x PATH" in line
+    assert_local_mpirun_line(command_line(proc.stdout))
     assert not (tmp_path / "runs").exists()
 
 
