@@ -46,13 +46,31 @@ def test_derivatives_match_calculus():
         np.testing.assert_allclose(f[key].numpy(), value, atol=1e-12, err_msg=str(key))
 
 
-def test_mlp_scales_inputs_and_is_reproducible():
-    a = MLP([(-1, 1), (0, 10)], [8, 8], 2, dtype="float64", seed=3)
-    b = MLP([(-1, 1), (0, 10)], [8, 8], 2, dtype="float64", seed=3)
-    x = tf.constant([[0.5, 7.0]], tf.float64)
-    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
-    assert a(x).shape == (1, 2) and len(a.params) == 6
+def test_mlp_maps_its_domain_box_onto_minus_one_to_one():
+    # box x in [-1, 3], t in [2, 10]: centres 1 and 6, half-widths 2 and 4 (all exact in binary)
+    net = MLP([(-1, 3), (2, 10)], [], 2, dtype="float64", seed=0)  # no hidden layer: scaled inputs @ W + b
+    net.weights[0].assign(np.eye(2))
+    net.biases[0].assign([0.0, 0.0])
+    x = tf.constant([[-1.0, 2.0], [3.0, 10.0], [1.0, 6.0], [2.0, 3.0]], tf.float64)
+    np.testing.assert_array_equal(net(x).numpy(), [[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0], [0.5, -0.75]])
+
+
+def test_mlp_forward_pass_by_hand_and_reproducible():
+    box = [(-1, 1), (0, 10)]
+    a = MLP(box, [8, 8], 2, dtype="float64", seed=3)
+    for b in a.biases:  # the initial biases are zero: make them count
+        b.assign(np.linspace(-0.5, 0.5, b.shape[0]))
+    x = np.array([[0.5, 7.0], [-1.0, 0.0], [0.25, 2.5]])
+    w, b = [v.numpy() for v in a.weights], [v.numpy() for v in a.biases]
+    h = (x - [0.0, 5.0]) / [1.0, 5.0]  # centre and half-width of each side of the box
+    h = np.tanh(np.tanh(h @ w[0] + b[0]) @ w[1] + b[1]) @ w[2] + b[2]
+    np.testing.assert_allclose(a(tf.constant(x)).numpy(), h, rtol=1e-13, atol=1e-15)
+    same = MLP(box, [8, 8], 2, dtype="float64", seed=3)
+    other = MLP(box, [8, 8], 2, dtype="float64", seed=4)
+    assert [p.shape for p in a.params] == [(2, 8), (8,), (8, 8), (8,), (8, 2), (2,)]
     assert all(p.dtype == tf.float64 for p in a.params)
+    assert all(np.array_equal(p.numpy(), q.numpy()) for p, q in zip(same.weights, a.weights))
+    assert not np.array_equal(other.weights[0].numpy(), a.weights[0].numpy())
 
 
 def _losses(problem, rank, size, scaling, net):
@@ -97,19 +115,41 @@ def test_empty_strong_shards_keep_the_global_mean_exact():
     np.testing.assert_allclose(mean, _losses("poisson1d", 0, 1, "strong", net)().numpy(), rtol=1e-12)
 
 
-def test_adam_matches_the_paper_update():
-    w = tf.Variable([1.0, -2.0], dtype=tf.float64)
-    spec = AdamSpec(steps=3, learning_rate=0.1)
-    opt = Adam([w], spec)
-    m = v = np.zeros(2)
-    ref = np.array([1.0, -2.0])
-    for step in range(1, 4):
-        g = 2 * ref  # gradient of |w|^2
-        opt.apply([tf.constant(g)])
-        m = 0.9 * m + 0.1 * g
-        v = 0.999 * v + 0.001 * g ** 2
-        ref = ref - 0.1 * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
-    np.testing.assert_allclose(w.numpy(), ref, rtol=1e-6)
+def adam_by_the_paper(w0, gradient, steps, lr, beta1, beta2, epsilon):
+    """Algorithm 1 of Kingma & Ba (2015) in float64 numpy, written apart from training/adam.py."""
+    w = [np.array(p, dtype=np.float64) for p in w0]
+    m = [np.zeros_like(p) for p in w]
+    v = [np.zeros_like(p) for p in w]
+    for t in range(1, steps + 1):
+        g = gradient(w)
+        for i in range(len(w)):
+            m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+            v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2
+            m_hat = m[i] / (1 - beta1 ** t)
+            v_hat = v[i] / (1 - beta2 ** t)
+            w[i] = w[i] - lr * m_hat / (np.sqrt(v_hat) + epsilon)
+    return w
+
+
+@pytest.mark.parametrize("settings", [{}, {"beta1": 0.7, "beta2": 0.95, "epsilon": 1e-6}],
+                         ids=["defaults", "other betas and epsilon"])
+def test_adam_matches_the_paper_update(settings):
+    # gradient scales from 1 down to 1e-8: where |g| ~ epsilon, epsilon sets the step, so a wrong
+    # epsilon moves w by ~1e-2; where |g| ~ 1 it still moves w by ~1e-10, far above rounding
+    scales = [np.array([1.0, 1e-2, 1e-6, 1e-8]), np.array([[3.0, 1e-7], [1e-4, 2e-8]])]
+
+    def gradient(w):  # of sum(scale * (w - 0.1 w^3)): signs and sizes change as w moves
+        return [s * (1 - 0.3 * p ** 2) for s, p in zip(scales, w)]
+
+    w0 = [np.array([1.5, -2.0, 0.7, 3.0]), np.array([[0.9, -1.1], [2.2, -0.8]])]
+    params = [tf.Variable(p, dtype=tf.float64) for p in w0]
+    spec = AdamSpec(steps=12, learning_rate=0.05, **settings)
+    opt = Adam(params, spec)
+    for _ in range(12):
+        opt.apply([tf.constant(g) for g in gradient([p.numpy() for p in params])])
+    ref = adam_by_the_paper(w0, gradient, 12, 0.05, spec.beta1, spec.beta2, spec.epsilon)
+    for p, r in zip(params, ref):
+        np.testing.assert_allclose(p.numpy(), r, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("kind,at_100", [("exponential", 0.1 * 0.5 ** (100 / 50)), ("step", 0.1 * 0.5 ** 2),
@@ -118,8 +158,8 @@ def test_adam_matches_the_paper_update():
 def test_learning_rate_schedules(kind, at_100):
     spec = AdamSpec(steps=200, learning_rate=0.1, schedule={"kind": kind, "decay_rate": 0.5, "decay_steps": 50})
     opt = Adam([tf.Variable([0.0])], spec)
-    assert float(opt.learning_rate(tf.constant(100, tf.int64))) == pytest.approx(at_100)
-    assert float(opt.learning_rate(tf.constant(0, tf.int64))) == pytest.approx(0.1)
+    assert float(opt.learning_rate(tf.constant(100, tf.int64))) == pytest.approx(at_100, rel=1e-14)
+    assert float(opt.learning_rate(tf.constant(0, tf.int64))) == pytest.approx(0.1, rel=1e-14)
 
 
 def test_lbfgs_minimises_rosenbrock():
