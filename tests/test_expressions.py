@@ -259,9 +259,16 @@ def test_tf_trainable_constant_is_not_folded() -> None:
     tf = pytest.importorskip("tensorflow")
     nu = tf.Variable(0.5, dtype=tf.float64)
     x = tf.constant([1.0, 2.0], dtype=tf.float64)
-    result = parse("exp(nu)*x", variables=("x",), constants=("nu",)).evaluate(
-        {"x": x, "nu": nu}, backend="tf")
-    np.testing.assert_allclose(result.numpy(), math.exp(0.5) * np.array([1.0, 2.0]))
+    with tf.GradientTape() as tape:
+        result = parse("exp(nu)*x + sin(nu*x)", variables=("x",), constants=("nu",)).evaluate(
+            {"x": x, "nu": nu}, backend="tf")
+        total = tf.reduce_sum(result)
+    xs = np.array([1.0, 2.0])
+    np.testing.assert_allclose(result.numpy(), math.exp(0.5) * xs + np.sin(0.5 * xs), rtol=1e-15)
+    # d/dnu sum(e^nu x + sin(nu x)) = e^nu (1 + 2) + cos(nu) + 2 cos(2 nu): nu stays a variable
+    grad = tape.gradient(total, nu)
+    assert grad is not None, "the constant was folded into a number: no gradient reaches it"
+    assert float(grad) == pytest.approx(3 * math.exp(0.5) + math.cos(0.5) + 2 * math.cos(1.0), rel=1e-14)
 
 
 # --------------------------------------------------------------------------
