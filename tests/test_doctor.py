@@ -91,7 +91,7 @@ def test_raising_probe_becomes_missing_check(monkeypatch: pytest.MonkeyPatch) ->
     mpirun = _by_name(doctor.collect())["mpirun"]
     assert mpirun.status == "missing" and mpirun.required
     assert "RuntimeError: probe exploded [x]" in mpirun.detail
-    assert mpirun.fix == doctor.FIX_MPI
+    assert mpirun.fix == "apt-get install libopenmpi-dev openmpi-bin"
 
     status, out = _render()  # no traceback escapes, and "[x]" is not eaten as markup
     assert status == 1

@@ -5,24 +5,27 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
 
 from permissions import permissions_apply
 from pinnrun.errors import PinnrunError
-from pinnrun.results.recorder import EVENTS, Recorder, write_json
-from pinnrun.results.run_folder import CLAIM, check_out, new_run_dir
+from pinnrun.results.recorder import Recorder, write_json
+from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.results.strict_json import strict_json
 
+CLAIM = ".pinnrun-run"  # the claim file the README names
 
-def _claim_once(args) -> str:
+
+def _claim_once(args) -> tuple[str, int]:
     out, barrier = args
     barrier.wait()  # every process tries at the same moment
     try:
-        return str(new_run_dir(out, "p"))
+        return str(new_run_dir(out, "p")), os.getpid()
     except PinnrunError as err:
-        return f"error: {err}"
+        return f"error: {err}", os.getpid()
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new folder", "existing empty folder"])
@@ -36,12 +39,12 @@ def test_of_jobs_racing_for_one_out_exactly_one_wins(tmp_path: Path, existing: b
         with ctx.Manager() as manager, ctx.Pool(jobs) as pool:
             barrier = manager.Barrier(jobs)
             results = pool.map(_claim_once, [(str(out), barrier)] * jobs)
-        winners = [r for r in results if not r.startswith("error:")]
-        assert winners == [str(out.resolve())], results
-        losers = [r for r in results if r.startswith("error:")]
+        winners = [(r, pid) for r, pid in results if not r.startswith("error:")]
+        assert [r for r, _ in winners] == [str(out.resolve())], results
+        losers = [r for r, _ in results if r.startswith("error:")]
         assert all(r == f"error: --out {out}: already in use by another run" for r in losers), losers
         assert [p.name for p in out.iterdir()] == [CLAIM]
-        assert json.loads((out / CLAIM).read_text())["pid"] > 0
+        assert json.loads((out / CLAIM).read_text())["pid"] == winners[0][1]  # the claim names its process
 
 
 def test_the_default_folder_is_claimed_too(tmp_path: Path) -> None:
@@ -111,6 +114,6 @@ def test_json_files_are_strict_and_keep_what_was_not_finite(tmp_path: Path) -> N
     assert summary == {"final_loss": None, "final_losses": {"pde": None}, "curve": [1.0, None], "steps": 3,
                        "non_finite": {"final_loss": "nan", "final_losses.pde": "inf", "curve[1]": "-inf"}}
     Recorder(tmp_path, enabled=True).event("progress", step=1, loss=math.nan)
-    event = strict_loads((tmp_path / EVENTS).read_text())
+    event = strict_loads((tmp_path / "events.jsonl").read_text())
     assert event["loss"] is None and event["non_finite"] == {"loss": "nan"}
     assert strict_json({"loss": 1.5}) == '{"loss": 1.5}'  # nothing added when all is finite

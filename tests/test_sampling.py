@@ -12,14 +12,14 @@ from pinnrun.sampling.shards import shard
 
 
 def test_weak_shards_are_consecutive_blocks_of_the_global_sequence():
-    assert [shard(100, r, 4, "weak") for r in range(4)] == [
-        shard(100, r, 4, "weak") for r in range(4)]
     s = [shard(100, r, 4, "weak") for r in range(4)]
     assert [(x.start, x.count, x.total) for x in s] == [(0, 100, 400), (100, 100, 400), (200, 100, 400),
                                                          (300, 100, 400)]
 
 
 def test_strong_shards_split_the_global_count_and_cover_it_exactly():
+    assert [(p.start, p.count, p.total) for p in (shard(10, r, 3, "strong") for r in range(3))] == [
+        (0, 4, 10), (4, 3, 10), (7, 3, 10)]  # the first points % size ranks take one more
     for n, k in [(100, 4), (10, 3), (1, 2), (7, 7), (5, 8)]:
         parts = [shard(n, r, k, "strong") for r in range(k)]
         assert sum(p.count for p in parts) == n
@@ -30,9 +30,9 @@ def test_strong_shards_split_the_global_count_and_cover_it_exactly():
 
 
 def test_shard_rejects_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^rank 2 outside 0\.\.1$"):
         shard(10, 2, 2, "weak")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^unknown scaling mode 'medium' \(weak, strong\)$"):
         shard(10, 0, 2, "medium")
 
 
