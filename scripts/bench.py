@@ -38,9 +38,10 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 class Run:
     """One `pinnrun train`, timed from the command's start."""
 
-    def __init__(self, spec: Path, ranks: int, sets: list[str], work: Path, name: str, pin: int | None = None):
+    def __init__(self, spec: Path, ranks: int, sets: list[str], work: Path, name: str, pin: int | None = None,
+                 options: tuple[str, ...] = ()):
         self.dir = work / name
-        cmd = PINNRUN + ["train", str(spec), "--np", str(ranks), "--out", str(self.dir)]
+        cmd = PINNRUN + ["train", str(spec), "--np", str(ranks), "--out", str(self.dir), *options]
         cmd += [a for s in sets for a in ("--set", s)]
         if pin is not None:  # one core: the process sees one core and takes one thread
             cmd = ["taskset", "-c", str(pin)] + cmd

@@ -5,9 +5,9 @@
 
 Each configuration starts 2 ranks (mpirun with Horovod's MPI controller, or
 pinnrun's Gloo launcher) that run a compiled loop of all-reduces of a
-fused-gradient-sized tensor (4,000 float32), alone and after ~7 ms of
-compute per step (tanh layers on 2,048 points, the size of the 3x50 bench
-step), with pinnrun's two CPU measures switched on or off: each rank pinned
+fused-gradient-sized tensor (4,000 float32), alone and after --layers tanh
+layers of compute per step on 2,048 points (30 by default: 8.98 ms a step
+without all-reduce in benchmarks/allreduce.json of 2026-11-25), with pinnrun's two CPU measures switched on or off: each rank pinned
 to its own core, and Horovod's threads in the idle scheduling class. A
 baseline runs the same compute in 2 processes with no all-reduce.
 Configurations are interleaved over --repeats; the medians go to --out.
@@ -92,7 +92,7 @@ def launch(launcher: str, env: dict, args: list[str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--layers", type=int, default=30, help="tanh layers of compute per step (~7 ms here)")
+    parser.add_argument("--layers", type=int, default=30, help="tanh layers of compute per step")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "allreduce.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-reduce", action="store_true", help=argparse.SUPPRESS)
@@ -114,11 +114,12 @@ def main() -> int:
         base["with compute"].append(launch("mpi", {"BENCH_PIN": "1", "BENCH_IDLE": "1"},
                                            ["--layers", str(args.layers), "--no-reduce"]))
     table = {name: {k: statistics.median(v) if v else None for k, v in row.items()} for name, row in runs.items()}
-    result = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cores": os.cpu_count(), "repeats": args.repeats,
+    result = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+              "cores": os.cpu_count(), "repeats": args.repeats,
               "tensor_elements": ELEMENTS, "compute_layers": args.layers, "ms_per_step": table, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print("| 2 ranks | all-reduce alone, ms | step with ~7 ms compute, ms |\n|---|---|---|")
+    print(f"| 2 ranks | all-reduce alone, ms | step with {args.layers} layers of compute, ms |\n|---|---|---|")
     for name, row in table.items():
         alone = f"{row['alone']:.2f}" if row["alone"] is not None else "-"
         print(f"| {name} | {alone} | {row['with compute']:.2f} |")

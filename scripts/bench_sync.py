@@ -128,7 +128,7 @@ def main() -> int:
     if args.rank:
         rank_main(args.rank, args.result)
         return 0
-    runs = []
+    runs, started = [], time.time()
     for r in range(args.repeats):
         alone, together = launch("independent"), launch("horovod")
         independent, horovod = alone["ms_per_step"], together["ms_per_step"]
@@ -142,8 +142,12 @@ def main() -> int:
         runs.append(row)
         print(f"repeat {r}: independent {independent[0]:.2f} / {independent[1]:.2f} ms, horovod {horovod[0]:.2f} ms; "
               f"vs their mean {row['ratio_to_mean']:.2f}, vs the slower {row['ratio_to_slower']:.2f}", flush=True)
+    # As every ratio of the bench (scripts/bench.py, paired_ratio): taken within a repeat, whose two
+    # launches ran back to back, then the median over the repeats.
     result = {"setting": "burgers.yaml, 3x50 tanh, float32, 2,048 points per rank, Adam, 2 ranks via mpirun",
-              "date": time.strftime("%Y-%m-%d %H:%M %Z"), "runs": runs,
+              "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+              "duration_seconds": time.time() - started, "runs": runs,
               "ratio_to_mean": statistics.median(r["ratio_to_mean"] for r in runs),
               "ratio_to_slower": statistics.median(r["ratio_to_slower"] for r in runs)}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
