@@ -10,10 +10,11 @@ with --working-tree), never to this checkout; the copy's tests then run
 against the copy's package, in-process and in every rank (PYTHONPATH and the
 working directory point at the copy; the launchers pass the environment on).
 
-First the selected tests run on the unmutated copy: they must all pass, none
-skipped, or nothing below means anything. Then, per mutation, its stages (a
-test file and a -k expression, fast unit tests first) run in order until one
-fails: the break is *caught*. A mutation whose stages all pass is *missed*,
+Per mutation, its stages (a test file and a -k expression, fast unit tests
+first) run in order until one fails: the break is *caught*. Each stage first
+runs once on the unmutated copy (the baseline): it must pass with nothing
+skipped, or the script stops (exit 2), since a failure under a mutation means
+something only if the same tests pass without it. A mutation whose stages all pass is *missed*,
 and the script exits 1. A mutation whose text is not found exactly once in the
 source is an error (exit 2): the core was refactored and the mutation must be
 updated, not dropped.
@@ -234,24 +235,40 @@ def _junit(xml: Path) -> tuple[dict, list[str], dict[str, str]]:
     return counts, failed, messages
 
 
-def baseline(copy: Path, stages: list[Stage], timeout: float, work: Path) -> list[StageRun]:
-    runs = []
-    for stage in stages:
-        run = run_stage(copy, stage, timeout, work)
-        runs.append(run)
-        print(f"baseline  {stage.label():<60} {run.verdict:<8} {_count_line(run)}  {run.seconds:6.1f} s", flush=True)
-    return runs
+class BaselineNotClean(Exception):
+    pass
 
 
-def check(mutation: Mutation, pristine: Path, timeout: float, work: Path, every_stage: bool) -> list[StageRun]:
-    copy = work / "mutant"
-    shutil.copytree(pristine, copy)
+class Baseline:
+    """Each stage's run on the unmutated copy, made the first time a mutation needs it
+    (a stage that no mutation reaches costs nothing). It must pass with nothing skipped."""
+
+    def __init__(self, pristine: Path, timeout: float, work: Path):
+        self.pristine, self.timeout, self.work = pristine, timeout, work
+        self.runs: dict[Stage, StageRun] = {}
+
+    def require(self, stage: Stage) -> None:
+        if stage not in self.runs:
+            run = self.runs[stage] = run_stage(self.pristine, stage, self.timeout, self.work)
+            print(f"baseline  {stage.label():<60} {run.verdict:<8} {_count_line(run)}  {run.seconds:6.1f} s",
+                  flush=True)
+        run = self.runs[stage]
+        if run.verdict != "passed" or run.counts.get("skipped", 0):
+            raise BaselineNotClean(f"baseline not clean: {stage.label()}: {run.verdict}, {_count_line(run)}\n"
+                                   f"{run.tail}")
+
+
+def check(mutation: Mutation, baseline: Baseline, every_stage: bool) -> list[StageRun]:
+    """Run the mutation's stages on a mutated copy, each only after it passed unmutated."""
+    copy = baseline.work / "mutant"
+    shutil.copytree(baseline.pristine, copy)
     try:
         target = copy / mutation.file
         target.write_text(apply(target.read_text(), mutation))
         runs = []
         for stage in mutation.stages:
-            runs.append(run_stage(copy, stage, timeout, work))
+            baseline.require(stage)
+            runs.append(run_stage(copy, stage, baseline.timeout, baseline.work))
             if runs[-1].verdict in ("failed", "timeout") and not every_stage:
                 break
         return runs
@@ -357,24 +374,15 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(problems), file=sys.stderr)
             return 2
 
-        stages = list(dict.fromkeys(s for m in mutations for s in m.stages))
-        base = baseline(pristine, stages, args.timeout, work)
-        bad = [r for r in base if r.verdict != "passed" or r.counts.get("skipped", 0)]
-        if bad:
-            for r in bad:
-                print(f"baseline not clean: {r.stage.label()}: {r.verdict}, {_count_line(r)}\n{r.tail}",
-                      file=sys.stderr)
-            return 2
-        base_seconds = sum(r.seconds for r in base)
-
+        baseline = Baseline(pristine, args.timeout, work)
         rows, outcomes = [], []
         for m in mutations:
             t0 = time.perf_counter()
             try:
-                runs = check(m, pristine, args.timeout, work, args.every_stage)
-            except ValueError as err:
+                runs = check(m, baseline, args.every_stage)
+            except BaselineNotClean as err:
                 print(err, file=sys.stderr)
-                runs = []
+                return 2
             result = outcome(runs)
             outcomes.append(result)
             caught_by = [t for r in runs for t in r.failed] or [r.stage.label() + " (timed out)"
@@ -394,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
             "source": source, "seconds": round(time.perf_counter() - started, 1),
-            "baseline_seconds": round(base_seconds, 1),
+            "baseline_seconds": round(sum(r.seconds for r in baseline.runs.values()), 1),
             "command": shlex.join([".venv/bin/python", "scripts/mutation_check.py", *argv]),
             "python": sys.version.split()[0]}
     table = render(rows, meta)
@@ -403,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_doc:
         write_doc(table)
         RESULTS.write_text(json.dumps(meta | {
-            "baseline": [{"stage": r.stage.label(), "counts": r.counts, "seconds": round(r.seconds, 1)} for r in base],
+            "baseline": [{"stage": r.stage.label(), "counts": r.counts, "seconds": round(r.seconds, 1)}
+                         for r in baseline.runs.values()],
             "mutations": rows}, indent=2) + "\n")
     missed = [r["name"] for r in rows if r["result"] != "caught"]
     if missed:
