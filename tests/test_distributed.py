@@ -37,10 +37,12 @@ SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps
 STRONG_POINTS = {"burgers": 511, "initial": 63, "walls": 65}
 STRONG_BLOCKS = {"burgers": [(0, 256), (256, 511)], "initial": [(0, 32), (32, 63)], "walls": [(0, 33), (33, 65)]}
 WEAK_POINTS = {"burgers": 255, "initial": 31, "walls": 33}  # per rank; 1 rank gets twice as many
-# Rounding level, float64. Measured 2026-11-30 (2 cores; `pytest -s` prints the values): 1 vs 2 ranks,
-# strong, every launch path alike: losses (total and per term) within 4e-14 relative, parameters and
-# predictions within 4e-14 of their largest magnitude. Tolerances sit ~250x above that and far below
-# what a broken core gives (gradients summed: ~1e-9 in Adam, ~1e-2 in L-BFGS; see docs/testing.md).
+# Rounding level, float64. Measured 2026-11-30 (2 cores; `pytest -s` prints them): 1 vs 2 ranks, strong,
+# the three launch paths bit-identical to each other: losses within 2.7e-16 relative in Adam, 2.8e-15
+# (total) and 3.8e-14 (per term) in L-BFGS; parameters within 8.6e-15 and predictions 3.8e-14 of their
+# largest magnitude. Weak: L-BFGS terms 2.1e-13, parameters 7.8e-14, predictions 1.4e-13. The smallest
+# break measured, gradients summed instead of averaged (Adam is nearly blind to a gradient's scale),
+# moves Adam's total loss by 7e-9, its terms by 3e-7, L-BFGS's loss by 2e-8, the predictions by 8e-8.
 LOSS_RTOL = 1e-11
 VALUE_RTOL = 1e-11
 # How each local path starts 2 ranks: pinnrun train flags -> (launcher, controller) in run.json.
