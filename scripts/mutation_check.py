@@ -5,19 +5,20 @@
 
 Each mutation is one small textual edit of pinnrun's source (an average turned
 into a sum, a broadcast removed, ...). It is applied to a COPY of the
-repository (HEAD by default, `git archive`; the working tree's tracked files
-with --working-tree), never to this checkout; the copy's tests then run
-against the copy's package, in-process and in every rank (PYTHONPATH and the
-working directory point at the copy; the launchers pass the environment on).
+repository, never to this checkout: HEAD by default (`git archive`), or with
+--working-tree the working tree's files that git does not ignore. The copy's
+tests then run against the copy's package, in-process and in every rank
+(PYTHONPATH and the working directory point at the copy; the launchers pass
+the environment on).
 
 Per mutation, its stages (a test file and a -k expression, fast unit tests
 first) run in order until one fails: the break is *caught*. Each stage first
 runs once on the unmutated copy (the baseline): it must pass with nothing
 skipped, or the script stops (exit 2), since a failure under a mutation means
-something only if the same tests pass without it. A mutation whose stages all pass is *missed*,
-and the script exits 1. A mutation whose text is not found exactly once in the
-source is an error (exit 2): the core was refactored and the mutation must be
-updated, not dropped.
+something only if the same tests pass without it. A mutation whose stages
+all pass is *missed*, and the script exits 1. A mutation whose text is not
+found exactly once in the source is an error (exit 2): the core was
+refactored and the mutation must be updated, not dropped.
 
 Prints a markdown table; --write-doc also writes it into docs/testing.md
 (between the mutation markers) and the results into benchmarks/mutations.json.
@@ -75,10 +76,12 @@ LBFGS_UNIT = Stage("tests/test_training_local.py", "lbfgs")
 LOSS_UNIT = Stage("tests/test_training_local.py", "mean_of_rank or empty_strong")
 ONE_PROCESS = Stage("tests/test_training_local.py", "one_process_training")
 SHARDS_UNIT = Stage("tests/test_sampling.py")
-DIST_STRONG = Stage("tests/test_distributed.py", "strong")
-DIST_WEAK = Stage("tests/test_distributed.py", "weak")
-DIST_SYNC = Stage("tests/test_distributed.py", "identical")
-DIST_REPORTED = Stage("tests/test_distributed.py", "reported_loss or strong")
+# 1 rank vs 2 ranks (mpirun, the default local path), strong scaling with unequal shards:
+# the whole Adam and L-BFGS trajectory, final parameters and predictions at rounding level.
+DIST_STRONG = Stage("tests/test_distributed.py", "reproduce_one_rank and mpirun")
+DIST_WEAK = Stage("tests/test_distributed.py", "weak_two_ranks")
+DIST_BROADCAST = Stage("tests/test_distributed.py", "another_initialisation and mpirun")
+DIST_REPORTED = Stage("tests/test_distributed.py", "reported_loss")
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -100,7 +103,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "no broadcast", "pinnrun/worker.py",
         "comm.broadcast_variables(net.params)", "pass",
-        "rank 0's initial parameters are not broadcast", (DIST_SYNC,)),
+        "rank 0's initial parameters are not broadcast", (DIST_BROADCAST,)),
     Mutation(
         "a shard's last point dropped", "pinnrun/sampling/shards.py",
         "base + (rank < extra), points)", "base + (rank < extra) - (size > 1 and rank == size - 1), points)",
@@ -120,7 +123,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "loss terms not all-reduced", "pinnrun/training/trainer.py",
         "terms = reduced[self.n_params:]", "terms = local",
-        "each rank reports (and L-BFGS decides on) its own shard's loss terms", (DIST_REPORTED,)),
+        "each rank reports (and L-BFGS decides on) its own shard's loss terms", (DIST_REPORTED, DIST_STRONG)),
     Mutation(
         "Adam without bias correction", "pinnrun/training/adam.py",
         "tf.cast(lr64 * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t)), dtype)", "tf.cast(lr64, dtype)",
@@ -161,10 +164,12 @@ def apply(text: str, mutation: Mutation) -> str:
 
 
 def make_copy(dest: Path, working_tree: bool) -> None:
-    """The tracked files at HEAD (git archive) or as they are in the working tree."""
+    """The tracked files at HEAD (git archive), or the working tree's files that git does not
+    ignore (tracked and new: a test being written, and the files it needs, come along)."""
     dest.mkdir(parents=True)
     if working_tree:
-        names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
+        names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                               check=True, capture_output=True).stdout
         for name in filter(None, names.decode().split("\0")):
             src = ROOT / name
             if src.is_file():  # a tracked file deleted in the working tree is not copied
@@ -310,7 +315,8 @@ def render(rows: list[dict], meta: dict) -> str:
         if r["caught_by"]:
             result += " by " + ", ".join(f"`{t}`" for t in r["caught_by"][:2])
         name = r["name"] + (" *(sanity)*" if r["sanity"] else "")
-        lines.append(f"| {_cell(name)} | `{r['file']}` | {_cell(r['what'])} | {stages} | {_cell(result)} | "
+        what = r["what"] if r["sanity"] else f"{r['what']}: `{r['old']}` → `{r['new']}`"
+        lines.append(f"| {_cell(name)} | `{r['file']}` | {_cell(what)} | {stages} | {_cell(result)} | "
                      f"{r['seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated mutation names (or unique prefixes) to run")
     parser.add_argument("--every-stage", action="store_true", help="run every stage, not only up to the first catch")
-    parser.add_argument("--working-tree", action="store_true", help="copy the working tree's tracked files, not HEAD")
+    parser.add_argument("--working-tree", action="store_true", help="copy the working tree (files git does not ignore), not HEAD")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run (default 900)")
     parser.add_argument("--write-doc", action="store_true",
                         help=f"write the table into {DOC.relative_to(ROOT)} and the results into "

@@ -42,15 +42,19 @@ def _test_names(path: Path) -> list[str]:
 @pytest.mark.parametrize("stage", sorted({s for m in mc.MUTATIONS for s in m.stages}, key=lambda s: s.label()),
                          ids=lambda s: s.label())
 def test_each_stage_selects_existing_tests(stage):
-    """Every alternative of a -k expression names some test: a renamed test must not leave
-    a mutation aimed at nothing (pytest would report 'no tests ran' only at run time)."""
+    """Each alternative of a -k expression ('a and b or c') names some test function, and
+    each of its words occurs in the file (a parametrize id such as 'mpirun'): a renamed test
+    must not leave a mutation aimed at nothing (pytest would only say 'no tests ran')."""
     path = ROOT / stage.path
     assert path.is_file(), stage.path
-    names = _test_names(path)
+    names, text = _test_names(path), path.read_text().lower()
     assert names, stage.path
-    for term in re.split(r"\s+or\s+", stage.keyword or ""):
-        if term:
-            assert any(term.lower() in n for n in names), f"-k {term!r} selects nothing in {stage.path}"
+    for alternative in re.split(r"\s+or\s+", stage.keyword or ""):
+        words = [w.lower() for w in re.split(r"\s+and\s+", alternative) if w]
+        for word in words:
+            assert word in text, f"-k {word!r} occurs nowhere in {stage.path}"
+        assert not words or any(w in n for w in words for n in names), \
+            f"-k {alternative!r} names no test function in {stage.path}"
 
 
 def test_the_required_breaks_are_all_there():
