@@ -84,8 +84,8 @@ def point_sets(points: dict) -> list[str]:
 class Run:
     """A finished run folder, read back."""
 
-    def __init__(self, out: Path, proc: subprocess.CompletedProcess):
-        self.out, self.proc = out, proc
+    def __init__(self, out: Path):
+        self.out = out
         self.summary = json.loads((out / "summary.json").read_text())
         self.run = json.loads((out / "run.json").read_text())
         self.records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -112,7 +112,7 @@ def train(out: Path, np_: int, *sets: str, flags=(), env: dict | None = None) ->
     proc = pinnrun("train", PROBLEMS / "burgers_soft.yaml", "--np", np_, "--out", out, *flags,
                    *[a for s in sets for a in ("--set", s)], env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return Run(out, proc)
+    return Run(out)
 
 
 @pytest.fixture(scope="module")
