@@ -22,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 from pinnrun.errors import one_line  # noqa: E402
 from pinnrun.model.mlp import build_model  # noqa: E402
 from pinnrun.problem.problem import build_problem  # noqa: E402
+from pinnrun.results.failures import record_failure  # noqa: E402
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
 from pinnrun.results.solution import Solution  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
@@ -106,7 +107,9 @@ def main(run_dir: Path, probe: bool = False) -> int:
         return 130
     except Exception as err:  # the launcher shows the reason; the log keeps the traceback
         traceback.print_exc()
-        _fail(rec, "failed", one_line(f"{type(err).__name__}: {err}"), started)  # one line; the log has all
+        reason = one_line(f"{type(err).__name__}: {err}")  # one line; the log has all
+        record_failure(run_dir, comm.rank, reason)  # before this rank's exit takes the job down
+        _fail(rec, "failed", reason, started)
         return 1
 
 

@@ -350,8 +350,6 @@ def test_a_failing_rank_stops_the_job_and_no_rank_survives(failed_runs, path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="pinnrun shows and records rank 0's 'Horovod has been shut down' error, not "
-                                       "the failing rank's own reason (which only worker.log has)")
 @pytest.mark.parametrize("path", ["mpirun", "gloo"])
 def test_a_failing_rank_s_own_reason_is_shown_and_recorded(failed_runs, path):
     proc, out, _ = failed_runs(path)

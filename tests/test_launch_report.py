@@ -56,3 +56,20 @@ def test_a_garbage_summary_is_reported_as_a_failure_and_kept(tmp_path):
     text = out.getvalue()
     assert "failed: exit status 3" in text and "[1,0]<stderr>:ValueError: [bad] thing" in text
     assert (tmp_path / "summary.json").read_text() == "{not json"  # nothing written is lost
+
+
+def test_the_rank_that_failed_first_is_reported_and_every_rank_s_reason_kept(tmp_path):
+    from pinnrun.results.failures import record_failure
+
+    write_json(tmp_path / "summary.json", {"status": "failed", "reason": "UnknownError: Horovod has been shut down"})
+    record_failure(tmp_path, 1, "RuntimeError: boom")
+    record_failure(tmp_path, 0, "UnknownError: Horovod has been shut down")
+    (tmp_path / "worker.log").write_text("[1,1]<stderr>:RuntimeError: boom\n[1,0]<stderr>:UnknownError: shut down\n")
+    con, out = console()
+    assert _report(tmp_path, 1, None, con) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "failed: rank 1: RuntimeError: boom"
+    assert lines[2] == "[1,1]<stderr>:RuntimeError: boom"  # the failing rank's lines, not rank 0's
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["reason"] == "rank 1: RuntimeError: boom"
+    assert summary["rank_reasons"] == {"1": "RuntimeError: boom", "0": "UnknownError: Horovod has been shut down"}

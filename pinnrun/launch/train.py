@@ -14,6 +14,7 @@ from pinnrun.launch.command import build_command, plan_launch, printable
 from pinnrun.launch.memory_check import check_plan_memory
 from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
 from pinnrun.results import strict_json
+from pinnrun.results.failures import rank_failures
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.spec.loader import LoadedSpec, dump_spec, load_spec
@@ -79,15 +80,18 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
         console.print(f"[yellow]interrupted[/yellow]: {escape(str(summary.get('reason')))}; "
                       f"what was written is kept in {escape(str(run_dir))}", highlight=False)
         return status
-    if not summary and not summary_path.exists():  # the workers never got far enough to say anything
-        summary = {"status": "failed", "reason": f"launcher exited with status {status}"}
+    failures = rank_failures(run_dir)
+    first = failures[0] if failures else None
+    if summary or not summary_path.exists():  # a garbage summary.json is kept as it is
+        summary = _with_first_failure(summary, failures, status)
         write_json(summary_path, summary)
     reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
     console.print(f"[red]{escape(str(summary.get('status', 'failed')))}[/red]: {escape(str(reason))}", highlight=False)
     log = run_dir / LOG
     if log.exists():
         console.print("[dim]from the worker log:[/dim]")
-        console.print("\n".join(rank_errors(log.read_text(errors="replace"))), markup=False, highlight=False)
+        shown = rank_errors(log.read_text(errors="replace"), rank=first["rank"] if first else None)
+        console.print("\n".join(shown), markup=False, highlight=False)
     console.print(f"results (partial): {run_dir}; full log: {log}", markup=False, highlight=False)
     return status or 1
 
@@ -101,9 +105,22 @@ def _read_summary(path: Path) -> dict:
     return summary if isinstance(summary, dict) else {}
 
 
-def rank_errors(log_text: str, keep: int = 12) -> list[str]:
+def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dict:
+    """The job failed: its reason is the rank that failed first (the others only saw the job go
+    down); every failing rank's own reason is kept beside it."""
+    if not failures:
+        return summary or {"status": "failed", "reason": f"launcher exited with status {status}"}
+    first = failures[0]
+    return {**summary, "status": "failed", "reason": f"rank {first['rank']}: {first['reason']}",
+            "rank_reasons": {str(f["rank"]): f["reason"] for f in failures}}
+
+
+def rank_errors(log_text: str, keep: int = 12, rank: int | None = None) -> list[str]:
     """The ranks' own last stderr lines (horovodrun prefixes them `[r]<stderr>:`, mpirun `[job,r]<stderr>:`),
-    rather than the launcher's traceback about a rank having exited."""
+    rather than the launcher's traceback about a rank having exited; only `rank`'s when it is given
+    and has any."""
     lines = log_text.splitlines()
     ranked = [line for line in lines if re.match(r"^\[(\d+,)?\d+\]<stderr>:.*\S", line)]
+    if rank is not None:
+        ranked = [line for line in ranked if re.match(rf"^\[(\d+,)?{rank}\]<stderr>:", line)] or ranked
     return (ranked or lines)[-keep:]
