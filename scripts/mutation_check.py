@@ -18,7 +18,9 @@ skipped, or the script stops (exit 2), since a failure under a mutation means
 something only if the same tests pass without it. A mutation whose stages
 all pass is *missed*, and the script exits 1. A mutation whose text is not
 found exactly once in the source is an error (exit 2): the core was
-refactored and the mutation must be updated, not dropped.
+refactored and the mutation must be updated, not dropped. The two sanity
+mutations come first; if either is not caught, the tests are not running the
+copy and the script stops (exit 2).
 
 Prints a markdown table; --write-doc also writes it into docs/testing.md
 (between the mutation markers) and the results into benchmarks/mutations.json.
@@ -336,9 +338,10 @@ def _git(*args: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", help="comma-separated mutation names (or unique prefixes) to run")
+    parser.add_argument("--only", help="comma-separated mutation names or prefixes of them")
     parser.add_argument("--every-stage", action="store_true", help="run every stage, not only up to the first catch")
-    parser.add_argument("--working-tree", action="store_true", help="copy the working tree (files git does not ignore), not HEAD")
+    parser.add_argument("--working-tree", action="store_true",
+                        help="copy the working tree (files git does not ignore), not HEAD")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run (default 900)")
     parser.add_argument("--write-doc", action="store_true",
                         help=f"write the table into {DOC.relative_to(ROOT)} and the results into "
@@ -405,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
             if result != "caught":
                 for r in runs:
                     print(f"  {r.stage.label()}: {r.verdict}, {_count_line(r)}\n{r.tail}", file=sys.stderr)
+                if m.sanity:  # the tests did not run the copy: no result below would mean anything
+                    print(f"sanity check '{m.name}' not caught: stopping", file=sys.stderr)
+                    return 2
 
     meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
             "source": source, "seconds": round(time.perf_counter() - started, 1),
