@@ -179,6 +179,38 @@ def test_lbfgs_minimises_rosenbrock():
     assert int(opt.iterations) < 100 and int(opt.evaluations) < 2 * int(opt.iterations) + 5
 
 
+def two_loop_direction(g, pairs):
+    """-H g by Nocedal & Wright's Algorithm 7.4, written out here in numpy: `pairs` oldest first,
+    H0 = (s.y / y.y) I from the newest pair."""
+    q, alphas = g.copy(), []
+    for s, y in reversed(pairs):
+        alpha = (s @ q) / (y @ s)
+        q = q - alpha * y
+        alphas.append(alpha)
+    s, y = pairs[-1]
+    r = (s @ y) / (y @ y) * q
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        beta = (y @ r) / (y @ s)
+        r = r + (alpha - beta) * s
+    return -r
+
+
+@pytest.mark.parametrize("kept", [5, 3, 1])  # a full history, and one still filling up (empty rows first)
+def test_lbfgs_direction_is_the_two_loop_recursion(kept):
+    rng = np.random.default_rng(3)
+    n, m = 7, 5
+    a = rng.normal(size=(n, n))
+    hessian = a @ a.T + n * np.eye(n)  # y = H s gives curvature pairs with s.y > 0
+    pairs = [(s, hessian @ s) for s in rng.normal(size=(kept, n))]
+    x = tf.Variable(np.zeros(n))
+    opt = LBFGS([x], lambda: None, LBFGSSpec(steps=1, history=m), 1)
+    rows = [(np.zeros(n), np.zeros(n), 0.0)] * (m - kept) + [(s, y, 1 / (s @ y)) for s, y in pairs]
+    opt.S.assign(np.array([r[0] for r in rows])), opt.Y.assign(np.array([r[1] for r in rows]))
+    opt.rho.assign(np.array([r[2] for r in rows]))
+    g = rng.normal(size=n)
+    np.testing.assert_allclose(opt._direction(tf.constant(g)).numpy(), two_loop_direction(g, pairs), rtol=1e-12)
+
+
 def test_one_process_training_reduces_the_loss_and_logs_every_term():
     loaded = load("poisson1d")
     pb = build_problem(loaded)
