@@ -127,6 +127,11 @@ MUTATIONS: tuple[Mutation, ...] = (
         "terms = reduced[self.n_params:]", "terms = local",
         "each rank reports (and L-BFGS decides on) its own shard's loss terms", (DIST_REPORTED, DIST_STRONG)),
     Mutation(
+        "L-BFGS history keeps its oldest pair", "pinnrun/training/lbfgs.py",
+        "self.S.assign(tf.concat([self.S[1:], s[None]], 0))",
+        "self.S.assign(tf.concat([self.S[:1], self.S[2:], s[None]], 0))",
+        "the history shift drops the second-oldest step instead of the oldest", (LBFGS_UNIT,)),
+    Mutation(
         "Adam without bias correction", "pinnrun/training/adam.py",
         "tf.cast(lr64 * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t)), dtype)", "tf.cast(lr64, dtype)",
         "the step size lacks the sqrt(1-b2^t)/(1-b1^t) factor", (ADAM_UNIT,)),

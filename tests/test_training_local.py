@@ -211,6 +211,30 @@ def test_lbfgs_direction_is_the_two_loop_recursion(kept):
     np.testing.assert_allclose(opt._direction(tf.constant(g)).numpy(), two_loop_direction(g, pairs), rtol=1e-12)
 
 
+def test_lbfgs_history_holds_the_last_accepted_pairs():
+    """After more iterations than the history holds, its rows are the newest steps s = x' - x and
+    gradient changes y = g' - g, oldest first (a shift that kept an old pair would go unnoticed by
+    convergence alone)."""
+    hessian = np.diag([1.0, 3.0, 10.0, 30.0])
+    x = tf.Variable([1.0, -2.0, 0.5, 0.25], dtype=tf.float64)
+
+    def evaluate():
+        f = 0.5 * tf.tensordot(x, tf.linalg.matvec(hessian, x), 1)
+        return f, tf.linalg.matvec(hessian, x), tf.reshape(f, [1]), tf.reshape(f, [1])
+
+    m = 3
+    opt = LBFGS([x], evaluate, LBFGSSpec(steps=10, history=m, tolerance=0.0), 1)
+    path = [x.numpy().copy()]
+    for _ in range(m + 2):  # one accepted iteration at a time
+        opt.run(tf.constant(1))
+        path.append(x.numpy().copy())
+    assert int(opt.iterations) == m + 2
+    steps = np.diff(np.array(path), axis=0)[-m:]
+    np.testing.assert_allclose(opt.S.numpy(), steps, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(opt.Y.numpy(), steps @ hessian.T, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(opt.rho.numpy(), 1 / np.einsum("ij,ij->i", steps, steps @ hessian.T), rtol=1e-12)
+
+
 def test_one_process_training_reduces_the_loss_and_logs_every_term():
     loaded = load("poisson1d")
     pb = build_problem(loaded)
