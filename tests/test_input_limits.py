@@ -139,6 +139,23 @@ def test_depth_limit_is_exact() -> None:
     assert depth == inner
 
 
+def test_anchors_nested_in_anchors_count_at_their_expanded_depth() -> None:
+    # 25 anchors of 60 levels, each holding the previous: 3 KB, 1,500 levels once expanded,
+    # which overflowed PyYAML's recursive constructor
+    chain = ["name: x"] + [f"k{k}: &a{k} " + "[" * 60 + (f"*a{k - 1}" if k else "1") + "]" * 60 for k in range(25)]
+    with bounded(seconds=1, megabytes=10):
+        err = located("\n".join(chain) + "\n")
+    assert err.line == 3
+    assert_one_line(err, f"nested deeper than {MAX_YAML_DEPTH} levels with aliases expanded")
+    anchor = "[" * 32 + "1" + "]" * 32  # 32 levels; the top-level mapping is one more
+    for outer, refused in ((MAX_YAML_DEPTH - 33, False), (MAX_YAML_DEPTH - 32, True)):
+        text = f"x: &a {anchor}\ny: " + "[" * outer + "*a" + "]" * outer + "\n"
+        if refused:
+            assert located(text).line == 2
+        else:
+            assert load_located(text, "f.yaml").data["y"]
+
+
 def test_deep_nesting_on_many_lines_names_the_line() -> None:
     err = located("x:\n" + "".join(" " * i + "- \n" for i in range(1, 200)))
     assert err.line == MAX_YAML_DEPTH + 1

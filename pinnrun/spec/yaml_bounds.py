@@ -53,28 +53,40 @@ def check_structure(text: str, loader: type) -> None:
     yaml.YAMLError (a syntax error) propagates: the caller reports it as usual.
     """
     total = 0                              # values so far, aliases expanded
-    open_collections: list[tuple[str | None, int]] = []  # (anchor, total at its start)
+    open_collections: list[list] = []      # [anchor, total at its start, height of its tallest child]
     sizes: dict[str, int] = {}             # anchor -> values it stands for
+    heights: dict[str, int] = {}           # anchor -> collections nested in it, itself included
+
+    def finished(height: int) -> None:     # a value of `height` completed inside the open collections
+        if open_collections:
+            open_collections[-1][2] = max(open_collections[-1][2], height)
+
     for event in yaml.parse(text, Loader=loader):
         line = event.start_mark.line + 1 if event.start_mark else None
         if isinstance(event, yaml.AliasEvent):
-            if any(anchor == event.anchor for anchor, _ in open_collections):
+            if any(anchor == event.anchor for anchor, _, _ in open_collections):
                 raise YAMLRefused(f"alias *{event.anchor} is inside its own anchor &{event.anchor} "
                                   "(a value cannot contain itself)", line)
             total += sizes.get(event.anchor, 1)  # an unknown anchor: the composer reports it
+            height = heights.get(event.anchor, 0)
+            if len(open_collections) + height > MAX_YAML_DEPTH:  # anchors nested in anchors
+                raise YAMLRefused(f"nested deeper than {MAX_YAML_DEPTH} levels with aliases expanded", line)
+            finished(height)
         elif isinstance(event, yaml.ScalarEvent):
             total += 1
             if event.anchor is not None:
-                sizes[event.anchor] = 1
+                sizes[event.anchor], heights[event.anchor] = 1, 0
+            finished(0)
         elif isinstance(event, yaml.CollectionStartEvent):
             total += 1
-            open_collections.append((event.anchor, total - 1))
+            open_collections.append([event.anchor, total - 1, 0])
             if len(open_collections) > MAX_YAML_DEPTH:
                 raise YAMLRefused(f"nested deeper than {MAX_YAML_DEPTH} levels", line)
         elif isinstance(event, yaml.CollectionEndEvent):
-            anchor, start = open_collections.pop()
+            anchor, start, tallest = open_collections.pop()
             if anchor is not None:
-                sizes[anchor] = total - start
+                sizes[anchor], heights[anchor] = total - start, tallest + 1
+            finished(tallest + 1)
         if total > MAX_YAML_VALUES:
             raise YAMLRefused(f"more than {MAX_YAML_VALUES:,} values with aliases expanded "
                               "(an alias counts as the whole value it repeats)", line)
