@@ -381,6 +381,16 @@ def test_parse_override_values_are_yaml() -> None:
         parse_override("pde.u=u_xx # + f")  # YAML alone would silently keep u_xx
 
 
+def test_a_key_an_override_adds_is_blamed_on_the_override(tmp_path: Path) -> None:
+    spec = write(tmp_path, POISSON)
+    err = spec_error(spec, ["network.foo.bar=1"])
+    assert str(err) == (f"{spec}: --set network.foo: unknown key 'foo' "
+                        "(allowed: hidden, activation, initializer, dtype, output_transform)")
+    bad = write(tmp_path, POISSON.replace("activation: tanh", "activation: relu"), "bad.yaml")
+    err = spec_error(bad, ["network.hidden=[8]"])  # an override beside a field the file gets wrong
+    assert str(err).startswith(f"{bad}:20: network.activation: ")
+
+
 def test_apply_overrides_copies_and_reports_touched_paths() -> None:
     data = {"training": {"adam": {"steps": 1}}}
     new, touched = apply_overrides(data, ["training.adam.steps=5", "training.lbfgs.steps=2"])

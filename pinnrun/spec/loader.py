@@ -59,9 +59,11 @@ class _Located(LocatedData):
         self.touched = touched
 
     def error(self, path: tuple, message: str) -> SpecError:
-        for cut in range(len(path), 0, -1):
-            if tuple(path[:cut]) in self.touched:
-                return SpecError(self.file, None, f"--set {format_path(path)}", message)
+        path = tuple(path)
+        inside = any(path[:len(t)] == t for t in self.touched)  # in a value an override set
+        created = path not in self.lines and any(t[:len(path)] == path for t in self.touched)  # a key it added
+        if inside or created:
+            return SpecError(self.file, None, f"--set {format_path(path)}", message)
         return super().error(path, message)
 
 
