@@ -8,14 +8,13 @@ metrics.jsonl neither hangs nor floods inspect).
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinnrun.errors import printable, shorten
 from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
-from pinnrun.results.strict_json import restore_non_finite
+from pinnrun.results import strict_json
 
 MARKERS = ("run.json", "summary.json", "events.jsonl")
 # files a live run keeps appending to: their newest mtime says when it last did something
@@ -147,14 +146,14 @@ def _json(files: RunFiles, name: str) -> dict | None:
     if data is None:
         return None
     try:
-        value = json.loads(data)  # NaN accepted: files written before summaries were strict JSON
+        value = strict_json.loads(data)  # NaN accepted too: files written before summaries were strict JSON
     except (ValueError, RecursionError) as err:
         files.unreadable(f"{name}: unreadable ({short_reason(err)})")
         return None
     if not isinstance(value, dict):
         files.unreadable(f"{name}: not a JSON object")
         return None
-    return restore_non_finite(value)
+    return value
 
 
 def _jsonl(files: RunFiles, name: str, check) -> list[dict]:
@@ -170,11 +169,11 @@ def _jsonl(files: RunFiles, name: str, check) -> list[dict]:
     records, bad, wrong = [], 0, 0
     for i, line in enumerate(lines):
         try:
-            record = json.loads(line)
+            record = strict_json.loads(line)
         except (ValueError, RecursionError):
             bad += i < len(lines) - 1 and bool(line.strip())
             continue
-        record = check(restore_non_finite(record)) if isinstance(record, dict) else None
+        record = check(record) if isinstance(record, dict) else None
         if record is None:
             wrong += 1
         else:

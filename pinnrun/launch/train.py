@@ -64,7 +64,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
 
 def _report(run_dir: Path, status: int, final: dict | None, console: Console) -> int:
     summary_path = run_dir / SUMMARY
-    summary = _read_summary(summary_path)
+    summary = strict_json.read_object(summary_path)
     if status == 0 and summary.get("status") == "finished":
         l2 = summary.get("l2_relative_error")
         console.print(f"[green]finished[/green] in {number_text(summary.get('wall_seconds'), '.1f')} s, "
@@ -94,15 +94,6 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
         console.print("\n".join(shown), markup=False, highlight=False)
     console.print(f"results (partial): {run_dir}; full log: {log}", markup=False, highlight=False)
     return status or 1
-
-
-def _read_summary(path: Path) -> dict:
-    """What the ranks wrote, or {} when they wrote nothing readable (the run is then reported as failed)."""
-    try:
-        summary = strict_json.loads(path.read_text(errors="replace")) if path.is_file() else {}
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
 
 
 def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 NON_FINITE = "non_finite"
 
@@ -61,3 +62,13 @@ def loads(text: str):
     """Parse a file strict_json wrote (or an older one with bare NaN) with its non-finite values put back."""
     value = json.loads(text)
     return restore_non_finite(value) if isinstance(value, dict) else value
+
+
+def read_object(path: Path) -> dict:
+    """A JSON object file (summary.json) with its non-finite values put back; {} when it is missing,
+    unreadable or not an object (a run whose ranks wrote nothing usable is then reported as failed)."""
+    try:
+        value = loads(Path(path).read_text(errors="replace"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -6,7 +6,6 @@ after every training: an interrupted or crashed study keeps what it measured.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pinnrun.launch.cluster import Host
 from pinnrun.launch.command import local_gpu_count
 from pinnrun.launch.runner import INTERRUPTED
 from pinnrun.launch.train import train
+from pinnrun.results import strict_json
 from pinnrun.results.recorder import SUMMARY, write_json
 
 STUDY = "scaling.json"
@@ -80,21 +80,12 @@ def run_training(study_dir: Path, name: str, spec: str, overrides: list[str], ra
     except PinnrunError as err:  # e.g. more ranks than the named hosts offer
         return Outcome(name, "failed", one_line(str(err)), {}, time.perf_counter() - started)
     seconds = time.perf_counter() - started
-    summary = read_summary(run_dir / SUMMARY)
+    summary = strict_json.read_object(run_dir / SUMMARY)
     status = "interrupted" if code == INTERRUPTED else summary.get("status", "failed")
     if code != 0 and status == "finished":
         status = "failed"
     return Outcome(name, status, summary.get("reason") or (None if code == 0 else f"exit status {code}"),
                    summary, seconds)
-
-
-def read_summary(path: Path) -> dict:
-    """A run's summary.json; {} if there is none or it is not a JSON object (the run failed)."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def save_study(study_dir: Path, study: dict) -> None:
