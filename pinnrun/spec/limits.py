@@ -42,3 +42,15 @@ MAX_REFERENCE_BYTES = 256 * 1024 * 1024
 # Reference .npz files: zip members. A reference has one array per input and
 # output; the zip directory is read whole, so its entry count is bounded first.
 MAX_REFERENCE_MEMBERS = 1_000
+
+# Polygon vertices. Validation checks every pair of edges for crossings (O(n^2) in
+# numpy blocks: 10,000 vertices take about a second); a traced outline rarely has 1,000.
+MAX_POLYGON_VERTICES = 10_000
+
+# Operands of one union, difference or intersection. Every containment test visits each
+# operand; 64 is far beyond a hand-written domain (an L-shape or a plate with holes needs 2-10).
+MAX_CSG_OPERANDS = 64
+
+# Geometry coordinates (bounds, centres, radii, vertices): the same bound as every other
+# coordinate (float32 holds 3.4e38; the network scales inputs by the box's width and centre).
+MAX_GEOMETRY_COORDINATE = 1e30
