@@ -1,9 +1,15 @@
-"""The reference solution on a grid, for errors and predictions.
+"""The reference solution, for errors and predictions.
 
-Three sources, as the spec says: an exact expression, a .npz data file
-(one 1-D array per input variable giving the grid axes, one array per output
-on that grid, indexed in input order), or Burgers' Cole-Hopf solution
-computed from the problem's own initial condition.
+Three sources, as the spec says: an exact expression (evaluated on a grid),
+a data file (.npz, .csv or .mat; see `reference_layout`), or Burgers'
+Cole-Hopf solution computed from the problem's own initial condition.
+
+A data file is GRIDDED (one 1-D axis per input, each output an array of shape
+[len(axis) for axis in inputs], indexed in input order) or SCATTERED (every
+array holds the same n values: n points). A .csv is always scattered.
+
+Errors count only points inside the problem's domain: on an L-shape the grid
+of its bounding box has points outside, where the network was never trained.
 """
 from __future__ import annotations
 
@@ -13,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pinnrun.problem.cole_hopf import burgers_cole_hopf
-from pinnrun.problem.problem import Problem
-from pinnrun.spec.expressions import parse
+from pinnrun.spec.expressions import Expression, parse
 from pinnrun.spec.schema import Reference
 
 DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # per spatial axis, by number of spatial axes
@@ -23,27 +28,55 @@ DEFAULT_TIME_POINTS = 101
 
 @dataclass(frozen=True)
 class ReferenceGrid:
-    axes: dict[str, np.ndarray]     # input name -> 1-D grid axis
-    values: dict[str, np.ndarray]   # output name -> array of shape [len(axis) for axis in axes]
+    """Reference values at points: a grid (`axes` are 1-D axes) or scattered (`axes` are the
+    points' coordinates, one value per point each)."""
+
+    axes: dict[str, np.ndarray]     # input name -> 1-D grid axis, or 1-D coordinates when scattered
+    values: dict[str, np.ndarray]   # output name -> array of `shape`
+    scattered: bool = False
+    inside: np.ndarray | None = None  # bool array of `shape`: the point lies in the domain (None: all do)
 
     @property
     def shape(self) -> tuple[int, ...]:
+        if self.scattered:
+            return (len(next(iter(self.axes.values()))),)
         return tuple(len(a) for a in self.axes.values())
 
     def points(self) -> np.ndarray:
-        """All grid points as rows (n, n_inputs), in 'ij' order."""
+        """All points as rows (n, n_inputs); a grid in 'ij' order."""
+        if self.scattered:
+            return np.stack(list(self.axes.values()), axis=1)
         mesh = np.meshgrid(*self.axes.values(), indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=1)
 
+    def mask(self) -> np.ndarray:
+        """The points that count, as a bool array of `shape`."""
+        return np.ones(self.shape, dtype=bool) if self.inside is None else self.inside
+
 
 def relative_l2(prediction: dict[str, np.ndarray], reference: ReferenceGrid) -> float:
-    pred = np.concatenate([np.ravel(prediction[k]) for k in reference.values])
-    ref = np.concatenate([np.ravel(v) for v in reference.values.values()])
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    """||pred - ref|| / ||ref|| over every output the reference has, at the points inside the domain."""
+    inside = reference.mask()
+    pred = np.concatenate([np.asarray(prediction[k])[inside] for k in reference.values])
+    ref = np.concatenate([v[inside] for v in reference.values.values()])
+    return _ratio(pred, ref)
 
 
-def grid_axes(problem: Problem, counts: dict[str, int]) -> dict[str, np.ndarray]:
-    """Evenly spaced axes over the domain; `counts` overrides the default point counts."""
+def relative_l2_per_output(prediction: dict[str, np.ndarray], reference: ReferenceGrid) -> dict[str, float]:
+    """The same, for each output alone (a small u can hide a wrong v in the combined error)."""
+    inside = reference.mask()
+    return {k: _ratio(np.asarray(prediction[k])[inside], v[inside]) for k, v in reference.values.items()}
+
+
+def _ratio(pred: np.ndarray, ref: np.ndarray) -> float:
+    norm = np.linalg.norm(ref)
+    if norm == 0:  # a zero reference: no relative error is defined
+        return float("nan")
+    return float(np.linalg.norm(pred - ref) / norm)
+
+
+def grid_axes(problem, counts: dict[str, int]) -> dict[str, np.ndarray]:
+    """Evenly spaced axes over the domain's bounding box; `counts` overrides the default point counts."""
     axes = {}
     for name, (lo, hi) in zip(problem.inputs, problem.input_box):
         default = DEFAULT_TIME_POINTS if name == problem.time else DEFAULT_POINTS[len(problem.space)]
@@ -51,35 +84,79 @@ def grid_axes(problem: Problem, counts: dict[str, int]) -> dict[str, np.ndarray]
     return axes
 
 
-def build_reference(problem: Problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
+def default_grid(problem) -> ReferenceGrid:
+    """Where predictions go without a reference (no error to report)."""
+    return with_domain(problem, ReferenceGrid(grid_axes(problem, {}), {}))
+
+
+def build_reference(problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
     if ref.file is not None:
-        return _from_file(problem, spec_dir / ref.file)
+        return with_domain(problem, _from_file(problem, spec_dir / ref.file, ref.columns))
     axes = grid_axes(problem, ref.grid)
     if ref.cole_hopf is not None:
-        return ReferenceGrid(axes, {problem.outputs[0]: _cole_hopf(problem, ref, axes)})
-    exact = ref.exact if isinstance(ref.exact, dict) else {problem.outputs[0]: ref.exact}
+        return with_domain(problem, ReferenceGrid(axes, {problem.outputs[0]: _cole_hopf(problem, ref, axes)}))
     mesh = np.meshgrid(*axes.values(), indexing="ij")
     env = dict(zip(problem.inputs, mesh)) | problem.constants
     values = {}
-    for out, source in exact.items():
-        value = parse(source, variables=problem.inputs, constants=list(problem.constants)).evaluate(env)
-        values[out] = np.broadcast_to(np.asarray(value, dtype=np.float64), mesh[0].shape).copy()
-    return ReferenceGrid(axes, values)
+    with np.errstate(all="ignore"):  # outside a non-box domain an expression may be undefined; never counted
+        for out, expr in exact_expressions(problem, ref).items():
+            value = expr.evaluate(env)
+            values[out] = np.broadcast_to(np.asarray(value, dtype=np.float64), mesh[0].shape).copy()
+    return with_domain(problem, ReferenceGrid(axes, values))
 
 
-def _cole_hopf(problem: Problem, ref: Reference, axes: dict[str, np.ndarray]) -> np.ndarray:
-    viscosity = parse(ref.cole_hopf["viscosity"], constants=list(problem.constants)).evaluate(problem.constants)
-    (x,), t0 = problem.space, problem.time_domain[0]
+def with_domain(problem, grid: ReferenceGrid) -> ReferenceGrid:
+    """The grid with its `inside` mask from the problem's domain (a box contains every grid point)."""
+    domain = getattr(problem, "domain", None)
+    if domain is None:
+        return grid
+    inside = np.asarray(domain.contains(grid.points()), dtype=bool).reshape(grid.shape)
+    return ReferenceGrid(grid.axes, grid.values, grid.scattered, inside)
+
+
+# -- parsed expressions ------------------------------------------------------------------
+# Validation parses every expression once (problem.expressions, by spec path); these parse
+# only where a problem does not carry them (problems built by hand in tests and tools).
+
+def exact_expressions(problem, ref: Reference) -> dict[str, Expression]:
+    """Output -> its exact solution."""
+    single = not isinstance(ref.exact, dict)
+    sources = {problem.outputs[0]: ref.exact} if single else ref.exact
+    return {out: _parsed(problem, ("reference", "exact") if single else ("reference", "exact", out), source,
+                         problem.inputs)
+            for out, source in sources.items()}
+
+
+def cole_hopf_viscosity(problem, ref: Reference) -> float:
+    return float(_parsed(problem, ("reference", "cole_hopf", "viscosity"), ref.cole_hopf["viscosity"],
+                         ()).evaluate(problem.constants))
+
+
+def cole_hopf_initial(problem, ref: Reference) -> tuple[Expression, tuple]:
+    """u(x, t0) and the spec path it comes from: the reference's own, else the initial condition's."""
     if "initial" in ref.cole_hopf:
-        initial = parse(ref.cole_hopf["initial"], variables=problem.inputs, constants=list(problem.constants))
-    else:
-        initial = next(t for t in problem.terms if t.kind == "initial").expression
+        here = ("reference", "cole_hopf", "initial")
+        return _parsed(problem, here, ref.cole_hopf["initial"], problem.inputs), here
+    term = next(t for t in problem.terms if t.kind == "initial" and isinstance(getattr(t, "field", ""), str))
+    return getattr(term, "value", None) or term.expression, ("conditions", term.name, "value")
 
+
+def _parsed(problem, path: tuple, source, variables) -> Expression:
+    parsed = getattr(problem, "expressions", None) or {}
+    if path in parsed:
+        return parsed[path]
+    return parse(source, variables=variables, constants=list(problem.constants))
+
+
+# -- Cole-Hopf ------------------------------------------------------------------------------
+
+def _cole_hopf(problem, ref: Reference, axes: dict[str, np.ndarray]) -> np.ndarray:
+    viscosity, (initial, _) = cole_hopf_viscosity(problem, ref), cole_hopf_initial(problem, ref)
+    (x,), t0 = problem.space, problem.time_domain[0]
     (lo, hi), = problem.box
     u0 = centred_initial(initial, x, problem.time, t0, problem.constants, (lo + hi) / 2)
     # the solver works on [-L/2, L/2): shift x there (the equation is translation invariant)
-    return burgers_cole_hopf(u0, float(viscosity), axes[x] - (lo + hi) / 2, axes[problem.time] - t0,
-                             period=hi - lo)
+    return burgers_cole_hopf(u0, viscosity, axes[x] - (lo + hi) / 2, axes[problem.time] - t0, period=hi - lo)
 
 
 def centred_initial(initial, x: str, t: str, t0: float, constants: dict, centre: float):
@@ -90,22 +167,44 @@ def centred_initial(initial, x: str, t: str, t0: float, constants: dict, centre:
     return u0
 
 
-def _from_file(problem: Problem, path: Path) -> ReferenceGrid:
+# -- data files -----------------------------------------------------------------------------
+
+def reference_layout(arrays: dict[str, np.ndarray], inputs, outputs, names: dict[str, str],
+                     csv: bool) -> ReferenceGrid:
+    """Gridded or scattered, from the arrays' shapes; a ValueError (one line) if neither.
+
+    `names` maps our names to the file's, for messages."""
+    from pinnrun.problem.tabular import TableRefused
+
+    sizes = {k: arrays[k].size for k in (*inputs, *outputs)}
+    grid = tuple(sizes[k] for k in inputs)
+    if not csv and all(arrays[out].shape == grid for out in outputs):
+        return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, {out: arrays[out] for out in outputs})
+    if len(set(sizes.values())) == 1:
+        return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, {out: arrays[out].ravel() for out in outputs},
+                             scattered=True)
+    out = next(o for o in outputs if arrays[o].shape != grid)
+    axes = ", ".join(f"{k} ({names[k]})" if names[k] != k else k for k in inputs)
+    raise TableRefused(f"array '{names[out]}' has shape {arrays[out].shape}, expected {grid} "
+                       f"(one axis per input: {axes}) or {sizes[inputs[0]]:,} values, "
+                       "one per point like every input array")
+
+
+def read_reference_file(path: Path, inputs, outputs, columns: dict[str, str], cap: int) -> ReferenceGrid:
+    """The file's arrays in their layout; TableRefused (one line, no file name) if wrong."""
+    from pinnrun.problem.tabular import read_arrays
+
+    names = {k: columns.get(k, k) for k in (*inputs, *outputs)}
+    arrays = read_arrays(path, names, cap)
+    return reference_layout(arrays, list(inputs), list(outputs), names, Path(path).suffix.lower() == ".csv")
+
+
+def _from_file(problem, path: Path, columns: dict[str, str] | None = None) -> ReferenceGrid:
     from pinnrun.errors import PinnrunError
-    from pinnrun.problem.npz import NpzRefused, load_npz
+    from pinnrun.problem.tabular import TableRefused
     from pinnrun.spec.limits import MAX_REFERENCE_BYTES
 
     try:
-        data = load_npz(path, [*problem.inputs, *problem.outputs], MAX_REFERENCE_BYTES)
-    except NpzRefused as err:
+        return read_reference_file(path, problem.inputs, problem.outputs, columns or {}, MAX_REFERENCE_BYTES)
+    except TableRefused as err:
         raise PinnrunError(f"{path}: reference file: {err}") from None
-    axes = {k: data[k].ravel() for k in problem.inputs}
-    shape = tuple(len(a) for a in axes.values())
-    values = {}
-    for out in problem.outputs:
-        v = data[out]
-        if v.shape != shape:
-            raise PinnrunError(f"{path}: array '{out}' has shape {v.shape}, expected {shape} "
-                               f"(one axis per input: {', '.join(problem.inputs)})")
-        values[out] = v
-    return ReferenceGrid(axes, values)

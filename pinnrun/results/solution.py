@@ -1,5 +1,6 @@
-"""The network's solution on the reference grid: predictions, and their L2
-relative error while training (rank 0, at log points) and at the end."""
+"""The network's solution at the reference's points (a grid, or scattered points):
+predictions, and their L2 relative errors (combined and per output, counted inside
+the domain) while training (rank 0, at log points) and at the end."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from pinnrun.problem.reference import ReferenceGrid, build_reference, grid_axes, relative_l2
+from pinnrun.problem.reference import (ReferenceGrid, build_reference, default_grid, relative_l2,
+                                       relative_l2_per_output)
 
 ERROR_BUDGET = 0.02  # share of the training time the error curve may cost
 
@@ -26,7 +28,7 @@ class Solution:
         if self._grid is None:
             problem, ref, spec_dir = self._args
             # Without a reference, predictions still go on the default grid (no error to report).
-            self._grid = build_reference(problem, ref, spec_dir) if ref else ReferenceGrid(grid_axes(problem, {}), {})
+            self._grid = build_reference(problem, ref, spec_dir) if ref else default_grid(problem)
             points = tf.constant(self._grid.points(), self.net.dtype)
             self._forward = tf.function(lambda: self.net(points), autograph=False)
         return self._grid
@@ -36,22 +38,41 @@ class Solution:
         out = self._forward().numpy().astype(np.float64)
         return {name: out[:, i].reshape(shape) for i, name in enumerate(self.outputs)}
 
-    def error(self) -> float | None:
-        return relative_l2(self.predict(), self.grid) if self.grid.values else None
+    def errors(self) -> tuple[float | None, dict[str, float]]:
+        """The combined L2 relative error and each output's (None and {} without a reference)."""
+        return self._errors(self.predict())
 
-    def error_curve_point(self) -> float | None:
-        """The error now, unless evaluating it so often would cost more than ERROR_BUDGET
-        of the time (a large grid and a log every step): then None."""
+    def error(self) -> float | None:
+        return self.errors()[0]
+
+    def _errors(self, pred: dict[str, np.ndarray]) -> tuple[float | None, dict[str, float]]:
+        if not self.grid.values:
+            return None, {}
+        return relative_l2(pred, self.grid), relative_l2_per_output(pred, self.grid)
+
+    def error_curve_fields(self) -> dict:
+        """metrics.jsonl's error fields now: l2_relative_error and l2_relative_errors (output ->
+        error), both None where evaluating them so often would cost more than ERROR_BUDGET of the
+        time (a large grid and a log every step)."""
         now = time.perf_counter()
         if now < self._next:
-            return None
-        error = self.error()
+            return {"l2_relative_error": None, "l2_relative_errors": {k: None for k in self.grid.values}}
+        combined, per_output = self.errors()
         self._next = now + (time.perf_counter() - now) / ERROR_BUDGET
-        return error
+        return {"l2_relative_error": combined, "l2_relative_errors": per_output}
 
-    def save(self, path: Path) -> float | None:
-        """predictions.npz (axes, predictions, references); returns the L2 relative error."""
+    def error_curve_point(self) -> float | None:
+        """The combined error alone (worker.py's use until it records error_curve_fields)."""
+        return self.error_curve_fields()["l2_relative_error"]
+
+    def save(self, path: Path) -> tuple[float | None, dict[str, float]]:
+        """predictions.npz: the inputs' axes (a grid) or coordinates (scattered), each output's
+        prediction and reference (<output>_reference), inside_domain (bool: the points in the domain,
+        which the errors count) and is_scattered. Names with '_' never clash with a spec's names.
+        Returns the combined and per-output errors."""
         pred = self.predict()
-        np.savez(path, **self.grid.axes, **pred,
-                 **{f"{name}_reference": values for name, values in self.grid.values.items()})
-        return relative_l2(pred, self.grid) if self.grid.values else None
+        grid = self.grid
+        np.savez(path, **grid.axes, **pred,
+                 **{f"{name}_reference": values for name, values in grid.values.items()},
+                 inside_domain=grid.mask(), is_scattered=np.array(grid.scattered))
+        return self._errors(pred)
