@@ -8,12 +8,13 @@ from pathlib import Path
 
 from pinnrun.inspect.read import RunFiles
 from pinnrun.inspect.status import run_status
-from pinnrun.inspect.typed import as_count, as_number, as_text
+from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 
 # summary.json fields shown in their own place; anything else scalar is shown as "more"
 SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_loss", "final_losses",
-         "l2_relative_error", "wall_seconds", "compile_seconds", "seconds_per_step", "points_per_second",
+         "l2_relative_error", "l2_relative_errors", "parameters", "wall_seconds", "compile_seconds", "seconds_per_step", "points_per_second",
          "steps", "phases", "ranks_in_sync", "param_digests", "point_digests"}
+PARAMETER_FIELDS = ("initial", "value", "true_value", "relative_error")
 VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")
 
 
@@ -49,8 +50,11 @@ def describe_run(files: RunFiles, now: float) -> dict:
         "final_loss": as_number(summary.get("final_loss")),
         "final_losses": _numbers(summary.get("final_losses")),
         "l2_relative_error": as_number(summary.get("l2_relative_error")),
+        "l2_relative_errors": _numbers(summary.get("l2_relative_errors")),
+        "parameters": _parameters(summary.get("parameters")),
         "ranks_in_sync": summary.get("ranks_in_sync") if isinstance(summary.get("ranks_in_sync"), bool) else None,
-        "last_logged": last and {k: last.get(k) for k in ("step", "phase", "loss", "losses", "elapsed")},
+        "last_logged": last and {k: last.get(k) for k in ("step", "phase", "loss", "losses", "elapsed",
+                                                          "l2_relative_error", "l2_relative_errors", "parameters")},
         "more": extra_fields(summary),
         "versions": _versions(files),
         "devices": _dicts(env.get("ranks")),
@@ -122,6 +126,14 @@ def _first_text(*values) -> str | None:
 def _numbers(value) -> dict | None:
     """A mapping of term -> number (None where a value is not one)."""
     return {k: as_number(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+def _parameters(value) -> dict | None:
+    """Parameter -> its initial, final and true value and relative error (None where not a number)."""
+    if not isinstance(value, dict):
+        return None
+    return {name: {k: as_number(as_mapping(p).get(k)) for k in PARAMETER_FIELDS}
+            for name, p in value.items() if isinstance(name, str)}
 
 
 def _dicts(value) -> list[dict] | None:

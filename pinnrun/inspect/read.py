@@ -96,9 +96,16 @@ def spec_fields(files: RunFiles) -> dict | None:
         "inputs": inputs, "time": time,
         "outputs": [o for o in (outputs if isinstance(outputs, (list, dict)) else []) if isinstance(o, str)],
         "scaling": as_text(data.get("scaling")), "has_reference": data.get("reference") is not None,
+        "true_values": _true_values(data.get("parameters")),
         "planned_steps": {"adam": as_count(as_mapping(training.get("adam")).get("steps")),
                           "lbfgs": as_count(as_mapping(training.get("lbfgs")).get("steps", 0))},
     }
+
+
+def _true_values(parameters) -> dict[str, float]:
+    """Parameter -> its known true value, for those the spec gives one."""
+    return {name: as_mapping(p).get("true_value") for name, p in as_mapping(parameters).items()
+            if isinstance(name, str) and as_number(as_mapping(p).get("true_value")) is not None}
 
 
 def _plain_yaml(path: Path) -> dict:
@@ -193,10 +200,12 @@ def _metric(record: dict) -> dict | None:
         return None
     if any(record.get(k) is not None and as_number(record.get(k)) is None for k in NUMBERS):
         return None
-    losses = record.get("losses")
-    if losses is not None and not (isinstance(losses, dict)
-                                   and all(v is None or as_number(v) is not None for v in losses.values())):
-        return None
+    # term -> loss, output -> error, parameter -> value: each a mapping of numbers (or null)
+    for key in ("losses", "l2_relative_errors", "parameters"):
+        values = record.get(key)
+        if values is not None and not (isinstance(values, dict)
+                                       and all(v is None or as_number(v) is not None for v in values.values())):
+            return None
     return record
 
 

@@ -1,8 +1,10 @@
-"""solution_<output>.png: the prediction on the reference grid against the reference.
+"""solution_<output>.png: the prediction at the reference's points against the reference.
 
-One input: lines (prediction over reference) and the pointwise error below.
-Two inputs (x and t, or x and y): heat maps of prediction, reference and |error|.
-More inputs: the same heat maps on a slice (time at its end, other axes at their middle).
+On a grid: one input gives lines (prediction over reference) and the pointwise error below;
+two inputs (x and t, or x and y) heat maps of prediction, reference and |error|; more inputs
+the same heat maps on a slice (time at its end, other axes at their middle). Points outside
+the domain (predictions.npz's inside_domain) are not drawn, so an L-shape looks like one.
+At scattered points: each point coloured by its value, over the first two inputs.
 """
 from __future__ import annotations
 
@@ -24,21 +26,36 @@ def plot_solutions(npz: Path, spec: dict, problem: str, out_dir: Path) -> tuple[
             fields = {out: (np.asarray(data[out], dtype=float),
                             np.asarray(data[f"{out}_reference"], dtype=float) if f"{out}_reference" in names else None)
                       for out in spec["outputs"] if out in names}
+            scattered = "is_scattered" in names and data["is_scattered"].size == 1 and bool(data["is_scattered"])
+            inside = np.asarray(data["inside_domain"]) if "inside_domain" in names else None
     except (OSError, ValueError) as err:
         return [], [f"predictions.npz unreadable ({err}): no solution plot"]
-    shape = tuple(len(a) for a in axes.values())
+    if scattered and len({len(a) for a in axes.values()}) != 1:
+        return [], ["predictions.npz: scattered coordinates of different lengths: no solution plot"]
+    shape = (len(axes[inputs[0]]),) if scattered else tuple(len(a) for a in axes.values())
+    if inside is not None and (inside.dtype != bool or inside.shape != shape):
+        notes.append(f"predictions.npz: inside_domain is not a {shape} mask of booleans: the whole grid is drawn")
+        inside = None
     for out, (pred, ref) in fields.items():
         if pred.shape != shape or (ref is not None and ref.shape != shape):
-            notes.append(f"predictions.npz: '{out}' is not shaped like the grid {shape}: not plotted")
+            notes.append(f"predictions.npz: '{out}' is not shaped like the points {shape}: not plotted")
             continue
+        if inside is not None:  # outside the domain: not drawn, not counted
+            pred, ref = _outside_blank(pred, inside), (None if ref is None else _outside_blank(ref, inside))
         path = out_dir / f"solution_{out}.png"
-        if len(inputs) == 1:
+        if scattered:
+            _points(axes, out, pred, ref, problem, path)
+        elif len(inputs) == 1:
             _lines(axes, out, pred, ref, problem, path)
         else:
             where, keep, pred, ref = _slice(axes, time, pred, ref)
             _heat_maps(keep, out, pred, ref, problem, where, path)
         written.append(path)
     return written, notes
+
+
+def _outside_blank(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    return np.where(inside, values, np.nan)
 
 
 def _slice(axes: dict, time: str | None, pred, ref):
@@ -55,11 +72,44 @@ def _title(problem: str, out: str, inputs, pred, ref, where: str = "") -> str:
     text = f"{problem}: {out}({', '.join(inputs)})" + (f" at {where}" if where else "")
     if ref is None:
         return text + " — prediction (no reference solution)"
-    l2 = np.linalg.norm(pred - ref) / np.linalg.norm(ref)
+    shown = np.isfinite(ref) & np.isfinite(pred)  # the points inside the domain
+    l2 = np.linalg.norm(pred[shown] - ref[shown]) / np.linalg.norm(ref[shown])
     return text + f" — prediction vs reference, L2 relative error {l2:.2e}"
 
 
-def _lines(axes: dict, out: str, pred, ref, problem: str, path: Path) -> None:
+def _points(axes: dict, out: str, pred, ref, problem: str, path: Path) -> None:
+    """Scattered points: one input, values against it; more, coloured dots over the first two."""
+    import matplotlib.pyplot as plt
+
+    names = list(axes)
+    if len(names) == 1:
+        order = np.argsort(axes[names[0]])
+        _lines({names[0]: axes[names[0]][order]}, out, pred[order], None if ref is None else ref[order],
+               problem, path, marker=".")
+        return
+    (xn, x), (yn, y) = list(axes.items())[:2]
+    panels = [("prediction", pred)] + ([("reference", ref), ("|prediction − reference|", np.abs(pred - ref))]
+                                       if ref is not None else [])
+    fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), layout="constrained", squeeze=False)
+    both = np.concatenate([pred.ravel()] + ([ref.ravel()] if ref is not None else []))
+    value_style = _value_style(both[np.isfinite(both)])
+    shown = np.isfinite(pred)
+    for ax, (label, values) in zip(axs[0], panels):
+        style = {"cmap": "inferno"} if label.startswith("|") else value_style
+        dots = ax.scatter(x[shown], y[shown], c=values[shown], s=12, **style)
+        ax.set_xlabel(xn)
+        ax.set_ylabel(yn)
+        if len(panels) > 1:
+            ax.set_title(label, fontsize="medium")
+        fig.colorbar(dots, ax=ax).set_label(f"|{out} − {out}_ref|" if label.startswith("|") else out)
+    rest = names[2:]
+    where = f"all {', '.join(rest)} (projected)" if rest else ""
+    fig.suptitle(_title(problem, out, [xn, yn], pred, ref, where) + f", {len(x):,} points")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _lines(axes: dict, out: str, pred, ref, problem: str, path: Path, marker: str | None = None) -> None:
     import matplotlib.pyplot as plt
 
     (name, x), = axes.items()
@@ -68,13 +118,14 @@ def _lines(axes: dict, out: str, pred, ref, problem: str, path: Path) -> None:
     else:
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=[2, 1],
                                           layout="constrained")
-        top.plot(x, ref, color="black", lw=2.5, alpha=0.5, label="reference")
+        top.plot(x, ref, color="black", lw=2.5, alpha=0.5, label="reference", marker=marker)
         bottom.semilogy(x, np.abs(pred - ref), color="tab:red", lw=1.2)
         bottom.set_ylabel(f"|{out} − {out}_ref|")
         bottom.set_xlabel(name)
         bottom.set_title("pointwise absolute error", fontsize="medium")
         bottom.grid(True, alpha=0.3)
-    top.plot(x, pred, color="tab:blue", lw=1.2, ls="--" if ref is not None else "-", label="prediction")
+    top.plot(x, pred, color="tab:blue", lw=1.2, ls="--" if ref is not None else "-", label="prediction",
+             marker=marker)
     top.set_ylabel(out)
     if ref is None:
         top.set_xlabel(name)
@@ -97,8 +148,9 @@ def _heat_maps(axes: dict, out: str, pred, ref, problem: str, where: str, path: 
     value_style = _value_style(both[np.isfinite(both)])
     for ax, (label, values) in zip(axs[0], panels):
         style = {"cmap": "inferno"} if label.startswith("|") else value_style
-        # arrays are indexed [x, y] ('ij'); pcolormesh wants rows along the vertical axis
-        mesh = ax.pcolormesh(x, y, values.T, shading="auto", **style)
+        # arrays are indexed [x, y] ('ij'); pcolormesh wants rows along the vertical axis.
+        # NaN (outside the domain) masked: those cells stay blank
+        mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(values.T), shading="auto", **style)
         ax.set_xlabel(xn)
         ax.set_ylabel(yn)
         if len(panels) > 1:  # a lone prediction is named by the figure's title

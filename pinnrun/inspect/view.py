@@ -62,7 +62,14 @@ def _rows(d: dict):
                                    f"({_terms(last.get('losses') or {}, sci)})")
     if d.get("status") == "finished" or d.get("l2_relative_error") is not None:
         l2 = d.get("l2_relative_error")
-        yield "L2 relative error", Text(sci(l2), style="bold") if l2 is not None else "no reference to compare with"
+        if l2 is None:
+            yield "L2 relative error", "no reference to compare with"
+        else:
+            per_output = d.get("l2_relative_errors") or {}
+            # one output: its own error is the combined one, shown once
+            shown = f"  ({_terms(per_output, sci)})" if len(per_output) > 1 else ""
+            yield "L2 relative error", Text(sci(l2), style="bold") + Text(shown)
+    yield from _parameters(d)
     if d.get("ranks_in_sync") is not None:
         yield "ranks in sync", ("yes: parameters bit-identical on every rank after each phase" if d["ranks_in_sync"]
                                 else Text("NO: ranks' parameters differ", style="bold red"))
@@ -78,6 +85,28 @@ def _rows(d: dict):
         yield "created", d["created"]
     if d.get("plots"):
         yield "plots", "\n".join(d["plots"])
+
+
+def _parameters(d: dict):
+    """Each identified parameter: the final value (else the last logged), where it started,
+    and how far from the true value when the spec gives one."""
+    final = d.get("parameters") or {}
+    logged = (d.get("last_logged") or {}).get("parameters") or {}
+    for name in dict.fromkeys([*final, *logged]):
+        p = final.get(name)
+        if p is None:
+            yield f"parameter {name}", f"{_value(logged.get(name))} (last logged)"
+            continue
+        facts = [f"initial {_value(p.get('initial'))}"]
+        if p.get("true_value") is not None:
+            facts.append(f"true {_value(p['true_value'])}")
+        if p.get("relative_error") is not None:
+            facts.append(f"relative error {sci(p['relative_error'])}")
+        yield f"parameter {name}", Text(_value(p.get("value")), style="bold") + Text(f"  ({', '.join(facts)})")
+
+
+def _value(value) -> str:
+    return DASH if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.6g}"
 
 
 def _label(key: str) -> str:
