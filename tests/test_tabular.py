@@ -137,3 +137,71 @@ def test_mat_v73_is_named(tmp_path):
 def test_not_a_regular_file(tmp_path):
     (tmp_path / "dir.csv").mkdir()
     assert refused(tmp_path / "dir.csv") == "not a regular file (a directory)"
+
+
+# -- scripts/make_observations.py: what it writes, read back by this reader ------------------
+
+def make_observations(*args: str):
+    import importlib.util
+
+    from helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_observations", ROOT / "scripts" / "make_observations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(list(args))
+
+
+@pytest.mark.parametrize("suffix", ["csv", "npz"])
+def test_observations_of_an_exact_solution_read_back(tmp_path, suffix, capsys):
+    out = tmp_path / f"obs.{suffix}"
+    assert make_observations("--exact", "exp(-k*pi**2*t)*sin(pi*x)", "--constant", "k=0.1", "--box", "x=0:1",
+                             "--box", "t=0:2", "--output", "u", "--points", "200", "--seed", "3",
+                             "--out", str(out)) == 0
+    points = read_points(out, {"x": "x", "t": "t", "u": "u"}, CAP)
+    assert len(points["u"]) == 200 and 0 <= points["x"].min() and points["t"].max() <= 2
+    # every digit kept: the values are the exact solution's, bit for bit in .npz, to 1 ulp in .csv
+    exact = np.exp(-0.1 * np.pi ** 2 * points["t"]) * np.sin(np.pi * points["x"])
+    np.testing.assert_allclose(points["u"], exact, rtol=1e-15, atol=1e-16)
+
+
+def test_observations_noise_is_seeded_and_sized(tmp_path, capsys):
+    def noisy(seed: int, kind: str, name: str) -> np.ndarray:
+        out = tmp_path / f"{name}.npz"
+        assert make_observations("--exact", "3*sin(pi*x)", "--box", "x=-1:1", "--points", "20000",
+                                 "--noise", "0.05", "--noise-kind", kind, "--seed", str(seed), "--out", str(out)) == 0
+        p = read_points(out, XU, 10 * CAP)
+        return p["u"] - 3 * np.sin(np.pi * p["x"])
+
+    relative = noisy(1, "relative", "a")
+    np.testing.assert_array_equal(relative, noisy(1, "relative", "b"))  # same seed, same numbers
+    assert not np.array_equal(relative, noisy(2, "relative", "c"))
+    rms = 3 / np.sqrt(2)  # of 3 sin(pi x) over a period
+    assert np.std(relative) == pytest.approx(0.05 * rms, rel=0.03)
+    assert np.std(noisy(1, "absolute", "d")) == pytest.approx(0.05, rel=0.03)
+
+
+def test_observations_from_a_spec_lie_in_its_domain(tmp_path, capsys):
+    from helpers import PROBLEMS
+
+    out = tmp_path / "obs.csv"
+    assert make_observations("--spec", str(PROBLEMS / "poisson_lshape.yaml"), "--points", "500",
+                             "--out", str(out)) == 0
+    p = read_points(out, {"x": "x", "y": "y", "u": "u"}, CAP)
+    assert len(p["x"]) == 500
+    assert not np.any((p["x"] > 0) & (p["y"] > 0))  # the L-shape lacks the upper-right quarter
+    assert p["x"].min() >= -1 and p["y"].max() <= 1 and p["x"].min() < -0.9 and p["y"].max() > 0.9
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--exact", "__import__('os')", "--box", "x=0:1"], "error: --exact: unknown function '__import__'"),
+    (["--exact", "x"], "error: --exact needs at least one --box NAME=LO:HI"),
+    (["--exact", "x", "--box", "x=1:0"], "error: --box x=1:0: a name and finite bounds with LO < HI"),
+    (["--exact", "log(x)", "--box", "x=-1:0"], "error: u: not finite at x="),
+    (["--box", "x=0:1"], "error: give either --spec or --exact (with --box and --output)"),
+], ids=["not-eval", "no-box", "bounds", "not-finite", "neither"])
+def test_observations_refused_in_one_line(tmp_path, capsys, args, message):
+    assert make_observations(*args, "--points", "5", "--out", str(tmp_path / "o.csv")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "o.csv").exists()
