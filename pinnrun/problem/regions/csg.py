@@ -7,7 +7,8 @@ result's outward normal n (an operand subtracted from the first has its normal f
 lies on the result's boundary when the result holds x - h n and not x + h n for a step h
 far above the containment tolerance (PROBE_STEP of the size). That one test covers every
 operation and also drops interfaces where operands only touch; where two operands share a
-boundary facing the same way, only the earlier operand keeps it, so no piece is drawn twice.
+boundary facing the same way, only the earlier operand keeps it, so the whole boundary draws no piece twice (a named operand's part
+keeps all of it).
 Points within h of a corner may be judged wrongly: a fraction ~1e-6 of a boundary.
 """
 from __future__ import annotations
@@ -79,10 +80,11 @@ class Csg(Region):
             on = self.operands[k].on_part(p, x)
         return on & self._on_boundary(x)
 
-    def keeps(self, k: int, x: np.ndarray, normals: np.ndarray) -> np.ndarray:
-        """Which boundary points x of operand k (with the result's outward normals) are on the result's boundary."""
+    def keeps(self, k: int, x: np.ndarray, normals: np.ndarray, once: bool = False) -> np.ndarray:
+        """Which boundary points x of operand k (with the result's outward normals) are on the result's
+        boundary; once: not where an earlier operand's boundary runs too (that operand draws it)."""
         keep = self.contains(x - self.step * normals, strict=True) & ~self.contains(x + self.step * normals)
-        for earlier in self.operands[:k]:
+        for earlier in self.operands[:k] if once else ():
             keep &= ~earlier.on_part("boundary", x)
         return keep
 
@@ -105,7 +107,7 @@ class Csg(Region):
         k, p = self.parts[name]
         return self._operand_part(k, self.operands[k].part(p))
 
-    def _operand_part(self, k, sampler):
+    def _operand_part(self, k, sampler, once=False):
         sign = self.signs[k]
 
         def map_(u):
@@ -113,7 +115,7 @@ class Csg(Region):
             return x, sign * n
 
         def accept(u, x, n):
-            keep = self.keeps(k, x, n)
+            keep = self.keeps(k, x, n, once)
             return keep & sampler.accept(u, x, sign * n) if sampler.accept is not None else keep
         return PartSampler(sampler.unit_dim, map_, accept)
 
@@ -121,7 +123,7 @@ class Csg(Region):
         # the first unit coordinate picks an operand by its candidates' share and, rescaled, is that
         # operand's first coordinate; shares follow the candidate (pre-rejection) sizes so the kept
         # points are uniform along the result's boundary
-        samplers = [self._operand_part(k, op.part("boundary")) for k, op in enumerate(self.operands)]
+        samplers = [self._operand_part(k, op.part("boundary"), once=True) for k, op in enumerate(self.operands)]
         shares = [candidate_measure(op, "boundary") for op in self.operands]
         unit_dim = max(s.unit_dim for s in samplers)
 
