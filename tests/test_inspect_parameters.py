@@ -158,12 +158,14 @@ def test_solution_plot_blanks_the_points_outside_an_l_shape(tmp_path, capsys, mo
     np.testing.assert_array_equal(np.isnan(seen["ref"]), ~inside)
 
 
-def test_solution_plot_of_scattered_points(tmp_path, capsys):
+@pytest.mark.parametrize("inputs", [["x"], ["x", "y"], ["x", "y", "t"]])
+def test_solution_plot_of_scattered_points(tmp_path, capsys, inputs):
     rng = np.random.default_rng(0)
-    x, y = rng.random(200), rng.random(200)
-    u = np.sin(np.pi * x) * y
-    run = run_folder(tmp_path, spec=SPEC)
-    np.savez(run / "predictions.npz", x=x, y=y, u=u + 1e-3, u_reference=u, inside_domain=np.ones(200, bool),
+    coords = {name: rng.random(200) for name in inputs}
+    u = np.sin(np.pi * coords["x"]) * sum(coords.values())
+    space, time = [i for i in inputs if i != "t"], ", time: t" if "t" in inputs else ""
+    run = run_folder(tmp_path, spec=SPEC.replace("{space: [x, y]}", f"{{space: [{', '.join(space)}]{time}}}"))
+    np.savez(run / "predictions.npz", **coords, u=u + 1e-3, u_reference=u, inside_domain=np.ones(200, bool),
              is_scattered=np.array(True))
     d = json_view(run, capsys, plot=True)
     assert str(run / "solution_u.png") in d["plots"], d["notes"]

@@ -215,10 +215,10 @@ def test_a_square_scattered_file_is_read_as_points_not_a_grid(tmp_path):
 
 def test_wrong_shapes_are_refused_with_both_layouts_named(tmp_path):
     x, y, u, v = grid_data()
-    np.savez(tmp_path / "ref.npz", x=x, y=y, u=u.T, v=v)
+    np.savez(tmp_path / "ref.npz", x=x, y=y, u=u[:, :3], v=v)
     with pytest.raises(PinnrunError) as info:
         build_reference(plane(), Reference(file="ref.npz"), tmp_path)
-    assert str(info.value) == (f"{tmp_path / 'ref.npz'}: reference file: array 'u' has shape (4, 5), expected (5, 4) "
+    assert str(info.value) == (f"{tmp_path / 'ref.npz'}: reference file: array 'u' has shape (5, 3), expected (5, 4) "
                                "(one axis per input: x, y) or 5 values, one per point like every input array")
 
 
@@ -332,3 +332,28 @@ def test_solution_saves_scattered_predictions_with_the_domain_mask(tmp_path):
         np.testing.assert_array_equal(saved["inside_domain"], ~((x > 0.5) & (y > 0.5)))
         np.testing.assert_array_equal(saved["x"], x)
         np.testing.assert_allclose(saved["v_reference"], v)
+
+
+def test_a_matlab_grid_stored_time_first_is_put_in_input_order(tmp_path):
+    x, t = np.linspace(-1, 1, 7), np.linspace(0, 1, 4)
+    X, T = np.meshgrid(x, t, indexing="ij")
+    u = np.exp(-T) * np.sin(np.pi * X)  # (x, t)
+    scipy.io.savemat(tmp_path / "ref.mat", {"x": x[None, :], "t": t[None, :], "usol": u.T})  # stored (t, x)
+    problem = FakeProblem(("x",), "t", ("u",), Box([(-1, 1), (0, 1)]))
+    ref = build_reference(problem, Reference(file="ref.mat", columns={"u": "usol"}), tmp_path)
+    assert ref.shape == (7, 4) and not ref.scattered
+    np.testing.assert_array_equal(ref.values["u"], u)
+    # axes of equal length cannot be told apart: only input order is read as a grid
+    square = np.arange(16.0).reshape(4, 4)
+    scipy.io.savemat(tmp_path / "square.mat", {"x": t, "t": t, "u": square})
+    assert np.array_equal(build_reference(problem, Reference(file="square.mat"), tmp_path).values["u"], square)
+
+
+def test_shared_matlab_references_read_as_grids():
+    shared = Path(__file__).resolve().parents[2] / "shared" / "reference"
+    if not (shared / "deepxde_Allen_Cahn.mat").exists():
+        pytest.skip("../shared/reference is absent")
+    problem = FakeProblem(("x",), "t", ("u",), Box([(-1, 1), (0, 1)]))
+    ref = build_reference(problem, Reference(file=str(shared / "deepxde_Allen_Cahn.mat")), Path("/"))
+    assert ref.shape == (201, 101) and not ref.scattered  # u stored (t, x) = (101, 201)
+    assert ref.axes["x"][0] == -1 and ref.axes["t"][-1] == 1

@@ -5,8 +5,9 @@ a data file (.npz, .csv or .mat; see `reference_layout`), or Burgers'
 Cole-Hopf solution computed from the problem's own initial condition.
 
 A data file is GRIDDED (one 1-D axis per input, each output an array of shape
-[len(axis) for axis in inputs], indexed in input order) or SCATTERED (every
-array holds the same n values: n points). A .csv is always scattered.
+[len(axis) for axis in inputs], indexed in input order, or in another order when
+the axes' lengths all differ, as MATLAB's u(t, x)) or SCATTERED (every array
+holds the same n values: n points). A .csv is always scattered.
 
 Errors count only points inside the problem's domain: on an L-shape the grid
 of its bounding box has points outside, where the network was never trained.
@@ -178,16 +179,29 @@ def reference_layout(arrays: dict[str, np.ndarray], inputs, outputs, names: dict
 
     sizes = {k: arrays[k].size for k in (*inputs, *outputs)}
     grid = tuple(sizes[k] for k in inputs)
-    if not csv and all(arrays[out].shape == grid for out in outputs):
-        return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, {out: arrays[out] for out in outputs})
+    on_grid = {out: _in_input_order(arrays[out], grid) for out in outputs}
+    if not csv and all(v is not None for v in on_grid.values()):
+        return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, on_grid)
     if len(set(sizes.values())) == 1:
         return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, {out: arrays[out].ravel() for out in outputs},
                              scattered=True)
-    out = next(o for o in outputs if arrays[o].shape != grid)
+    out = next(o for o in outputs if on_grid[o] is None)
     axes = ", ".join(f"{k} ({names[k]})" if names[k] != k else k for k in inputs)
     raise TableRefused(f"array '{names[out]}' has shape {arrays[out].shape}, expected {grid} "
                        f"(one axis per input: {axes}) or {sizes[inputs[0]]:,} values, "
                        "one per point like every input array")
+
+
+def _in_input_order(values: np.ndarray, grid: tuple[int, ...]) -> np.ndarray | None:
+    """An output on the grid with its axes in input order, or None if it is not on the grid.
+
+    MATLAB files often store u(t, x) for inputs (x, t): axes in another order are put back
+    when the axes' lengths tell them apart (all different); equal lengths must be in input order."""
+    if values.shape == grid:
+        return values
+    if values.ndim != len(grid) or sorted(values.shape) != sorted(grid) or len(set(grid)) != len(grid):
+        return None
+    return np.transpose(values, [values.shape.index(n) for n in grid])
 
 
 def read_reference_file(path: Path, inputs, outputs, columns: dict[str, str], cap: int) -> ReferenceGrid:
