@@ -61,10 +61,6 @@ class Solution:
         self._next = now + (time.perf_counter() - now) / ERROR_BUDGET
         return {"l2_relative_error": combined, "l2_relative_errors": per_output}
 
-    def error_curve_point(self) -> float | None:
-        """The combined error alone (worker.py's use until it records error_curve_fields)."""
-        return self.error_curve_fields()["l2_relative_error"]
-
     def save(self, path: Path) -> tuple[float | None, dict[str, float]]:
         """predictions.npz: the inputs' axes (a grid) or coordinates (scattered), each output's
         prediction and reference (<output>_reference), inside_domain (bool: the points in the domain,
