@@ -70,8 +70,10 @@ def test_spacetime_measures_multiply_by_the_time_span():
 @pytest.mark.parametrize("name, part, length", [
     ("rectangle", "boundary", 6.0), ("rectangle", "top", 1.0), ("box", "front", 3.0), ("box", "boundary", 22.0),
     ("disk", "boundary", 4 * np.pi), ("polygon", "edge2", 1.0), ("polygon", "boundary", 8.0),
-    ("interval", "boundary", 2.0), ("union", "boundary", 8.0), ("union", "a.right", 1.0), ("union", "b", 5.0), ("union", "b.bottom", 1.0),
-    ("difference", "hole", 2 * np.pi * R_HOLE), ("difference", "outer", 8.0), ("difference", "boundary", 8 + 2 * np.pi * R_HOLE),
+    ("interval", "boundary", 2.0), ("union", "boundary", 8.0), ("union", "a.right", 1.0),
+    ("union", "b", 5.0), ("union", "b.bottom", 1.0),
+    ("difference", "hole", 2 * np.pi * R_HOLE), ("difference", "outer", 8.0),
+    ("difference", "boundary", 8 + 2 * np.pi * R_HOLE),
     ("intersection", "left", 2 * np.pi / 3), ("nested", "plate.a.right", 1.0), ("nested", "plate.b.edge3", 1.0),
     ("intervals", "boundary", 4.0), ("intervals", "gap.left", 1.0),
 ])
@@ -223,10 +225,14 @@ def test_triangulation_covers_random_star_polygons_exactly():
 
 
 @pytest.mark.parametrize("geometry, path, message", [
-    ({"polygon": [[0, 0], [1, 1], [0, 0], [1, 1]]}, ("polygon",), r"^a polygon needs at least 3 distinct vertices, got 2$"),
-    ({"polygon": [[0, 0], [1, 0], [1, 0], [0, 1]]}, ("polygon",), r"^vertices 2 and 3 are the same point \[1\.0, 0\.0\]$"),
-    ({"polygon": [[0, 0], [1, 1], [2, 2]]}, ("polygon",), r"^the polygon has zero area \(its vertices lie on one line\)$"),
-    ({"polygon": [[0, 0], [2, 2], [2, 0], [0, 2]]}, ("polygon",), r"^the polygon intersects itself: edges 1 and 3 cross"),
+    ({"polygon": [[0, 0], [1, 1], [0, 0], [1, 1]]}, ("polygon",),
+     r"^a polygon needs at least 3 distinct vertices, got 2$"),
+    ({"polygon": [[0, 0], [1, 0], [1, 0], [0, 1]]}, ("polygon",),
+     r"^vertices 2 and 3 are the same point \[1\.0, 0\.0\]$"),
+    ({"polygon": [[0, 0], [1, 1], [2, 2]]}, ("polygon",),
+     r"^the polygon has zero area \(its vertices lie on one line\)$"),
+    ({"polygon": [[0, 0], [2, 2], [2, 0], [0, 2]]}, ("polygon",),
+     r"^the polygon intersects itself: edges 1 and 3 cross"),
     ({"polygon": [[0, 0], [4, 0], [4, 4], [2, 0], [0, 4]]}, ("polygon",), r"edges 1 and 3 cross or touch"),
     ({"difference": [{"rectangle": [[0, 1], [0, 1]]}, {"polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]},
      ("difference", 1, "polygon"), r"^the polygon intersects itself: edges 1 and 3"),

@@ -6,9 +6,9 @@ and are kept where they belong to the result. A boundary point x of an operand, 
 result's outward normal n (an operand subtracted from the first has its normal flipped),
 lies on the result's boundary when the result holds x - h n and not x + h n for a step h
 far above the containment tolerance (PROBE_STEP of the size). That one test covers every
-operation and also drops interfaces where operands only touch; where two operands share a
-boundary facing the same way, only the earlier operand keeps it, so the whole boundary draws no piece twice (a named operand's part
-keeps all of it).
+operation and also drops interfaces where operands only touch. Where two operands share a
+boundary facing the same way, the whole boundary takes it from the earlier operand only, so
+no piece is drawn twice (a named operand's part keeps all of its piece).
 Points within h of a corner may be judged wrongly: a fraction ~1e-6 of a boundary.
 """
 from __future__ import annotations
@@ -55,14 +55,13 @@ class Csg(Region):
 
     def contains(self, x, strict=False):
         x = as_points(x, self.dim)
-        inside = [op.contains(x, strict) for op in self.operands[:1]]
         if self.operation == "union":
             return np.any([op.contains(x, strict) for op in self.operands], axis=0)
         if self.operation == "intersection":
             return np.all([op.contains(x, strict) for op in self.operands], axis=0)
         # closed: in the first and not strictly in a hole; strict: strictly in the first, not in a hole
         holes = np.any([op.contains(x, not strict) for op in self.operands[1:]], axis=0)
-        return inside[0] & ~holes
+        return self.operands[0].contains(x, strict) & ~holes
 
     def part_names(self):
         return tuple(self.parts) + ("boundary",)

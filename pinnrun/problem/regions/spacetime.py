@@ -67,11 +67,9 @@ class SpaceTime(Region):
             normals = np.concatenate([n, np.zeros((len(u), 1))], axis=1) if with_normals else None
             return np.concatenate([x, t], axis=1), normals
 
-        accept = None
-        if sampler.accept is not None:
-            def accept(u, x, n):
-                return sampler.accept(u[:, :d], x[:, :-1], None if n is None else n[:, :-1])
-        return PartSampler(d + 1, map_, accept)
+        def accept(u, x, n):
+            return sampler.accept(u[:, :d], x[:, :-1], None if n is None else n[:, :-1])
+        return PartSampler(d + 1, map_, accept if sampler.accept is not None else None)
 
     def interior(self):
         return self._swept(self.region.interior(), with_normals=False)
@@ -88,8 +86,6 @@ class SpaceTime(Region):
             normals[:, -1] = -1.0
             return np.concatenate([x, np.full((len(u), 1), self.t0)], axis=1), normals
 
-        accept = None
-        if space.accept is not None:
-            def accept(u, x, n):
-                return space.accept(u, x[:, :-1], None)
-        return PartSampler(space.unit_dim, map_, accept)
+        def accept(u, x, n):
+            return space.accept(u, x[:, :-1], None)
+        return PartSampler(space.unit_dim, map_, accept if space.accept is not None else None)
