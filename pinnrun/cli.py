@@ -76,11 +76,11 @@ def main() -> None:
 def validate(spec: str, overrides: tuple[str, ...]) -> None:
     """Check a problem spec and exit: 0 if valid, 2 with one line saying what is wrong."""
     def run() -> int:
-        from pinnrun.spec.loader import load_spec
+        from pinnrun.problem.build import load_problem
 
-        loaded = load_spec(spec, list(overrides))
+        loaded, problem = load_problem(spec, list(overrides))
         s = loaded.spec
-        terms = ", ".join(f"{k}={v}" for k, v in s.sampling.points.items())
+        terms = ", ".join(f"{t.name}={t.points}" for t in problem.terms)
         click.echo(f"{spec}: valid ({s.name}; terms {terms}; scaling {s.scaling})")
         return 0
     _guard(run)

@@ -20,19 +20,16 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pinnrun.errors import one_line  # noqa: E402
-from pinnrun.model.mlp import build_model  # noqa: E402
-from pinnrun.problem.problem import build_problem  # noqa: E402
 from pinnrun.results.failures import record_failure  # noqa: E402
 from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
 from pinnrun.results.solution import Solution  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
-from pinnrun.sampling.collocation import sample_problem  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
-from pinnrun.spec.loader import load_spec  # noqa: E402
-from pinnrun.training.comm import claim_devices, open_comm  # noqa: E402
+from pinnrun.training.comm import open_comm  # noqa: E402
 from pinnrun.training.losses import LossTerms  # noqa: E402
+from pinnrun.training.placement import claim_devices  # noqa: E402
 from pinnrun.training.probe import measure_step_costs  # noqa: E402
-from pinnrun.training.trainer import Trainer  # noqa: E402
+from pinnrun.training.session import build_session  # noqa: E402
 
 
 def _interrupt(signum, frame):
@@ -54,16 +51,10 @@ def main(run_dir: Path, probe: bool = False) -> int:
     device = claim_devices(comm)
     rec = Recorder(run_dir, comm.rank == 0)
     try:
-        loaded = load_spec(run_dir / "spec.yaml")
-        spec = loaded.spec
-        problem = build_problem(loaded)
-        points = sample_problem(problem, spec.sampling.method, spec.training.seed, comm.rank, comm.size,
-                                spec.scaling)
-        net = build_model(spec.network, problem, seed=spec.training.seed)
-        comm.broadcast_variables(net.params)  # one model, whatever each rank initialised
-        trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, spec.training, comm)
+        session = build_session(run_dir / "spec.yaml", comm)
+        spec, problem, points, net, trainer = session.spec, session.problem, session.batches, session.net, session.trainer
         counts = point_counts(problem, points)
-        solution = Solution(problem, spec.reference, loaded.path.parent, net) if comm.rank == 0 else None
+        solution = Solution(problem, spec.reference, session.loaded.path.parent, net) if comm.rank == 0 else None
         devices = comm.allgather_object(device)
         rec.write_json("env.json", _environment(devices))
         lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
@@ -73,27 +64,30 @@ def main(run_dir: Path, probe: bool = False) -> int:
         digests = {}  # per phase, every rank's parameter digest: ranks must stay bit-identical
 
         def after_phase(name: str) -> None:
-            digests[name] = comm.allgather_object(digest(p.numpy() for p in net.params))
+            digests[name] = comm.allgather_object(digest(p.numpy() for p in session.variables))
 
         def record(metric: dict) -> None:
             if solution is not None:  # the error curve: when did training reach a given accuracy?
-                metric["l2_relative_error"] = solution.error_curve_point()
+                metric.update(solution.error_curve_fields())
             rec.metric(metric)
 
         log = trainer.run(record, after_phase)
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
         train_loss = _global_loss(trainer.losses, comm)
         test_loss = _global_loss(LossTerms(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net,
-                                           comm.size), comm)
-        costs = measure_step_costs(problem, points, net, spec.training, comm) if probe else None
+                                           session.parameters), comm)
+        costs = measure_step_costs(session) if probe else None
         if comm.rank == 0:
-            tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(net.params)}).write(
+            tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(session.variables)}).write(
                 str(run_dir / "checkpoint" / "model"))
-            l2 = solution.save(run_dir / "predictions.npz")
+            l2, l2_per_output = solution.save(run_dir / "predictions.npz")
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
                                     time.perf_counter() - started, l2, in_sync)
+            summary["l2_relative_errors"] = l2_per_output
             summary.update(_generalisation(train_loss, test_loss))
+            if problem.parameters:
+                summary["parameters"] = session.parameters.report()
             if costs:
                 summary["step_costs"] = costs
                 summary["allreduce_share"] = _allreduce_share(costs, summary["seconds_per_step"], comm.size)
@@ -115,7 +109,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
 
 def _global_loss(losses: LossTerms, comm) -> tuple[float, dict]:
     """The weighted loss and per-term losses at the final parameters, over all ranks' points."""
-    terms = comm.allreduce_mean(losses(), name="pinnrun_final_loss").numpy()
+    terms = comm.allreduce_sum(losses(), name="pinnrun_final_loss").numpy()
     return float(np.dot(losses.weights.numpy(), terms)), dict(zip(losses.names, map(float, terms)))
 
 

@@ -40,13 +40,14 @@ CONFIGS = {
 def worker(layers: int, reduce: bool) -> None:
     import tensorflow as tf
 
-    from pinnrun.training import comm as comm_module
+    from pinnrun.training import placement
+    from pinnrun.training.comm import HorovodComm
 
-    comm = comm_module.HorovodComm()
+    comm = HorovodComm()
     if os.environ.get("BENCH_PIN") == "1":
-        comm_module._pin_cores(comm.local_rank, comm.local_size)
+        placement._pin_cores(comm.local_rank, comm.local_size)
     if os.environ.get("BENCH_IDLE") == "1":
-        comm_module._yield_to_compute(comm.background_threads)
+        placement._yield_to_compute(comm.background_threads)
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     x = tf.Variable(tf.random.normal([ELEMENTS]))

@@ -42,13 +42,13 @@ class TimedComm:
         self.sums = tf.Variable(tf.zeros([2], tf.float64))
         self.last = tf.Variable(0.0, dtype=tf.float64)
 
-    def allreduce_mean(self, tensor, name="pinnrun_allreduce"):
+    def allreduce_sum(self, tensor, name="pinnrun_allreduce"):
         import tensorflow as tf
 
         with tf.control_dependencies([tensor]):
             t1 = tf.timestamp()
         with tf.control_dependencies([t1]):
-            out = self.comm.allreduce_mean(tf.identity(tensor), name=name)
+            out = self.comm.allreduce_sum(tf.identity(tensor), name=name)
         with tf.control_dependencies([out]):
             t2 = tf.timestamp()
         self.sums.assign_add(tf.stack([t1 - self.last, t2 - t1]))
@@ -65,24 +65,19 @@ def rank_main(mode: str, result: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from pinnrun.model.mlp import build_model
-    from pinnrun.problem.problem import build_problem
-    from pinnrun.sampling.collocation import sample_problem
-    from pinnrun.spec.loader import load_spec
     from pinnrun.training.adam import Adam
-    from pinnrun.training.comm import HorovodComm, LocalComm, claim_devices
-    from pinnrun.training.losses import LossTerms
+    from pinnrun.training.comm import HorovodComm, LocalComm
+    from pinnrun.training.placement import claim_devices
+    from pinnrun.training.session import build_session
     from pinnrun.training.trainer import Trainer
 
     hvd = HorovodComm()
     claim_devices(hvd)
     comm = TimedComm(hvd) if mode == "horovod" else LocalComm()
-    loaded = load_spec(ROOT / "problems" / "burgers.yaml", SETS)
-    problem, spec = build_problem(loaded), loaded.spec
-    points = sample_problem(problem, spec.sampling.method, spec.training.seed, hvd.rank, hvd.size, spec.scaling)
-    net = build_model(spec.network, problem, seed=spec.training.seed)
-    trainer = Trainer(LossTerms(problem, points, net, hvd.size), net.params, spec.training, comm)
-    steps = trainer.adam_steps(Adam(net.params, spec.training.adam))
+    session = build_session(ROOT / "problems" / "burgers.yaml", hvd, SETS)  # this rank's points of the 2-rank run
+    spec = session.spec
+    trainer = Trainer(session.losses, session.variables, spec.training, comm)  # timed or local all-reduce
+    steps = trainer.adam_steps(Adam(session.variables, spec.training.adam))
     float(steps(tf.constant(1))[0])       # compile
     float(steps(tf.constant(CHUNK))[0])   # warm-up
     hvd.allgather_object(None)            # both ranks start timing together

@@ -33,14 +33,10 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from pinnrun.model.mlp import build_model
-    from pinnrun.problem.problem import build_problem
-    from pinnrun.sampling.collocation import sample_problem
     from pinnrun.spec.loader import load_spec
     from pinnrun.spec.memory import estimate_rank_memory
     from pinnrun.training.comm import LocalComm
-    from pinnrun.training.losses import LossTerms
-    from pinnrun.training.trainer import Trainer
+    from pinnrun.training.session import build_session
 
     tf.constant(1.0) + 1.0  # start the runtime: its threads and allocator belong to the baseline
     baseline = vm_kib("VmRSS")
@@ -50,12 +46,7 @@ def main() -> None:
     if spec.training.lbfgs is not None:
         loaded = load_spec(args.spec, [*overrides, "training.lbfgs.steps=3"])
         spec = loaded.spec
-    comm = LocalComm()
-    problem = build_problem(loaded)
-    points = sample_problem(problem, spec.sampling.method, spec.training.seed, 0, 1, spec.scaling)
-    net = build_model(spec.network, problem, seed=spec.training.seed)
-    trainer = Trainer(LossTerms(problem, points, net, 1), net.params, spec.training, comm)
-    trainer.run(lambda record: None)
+    build_session(loaded, LocalComm()).trainer.run(lambda record: None)
     peak = vm_kib("VmHWM")
     estimate = estimate_rank_memory(spec, ranks=1)
     print(json.dumps({"spec": args.spec, "overrides": args.overrides,

@@ -75,7 +75,7 @@ class Mutation:
 # The tests each break is aimed at. Fast unit tests come first.
 ADAM_UNIT = Stage("tests/test_training_local.py", "adam")
 LBFGS_UNIT = Stage("tests/test_training_local.py", "lbfgs")
-LOSS_UNIT = Stage("tests/test_training_local.py", "mean_of_rank or empty_strong")
+LOSS_UNIT = Stage("tests/test_training_local.py", "sum_of_rank_shares or empty_strong")
 ONE_PROCESS = Stage("tests/test_training_local.py", "one_process_training")
 SHARDS_UNIT = Stage("tests/test_sampling.py")
 # 1 rank vs 2 ranks (mpirun, the default local path), strong scaling with unequal shards:
@@ -97,14 +97,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the copy's Horovod ranks exit at start (a 1-rank run, without a launcher, is untouched)",
         (DIST_STRONG,), sanity=True),
     Mutation(
-        "gradients summed, not averaged", "pinnrun/training/trainer.py",
+        "gradient scaled by the rank count", "pinnrun/training/trainer.py",
         "reduced[:self.n_params], terms, local",
         "reduced[:self.n_params] * self.comm.size, terms, local",
-        "the all-reduced gradient times the rank count (the sum over ranks); loss terms still averaged",
+        "the all-reduced gradient times the rank count (as if each rank's share were a mean); loss terms exact",
         (DIST_STRONG,)),
     Mutation(
-        "no broadcast", "pinnrun/worker.py",
-        "comm.broadcast_variables(net.params)", "pass",
+        "no broadcast", "pinnrun/training/session.py",
+        "comm.broadcast_variables(variables)", "pass",
         "rank 0's initial parameters are not broadcast", (DIST_BROADCAST,)),
     Mutation(
         "a shard's last point dropped", "pinnrun/sampling/shards.py",
@@ -112,8 +112,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "strong scaling: the last rank's block ends one point early", (SHARDS_UNIT, DIST_STRONG)),
     Mutation(
         "wrong global point count", "pinnrun/training/losses.py",
-        "scale = size / p.shard.total", "scale = size / (size * p.shard.count or 1)",
-        "the loss normalised by size x this rank's count instead of the global count", (LOSS_UNIT, DIST_STRONG)),
+        "scale = 1.0 / max(batch.shard.total * batch.components, 1)",
+        "scale = 1.0 / max(batch.shard.count * batch.components, 1)",
+        "the loss normalised by this rank's point count instead of the global count", (LOSS_UNIT, DIST_STRONG)),
     Mutation(
         "L-BFGS history off by one", "pinnrun/training/lbfgs.py",
         "for i in tf.range(m):", "for i in tf.range(m - 1):",

@@ -36,26 +36,16 @@ def main() -> int:
 
     import tensorflow as tf
 
-    # Before TensorFlow runs anything, as pinnrun.training.comm.claim_devices does.
+    # Before TensorFlow runs anything, as pinnrun.training.placement.claim_devices does.
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter or args.threads)
 
-    from pinnrun.model.mlp import build_model
-    from pinnrun.problem.problem import build_problem
-    from pinnrun.sampling.collocation import sample_problem
-    from pinnrun.spec.loader import load_spec
     from pinnrun.training.comm import LocalComm
-    from pinnrun.training.losses import LossTerms
-    from pinnrun.training.trainer import Trainer
+    from pinnrun.training.session import build_session
 
     steps = 1 + args.chunk * (args.repeats + 1)  # 1 to compile, a partial chunk, then full ones
-    loaded = load_spec(args.spec, [*args.overrides, f"training.adam.steps={steps}", "training.lbfgs=null",
-                                   f"training.log_every={args.chunk}"])
-    spec = loaded.spec
-    problem = build_problem(loaded)
-    points = sample_problem(problem, spec.sampling.method, spec.training.seed, 0, 1, spec.scaling)
-    net = build_model(spec.network, problem, seed=spec.training.seed)
-    trainer = Trainer(LossTerms(problem, points, net, 1), net.params, spec.training, LocalComm())
+    trainer = build_session(args.spec, LocalComm(), [*args.overrides, f"training.adam.steps={steps}",
+                                                     "training.lbfgs=null", f"training.log_every={args.chunk}"]).trainer
     marks = []  # (step, wall clock, this process's CPU time) after each chunk
     trainer.run(lambda record: marks.append((record["step"], time.perf_counter(), time.process_time())))
 

@@ -23,7 +23,8 @@ def write_spec(tmp_path: Path, data: dict, name: str = "spec.yaml") -> Path:
 
 
 def load(name_or_path, overrides=()):
-    from pinnrun.spec.loader import load_spec
+    """Load and build the problem, with every check validation makes; returns the LoadedSpec."""
+    from pinnrun.problem.build import load_problem
 
     path = name_or_path if isinstance(name_or_path, Path) else PROBLEMS / f"{name_or_path}.yaml"
-    return load_spec(path, list(overrides))
+    return load_problem(path, list(overrides))[0]

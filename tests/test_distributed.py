@@ -182,7 +182,7 @@ def rank_digests(points: dict[str, np.ndarray], blocks: dict[str, list[tuple[int
 
 def one_rank_points(run: Run, scaling: str) -> dict[str, np.ndarray]:
     """The 1-rank run's points, sampled here from its own spec."""
-    from pinnrun.problem.problem import build_problem
+    from pinnrun.problem.build import build_problem
     from pinnrun.sampling.collocation import sample_problem
 
     return {name: p.x for name, p in sample_problem(build_problem(load(run.out / "spec.yaml")), "sobol", 0, 0, 1,
@@ -273,7 +273,7 @@ def test_a_rank_started_from_another_initialisation_ends_identical(trained, tmp_
     """Rank 1 builds its network from seed 7 (tests/inject): after rank 0's broadcast the run is
     the clean run, bit for bit."""
     from pinnrun.model.mlp import build_model
-    from pinnrun.problem.problem import build_problem
+    from pinnrun.problem.build import build_problem
     from pinnrun.worker import digest
 
     clean = trained(f"strong-2-{path}")

@@ -25,6 +25,7 @@ from numpy.lib import format as npy
 
 from pinnrun.errors import PinnrunError, SpecError
 from pinnrun.launch.cluster import load_cluster
+from pinnrun.problem.build import load_problem
 from pinnrun.problem.npz import NpzRefused, load_npz, npz_headers
 from pinnrun.spec.expressions import ExpressionError, parse
 from pinnrun.spec.limits import (
@@ -502,7 +503,7 @@ def test_reference_file_errors_are_located_in_the_spec(tmp_path: Path) -> None:
     np.savez(tmp_path / "ref.npz", x=np.linspace(-1, 1, 5), u=np.array([0, 1, np.inf, 1, 0.0]))
     path = write(tmp_path, edit(POISSON, "  exact: sin(pi*x)\n", "  file: ref.npz\n"))
     with pytest.raises(SpecError) as info:
-        load_spec(path)
+        load_problem(path)
     err = info.value
     assert (err.line, err.field) == (29, "reference.file")
     assert_one_line(err, "ref.npz: array 'u' holds non-finite values")

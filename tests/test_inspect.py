@@ -184,7 +184,7 @@ def test_an_interrupted_run_shows_what_it_got_to(runs):
 def test_a_failed_run_says_why(runs):
     result = inspect(runs["failed"])
     assert result.exit_code == 0 and "Traceback" not in result.output
-    assert "failed" in result.stdout and "file not found" in result.stdout
+    assert "failed" in result.stdout and "reference file: cannot read" in result.stdout
     assert inspect_json(runs["failed"])["status"] == "failed"
 
 

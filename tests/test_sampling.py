@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import load
-from pinnrun.problem.problem import build_problem
+from pinnrun.problem.build import build_problem
 from pinnrun.sampling.collocation import sample_problem
 from pinnrun.sampling.sequences import METHODS, unit_block
 from pinnrun.sampling.shards import shard
@@ -62,9 +62,8 @@ def test_ranks_together_hold_exactly_the_single_rank_set(problem, scaling):
     for term in pb.terms:
         joined = np.concatenate([s[term.name].x for s in shards])
         np.testing.assert_array_equal(joined, single[term.name].x)
-        if single[term.name].target is not None:
-            np.testing.assert_array_equal(np.concatenate([s[term.name].target for s in shards]),
-                                          single[term.name].target)
+        for key, values in single[term.name].arrays.items():
+            np.testing.assert_array_equal(np.concatenate([s[term.name].arrays[key] for s in shards]), values)
 
 
 def test_points_lie_where_their_term_holds():
@@ -75,31 +74,11 @@ def test_points_lie_where_their_term_holds():
     assert x.std() > 0.5 and t.std() > 0.25  # spread over the whole domain
     init = pts["initial"]
     np.testing.assert_array_equal(init.x[:, 1], 0.0)
-    np.testing.assert_allclose(init.target[:, 0], -np.sin(np.pi * init.x[:, 0]))
+    np.testing.assert_allclose(init.arrays['target'][:, 0], -np.sin(np.pi * init.x[:, 0]))
     walls = pts["walls"].x
     assert set(np.unique(walls[:, 0])) == {-1.0, 1.0}
     assert abs((walls[:, 0] > 0).mean() - 0.5) < 0.05  # both ends sampled evenly
-    np.testing.assert_array_equal(pts["walls"].target, 0.0)
-
-
-def test_rectangle_boundary_and_normals(tmp_path):
-    from pinnrun.problem.geometry import map_boundary
-
-    box = [(0.0, 2.0), (0.0, 1.0)]
-    u = unit_block("sobol", 1, 3, 0, 600, 600)
-    pts, normals = map_boundary(u, "rectangle", "boundary", box)
-    on_side = {
-        "left": (pts[:, 0] == 0, (-1, 0)), "right": (pts[:, 0] == 2, (1, 0)),
-        "bottom": (pts[:, 1] == 0, (0, -1)), "top": (pts[:, 1] == 1, (0, 1)),
-    }
-    total = 0
-    for mask, normal in on_side.values():
-        assert mask.any()
-        np.testing.assert_array_equal(normals[mask & (normals != 0).any(1)][:1], [normal])
-        total += mask.sum()
-    assert total >= 600  # every point is on some side (corners may count twice)
-    # side shares follow side lengths: bottom/top are twice as long as left/right
-    assert 1.6 < on_side["bottom"][0].sum() / on_side["left"][0].sum() < 2.4
+    np.testing.assert_array_equal(pts["walls"].arrays["target"], 0.0)
 
 
 def test_sampling_is_reproducible_and_seeded():

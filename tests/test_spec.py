@@ -72,8 +72,11 @@ def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
 
 
 def spec_error(path: Path, overrides=()) -> SpecError:
+    """What validation says: the spec's own checks and the problem's (domain, terms, data, reference)."""
+    from pinnrun.problem.build import load_problem
+
     with pytest.raises(SpecError) as info:
-        load_spec(path, list(overrides))
+        load_problem(path, list(overrides))
     return info.value
 
 
@@ -102,7 +105,8 @@ def test_example_problem_loads(path: Path) -> None:
     loaded = load_spec(path)
     assert loaded.spec.name == path.stem
     assert loaded.path == path.resolve()
-    assert set(loaded.spec.sampling.points) == set(loaded.spec.pde) | set(loaded.spec.conditions)
+    sampled = {name for name, c in loaded.spec.conditions.items() if c.kind != "data"}  # data: the file's points
+    assert set(loaded.spec.sampling.points) == set(loaded.spec.pde) | sampled
     # constants are evaluated to numbers
     assert all(isinstance(v, float) for v in loaded.constants.values())
 
@@ -189,7 +193,7 @@ def test_unknown_top_level_key_names_allowed_keys(tmp_path: Path) -> None:
                  13, "conditions.left.on", ["left, right, boundary"],
                  id="condition-on-unknown-boundary-part"),
     pytest.param("on: left, ", "",
-                 13, "conditions.left", ["on: one of left, right, boundary"],
+                 13, "conditions.left.on", ["required field is missing"],
                  id="condition-without-on"),
     pytest.param("on: left, value: 0", "on: left, value: u",
                  13, "conditions.left.value", ["unknown name 'u'"],
@@ -258,10 +262,13 @@ def test_reference_file_resolves_beside_the_spec(tmp_path: Path) -> None:
     (sub / "empty.npz").write_bytes(b"")
     empty = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: empty.npz\n"), "empty.yaml")
     assert_located(spec_error(empty), empty, 29, "reference.file", "cannot read")
-    # a non-.npz file is refused
+    # a CSV needs rows of numbers under its header; a file of another kind is refused
     (sub / "ref.csv").write_text("x,u\n")
     bad = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: ref.csv\n"), "bad.yaml")
-    assert_located(spec_error(bad), bad, 29, "reference.file", ".npz")
+    assert_located(spec_error(bad), bad, 29, "reference.file", "ref.csv", "no rows of numbers")
+    (sub / "ref.txt").write_text("x u\n")
+    other = write(sub, edit(POISSON, "  exact: sin(pi*x)\n", "  file: ref.txt\n"), "other.yaml")
+    assert_located(spec_error(other), other, 29, "reference.file", ".npz, .csv or .mat")
 
 
 def test_duplicate_top_level_key(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import tensorflow as tf
 from helpers import load
 from pinnrun.model.derivatives import evaluate_fields
 from pinnrun.model.mlp import MLP
-from pinnrun.problem.problem import build_problem
+from pinnrun.problem.build import build_problem
 from pinnrun.sampling.collocation import sample_problem
 from pinnrun.spec.expressions import Derivative
 from pinnrun.spec.schema import LBFGS as LBFGSSpec, Adam as AdamSpec, Training
@@ -76,11 +76,11 @@ def test_mlp_forward_pass_by_hand_and_reproducible():
 def _losses(problem, rank, size, scaling, net):
     pb = build_problem(load(problem, [f"scaling={scaling}"]))
     pts = sample_problem(pb, "sobol", 0, rank, size, scaling)
-    return LossTerms(pb, pts, net, size)
+    return LossTerms(pb, pts, net)
 
 
 @pytest.mark.parametrize("scaling", ["weak", "strong"])
-def test_mean_of_rank_contributions_is_the_global_loss_and_gradient(scaling):
+def test_sum_of_rank_shares_is_the_global_loss_and_gradient(scaling):
     """What the all-reduce computes, done by hand: exact even with unequal strong blocks."""
     net = MLP([(-1, 1), (0, 1)], [16, 16], 1, dtype="float64", seed=1)
     k = 3  # 8192 % 3 != 0: unequal strong blocks
@@ -93,14 +93,14 @@ def test_mean_of_rank_contributions_is_the_global_loss_and_gradient(scaling):
         return v.numpy(), flatten(tape.gradient(total, net.params)).numpy()
 
     per_rank = [value_and_grad(lt) for lt in ranks]
-    mean_terms = np.mean([v for v, _ in per_rank], axis=0)
-    mean_grad = np.mean([g for _, g in per_rank], axis=0)
+    mean_terms = np.sum([v for v, _ in per_rank], axis=0)
+    mean_grad = np.sum([g for _, g in per_rank], axis=0)
     if scaling == "strong":  # the same points on one rank
         ref_terms, ref_grad = value_and_grad(_losses("burgers_soft", 0, 1, "strong", net))
     else:  # weak: all k shards == one rank with k*N points of the same sequences
         pb = build_problem(load("burgers_soft", [f"sampling.points.{n}={k * c}" for n, c in
                                             {"burgers": 8192, "initial": 256, "walls": 256}.items()]))
-        ref_terms, ref_grad = value_and_grad(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net, 1))
+        ref_terms, ref_grad = value_and_grad(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net))
     np.testing.assert_allclose(mean_terms, ref_terms, rtol=1e-12)
     np.testing.assert_allclose(mean_grad, ref_grad, rtol=1e-9, atol=1e-14)
 
@@ -111,7 +111,7 @@ def test_empty_strong_shards_keep_the_global_mean_exact():
     ranks = [_losses("poisson1d", r, 2, "strong", net) for r in range(2)]
     counts = [[d[1][0].shape[0] for d in lt._data] for lt in ranks]
     assert counts == [[128, 1, 1], [128, 0, 0]]
-    mean = np.mean([lt().numpy() for lt in ranks], axis=0)
+    mean = np.sum([lt().numpy() for lt in ranks], axis=0)
     np.testing.assert_allclose(mean, _losses("poisson1d", 0, 1, "strong", net)().numpy(), rtol=1e-12)
 
 
@@ -240,7 +240,7 @@ def test_one_process_training_reduces_the_loss_and_logs_every_term():
     pb = build_problem(loaded)
     net = MLP(pb.input_box, [16, 16], 1, dtype="float64", seed=0)
     training = Training(seed=0, adam={"steps": 60, "learning_rate": 1e-2}, lbfgs={"steps": 40}, log_every=20)
-    trainer = Trainer(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net, 1), net.params,
+    trainer = Trainer(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net), net.params,
                       training, LocalComm())
     records, phases = [], []
     log = trainer.run(records.append, phases.append)

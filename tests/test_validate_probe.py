@@ -13,6 +13,7 @@ import pytest
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host
 from pinnrun.launch.command import LaunchPlan
+from pinnrun.problem.build import load_problem
 from pinnrun.spec.loader import load_spec
 from pinnrun.spec.memory import estimate_rank_memory
 from test_spec import POISSON, REPO, assert_located, assert_one_line_error, edit, pinnrun, spec_error, write
@@ -70,7 +71,7 @@ FLOAT32 = ("  dtype: float64\n", "  dtype: float32\n")
     pytest.param("log_every: 100", "log_every: 10000000000", 26, "training.log_every", ["1000000000"], None,
                  id="log-every-1e10"),
     pytest.param("interval: [-1, 1]", "interval: [-1e31, 1]", 9, "geometry.interval[0]",
-                 ["a bound must lie within -1e+30..1e+30", "-1e+31"], None, id="bound-1e31"),
+                 ["a coordinate must lie within -1e+30..1e+30", "-1e+31"], None, id="bound-1e31"),
     # expressions that are not finite on their own domain
     pytest.param("on: left, value: 0", "on: left, value: 1/0", 13, "conditions.left.value",
                  ["cannot evaluate", "1/0"], None, id="value-1/0"),

@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from pinnrun.errors import printable
 from pinnrun.launch.command import shell_safe_environment
 from pinnrun.results import strict_json
 from pinnrun.results.recorder import EVENTS
@@ -105,7 +107,8 @@ class _ProgressView:
         self.live = console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]{task.fields[phase]:>5}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} it/s"),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[params]}"),
+            TextColumn("{task.fields[rate]} it/s"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not self.live)
         self.task = None
         self.last = (0.0, 0)
@@ -120,7 +123,8 @@ class _ProgressView:
     def update(self, event: dict) -> dict | None:
         kind = event.get("event")
         if kind == "start":
-            self.task = self.progress.add_task("train", total=event["total_steps"], phase="", loss="-", rate="-")
+            self.task = self.progress.add_task("train", total=event["total_steps"], phase="", loss="-", rate="-",
+                                              params="")
             self.last = (event["time"], 0)
             self.console.print(f"training on {event['ranks']} rank(s), {event['scaling']} scaling, "
                                f"{sum(event['points']['global'].values()):,} points in all")
@@ -128,17 +132,25 @@ class _ProgressView:
             t, step = event["time"], event["step"]
             rate = (step - self.last[1]) / (t - self.last[0]) if t > self.last[0] else 0.0
             self.last = (t, step)
+            params = parameters_text(event.get("parameters"))
             if self.task is not None:
-                self.progress.update(self.task, completed=step, phase=event["phase"],
+                self.progress.update(self.task, completed=step, phase=event["phase"], params=escape(params),
                                      loss=number_text(event.get("loss"), ".3e"), rate=f"{rate:,.0f}")
             if not self.live:
                 self.console.print(f"{event['phase']:>5} step {step:>7}  loss {number_text(event.get('loss'), '.4e')}  "
-                                   f"{rate:,.0f} it/s")
+                                   + (f"{escape(params)}  " if params else "") + f"{rate:,.0f} it/s")
         elif kind in ("done", "failed", "interrupted"):
             if self.task is not None and kind == "done":
                 self.progress.update(self.task, completed=self.progress.tasks[0].total)
             return event
         return None
+
+
+def parameters_text(parameters) -> str:
+    """`D=0.1021 k=2.31`: the unknown parameters' current values (inverse problems), else ''."""
+    if not isinstance(parameters, dict):
+        return ""
+    return " ".join(f"{printable(str(name))}={number_text(v, '.4g')}" for name, v in list(parameters.items())[:8])
 
 
 def number_text(value, spec: str) -> str:

@@ -17,7 +17,8 @@ from pinnrun.results import strict_json
 from pinnrun.results.failures import rank_failures
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
-from pinnrun.spec.loader import LoadedSpec, dump_spec, load_spec
+from pinnrun.problem.build import load_problem
+from pinnrun.spec.loader import LoadedSpec, dump_spec
 
 
 def resolved_spec(loaded: LoadedSpec, scaling: str | None):
@@ -28,13 +29,15 @@ def resolved_spec(loaded: LoadedSpec, scaling: str | None):
     if spec.reference is not None and spec.reference.file is not None:
         path = (loaded.path.parent / spec.reference.file).resolve()
         spec = spec.model_copy(update={"reference": spec.reference.model_copy(update={"file": str(path)})})
-    return spec
+    conditions = {name: cond.model_copy(update={"file": str((loaded.path.parent / cond.file).resolve())})
+                  if cond.kind == "data" else cond for name, cond in spec.conditions.items()}
+    return spec.model_copy(update={"conditions": conditions})
 
 
 def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
           scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
           dry_run: bool, console: Console, worker_args: tuple[str, ...] = ()) -> int:
-    loaded = load_spec(spec_path, overrides)
+    loaded, _ = load_problem(spec_path, overrides)  # every check, before any rank starts
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
     spec = resolved_spec(loaded, scaling)

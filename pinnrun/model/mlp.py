@@ -51,13 +51,15 @@ class MLP(tf.Module):
 
 class TransformedNet(tf.Module):
     """The network with hard constraints: each transformed output is an expression of
-    the inputs and the raw outputs. Derivatives flow through it like through the net."""
+    the inputs, the raw outputs, constants and parameters. Derivatives flow through it
+    like through the net."""
 
     def __init__(self, net: MLP, transforms: dict, inputs: tuple[str, ...], outputs: tuple[str, ...],
-                 constants: dict[str, float]):
+                 constants: dict[str, float], parameters=None):
         super().__init__(name="transformed")
         self.net, self.transforms = net, transforms
         self.inputs, self.outputs, self.constants = inputs, outputs, constants
+        self.parameters = parameters
         self.dtype = net.dtype
 
     @property
@@ -68,19 +70,18 @@ class TransformedNet(tf.Module):
         y = self.net(x)
         env = {name: x[:, i:i + 1] for i, name in enumerate(self.inputs)}
         env |= {name: y[:, i:i + 1] for i, name in enumerate(self.outputs)} | self.constants
+        if self.parameters is not None:
+            env |= self.parameters.values()
         cols = [self.transforms[name].evaluate(env, backend="tf") + tf.zeros_like(y[:, :1])
                 if name in self.transforms else y[:, i:i + 1] for i, name in enumerate(self.outputs)]
         return tf.concat(cols, axis=1)
 
 
-def build_model(spec_network, problem, seed: int):
-    """The network a spec asks for, with its output transform if any."""
-    from pinnrun.spec.expressions import parse
-
+def build_model(spec_network, problem, seed: int, parameters=None):
+    """The network a spec asks for, with its output transform (parsed at validation) if any."""
     net = MLP(problem.input_box, spec_network.hidden, len(problem.outputs), spec_network.activation,
               spec_network.initializer, spec_network.dtype, seed=seed)
-    if not spec_network.output_transform:
+    if not problem.output_transform:
         return net
-    names = dict(variables=problem.inputs, outputs=problem.outputs, constants=list(problem.constants))
-    transforms = {out: parse(src, **names) for out, src in spec_network.output_transform.items()}
-    return TransformedNet(net, transforms, problem.inputs, problem.outputs, problem.constants)
+    return TransformedNet(net, problem.output_transform, problem.inputs, problem.outputs, problem.constants,
+                          parameters)

@@ -23,7 +23,8 @@ class Recorder:
         if not self.enabled:
             return
         _append(self.run_dir / METRICS, record)
-        self.event("progress", step=record["step"], phase=record["phase"], loss=record["loss"])
+        self.event("progress", step=record["step"], phase=record["phase"], loss=record["loss"],
+                   **({"parameters": record["parameters"]} if "parameters" in record else {}))
         self._tensorboard(record)
 
     def _tensorboard(self, record: dict) -> None:
@@ -37,6 +38,8 @@ class Recorder:
                 tf.summary.scalar(f"loss/{name}", value)
             if record.get("lr") is not None:
                 tf.summary.scalar("learning_rate", record["lr"])
+            for name, value in record.get("parameters", {}).items():
+                tf.summary.scalar(f"parameter/{name}", value)
         self._tb.flush()
 
     def write_json(self, name: str, data: dict) -> None:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pinnrun.problem.problem import Problem
-from pinnrun.sampling.collocation import TermPoints
+from pinnrun.problem.terms.base import Batch
 from pinnrun.training.trainer import TrainingLog
 
 
-def point_counts(problem: Problem, points: dict[str, TermPoints]) -> dict:
+def point_counts(problem: Problem, points: dict[str, Batch]) -> dict:
     return {
         "per_rank": {t.name: points[t.name].shard.count for t in problem.terms},
         "global": {t.name: points[t.name].shard.total for t in problem.terms},

@@ -21,12 +21,12 @@ from pinnrun.launch.runner import INTERRUPTED
 from pinnrun.results.run_folder import new_run_dir
 from pinnrun.scale.report import print_study, write_outputs
 from pinnrun.scale.runner import Launch, Outcome, run_training, save_study, step_overrides
-from pinnrun.spec.loader import load_spec
+from pinnrun.problem.build import load_problem
 
 
 def run_points(spec: str, counts: list[int], seeds: int, ranks: int, steps: int | None, launch: Launch,
                overrides: list[str], out: str | None, console: Console) -> int:
-    loaded = load_spec(spec, overrides)
+    loaded, _ = load_problem(spec, overrides)
     pde_terms = list(loaded.spec.pde)
     base_seed = loaded.spec.training.seed
     study_dir = new_run_dir(out, f"scale-{loaded.spec.name}-points")

@@ -16,13 +16,13 @@ from pinnrun.scale.cost_model import PREDICT_RANKS, NotEnoughData, fit
 from pinnrun.scale.metrics import add_speedups
 from pinnrun.scale.report import print_study, write_outputs
 from pinnrun.scale.runner import Launch, Outcome, run_training, save_study, step_overrides
-from pinnrun.spec.loader import load_spec
+from pinnrun.problem.build import load_problem
 
 
 def run_sweep(spec: str, mode: str, sizes: list[int], steps: int | None, repeat: int, launch: Launch,
               oversubscribe: bool, overrides: list[str], out: str | None, console: Console,
               predict: tuple[int, ...] = PREDICT_RANKS) -> int:
-    loaded = load_spec(spec, overrides)  # bad input stops here, before anything runs
+    loaded, _ = load_problem(spec, overrides)  # bad input stops here, before anything runs
     study_dir = new_run_dir(out, f"scale-{loaded.spec.name}-{mode}")
     run_overrides = list(overrides) + step_overrides(steps, loaded.spec.training.log_every)
     capacity = launch.capacity()

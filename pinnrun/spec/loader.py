@@ -6,7 +6,7 @@ field, before any training process starts.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -23,6 +23,15 @@ class LoadedSpec:
     spec: Spec
     constants: dict[str, float]  # evaluated values of spec.constants
     path: Path                   # the file it came from (relative paths resolve beside it)
+    expressions: dict = field(default_factory=dict)  # spec path -> parsed Expression (parsed once, here)
+    at: LocatedData | None = None                    # where each field is, for located errors later
+
+    def error(self, path: tuple, message: str):
+        """A located error for a check made after loading (the problem layer's)."""
+        from pinnrun.errors import SpecError
+
+        return self.at.error(path, message) if self.at is not None else SpecError(self.path, None, ".".join(
+            map(str, path)), message)
 
 
 def load_spec(path: str | Path, overrides: list[str] = ()) -> LoadedSpec:
@@ -34,8 +43,8 @@ def load_spec(path: str | Path, overrides: list[str] = ()) -> LoadedSpec:
     if not isinstance(data, dict):
         raise located.error((), "a spec must be a YAML mapping")
     spec = validate_model(Spec, located)
-    constants = check_semantics(spec, located, Path(path))
-    return LoadedSpec(spec, constants, Path(path).resolve())
+    constants, expressions = check_semantics(spec, located)
+    return LoadedSpec(spec, constants, Path(path).resolve(), expressions, located)
 
 
 def validate_model(model: type[BaseModel], located: LocatedData):

@@ -89,12 +89,23 @@ def grid_points(spec: Spec) -> int:
 def term_orders(spec: Spec) -> dict[str, int]:
     """The highest derivative order each term needs."""
     inputs = spec.variables.space + ([spec.variables.time] if spec.variables.time else [])
-    orders = {}
-    for name, source in spec.pde.items():
-        expr = parse(source, variables=inputs, outputs=spec.outputs, constants=list(spec.constants))
-        orders[name] = max((d.order for d in expr.derivatives), default=0)
+    names = dict(variables=inputs, outputs=spec.outputs, constants=[*spec.constants, *spec.parameters])
+
+    def order(*sources) -> int:
+        return max((d.order for s in sources for d in parse(s, **names).derivatives), default=0)
+
+    orders = {name: order(source) for name, source in spec.pde.items()}
     for name, cond in spec.conditions.items():
-        orders[name] = 1 if cond.kind == "neumann" else 0
+        if cond.kind in ("neumann", "robin"):
+            orders[name] = 1
+        elif cond.kind == "operator":
+            orders[name] = order(cond.residual)
+        elif cond.kind == "periodic":
+            orders[name] = order(*cond.derivatives)
+        elif cond.kind == "initial" and cond.derivative:
+            orders[name] = order(cond.derivative)
+        else:
+            orders[name] = 0
     return orders
 
 
@@ -116,7 +127,9 @@ def estimate_rank_memory(spec: Spec, ranks: int | None) -> MemoryEstimate:
                 continue
             count = math.ceil(count / ranks)
         normals = len(spec.variables.space) if spec.conditions.get(term) and \
-            spec.conditions[term].kind == "neumann" else 0
+            spec.conditions[term].kind in ("neumann", "robin") else 0
+        if spec.conditions.get(term) and spec.conditions[term].kind == "periodic":
+            count *= 2  # a point on each of the two parts
         per_term[term] = (count * (n_in + 1 + normals) * (s + 8),
                           count * width * s * tape_factor(orders[term]), count)
     points = sum(p for p, _, _ in per_term.values())

@@ -5,9 +5,13 @@ Cross-field rules (names in expressions, term names, geometry sides) live in
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints,
+                      model_validator)
+
+from pinnrun.spec.geometry_schema import Geometry  # regions: one kind per mapping, CSG nested
+from pinnrun.spec.limits import MAX_GEOMETRY_COORDINATE as MAX_COORDINATE
 
 
 def _no_boolean(value):
@@ -33,7 +37,6 @@ MAX_HISTORY = 1_000          # L-BFGS pairs; 5-100 is usual
 MAX_LEARNING_RATE = 10.0     # Adam rates are ~1e-4..1e-2
 MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
 MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
-MAX_COORDINATE = 1e30        # float32 holds 3.4e38: the width and centre the network scales inputs by stay finite
 MAX_GRID_AXIS = 4096
 MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
 MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
@@ -66,41 +69,108 @@ class Variables(Strict):
     time: Name | None = None
 
 
-class Geometry(Strict):
-    """Exactly one kind. More kinds (disk, polygon, CSG) slot in as further fields."""
-
-    interval: Bounds | None = None
-    rectangle: tuple[Bounds, Bounds] | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self):
-        kinds = [k for k in ("interval", "rectangle") if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError("give exactly one of: interval, rectangle")
-        boxes = [self.interval] if self.interval else list(self.rectangle)
-        for lo, hi in boxes:
-            if not lo < hi:
-                raise ValueError(f"bounds [{lo}, {hi}] must be increasing")
-        return self
-
-    @property
-    def kind(self) -> str:
-        return "interval" if self.interval is not None else "rectangle"
-
-    @property
-    def box(self) -> list[Bounds]:
-        return [self.interval] if self.interval is not None else list(self.rectangle)
+# Conditions: one class per kind, told apart by `kind`. The loss term that implements a kind
+# lives in pinnrun/problem/terms/<kind>.py; adding a kind is that file plus a class here.
+PartName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.]*$", max_length=4 * MAX_NAME_CHARS)]
+DerivativeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$",
+                                                  max_length=4 * MAX_NAME_CHARS)]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-class Condition(Strict):
-    kind: Literal["dirichlet", "neumann", "initial"]
+class Dirichlet(Strict):
+    """output = value on a boundary part."""
+    kind: Literal["dirichlet"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {"value": False}  # field -> may it use outputs and derivatives?
+    on: PartName
     value: ExprText
-    on: Name | None = None  # boundary part: left/right (interval), + bottom/top (rectangle), boundary
     output: Name | None = None
 
 
+class Neumann(Strict):
+    """du/dn = value on a boundary part (outward normal)."""
+    kind: Literal["neumann"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {"value": False}
+    on: PartName
+    value: ExprText
+    output: Name | None = None
+
+
+class Robin(Strict):
+    """a*u + b*du/dn = value on a boundary part."""
+    kind: Literal["robin"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {"a": False, "b": False, "value": False}
+    on: PartName
+    a: ExprText
+    b: ExprText
+    value: ExprText
+    output: Name | None = None
+
+
+class Periodic(Strict):
+    """Outputs (default: all) and the listed derivatives equal at paired points of two parts
+    that are translates of each other (left/right of an interval, rectangle or box)."""
+    kind: Literal["periodic"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {}
+    on: tuple[PartName, PartName]
+    outputs: list[Name] = Field([], max_length=64)
+    derivatives: list[DerivativeName] = Field([], max_length=64)
+
+
+class Initial(Strict):
+    """output (or its time derivative `derivative: u_t`) = value at the start time."""
+    kind: Literal["initial"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {"value": False}
+    value: ExprText
+    output: Name | None = None
+    derivative: DerivativeName | None = None
+
+
+class Operator(Strict):
+    """Any expression of inputs, outputs and derivatives = 0 on a boundary part (or `initial`)."""
+    kind: Literal["operator"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {"residual": True}
+    on: PartName
+    residual: ExprText
+
+
+class Data(Strict):
+    """Observed values of outputs at given points, from a .npz, .csv or .mat file.
+    `columns` maps every input and each observed output to its column (array) name in the file."""
+    kind: Literal["data"]
+    EXPRESSIONS: ClassVar[dict[str, bool]] = {}
+    file: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    columns: dict[Name, ColumnName] = Field(min_length=2, max_length=64)
+
+
+Condition = Annotated[Union[Dirichlet, Neumann, Robin, Periodic, Initial, Operator, Data],
+                      Field(discriminator="kind")]
+CONDITION_KINDS = ("dirichlet", "neumann", "robin", "periodic", "initial", "operator", "data")
+
+
+class Parameter(Strict):
+    """An unknown scalar learned with the network (inverse problems)."""
+    initial: Float
+    positive: StrictBool = False           # trained through log: always > 0
+    bounds: Bounds | None = None           # trained through a sigmoid: always inside
+    true_value: Float | None = None        # reported beside the identified value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.positive and self.bounds is not None:
+            raise ValueError("give positive or bounds, not both")
+        if self.positive and not self.initial > 0:
+            raise ValueError("a positive parameter needs initial > 0")
+        if self.bounds is not None:
+            lo, hi = self.bounds
+            if not lo < hi:
+                raise ValueError(f"bounds [{lo}, {hi}] must be increasing")
+            if not lo < self.initial < hi:
+                raise ValueError(f"initial {self.initial} must lie strictly inside bounds [{lo}, {hi}]")
+        return self
+
+
 class Sampling(Strict):
-    method: Literal["sobol", "halton", "uniform", "lhs"] = "sobol"
+    method: Literal["sobol", "halton", "hammersley", "pseudo-random", "uniform", "lhs"] = "sobol"
     points: dict[TermName, Annotated[PositiveInt, Field(le=MAX_POINTS)]]
 
 
@@ -149,6 +219,7 @@ class Reference(Strict):
 
     exact: ExprText | dict[Name, ExprText] | None = None
     file: str | None = None
+    columns: dict[Name, ColumnName] = Field({}, max_length=64)  # name -> array/column in the file; default: same
     cole_hopf: dict[Literal["viscosity", "initial"], ExprText] | None = None
     grid: dict[Name, Annotated[Int, Field(ge=2, le=MAX_GRID_AXIS)]] = {}
 
@@ -166,6 +237,7 @@ class Spec(Strict):
     variables: Variables
     outputs: list[Name] = Field(min_length=1)
     constants: dict[Name, ExprText] = {}
+    parameters: dict[Name, Parameter] = Field({}, max_length=64)
     geometry: Geometry
     time_domain: Bounds | None = None
     pde: dict[TermName, ExprText] = Field(min_length=1)

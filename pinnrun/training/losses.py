@@ -1,8 +1,9 @@
-"""Per-term loss contributions of one rank's shard.
+"""Per-term loss contributions of one rank's points.
 
-Each rank returns sum(r^2) * size / total for every term. Averaged over
-ranks (the all-reduce) that is sum over all ranks' points / total: the exact
-global mean, also when strong-scaling blocks are unequal or empty.
+Each rank returns, for every term, sum(r^2) / (global points x components):
+its share of the global mean. The all-reduce sums the shares, so the result is
+the exact global mean whatever the blocks' sizes (unequal or empty strong-
+scaling blocks included) and the collective needs no notion of averaging.
 """
 from __future__ import annotations
 
@@ -11,47 +12,36 @@ import tensorflow as tf
 
 from pinnrun.model.derivatives import evaluate_fields
 from pinnrun.problem.problem import Problem
-from pinnrun.sampling.collocation import TermPoints
+from pinnrun.problem.terms.base import Batch
 
 
 class LossTerms:
-    def __init__(self, problem: Problem, points: dict[str, TermPoints], net, size: int):
-        self.problem, self.net = problem, net
+    def __init__(self, problem: Problem, batches: dict[str, Batch], net, parameters=None):
+        self.problem, self.net, self.parameters = problem, net, parameters
         dtype = net.dtype
         self.names = [t.name for t in problem.terms]
         self.weights = tf.constant([t.weight for t in problem.terms], dtype)
         self._data = []
         for term in problem.terms:
-            p = points[term.name]
-            columns = [tf.constant(p.x[:, i:i + 1], dtype) for i in range(p.x.shape[1])]
-            extra = {
-                "target": None if p.target is None else tf.constant(p.target, dtype),
-                "normals": None if p.normals is None else tf.constant(p.normals, dtype),
-            }
-            scale = size / p.shard.total
-            self._data.append((term, columns, extra, scale, problem.derivatives_of(term)))
+            batch = batches[term.name]
+            columns = [tf.constant(batch.x[:, i:i + 1], dtype) for i in range(batch.x.shape[1])]
+            arrays = {key: tf.constant(value, dtype) for key, value in batch.arrays.items()}
+            scale = 1.0 / max(batch.shard.total * batch.components, 1)
+            self._data.append((term, columns, arrays, scale))
 
     def __call__(self) -> tf.Tensor:
-        """(n_terms,) this rank's contributions; all-reduce-average them for the global means."""
+        """(n_terms,) this rank's shares; all-reduce-sum them for the global means."""
+        pb = self.problem
+        shared = dict(pb.constants)
+        if self.parameters is not None:
+            shared |= self.parameters.values()
         out = []
-        for term, columns, extra, scale, derivs in self._data:
-            r = self._residual(term, columns, extra, derivs)
+        for term, columns, arrays, scale in self._data:
+            fields = evaluate_fields(self.net, columns, pb.inputs, pb.outputs, term.derivatives)
+            env = shared | dict(zip(pb.inputs, columns)) | fields
+            r = term.residual(env, arrays)  # (n, components): every residual involves an output
             out.append(tf.reduce_sum(tf.square(r)) * scale)
         return tf.stack(out)
-
-    def _residual(self, term, columns, extra, derivs) -> tf.Tensor:
-        pb = self.problem
-        fields = evaluate_fields(self.net, columns, pb.inputs, pb.outputs, derivs)
-        if term.kind == "pde":
-            env = dict(zip(pb.inputs, columns)) | fields | pb.constants
-            r = term.expression.evaluate(env, backend="tf")
-            return r + tf.zeros_like(columns[0])  # a residual may fold to a constant
-        if term.kind == "neumann":
-            normals = extra["normals"]
-            du_dn = tf.add_n([normals[:, i:i + 1] * fields[d] for i, d in enumerate(
-                sorted(derivs, key=lambda d: pb.inputs.index(d.wrt[0])))])
-            return du_dn - extra["target"]
-        return fields[term.output] - extra["target"]
 
 
 def flatten(tensors) -> tf.Tensor:

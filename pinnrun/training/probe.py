@@ -11,12 +11,11 @@ The parameters are restored afterwards: the probe changes no result.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import tensorflow as tf
 
-from pinnrun.sampling.collocation import TermPoints
+from pinnrun.problem.terms.base import Batch
 from pinnrun.training.adam import Adam
 from pinnrun.training.comm import LocalComm
 from pinnrun.training.losses import LossTerms
@@ -27,18 +26,17 @@ TARGET_SECONDS = 0.25  # per timed repeat: long enough to swamp timer noise
 MESSAGE_MULTIPLES = (1, 4, 16, 64)
 
 
-def halve(points: dict[str, TermPoints]) -> dict[str, TermPoints]:
-    return {name: replace(p, x=p.x[:(len(p.x) + 1) // 2],
-                          normals=None if p.normals is None else p.normals[:(len(p.normals) + 1) // 2],
-                          target=None if p.target is None else p.target[:(len(p.target) + 1) // 2])
-            for name, p in points.items()}
+def halve(batches: dict[str, Batch]) -> dict[str, Batch]:
+    return {name: b.head((b.shard.count + 1) // 2) for name, b in batches.items()}
 
 
-def measure_step_costs(problem, points, net, training_spec, comm) -> dict:
-    params = net.params
+def measure_step_costs(session) -> dict:
+    problem, points, net, comm = session.problem, session.batches, session.net, session.comm
+    training_spec = session.spec.training
+    params = session.variables
     saved = [p.numpy() for p in params]
     try:
-        compute = [_compute_seconds(problem, pts, net, training_spec, comm) for pts in (points, halve(points))]
+        compute = [_compute_seconds(session, pts) for pts in (points, halve(points))]
         n_values = sum(int(np.prod(p.shape)) for p in params) + len(problem.terms)
         itemsize = net.dtype.size
         allreduce = [{"bytes": m * n_values * itemsize, "seconds": _allreduce_seconds(m * n_values, net.dtype, comm)}
@@ -53,11 +51,13 @@ def measure_step_costs(problem, points, net, training_spec, comm) -> dict:
     }
 
 
-def _compute_seconds(problem, points, net, training_spec, comm) -> tuple[int, float]:
+def _compute_seconds(session, points) -> tuple[int, float]:
     """Median seconds per Adam step with no all-reduce, all ranks timing together, in calls of
     `log_every` steps as in training (so both carry the same per-call overhead)."""
-    trainer = Trainer(LossTerms(problem, points, net, comm.size), net.params, training_spec, LocalComm())
-    steps = trainer.adam_steps(Adam(net.params, training_spec.adam))
+    training_spec, comm = session.spec.training, session.comm
+    losses = LossTerms(session.problem, points, session.net, session.parameters)
+    trainer = Trainer(losses, session.variables, training_spec, LocalComm())
+    steps = trainer.adam_steps(Adam(session.variables, training_spec.adam))
     per_step = _timed(lambda k: steps(tf.constant(k))[0], training_spec.log_every, comm)
     return sum(len(p.x) for p in points.values()), per_step
 
@@ -66,7 +66,7 @@ def _allreduce_seconds(n: int, dtype, comm) -> float:
     @tf.function
     def loop(x, k):
         for _ in tf.range(k):
-            x = comm.allreduce_mean(x, name=f"pinnrun_probe_{n}")
+            x = comm.allreduce_sum(x, name=f"pinnrun_probe_{n}")
         return x[0]
 
     x = tf.ones([n], dtype)

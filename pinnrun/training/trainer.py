@@ -71,7 +71,7 @@ class Trainer:
             local = self.losses()
             total_local = tf.reduce_sum(self.losses.weights * local)
         grads = tape.gradient(total_local, self.params)
-        reduced = self.comm.allreduce_mean(tf.concat([flatten(grads), local], axis=0))
+        reduced = self.comm.allreduce_sum(tf.concat([flatten(grads), local], axis=0))
         terms = reduced[self.n_params:]
         return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
 
@@ -135,12 +135,15 @@ class Trainer:
 
     def _log(self, log, phase, step, total, terms, local, lr, start) -> dict:
         # Collective: every rank reaches every log point, so gathering here is safe.
-        rank_losses = self.comm.allgather_object([float(v) for v in local.numpy()])
+        # Each rank's share times the ranks: the global mean as that rank's points alone estimate it.
+        rank_losses = self.comm.allgather_object([float(v) * self.comm.size for v in local.numpy()])
         record = {
             "phase": phase, "step": step, "loss": float(total),
             "losses": dict(zip(self.losses.names, map(float, terms.numpy()))),
             "rank_losses": rank_losses, "lr": lr, "elapsed": time.perf_counter() - start,
         }
+        if self.losses.parameters is not None and self.losses.parameters.names:
+            record["parameters"] = self.losses.parameters.numpy()
         log(record)
         return record
 

@@ -52,8 +52,8 @@ def params_digest(params) -> str:
 def other_seed(module, folder: str, rank: int, other: int) -> None:
     build_model = module.build_model
 
-    def build_from_other_seed(spec_network, problem, seed):  # build_model's own signature
-        net = build_model(spec_network, problem, seed=other)
+    def build_from_other_seed(spec_network, problem, seed, parameters=None):  # build_model's own signature
+        net = build_model(spec_network, problem, seed=other, parameters=parameters)
         write_marker(folder, f"init-{rank}.json", {"seed_given": seed, "seed": other,
                                                    "digest": params_digest(net.params)})
         return net

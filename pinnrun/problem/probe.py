@@ -12,18 +12,16 @@ false alarm, while anything non-finite for every such value is refused.
 """
 from __future__ import annotations
 
+import copy
 import itertools
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from pinnrun.problem.problem import Problem, build_problem
-from pinnrun.sampling.collocation import sample_term
-from pinnrun.spec.expressions import Derivative, Expression, ExpressionError, parse
+from pinnrun.problem.problem import Problem
+from pinnrun.problem.terms.base import Draw
+from pinnrun.sampling.collocation import term_seed
+from pinnrun.spec.expressions import Derivative, Expression, ExpressionError
 from pinnrun.spec.loader import LoadedSpec
-from pinnrun.spec.schema import Spec
-from pinnrun.spec.yaml_lines import LocatedData
 
 PROBE_POINTS = 64      # per term: enough to meet a singular corner, cheap enough to keep validation fast
 PROBE_LOW, PROBE_HIGH = 0.3, 0.7
@@ -33,71 +31,75 @@ _EVALUATION_ERRORS = (ExpressionError, ArithmeticError, ValueError, TypeError)
 
 
 class Probes:
-    """The spec's problem and PROBE_POINTS sampled points of every term (its own region)."""
+    """PROBE_POINTS points of every term (its own part of the domain), and checks on them."""
 
-    def __init__(self, spec: Spec, at: LocatedData, spec_path: Path, constants: dict[str, float]):
-        self.spec, self.at = spec, at
-        self.problem: Problem = build_problem(LoadedSpec(spec, constants, spec_path))
+    def __init__(self, loaded: LoadedSpec, problem: Problem):
+        spec = loaded.spec
+        self.loaded, self.problem = loaded, problem
         self.dtype = np.dtype(spec.network.dtype)  # residuals and targets live in the network's dtype
         self.points: dict[str, np.ndarray] = {}
-        for index, term in enumerate(self.problem.terms):
-            probe = replace(term, points=PROBE_POINTS)
-            here = ("pde", term.name) if term.kind == "pde" else ("conditions", term.name, "value")
+        for index, term in enumerate(problem.terms):
+            if term.kind == "data":  # its points are the observations, read and checked already
+                self.points[term.name] = term.x[:PROBE_POINTS]
+                continue
+            probe = copy.copy(term)
+            probe.points = PROBE_POINTS
+            here = next(iter(term.expressions), ("conditions", term.name))
             with np.errstate(all="ignore"):
                 try:  # a condition's value is evaluated while sampling: its failure is the value's
-                    sampled = sample_term(self.problem, probe, index, spec.sampling.method,
-                                          spec.training.seed, 0, 1, "weak")
+                    batch = probe.sample(Draw(problem, spec.sampling.method, term_seed(spec.training.seed, index),
+                                              0, 1, "weak"))
                 except _EVALUATION_ERRORS as err:
-                    raise at.error(here, f"cannot evaluate: {err}") from None
-            self.points[term.name] = sampled.x
-            if sampled.target is not None:
-                self._require_finite(here, sampled.target[:, 0], sampled.x, self.dtype)
+                    raise loaded.error(here, f"cannot evaluate: {err}") from None
+            self.points[term.name] = batch.x
+            for key, values in batch.arrays.items():
+                self._require_finite(here, values[:, 0], batch.x, self.dtype)
 
     # -- the parts of a spec ------------------------------------------------------------
 
-    def check_residuals(self) -> None:
+    def check_terms(self) -> None:
+        """Every expression of every term, at that term's points."""
         for term in self.problem.terms:
-            if term.kind == "pde":
-                x = self.points[term.name]
-                self._evaluate(("pde", term.name), term.expression, x, self._unknowns(term.expression, len(x)))
+            x = self.points[term.name]
+            for here, expr in term.expressions.items():
+                self._evaluate(here, expr, x, self._unknowns(expr, len(x)))
 
     def check_output_transforms(self) -> None:
         """A transform runs wherever the network does: at every term's points."""
         x = np.concatenate(list(self.points.values()))
-        names = self._names()
-        for out, source in self.spec.network.output_transform.items():
-            expr = parse(source, **names)
+        for out, expr in self.problem.output_transform.items():
             self._evaluate(("network", "output_transform", out), expr, x, self._unknowns(expr, len(x)))
 
-    def check_exact(self, here: tuple, source) -> None:
-        """A reference expression on the interior samples and every corner of the reference grid."""
-        expr = parse(source, variables=self.problem.inputs, constants=list(self.problem.constants))
+    def check_exact(self, here: tuple, source=None) -> None:
+        """A reference expression (parsed at validation: found by its path) on the interior
+        samples and every corner of the domain's box that lies in the domain."""
+        expr = self.problem.expressions[tuple(here)]
         corners = np.array(list(itertools.product(*self.problem.input_box)), dtype=np.float64)
+        corners = corners[self.problem.domain.contains(corners)]
         self._evaluate(here, expr, np.concatenate([self._interior(), corners]), {}, np.dtype(np.float64))
 
-    def check_initial(self, here: tuple, source) -> None:
+    def check_initial(self, here: tuple, source=None) -> None:
         """u(x, t0) for Cole-Hopf, on the interior samples' x at the start time."""
-        expr = parse(source, variables=self.problem.inputs, constants=list(self.problem.constants))
+        expr = self.problem.expressions[tuple(here)]
         x = self._interior().copy()
         x[:, -1] = self.problem.time_domain[0]
         self._evaluate(here, expr, x, {}, np.dtype(np.float64))
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _names(self) -> dict:
-        return dict(variables=self.problem.inputs, outputs=self.problem.outputs,
-                    constants=list(self.problem.constants))
-
     def _interior(self) -> np.ndarray:
-        """Samples over the whole input box: the first pde term's (every spec has one)."""
+        """Samples of the whole domain: the first pde term's (every spec has one)."""
         first = next(t for t in self.problem.terms if t.kind == "pde")
         return self.points[first.name]
 
     def _unknowns(self, expr: Expression, n: int) -> dict:
-        """Probe values for the outputs and derivatives an expression uses."""
+        """Probe values for the outputs and derivatives an expression uses; parameters
+        at their initial values (where training starts)."""
         rng = np.random.default_rng(_PROBE_SEED)
         keys = sorted(expr.outputs) + sorted(expr.derivatives, key=lambda d: d.name)
-        return {k: rng.uniform(PROBE_LOW, PROBE_HIGH, n).astype(self.dtype) for k in keys}
+        values = {k: rng.uniform(PROBE_LOW, PROBE_HIGH, n).astype(self.dtype) for k in keys}
+        return values | {name: self.problem.parameters[name].initial
+                         for name in expr.constants if name in self.problem.parameters}
 
     def _evaluate(self, here: tuple, expr: Expression, x: np.ndarray, unknowns: dict,
                   dtype: np.dtype | None = None) -> None:
@@ -108,9 +110,9 @@ class Probes:
             try:
                 value = expr.evaluate(env)
             except _EVALUATION_ERRORS as err:
-                raise self.at.error(here, f"cannot evaluate: {err}") from None
+                raise self.loaded.error(here, f"cannot evaluate: {err}") from None
         if np.iscomplexobj(value):
-            raise self.at.error(here, "gives a complex number")
+            raise self.loaded.error(here, "gives a complex number")
         values = np.broadcast_to(np.asarray(value), (len(x),))
         self._require_finite(here, values, x, dtype, unknowns)
 
@@ -122,8 +124,8 @@ class Probes:
             return
         i = bad[0]
         where = ", ".join(f"{name}={x[i, k]:.6g}" for k, name in enumerate(self.problem.inputs))
-        probes = ", ".join(f"{k.name if isinstance(k, Derivative) else k}={v[i]:.3g}"
+        probes = ", ".join(f"{k.name if isinstance(k, Derivative) else k}={np.ravel(v)[i % np.size(v)]:.3g}"
                            for k, v in (unknowns or {}).items())
         in_dtype = f" in {dtype.name}" if np.isfinite(values[i]) else ""
-        raise self.at.error(here, f"not finite at {where}" + (f" with probe values {probes}" if probes else "")
-                            + f" ({values[i]:.6g}{in_dtype})")
+        raise self.loaded.error(here, f"not finite at {where}" + (f" with probe values {probes}" if probes else "")
+                                + f" ({values[i]:.6g}{in_dtype})")

@@ -1,0 +1,40 @@
+"""The checks that need the built problem: every expression evaluated on points of its
+own part of the domain, and the reference. Run once before any rank starts."""
+from __future__ import annotations
+
+from pinnrun.problem.probe import Probes
+from pinnrun.problem.problem import Problem
+from pinnrun.sampling.draw import acceptance
+from pinnrun.spec.loader import LoadedSpec
+
+# Regions sampled by rejection (CSG) draw candidates until enough are kept: the cost is the
+# point count over this share, so a sliver (say 1e-6 of its bounding shape) would take
+# unbounded time. Estimated from 4,096 candidates, which see about 4 kept points at 1e-3.
+MIN_ACCEPTANCE = 1e-3
+
+
+def check_problem(loaded: LoadedSpec, problem: Problem) -> None:
+    from pinnrun.problem.reference_check import check_reference
+
+    _check_acceptance(loaded, problem)
+    probes = Probes(loaded, problem)
+    probes.check_terms()
+    probes.check_output_transforms()
+    if problem.reference is not None:
+        check_reference(problem, problem.reference, loaded, loaded.path.parent, probes)
+
+
+def _check_acceptance(loaded: LoadedSpec, problem: Problem) -> None:
+    method = loaded.spec.sampling.method
+    for term in problem.terms:
+        if term.kind == "data":
+            continue
+        sampler = problem.domain.interior() if term.part is None else problem.domain.part(term.part)
+        if sampler.accept is None:
+            continue
+        share = acceptance(sampler, method, loaded.spec.training.seed)
+        if share < MIN_ACCEPTANCE:
+            where = ("geometry",) if term.part is None else ("conditions", term.name, "on")
+            what = "the region" if term.part is None else f"part '{term.part}'"
+            raise loaded.error(where, f"{what} keeps {share:.2%} of its candidate points (at least "
+                                      f"{MIN_ACCEPTANCE:.1%} needed): it is a sliver of its bounding shape")

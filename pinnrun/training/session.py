@@ -1,0 +1,52 @@
+"""One training session from (spec, comm): problem, this rank's points, model,
+parameters, loss and trainer. The worker, the scripts, the probes and the tests
+all build what they train with this one function."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pinnrun.model import mlp
+from pinnrun.model.parameters import Parameters
+from pinnrun.problem.build import build_problem
+from pinnrun.problem.problem import Problem
+from pinnrun.problem.terms.base import Batch
+from pinnrun.sampling.collocation import sample_problem
+from pinnrun.spec.loader import LoadedSpec, load_spec
+from pinnrun.training.losses import LossTerms
+from pinnrun.training.trainer import Trainer
+
+
+@dataclass
+class Session:
+    loaded: LoadedSpec
+    problem: Problem
+    batches: dict[str, Batch]   # this rank's points of every term
+    net: object                 # MLP or TransformedNet
+    parameters: Parameters
+    losses: LossTerms
+    trainer: Trainer
+    comm: object
+
+    @property
+    def spec(self):
+        return self.loaded.spec
+
+    @property
+    def variables(self) -> list:
+        """Everything trained: the network's weights, then the unknown parameters."""
+        return self.trainer.params
+
+
+def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = ()) -> Session:
+    loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, list(overrides))
+    s = loaded.spec
+    problem = build_problem(loaded)
+    batches = sample_problem(problem, s.sampling.method, s.training.seed, comm.rank, comm.size, s.scaling)
+    parameters = Parameters(problem.parameters, s.network.dtype)
+    net = mlp.build_model(s.network, problem, seed=s.training.seed, parameters=parameters)
+    variables = [*net.params, *parameters.params]
+    comm.broadcast_variables(variables)  # one model, whatever each rank initialised
+    losses = LossTerms(problem, batches, net, parameters)
+    return Session(loaded, problem, batches, net, parameters, losses,
+                   Trainer(losses, variables, s.training, comm), comm)
