@@ -259,7 +259,8 @@ def test_weak_two_ranks_of_n_points_are_one_rank_of_2n(trained):
     assert_same_model(two, one, "weak")
     assert two.summary["param_digests"]["lbfgs"][0] == two.summary["param_digests"]["lbfgs"][1]
     with np.load(two.out / "predictions.npz") as p:  # no reference: predictions on the default grid all the same
-        assert sorted(p.files) == ["t", "u", "x"] and p["u"].shape == (256, 101)
+        assert sorted(p.files) == ["inside_domain", "is_scattered", "t", "u", "x"] and p["u"].shape == (256, 101)
+        assert p["inside_domain"].all() and not p["is_scattered"]  # a box: every grid point counts
     assert two.summary["l2_relative_error"] is None
 
 

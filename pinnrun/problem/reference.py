@@ -21,10 +21,7 @@ import numpy as np
 
 from pinnrun.problem.cole_hopf import burgers_cole_hopf
 from pinnrun.spec.expressions import Expression, parse
-from pinnrun.spec.schema import Reference
-
-DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # per spatial axis, by number of spatial axes
-DEFAULT_TIME_POINTS = 101
+from pinnrun.spec.schema import DEFAULT_POINTS, DEFAULT_TIME_POINTS, Reference
 
 
 @dataclass(frozen=True)

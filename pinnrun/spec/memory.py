@@ -33,9 +33,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pinnrun.problem.reference import DEFAULT_POINTS, DEFAULT_TIME_POINTS
 from pinnrun.spec.expressions import parse
-from pinnrun.spec.schema import Spec
+from pinnrun.spec.schema import DEFAULT_POINTS, DEFAULT_TIME_POINTS, Spec
 
 PARAM_COPIES = 8
 # Values kept per point and hidden unit, by derivative order: measured (the table above:
@@ -70,7 +69,7 @@ def parameter_count(spec: Spec) -> int:
 
 
 def grid_counts(spec: Spec) -> dict[str, int]:
-    """Points per input axis of the reference grid (given, else reference.py's defaults)."""
+    """Points per input axis of the reference grid (given, else the defaults)."""
     counts = spec.reference.grid if spec.reference is not None else {}
     space = spec.variables.space
     axes = {name: counts.get(name, DEFAULT_POINTS[len(space)]) for name in space}

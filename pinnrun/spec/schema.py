@@ -39,6 +39,8 @@ MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
 MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
 MAX_GRID_AXIS = 4096
 MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
+DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial axis, by number of spatial axes
+DEFAULT_TIME_POINTS = 101
 MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
 
 Int = Annotated[int, BeforeValidator(_no_boolean)]
