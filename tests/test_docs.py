@@ -1,15 +1,19 @@
 """docs/spec.md stays in sync with the code: its annotated example is a valid
-spec that uses every section, it names every whitelisted function and every
-schema field, and every shipped problem is mentioned somewhere in the docs."""
+spec that uses every section, every complete example passes what `pinnrun
+validate` runs, it names every whitelisted function, every schema field (the
+geometry's too), every allowed value of a choice field and shows every condition
+kind, and every shipped problem is mentioned somewhere in the docs."""
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
-from pinnrun.spec import schema
+from pinnrun.problem.build import load_problem
+from pinnrun.spec import geometry_schema, schema
 from pinnrun.spec.expressions import FUNCTIONS
 from pinnrun.spec.loader import load_spec
 from pinnrun.spec.schema import Spec
@@ -60,13 +64,24 @@ def test_annotated_example_uses_every_condition_kind(tmp_path: Path) -> None:
 
 
 def test_every_complete_yaml_block_is_valid(tmp_path: Path) -> None:
-    """Any further ```yaml block that is a whole spec (has a top-level `name:`) validates too."""
+    """Every ```yaml block that is a whole spec (has a top-level `name:`), the annotated example
+    included, passes what `pinnrun validate` runs: the schema, and the built problem's checks
+    (boundary parts, regions, probes on points, the reference)."""
+    complete = 0
     for i, block in enumerate(yaml_blocks()):
         data = load_located(block, f"docs/spec.md block {i}").data
         if isinstance(data, dict) and "name" in data:
             path = tmp_path / f"block{i}.yaml"
             path.write_text(block)
-            load_spec(path)
+            load_problem(path)  # raises SpecError with file:line: field if not
+            complete += 1
+    assert complete >= 2, f"docs/spec.md has {complete} complete example(s)"
+
+
+def test_every_condition_kind_has_a_yaml_example() -> None:
+    blocks = "\n".join(yaml_blocks())
+    missing = [kind for kind in schema.CONDITION_KINDS if not re.search(rf"kind: {kind}\b", blocks)]
+    assert not missing, f"docs/spec.md has no ```yaml example of condition kind(s): {', '.join(missing)}"
 
 
 def test_every_whitelisted_function_is_documented() -> None:
@@ -75,14 +90,35 @@ def test_every_whitelisted_function_is_documented() -> None:
     assert not missing, f"docs/spec.md does not name function(s): {', '.join(missing)}"
 
 
+def spec_models() -> list[type[BaseModel]]:
+    """Every model of the spec's schema, the geometry's included."""
+    return [m for module in (schema, geometry_schema) for m in vars(module).values()
+            if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__]
+
+
 def test_every_schema_field_is_documented() -> None:
     """Each field of each spec model appears as `field` in the reference section."""
     text = doc_text()
-    models = [m for m in vars(schema).values()
-              if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == schema.__name__]
-    missing = sorted({f"{m.__name__}.{field}" for m in models for field in m.model_fields
+    missing = sorted({f"{m.__name__}.{field}" for m in spec_models() for field in m.model_fields
                       if f"`{field}`" not in text})
     assert not missing, f"docs/spec.md does not document field(s): {', '.join(missing)}"
+
+
+def literal_values(annotation) -> set[str]:
+    """The strings a field's type allows by name (Literal[...]), however deeply nested."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return {v for v in typing.get_args(annotation) if isinstance(v, str)}
+    return set().union(*(literal_values(a) for a in typing.get_args(annotation)))
+
+
+def test_every_choice_is_documented() -> None:
+    """Each value a choice field allows (a sampling method, an activation, a condition kind...)
+    appears as `value` in docs/spec.md."""
+    text = doc_text()
+    missing = sorted({f"{m.__name__}.{name}: {value}" for m in spec_models()
+                      for name, field in m.model_fields.items() for value in literal_values(field.annotation)
+                      if f"`{value}`" not in text})
+    assert not missing, f"docs/spec.md does not name the choice(s): {', '.join(missing)}"
 
 
 def test_every_problem_is_mentioned_in_readme_or_docs() -> None:
@@ -101,5 +137,8 @@ def test_every_input_limit_is_in_the_reliability_doc() -> None:
     for name, value in vars(limits).items():
         if name.startswith("MAX_"):
             assert f"`{name}`" in rows, f"docs/reliability.md does not list {name}"
-            shown = f"{value // 2**20} MiB" if value >= 2**20 else f"{value:,}"
+            if isinstance(value, float):
+                shown = f"{value:.0e}".replace("e+", "e")  # 1e30
+            else:
+                shown = f"{value // 2**20} MiB" if value >= 2**20 else f"{value:,}"
             assert shown in rows[f"`{name}`"], f"docs/reliability.md gives {name} a value other than {shown}"
