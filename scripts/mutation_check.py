@@ -84,6 +84,11 @@ DIST_STRONG = Stage("tests/test_distributed.py", "reproduce_one_rank and mpirun"
 DIST_WEAK = Stage("tests/test_distributed.py", "weak_two_ranks")
 DIST_BROADCAST = Stage("tests/test_distributed.py", "another_initialisation and mpirun")
 DIST_REPORTED = Stage("tests/test_distributed.py", "reported_loss")
+DRAW_UNIT = Stage("tests/test_draw.py")
+TERMS_UNIT = Stage("tests/test_terms.py", "periodic")
+DIST_CSG = Stage("tests/test_conditions_distributed.py", "csg")
+DIST_INVERSE = Stage("tests/test_conditions_distributed.py", "inverse")
+DIST_PERIODIC = Stage("tests/test_conditions_distributed.py", "periodic")
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -141,13 +146,26 @@ MUTATIONS: tuple[Mutation, ...] = (
         "tf.cast(self.spec.epsilon * tf.sqrt(1 - tf.pow(b2, t)), dtype)", "tf.cast(self.spec.epsilon, dtype)",
         "epsilon added to sqrt(v) instead of the paper's sqrt(v_hat) (a ~1e-8 relative change)", (ADAM_UNIT,)),
     Mutation(
-        "everything summed", "pinnrun/training/comm.py",
-        "op=self._hvd.Average", "op=self._hvd.Sum",
-        "Horovod sums gradients and loss terms instead of averaging", (DIST_STRONG,)),
+        "everything averaged", "pinnrun/training/comm.py",
+        "op=self._hvd.Sum", "op=self._hvd.Average",
+        "Horovod averages the ranks' shares of gradients and loss terms instead of summing them", (DIST_STRONG,)),
     Mutation(
         "weak shards overlap", "pinnrun/sampling/shards.py",
         "Shard(rank * points, points, size * points)", "Shard(0, points, size * points)",
         "weak scaling: every rank samples the first block", (SHARDS_UNIT, DIST_WEAK)),
+    Mutation(
+        "rejection blocks miscounted", "pinnrun/sampling/draw.py",
+        "kept += len(rows)", "kept += len(take)",
+        "a rank counts only the kept points it takes, so blocks after the first overlap or shift",
+        (DRAW_UNIT, DIST_CSG)),
+    Mutation(
+        "parameters not trained", "pinnrun/training/session.py",
+        "variables = [*net.params, *parameters.params]", "variables = [*net.params]",
+        "the unknown parameters stay out of the all-reduce and the optimizers", (DIST_INVERSE,)),
+    Mutation(
+        "periodic partners not translated", "pinnrun/problem/terms/periodic.py",
+        "first + self.offset]", "first]",
+        "a periodic condition compares each point with itself", (TERMS_UNIT, DIST_PERIODIC)),
 )
 
 

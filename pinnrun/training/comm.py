@@ -18,9 +18,6 @@ class LocalComm:
     def allreduce_sum(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
         return tensor
 
-    def allreduce_mean(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
-        return tensor
-
     def allgather(self, tensor: tf.Tensor, name: str = "pinnrun_allgather") -> tf.Tensor:
         return tensor
 
@@ -54,9 +51,6 @@ class HorovodComm:
     def allreduce_sum(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
         # One fused tensor per call: gradients, loss terms and parameters travel together.
         return self._hvd.allreduce(tensor, op=self._hvd.Sum, name=name)
-
-    def allreduce_mean(self, tensor: tf.Tensor, name: str = "pinnrun_allreduce") -> tf.Tensor:
-        return self._hvd.allreduce(tensor, op=self._hvd.Average, name=name)
 
     def allgather(self, tensor: tf.Tensor, name: str = "pinnrun_allgather") -> tf.Tensor:
         """Rows of every rank's tensor, rank 0's first (the first dimension may differ)."""

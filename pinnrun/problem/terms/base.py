@@ -85,8 +85,9 @@ class Term(ABC):
         """(n, components) tensor from `env` (inputs, outputs, derivatives, constants, parameters by
         name) and this batch's `arrays` as tensors."""
 
-    def counted(self, where: Draw, points: int | None = None) -> Shard:
-        return shard(self.points if points is None else points, where.rank, where.size, where.scaling)
+    def counted(self, where: Draw) -> Shard:
+        """This rank's block of the term's points, as the scaling mode splits them."""
+        return shard(self.points, where.rank, where.size, where.scaling)
 
 
 def draw_on(where: Draw, part: str | None, part_shard: Shard) -> tuple[np.ndarray, np.ndarray | None]:
