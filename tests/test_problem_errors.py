@@ -127,3 +127,11 @@ def test_parameter_constraints(tmp_path, entry, fragment):
 def test_reference_may_not_depend_on_a_parameter(tmp_path):
     data = spec(parameters={"k": {"initial": 1.0}}, pde={"eq": "u_xx + u_yy + k"}, reference={"exact": "k*x"})
     refused(tmp_path, data, "parameters.k", "reference")
+
+
+def test_cole_hopf_needs_an_interval(tmp_path):
+    data = spec(variables={"space": ["x"], "time": "t"}, time_domain=[0, 1], pde={"eq": "u_t + u*u_x"},
+                geometry={"union": [{"interval": [-1, 0]}, {"interval": [0.5, 1]}]},
+                conditions={"wall": {"kind": "initial", "value": "-sin(pi*x)"}},
+                reference={"cole_hopf": {"viscosity": 0.01}})
+    refused(tmp_path, data, "reference.cole_hopf", "needs an interval")

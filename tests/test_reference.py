@@ -227,14 +227,18 @@ def test_wrong_shapes_are_refused_with_both_layouts_named(tmp_path):
 @dataclass
 class InitialTerm:
     name: str
-    value: object
     kind: str = "initial"
-    field: str = "u"
+    field: str = "u"  # u(x, t0) = value (a time derivative would be a Derivative)
 
 
 def burgers(initial="-sin(pi*x)") -> FakeProblem:
-    term = InitialTerm("ic", parse(initial, variables=["x", "t"]))
-    return FakeProblem(("x",), "t", ("u",), Box([(-1, 1), (0, 1)]), {"nu": 0.01 / np.pi}, (term,))
+    """Burgers on [-1, 1] x [0, 1] with u(x, 0) = `initial`, parsed as validation parses it."""
+    from pinnrun.problem.regions import SpaceTime
+    from pinnrun.problem.regions.interval import Interval
+
+    value = parse(initial, variables=["x", "t"])
+    return FakeProblem(("x",), "t", ("u",), SpaceTime(Interval(-1, 1), 0, 1), {"nu": 0.01 / np.pi},
+                       (InitialTerm("ic"),), {("conditions", "ic", "value"): value})
 
 
 def test_cole_hopf_from_the_initial_condition():

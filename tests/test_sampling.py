@@ -74,11 +74,11 @@ def test_points_lie_where_their_term_holds():
     assert x.std() > 0.5 and t.std() > 0.25  # spread over the whole domain
     init = pts["initial"]
     np.testing.assert_array_equal(init.x[:, 1], 0.0)
-    np.testing.assert_allclose(init.arrays['target'][:, 0], -np.sin(np.pi * init.x[:, 0]))
+    np.testing.assert_allclose(init.arrays['value'][:, 0], -np.sin(np.pi * init.x[:, 0]))
     walls = pts["walls"].x
     assert set(np.unique(walls[:, 0])) == {-1.0, 1.0}
     assert abs((walls[:, 0] > 0).mean() - 0.5) < 0.05  # both ends sampled evenly
-    np.testing.assert_array_equal(pts["walls"].arrays["target"], 0.0)
+    np.testing.assert_array_equal(pts["walls"].arrays["value"], 0.0)
 
 
 def test_sampling_is_reproducible_and_seeded():

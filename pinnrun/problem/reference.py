@@ -135,8 +135,9 @@ def cole_hopf_initial(problem, ref: Reference) -> tuple[Expression, tuple]:
     if "initial" in ref.cole_hopf:
         here = ("reference", "cole_hopf", "initial")
         return _parsed(problem, here, ref.cole_hopf["initial"], problem.inputs), here
-    term = next(t for t in problem.terms if t.kind == "initial" and isinstance(getattr(t, "field", ""), str))
-    return getattr(term, "value", None) or term.expression, ("conditions", term.name, "value")
+    term = next(t for t in problem.terms if t.kind == "initial" and isinstance(t.field, str))  # u, not u_t
+    here = ("conditions", term.name, "value")
+    return problem.expressions[here], here
 
 
 def _parsed(problem, path: tuple, source, variables) -> Expression:

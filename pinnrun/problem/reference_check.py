@@ -13,6 +13,7 @@ import numpy as np
 
 from pinnrun.problem.reference import (ReferenceGrid, centred_initial, cole_hopf_initial, cole_hopf_viscosity,
                                        grid_axes, read_reference_file, with_domain)
+from pinnrun.problem.regions.interval import Interval
 from pinnrun.problem.tabular import SUFFIXES, TableRefused
 from pinnrun.spec.expressions import ExpressionError
 from pinnrun.spec.limits import MAX_REFERENCE_BYTES
@@ -61,9 +62,11 @@ def _check_cole_hopf(problem, ref: Reference, at, probes) -> None:
     here = ("reference", "cole_hopf")
     if len(problem.space) != 1 or problem.time is None or len(problem.outputs) != 1:
         raise at.error(here, "Cole-Hopf needs one space variable, time and one output")
+    if not isinstance(problem.domain.region, Interval):  # it extends u0 periodically over one interval
+        raise at.error(here, "Cole-Hopf needs an interval geometry")
     if "initial" in ref.cole_hopf:
         probes.check_initial(here + ("initial",), ref.cole_hopf["initial"])
-    elif not any(t.kind == "initial" and isinstance(getattr(t, "field", ""), str) for t in problem.terms):
+    elif not any(t.kind == "initial" and isinstance(t.field, str) for t in problem.terms):
         raise at.error(here, "Cole-Hopf needs u(x, 0): an initial condition, or initial: <expression> here")
     if "viscosity" not in ref.cole_hopf:
         raise at.error(here, "give viscosity: <constant expression>")

@@ -103,17 +103,45 @@ def inputs_env(problem: Problem, x: np.ndarray) -> dict:
 
 def precomputed(expr: Expression, problem: Problem, x: np.ndarray) -> np.ndarray | None:
     """A prescribed value that depends only on the inputs and constants, computed once at
-    sampling (float64) instead of every step; None when it uses a trained parameter."""
-    if expr.constants & set(problem.parameters):
+    sampling (float64) instead of every step; None when it uses a trained parameter or the
+    network's outputs."""
+    if expr.constants & set(problem.parameters) or expr.outputs or expr.derivatives:
         return None
     value = expr.evaluate(inputs_env(problem, x), backend="numpy")
     return np.broadcast_to(np.asarray(value, dtype=np.float64), (len(x),)).reshape(-1, 1).copy()
 
 
-def prescribed(expr: Expression, env: dict, arrays: dict, key: str = "target"):
-    """The precomputed value if there is one, else the expression evaluated now (it uses
-    parameters); a constant broadcasts against the (n, 1) field it is compared with."""
-    return arrays[key] if key in arrays else expr.evaluate(env, backend="tf")
+class PartTerm(Term):
+    """A condition on one part of the domain, with expression fields (`value`, Robin's `a` and
+    `b`, an operator's `residual`) evaluated once at sampling where they allow it."""
+    fields: tuple[str, ...] = ("value",)
+    normals = False  # whether the residual needs the outward normals (spatial ones)
+
+    def __init__(self, name: str, cond, setting: Setting, part: str):
+        super().__init__(name, setting.weights.get(name, 1.0), setting.points[name])
+        self.part, self.space = part, setting.space
+        self.output = getattr(cond, "output", None) or setting.outputs[0]
+        self.paths = {f: ("conditions", name, f) for f in self.fields}
+        self.exprs = {f: setting.expressions[path] for f, path in self.paths.items()}
+
+    @property
+    def expressions(self):
+        return {self.paths[f]: e for f, e in self.exprs.items()}
+
+    def sample(self, where: Draw) -> Batch:
+        block = self.counted(where)
+        x, normals = draw_on(where, self.part, block)
+        arrays = {"normals": normals[:, :len(self.space)]} if self.normals else {}
+        for f, expr in self.exprs.items():
+            value = precomputed(expr, where.problem, x)
+            if value is not None:
+                arrays[f] = value
+        return Batch(x, block, arrays)
+
+    def value(self, field: str, env: dict, arrays: dict):
+        """The field's precomputed values, else the expression evaluated now (it uses parameters
+        or outputs); a constant broadcasts against the (n, 1) field it is compared with."""
+        return arrays[field] if field in arrays else self.exprs[field].evaluate(env, backend="tf")
 
 
 @dataclass(frozen=True)

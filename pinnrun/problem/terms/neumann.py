@@ -1,8 +1,7 @@
 """du/dn = value on a spatial boundary part (n: the outward unit normal)."""
 from __future__ import annotations
 
-from pinnrun.problem.terms.base import (Batch, Draw, Setting, Term, TermError, draw_on, du_dn, normal_derivative,
-                                        precomputed, prescribed)
+from pinnrun.problem.terms.base import PartTerm, Setting, TermError, du_dn, normal_derivative
 
 
 def spatial_part(setting: Setting, path: tuple, on: str) -> str:
@@ -13,33 +12,16 @@ def spatial_part(setting: Setting, path: tuple, on: str) -> str:
     return setting.part(path, on)
 
 
-class Neumann(Term):
+class Neumann(PartTerm):
     kind = "neumann"
+    normals = True
 
     def __init__(self, name: str, cond, setting: Setting):
-        super().__init__(name, setting.weights.get(name, 1.0), setting.points[name])
-        self.space = setting.space
-        self.part = spatial_part(setting, ("conditions", name, "on"), cond.on)
-        self.output = cond.output or setting.outputs[0]
-        self.value_path = ("conditions", name, "value")
-        self.value = setting.expressions[self.value_path]
-
-    @property
-    def expressions(self):
-        return {self.value_path: self.value}
+        super().__init__(name, cond, setting, spatial_part(setting, ("conditions", name, "on"), cond.on))
 
     @property
     def derivatives(self):
         return normal_derivative(self.space, self.output)
 
-    def sample(self, where: Draw) -> Batch:
-        block = self.counted(where)
-        x, normals = draw_on(where, self.part, block)
-        arrays = {"normals": normals[:, :len(self.space)]}
-        target = precomputed(self.value, where.problem, x)
-        if target is not None:
-            arrays["target"] = target
-        return Batch(x, block, arrays)
-
     def residual(self, env, arrays):
-        return du_dn(self.space, self.output, env, arrays["normals"]) - prescribed(self.value, env, arrays)
+        return du_dn(self.space, self.output, env, arrays["normals"]) - self.value("value", env, arrays)
