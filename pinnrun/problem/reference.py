@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pinnrun.problem.cole_hopf import burgers_cole_hopf
-from pinnrun.spec.expressions import Expression, parse
+from pinnrun.spec.expressions import Expression
 from pinnrun.spec.schema import DEFAULT_POINTS, DEFAULT_TIME_POINTS, Reference
 
 
@@ -113,38 +113,28 @@ def with_domain(problem, grid: ReferenceGrid) -> ReferenceGrid:
 
 
 # -- parsed expressions ------------------------------------------------------------------
-# Validation parses every expression once (problem.expressions, by spec path); these parse
-# only where a problem does not carry them (problems built by hand in tests and tools).
+# Validation parses every expression once (problem.expressions, by spec path); the reference
+# uses those parsed forms.
 
 def exact_expressions(problem, ref: Reference) -> dict[str, Expression]:
     """Output -> its exact solution."""
-    single = not isinstance(ref.exact, dict)
-    sources = {problem.outputs[0]: ref.exact} if single else ref.exact
-    return {out: _parsed(problem, ("reference", "exact") if single else ("reference", "exact", out), source,
-                         problem.inputs)
-            for out, source in sources.items()}
+    if not isinstance(ref.exact, dict):
+        return {problem.outputs[0]: problem.expressions[("reference", "exact")]}
+    return {out: problem.expressions[("reference", "exact", out)] for out in ref.exact}
 
 
 def cole_hopf_viscosity(problem, ref: Reference) -> float:
-    return float(_parsed(problem, ("reference", "cole_hopf", "viscosity"), ref.cole_hopf["viscosity"],
-                         ()).evaluate(problem.constants))
+    return float(problem.expressions[("reference", "cole_hopf", "viscosity")].evaluate(problem.constants))
 
 
 def cole_hopf_initial(problem, ref: Reference) -> tuple[Expression, tuple]:
     """u(x, t0) and the spec path it comes from: the reference's own, else the initial condition's."""
     if "initial" in ref.cole_hopf:
         here = ("reference", "cole_hopf", "initial")
-        return _parsed(problem, here, ref.cole_hopf["initial"], problem.inputs), here
-    term = next(t for t in problem.terms if t.kind == "initial" and isinstance(t.field, str))  # u, not u_t
-    here = ("conditions", term.name, "value")
+    else:
+        term = next(t for t in problem.terms if t.kind == "initial" and isinstance(t.field, str))  # u, not u_t
+        here = ("conditions", term.name, "value")
     return problem.expressions[here], here
-
-
-def _parsed(problem, path: tuple, source, variables) -> Expression:
-    parsed = getattr(problem, "expressions", None) or {}
-    if path in parsed:
-        return parsed[path]
-    return parse(source, variables=variables, constants=list(problem.constants))
 
 
 # -- Cole-Hopf ------------------------------------------------------------------------------

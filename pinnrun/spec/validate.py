@@ -64,7 +64,7 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
             raise at.error(here, f"the transform must use the network's raw output '{out}' (else nothing is trained)")
 
     for term, cond in spec.conditions.items():
-        _check_condition(spec, at, term, cond, inputs, every)
+        _check_condition(spec, at, term, cond, inputs, every, parsed)
         for field, with_outputs in cond.EXPRESSIONS.items():
             expr = parse_at(("conditions", term, field), getattr(cond, field), **(every if with_outputs else given))
             if with_outputs and not (expr.outputs or expr.derivatives):
@@ -78,7 +78,8 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
     return constants, parsed
 
 
-def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[str], names: dict) -> None:
+def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[str], names: dict,
+                     parsed: Expressions) -> None:
     here = ("conditions", term)
     outputs = spec.outputs
     output = getattr(cond, "output", None)
@@ -91,7 +92,7 @@ def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[
         if spec.variables.time is None:
             raise at.error(here + ("kind",), "an initial condition needs variables.time")
         if cond.derivative is not None:
-            d = _derivative(at, here + ("derivative",), cond.derivative, names)
+            d = _derivative(at, here + ("derivative",), cond.derivative, names, parsed)
             if set(d.wrt) != {spec.variables.time}:
                 raise at.error(here + ("derivative",), f"'{cond.derivative}' is not a time derivative "
                                                        f"(e.g. {outputs[0]}_{spec.variables.time})")
@@ -104,7 +105,7 @@ def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[
             if out not in outputs:
                 raise at.error(here + ("outputs", i), f"unknown output '{out}' (outputs: {', '.join(outputs)})")
         for i, name in enumerate(cond.derivatives):
-            _derivative(at, here + ("derivatives", i), name, names)
+            _derivative(at, here + ("derivatives", i), name, names, parsed)
     if cond.kind == "data":
         for name in cond.columns:
             if name not in inputs and name not in outputs:
@@ -116,13 +117,15 @@ def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[
             raise at.error(here + ("columns",), f"give the column of at least one observed output ({', '.join(outputs)})")
 
 
-def _derivative(at: LocatedData, here: tuple, name: str, names: dict):
+def _derivative(at: LocatedData, here: tuple, name: str, names: dict, parsed: Expressions):
+    """A derivative named in a condition (u_t, u_x), parsed into `parsed` at `here`."""
     try:
         expr = parse(name, **names)
     except ExpressionError as err:
         raise at.error(here, str(err)) from None
     if len(expr.derivatives) != 1 or expr.outputs or expr.variables or str(expr).strip() != name:
         raise at.error(here, f"'{name}' is not a derivative of an output (e.g. u_x)")
+    parsed[here] = expr
     return next(iter(expr.derivatives))
 
 

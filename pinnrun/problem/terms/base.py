@@ -168,10 +168,9 @@ class Setting:
             raise TermError(path, f"no boundary part '{name}' (parts: {', '.join(names)})")
         return name
 
-    def derivative(self, text: str) -> Derivative:
-        from pinnrun.spec.expressions import parse
-
-        return next(iter(parse(text, variables=self.inputs, outputs=self.outputs).derivatives))
+    def derivative(self, path: tuple) -> Derivative:
+        """The derivative a condition names at `path` (u_t), as validation parsed it."""
+        return next(iter(self.expressions[path].derivatives))
 
 
 def normal_derivative(space: tuple[str, ...], output: str) -> frozenset[Derivative]:

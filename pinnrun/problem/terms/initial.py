@@ -9,7 +9,7 @@ class Initial(PartTerm):
 
     def __init__(self, name: str, cond, setting: Setting):
         super().__init__(name, cond, setting, "initial")
-        self.field = setting.derivative(cond.derivative) if cond.derivative else self.output
+        self.field = setting.derivative(("conditions", name, "derivative")) if cond.derivative else self.output
 
     @property
     def derivatives(self):

@@ -20,7 +20,8 @@ class Periodic(Term):
         if self.offset is None:
             raise TermError(here, f"parts '{self.on[0]}' and '{self.on[1]}' are not translates of each other "
                                   "(periodic pairs opposite faces of an interval, rectangle or box)")
-        derivatives = [setting.derivative(d) for d in cond.derivatives]
+        listed = ("conditions", name, "derivatives")
+        derivatives = [setting.derivative(listed + (i,)) for i in range(len(cond.derivatives))]
         self.fields = [*(cond.outputs or setting.outputs), *derivatives]
 
     @property
