@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from pinnrun.spec.limits import MAX_CSG_OPERANDS, MAX_GEOMETRY_COORDINATE, MAX_POLYGON_VERTICES
+from pinnrun.spec.limits import MAX_CSG_OPERANDS, MAX_POLYGON_VERTICES
+from pinnrun.spec.numbers import Bounds, Coordinate
 
 PRIMITIVE_KINDS = ("interval", "rectangle", "box", "disk", "polygon")
 CSG_KINDS = ("union", "difference", "intersection")
@@ -19,21 +20,8 @@ KINDS = PRIMITIVE_KINDS + CSG_KINDS
 MAX_REGION_NAME_CHARS = 64
 
 
-def _no_boolean(value):
-    # pydantic's lax mode reads true as 1 and false as 0; a spec never means that
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    return value
-
-
-def _coordinate(value: float) -> float:
-    if abs(value) > MAX_GEOMETRY_COORDINATE:
-        raise ValueError(f"a coordinate must lie within -{MAX_GEOMETRY_COORDINATE:g}..{MAX_GEOMETRY_COORDINATE:g}")
-    return value
-
-
-GeometryCoordinate = Annotated[float, BeforeValidator(_no_boolean), AfterValidator(_coordinate)]
-GeometryBounds = tuple[GeometryCoordinate, GeometryCoordinate]
+GeometryCoordinate = Coordinate
+GeometryBounds = Bounds
 Point2 = tuple[GeometryCoordinate, GeometryCoordinate]
 RegionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=MAX_REGION_NAME_CHARS)]
 

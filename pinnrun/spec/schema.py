@@ -7,18 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints,
                       model_validator)
 
 from pinnrun.spec.geometry_schema import Geometry  # regions: one kind per mapping, CSG nested
-from pinnrun.spec.limits import MAX_GEOMETRY_COORDINATE as MAX_COORDINATE
-
-
-def _no_boolean(value):
-    # pydantic's lax mode reads true as 1 and false as 0; a spec never means that
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    return value
+from pinnrun.spec.numbers import Bounds, Coordinate, no_boolean
 
 
 def _no_boolean_expression(value):
@@ -43,23 +36,15 @@ DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial ax
 DEFAULT_TIME_POINTS = 101
 MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
 
-Int = Annotated[int, BeforeValidator(_no_boolean)]
-Float = Annotated[float, BeforeValidator(_no_boolean)]
-PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(_no_boolean)]
+Int = Annotated[int, BeforeValidator(no_boolean)]
+Float = Annotated[float, BeforeValidator(no_boolean)]
+PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(no_boolean)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=MAX_NAME_CHARS)]
 TermName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=MAX_NAME_CHARS)]
 # YAML gives numbers for constant expressions
 ExprText = Annotated[Union[str, float, int], BeforeValidator(_no_boolean_expression)]
 
 
-def _coordinate(value: float) -> float:
-    if abs(value) > MAX_COORDINATE:
-        raise ValueError(f"a bound must lie within -{MAX_COORDINATE:g}..{MAX_COORDINATE:g}")
-    return value
-
-
-Coordinate = Annotated[float, BeforeValidator(_no_boolean), AfterValidator(_coordinate)]
-Bounds = tuple[Coordinate, Coordinate]
 
 
 class Strict(BaseModel):
