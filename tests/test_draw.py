@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pinnrun.problem.regions import PartSampler
-from pinnrun.sampling.draw import CHUNK, EmptyPart, acceptance, draw
+from pinnrun.problem.regions.csg import accepted_fraction
+from pinnrun.sampling.draw import CHUNK, EmptyPart, draw
 from pinnrun.sampling.sequences import METHODS, unit_block
 from pinnrun.sampling.shards import shard
 from test_regions import R_HOLE, REGION_NAMES, region_of
@@ -82,9 +83,9 @@ def test_hammersley_first_coordinate_is_a_shifted_regular_grid():
     assert not np.array_equal(u, unit_block("hammersley", 3, 5, 0, 8, 8))   # the seed matters
 
 
-def test_acceptance_estimates_the_kept_share():
-    assert acceptance(region_of("disk").interior(), "sobol", 0) == 1.0
-    kept = acceptance(region_of("difference").interior(), "sobol", 0)
+def test_accepted_fraction_estimates_the_kept_share():
+    assert accepted_fraction(region_of("disk").interior(), 4096) == 1.0
+    kept = accepted_fraction(region_of("difference").interior(), 4096)
     assert kept == pytest.approx(1 - np.pi * R_HOLE ** 2 / 4, abs=0.01)
 
 

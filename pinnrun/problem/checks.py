@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pinnrun.problem.probe import Probes
 from pinnrun.problem.problem import Problem
-from pinnrun.sampling.draw import acceptance
+from pinnrun.problem.regions.csg import accepted_fraction
 from pinnrun.spec.loader import LoadedSpec
 
 # Regions sampled by rejection (CSG) draw candidates until enough are kept: the cost is the
@@ -27,14 +27,13 @@ def check_problem(loaded: LoadedSpec, problem: Problem) -> None:
 
 
 def _check_acceptance(loaded: LoadedSpec, problem: Problem) -> None:
-    method = loaded.spec.sampling.method
     for term in problem.terms:
         if term.kind == "data":
             continue
         sampler = problem.domain.interior() if term.part is None else problem.domain.part(term.part)
         if sampler.accept is None:
             continue
-        share = acceptance(sampler, method, loaded.spec.training.seed, ACCEPTANCE_CANDIDATES)
+        share = accepted_fraction(sampler, ACCEPTANCE_CANDIDATES)
         if share < MIN_ACCEPTANCE:
             where = ("geometry",) if term.part is None else ("conditions", term.name, "on")
             what = "the region" if term.part is None else f"part '{term.part}'"

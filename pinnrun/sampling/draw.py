@@ -79,11 +79,3 @@ def candidate_chunks(method: str, unit_dim: int, seed: int):
             yield unit_block(method, unit_dim, chunk_seed, 0, CHUNK, CHUNK)
         chunk += 1
 
-
-def acceptance(sampler: PartSampler, method: str, seed: int, n: int = 4096) -> float:
-    """Share of the first n candidates kept (1.0 without rejection); validation refuses tiny ones."""
-    if sampler.accept is None:
-        return 1.0
-    u = unit_block(method, sampler.unit_dim, seed, 0, n, n)
-    x, normals = sampler.map(u)
-    return float(np.mean(sampler.accept(u, x, normals)))
