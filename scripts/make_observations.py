@@ -105,34 +105,31 @@ def _from_options(args):
 
 
 def _from_spec(args):
+    """As _from_options, from a spec: its domain and its reference.exact, as validation parsed it.
+    (Not load_problem: the spec may name the very data file this script is about to write.)"""
     from pinnrun.errors import PinnrunError
-    from pinnrun.problem.regions.build import RegionError, build_region
-    from pinnrun.problem.regions.spacetime import SpaceTime
+    from pinnrun.problem.build import build_domain
     from pinnrun.spec.loader import load_spec
 
     if args.box or args.exact or args.constant:
         raise Refused("--box, --exact and --constant go without --spec (the spec gives the domain and solution)")
     try:
         loaded = load_spec(args.spec)
+        domain = build_domain(loaded)
     except PinnrunError as err:
         raise Refused(str(err)) from None
     spec = loaded.spec
     if spec.reference is None or spec.reference.exact is None:
         raise Refused(f"{args.spec}: no reference.exact to sample")
     inputs = [*spec.variables.space, *([spec.variables.time] if spec.variables.time else [])]
-    exact = spec.reference.exact if isinstance(spec.reference.exact, dict) else {spec.outputs[0]: spec.reference.exact}
+    single = not isinstance(spec.reference.exact, dict)
+    exact = {spec.outputs[0]: loaded.expressions[("reference", "exact")]} if single else \
+        {out: loaded.expressions[("reference", "exact", out)] for out in spec.reference.exact}
     unknown = [o for o in args.output if o not in exact]
     if unknown:
         raise Refused(f"--output {unknown[0]}: the spec's reference.exact gives {', '.join(exact)}")
     chosen = {o: exact[o] for o in (args.output or exact)}
-    constants = dict(loaded.constants)
-    exprs = {o: _parse(source, inputs, constants, f"reference.exact ({o})") for o, source in chosen.items()}
-    try:
-        region = build_region(spec.geometry)
-    except RegionError as err:
-        raise Refused(f"{args.spec}: geometry: {err}") from None
-    domain = SpaceTime(region, *spec.time_domain) if spec.variables.time else region
-    return inputs, exprs, constants, domain.contains, np.asarray(domain.bounding_box(), dtype=float)
+    return inputs, chosen, dict(loaded.constants), domain.contains, np.asarray(domain.bounding_box(), dtype=float)
 
 
 def _named_range(item: str) -> tuple[str, float, float]:

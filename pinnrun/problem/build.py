@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pinnrun.problem.problem import Problem
-from pinnrun.problem.regions.base import RegionError
+from pinnrun.problem.regions.base import Region, RegionError
 from pinnrun.problem.regions.build import build_region
 from pinnrun.problem.regions.spacetime import SpaceTime
 from pinnrun.problem.terms import CONDITIONS
@@ -28,17 +28,23 @@ def load_problem(path: str | Path, overrides: list[str] = ()) -> tuple[LoadedSpe
     return loaded, problem
 
 
-def build_problem(loaded: LoadedSpec) -> Problem:
+def build_domain(loaded: LoadedSpec) -> Region:
+    """The spec's region, times its time interval when there is time (time last)."""
     spec = loaded.spec
-    space, time = tuple(spec.variables.space), spec.variables.time
     try:
         region = build_region(spec.geometry)
     except RegionError as err:
         raise loaded.error(("geometry", *err.path), str(err)) from None
-    if region.dim != len(space):
-        raise loaded.error(("geometry", spec.geometry.kind), f"a {spec.geometry.kind} has {region.dim} "
-                                                              f"dimension(s) but variables.space has {len(space)}")
-    domain = SpaceTime(region, *spec.time_domain) if time else region
+    if region.dim != len(spec.variables.space):
+        raise loaded.error(("geometry", spec.geometry.kind), f"a {spec.geometry.kind} has {region.dim} dimension(s) "
+                                                              f"but variables.space has {len(spec.variables.space)}")
+    return SpaceTime(region, *spec.time_domain) if spec.variables.time else region
+
+
+def build_problem(loaded: LoadedSpec) -> Problem:
+    spec = loaded.spec
+    space, time = tuple(spec.variables.space), spec.variables.time
+    domain = build_domain(loaded)
     setting = Setting(domain=domain, space=space, time=time, outputs=tuple(spec.outputs),
                       parameters=tuple(spec.parameters), expressions=loaded.expressions,
                       points=dict(spec.sampling.points), weights=dict(spec.training.loss_weights),
