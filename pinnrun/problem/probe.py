@@ -70,17 +70,17 @@ class Probes:
         for out, expr in self.problem.output_transform.items():
             self._evaluate(("network", "output_transform", out), expr, x, self._unknowns(expr, len(x)))
 
-    def check_exact(self, here: tuple, source=None) -> None:
+    def check_exact(self, here: tuple) -> None:
         """A reference expression (parsed at validation: found by its path) on the interior
         samples and every corner of the domain's box that lies in the domain."""
-        expr = self.problem.expressions[tuple(here)]
+        expr = self.problem.expressions[here]
         corners = np.array(list(itertools.product(*self.problem.input_box)), dtype=np.float64)
         corners = corners[self.problem.domain.contains(corners)]
         self._evaluate(here, expr, np.concatenate([self._interior(), corners]), {}, np.dtype(np.float64))
 
-    def check_initial(self, here: tuple, source=None) -> None:
+    def check_initial(self, here: tuple) -> None:
         """u(x, t0) for Cole-Hopf, on the interior samples' x at the start time."""
-        expr = self.problem.expressions[tuple(here)]
+        expr = self.problem.expressions[here]
         x = self._interior().copy()
         x[:, -1] = self.problem.time_domain[0]
         self._evaluate(here, expr, x, {}, np.dtype(np.float64))

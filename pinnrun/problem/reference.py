@@ -105,10 +105,7 @@ def build_reference(problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
 
 def with_domain(problem, grid: ReferenceGrid) -> ReferenceGrid:
     """The grid with its `inside` mask from the problem's domain (a box contains every grid point)."""
-    domain = getattr(problem, "domain", None)
-    if domain is None:
-        return grid
-    inside = np.asarray(domain.contains(grid.points()), dtype=bool).reshape(grid.shape)
+    inside = np.asarray(problem.domain.contains(grid.points()), dtype=bool).reshape(grid.shape)
     return ReferenceGrid(grid.axes, grid.values, grid.scattered, inside)
 
 

@@ -23,13 +23,13 @@ from pinnrun.spec.schema import MAX_GRID_POINTS, Reference
 def check_reference(problem, ref: Reference, at, spec_dir: Path, probes) -> None:
     """Raise a located error for the first problem with `ref`.
 
-    `probes` evaluates an expression on sampled points of its domain (pinnrun.spec.probe.Probes:
-    check_exact(path, source), check_initial(path, source))."""
+    `probes` evaluates the expression parsed at a spec path on sampled points of its domain
+    (pinnrun.problem.probe.Probes: check_exact(path), check_initial(path))."""
     if ref.exact is not None:
-        exprs = ref.exact if isinstance(ref.exact, dict) else {problem.outputs[0]: ref.exact}
-        for out, source in exprs.items():
-            here = ("reference", "exact", out) if isinstance(ref.exact, dict) else ("reference", "exact")
-            probes.check_exact(here, source)
+        paths = [("reference", "exact", out) for out in ref.exact] if isinstance(ref.exact, dict) \
+            else [("reference", "exact")]
+        for here in paths:
+            probes.check_exact(here)
     if ref.columns and ref.file is None:
         raise at.error(("reference", "columns"), "columns name the arrays of a data file: give file: too")
     if ref.file is not None:
@@ -65,7 +65,7 @@ def _check_cole_hopf(problem, ref: Reference, at, probes) -> None:
     if not isinstance(problem.domain.region, Interval):  # it extends u0 periodically over one interval
         raise at.error(here, "Cole-Hopf needs an interval geometry")
     if "initial" in ref.cole_hopf:
-        probes.check_initial(here + ("initial",), ref.cole_hopf["initial"])
+        probes.check_initial(here + ("initial",))
     elif not any(t.kind == "initial" and isinstance(t.field, str) for t in problem.terms):
         raise at.error(here, "Cole-Hopf needs u(x, 0): an initial condition, or initial: <expression> here")
     if "viscosity" not in ref.cole_hopf:
