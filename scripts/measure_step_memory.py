@@ -48,7 +48,7 @@ def main() -> None:
         spec = loaded.spec
     build_session(loaded, LocalComm()).trainer.run(lambda record: None)
     peak = vm_kib("VmHWM")
-    estimate = estimate_rank_memory(spec, ranks=1)
+    estimate = estimate_rank_memory(spec, 1, loaded.expressions)
     print(json.dumps({"spec": args.spec, "overrides": args.overrides,
                       "measured_mib": round((peak - baseline) / 1024, 1),
                       # no Solution is built here: the reference grid's part is not measured

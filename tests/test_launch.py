@@ -188,22 +188,23 @@ def test_local_ranks_beyond_available_memory_are_refused_with_the_numbers() -> N
     from pinnrun.spec.loader import load_spec
     from pinnrun.spec.memory import estimate_rank_memory
 
-    spec = load_spec(REPO / "problems" / "poisson1d.yaml").spec
-    estimate = estimate_rank_memory(spec, 1)
+    loaded = load_spec(REPO / "problems" / "poisson1d.yaml")
+    spec, parsed = loaded.spec, loaded.expressions
+    estimate = estimate_rank_memory(spec, 1, parsed)
     reference = estimate.parts["reference"]
     per_rank = 220 * 2**20 + estimate.total - reference  # measured runtime + the spec's training
     exactly_17 = 255 * 2**20 + reference + 17 * per_rank  # shared library pages, rank 0's reference
     local = [Host(name="localhost", slots=32)]
-    assert check_plan_memory(spec, LaunchPlan(17, local, "mpirun", "mpi"), memory=lambda: exactly_17) == []
+    assert check_plan_memory(spec, LaunchPlan(17, local, "mpirun", "mpi"), parsed, memory=lambda: exactly_17) == []
     with pytest.raises(PinnrunError, match=r"^18 rank\(s\) on this host need about .* but it has .* available: "
                                            r"each rank 220.0 MiB for TensorFlow and Horovod \(measured idle\) "
                                            r"\+ about .* for training \(.*\); at most 17 rank\(s\) fit; "
                                            r"lower \S+ or use more hosts$"):
-        check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), memory=lambda: exactly_17)
+        check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), parsed, memory=lambda: exactly_17)
     remote = [Host(name="n1", slots=32)]
-    notes = check_plan_memory(spec, LaunchPlan(18, remote, "horovodrun", "gloo"), memory=lambda: exactly_17)
+    notes = check_plan_memory(spec, LaunchPlan(18, remote, "horovodrun", "gloo"), parsed, memory=lambda: exactly_17)
     assert len(notes) == 1 and "remote hosts are not checked" in notes[0]
-    assert check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), memory=lambda: None) == []
+    assert check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), parsed, memory=lambda: None) == []
 
 
 def test_mild_oversubscription_is_a_note_and_more_than_a_host_can_hold_is_refused() -> None:

@@ -155,8 +155,8 @@ def test_no_numpy_warning_reaches_stderr(tmp_path: Path, capfd) -> None:
 # --------------------------------------------------------------------------
 
 def test_strong_scaling_points_wait_for_the_rank_count() -> None:
-    spec = load_spec(BURGERS).spec  # scaling: strong
-    unknown, one, four = (estimate_rank_memory(spec, r) for r in (None, 1, 4))
+    loaded = load_spec(BURGERS)  # scaling: strong
+    unknown, one, four = (estimate_rank_memory(loaded.spec, r, loaded.expressions) for r in (None, 1, 4))
     assert unknown.parts["points"] == unknown.parts["tapes"] == 0
     assert one.parts["tapes"] == pytest.approx(4 * four.parts["tapes"], rel=1e-3)
     assert unknown.parts["network"] == one.parts["network"] == four.parts["network"]
@@ -165,19 +165,20 @@ def test_strong_scaling_points_wait_for_the_rank_count() -> None:
 def test_launch_refuses_ranks_that_do_not_fit_this_host() -> None:
     from pinnrun.launch import memory_check
 
-    spec = load_spec(REPO / "problems" / "heat1d.yaml").spec  # weak: every rank holds its points
-    one_rank = estimate_rank_memory(spec, 1).total
+    loaded = load_spec(REPO / "problems" / "heat1d.yaml")  # weak: every rank holds its points
+    spec, parsed = loaded.spec, loaded.expressions
+    one_rank = estimate_rank_memory(spec, 1, parsed).total
 
     def host() -> int:  # exactly two ranks fit
         return memory_check.SHARED_RUNTIME_BYTES + 2 * (memory_check.RANK_RUNTIME_BYTES + one_rank)
 
     local = [Host(name="localhost", slots=4)]
-    assert memory_check.check_plan_memory(spec, LaunchPlan(1, local, "direct", "gloo"), memory=host) == []
+    assert memory_check.check_plan_memory(spec, LaunchPlan(1, local, "direct", "gloo"), parsed, memory=host) == []
     with pytest.raises(PinnrunError, match=r"^4 rank\(s\) on this host need about .* but it has .* available: .*"
                                            r"lower sampling\.points\.heat or use more hosts$"):
-        memory_check.check_plan_memory(spec, LaunchPlan(4, local, "mpirun", "mpi"), memory=host)
+        memory_check.check_plan_memory(spec, LaunchPlan(4, local, "mpirun", "mpi"), parsed, memory=host)
     remote = [Host(name="h1", slots=2), Host(name="h2", slots=2)]
-    notes = memory_check.check_plan_memory(spec, LaunchPlan(4, remote, "horovodrun", "gloo"))
+    notes = memory_check.check_plan_memory(spec, LaunchPlan(4, remote, "horovodrun", "gloo"), parsed)
     assert len(notes) == 1 and "remote hosts are not checked" in notes[0]
 
 

@@ -46,10 +46,11 @@ def available_memory() -> int | None:
     return available
 
 
-def check_plan_memory(spec: Spec, plan: LaunchPlan, memory=available_memory) -> list[str]:
+def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=available_memory) -> list[str]:
     """Raise when the local ranks cannot fit; a note for remote hosts (their memory is unknown here).
-    `memory()` gives the bytes available (None where it cannot be read: not checked)."""
-    estimate = estimate_rank_memory(spec, plan.ranks)
+    `expressions` are the spec's, as validation parsed them; `memory()` gives the bytes available
+    (None where it cannot be read: not checked)."""
+    estimate = estimate_rank_memory(spec, plan.ranks, expressions)
     reference = estimate.parts["reference"]  # rank 0 alone holds the reference grid
     training = estimate.total - reference
     per_rank = RANK_RUNTIME_BYTES + training

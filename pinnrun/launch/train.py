@@ -41,7 +41,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
     spec = resolved_spec(loaded, scaling)
-    plan.notes.extend(check_plan_memory(spec, plan))  # ranks x estimate against this host's memory
+    plan.notes.extend(check_plan_memory(spec, plan, loaded.expressions))  # ranks x estimate against this host's memory
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
     if dry_run:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pinnrun.spec.expressions import parse
 from pinnrun.spec.schema import DEFAULT_POINTS, DEFAULT_TIME_POINTS, Spec
 
 PARAM_COPIES = 8
@@ -85,30 +84,20 @@ def grid_points(spec: Spec) -> int:
     return math.prod(grid_counts(spec).values())
 
 
-def term_orders(spec: Spec) -> dict[str, int]:
-    """The highest derivative order each term needs."""
-    inputs = spec.variables.space + ([spec.variables.time] if spec.variables.time else [])
-    names = dict(variables=inputs, outputs=spec.outputs, constants=[*spec.constants, *spec.parameters])
-
-    def order(*sources) -> int:
-        return max((d.order for s in sources for d in parse(s, **names).derivatives), default=0)
-
-    orders = {name: order(source) for name, source in spec.pde.items()}
-    for name, cond in spec.conditions.items():
-        if cond.kind in ("neumann", "robin"):
-            orders[name] = 1
-        elif cond.kind == "operator":
-            orders[name] = order(cond.residual)
-        elif cond.kind == "periodic":
-            orders[name] = order(*cond.derivatives)
-        elif cond.kind == "initial" and cond.derivative:
-            orders[name] = order(cond.derivative)
-        else:
-            orders[name] = 0
+def term_orders(spec: Spec, expressions: dict) -> dict[str, int]:
+    """The highest derivative order each term needs, from the expressions validation parsed
+    (by spec path: a pde residual, a condition's fields and the derivatives it names)."""
+    orders = {}
+    for name in [*spec.pde, *spec.conditions]:
+        used = [d.order for path, expr in expressions.items() if path[:2] in (("pde", name), ("conditions", name))
+                for d in expr.derivatives]
+        cond = spec.conditions.get(name)
+        normal = 1 if cond is not None and cond.kind in ("neumann", "robin") else 0  # du/dn
+        orders[name] = max([*used, normal])
     return orders
 
 
-def estimate_rank_memory(spec: Spec, ranks: int | None) -> MemoryEstimate:
+def estimate_rank_memory(spec: Spec, ranks: int | None, expressions: dict) -> MemoryEstimate:
     """Peak bytes of one training rank. `ranks=None`: not known yet (validation), so
     strong-scaling points, which the ranks share, are left to the launch-time check."""
     s = 4 if spec.network.dtype == "float32" else 8
@@ -118,7 +107,7 @@ def estimate_rank_memory(spec: Spec, ranks: int | None) -> MemoryEstimate:
     network = n_params * s * (PARAM_COPIES + 2 * history)
 
     per_term = {}
-    orders = term_orders(spec)
+    orders = term_orders(spec, expressions)
     width = sum(spec.network.hidden)
     for term, count in spec.sampling.points.items():
         if spec.scaling == "strong":

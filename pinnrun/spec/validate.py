@@ -74,7 +74,7 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
         _parse_reference(spec, at, parse_at, given)
     _check_terms(spec, at)
     _check_parameters_used(spec, at, parsed)
-    _check_memory(spec, at)
+    _check_memory(spec, at, parsed)
     return constants, parsed
 
 
@@ -114,7 +114,8 @@ def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[
         if missing:
             raise at.error(here + ("columns",), f"give the column of every input; missing: {', '.join(missing)}")
         if not any(name in outputs for name in cond.columns):
-            raise at.error(here + ("columns",), f"give the column of at least one observed output ({', '.join(outputs)})")
+            raise at.error(here + ("columns",),
+                           f"give the column of at least one observed output ({', '.join(outputs)})")
 
 
 def _derivative(at: LocatedData, here: tuple, name: str, names: dict, parsed: Expressions):
@@ -179,11 +180,11 @@ def _check_parameters_used(spec: Spec, at: LocatedData, parsed: Expressions) -> 
             raise at.error(("parameters", name), "a reference cannot depend on a trained parameter")
 
 
-def _check_memory(spec: Spec, at: LocatedData) -> None:
+def _check_memory(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
     """One rank below a fixed ceiling, wherever it will run; the ranks a launch places on this
     host are checked against its memory at launch, once their number is known (strong-scaling
     points are shared between them)."""
-    estimate = estimate_rank_memory(spec, ranks=1 if spec.scaling == "weak" else None)
+    estimate = estimate_rank_memory(spec, 1 if spec.scaling == "weak" else None, parsed)
     if estimate.total > MAX_RANK_BYTES:
         raise at.error(estimate.blame, f"one rank needs about {human_bytes(estimate.total)} "
                                        f"({estimate.detail}); at most {human_bytes(MAX_RANK_BYTES)} a rank")
