@@ -52,7 +52,8 @@ def main(run_dir: Path, probe: bool = False) -> int:
     rec = Recorder(run_dir, comm.rank == 0)
     try:
         session = build_session(run_dir / "spec.yaml", comm)
-        spec, problem, points, net, trainer = session.spec, session.problem, session.batches, session.net, session.trainer
+        spec, problem, points, net = session.spec, session.problem, session.batches, session.net
+        trainer = session.trainer
         counts = point_counts(problem, points)
         solution = Solution(problem, spec.reference, session.loaded.path.parent, net) if comm.rank == 0 else None
         devices = comm.allgather_object(device)

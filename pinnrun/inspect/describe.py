@@ -12,7 +12,8 @@ from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 
 # summary.json fields shown in their own place; anything else scalar is shown as "more"
 SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_loss", "final_losses",
-         "l2_relative_error", "l2_relative_errors", "parameters", "wall_seconds", "compile_seconds", "seconds_per_step", "points_per_second",
+         "l2_relative_error", "l2_relative_errors", "parameters", "wall_seconds", "compile_seconds",
+         "seconds_per_step", "points_per_second",
          "steps", "phases", "ranks_in_sync", "param_digests", "point_digests"}
 PARAMETER_FIELDS = ("initial", "value", "true_value", "relative_error")
 VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")

@@ -18,7 +18,7 @@ def plot_loss(metrics: list[dict], title: str, out: Path) -> Path:
     ax.plot(steps, [_positive(m.get("loss")) for m in metrics], color="black", lw=3.5, alpha=0.35, zorder=2,
             label="total (weighted sum)")
     ax.set_yscale("log")
-    _mark_phases(ax, metrics)
+    mark_phases(ax, metrics)
     ax.set_xlabel("step")
     ax.set_ylabel("loss (mean over all ranks' points)")
     ax.set_title(f"Training loss per term — {title}", pad=16)  # room for the phase names above the plot
@@ -29,7 +29,7 @@ def plot_loss(metrics: list[dict], title: str, out: Path) -> Path:
     return out
 
 
-def _mark_phases(ax, metrics: list[dict]) -> None:
+def mark_phases(ax, metrics: list[dict]) -> None:
     """Shade every phase after the first and name each, above the plot, where it starts (Adam → L-BFGS)."""
     starts = []
     for m in metrics:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pinnrun.inspect.loss_plot import _mark_phases
+from pinnrun.inspect.loss_plot import mark_phases
 from pinnrun.inspect.typed import as_number
 
 
@@ -26,7 +26,7 @@ def plot_parameters(metrics: list[dict], true_values: dict, title: str, out: Pat
         true = as_number(true_values.get(name))
         if true is not None:
             ax.axhline(true, color="black", ls="--", lw=1.2, label=f"true value {true:.6g}")
-        _mark_phases(ax, metrics)
+        mark_phases(ax, metrics)
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="best")
