@@ -4,7 +4,8 @@ from __future__ import annotations
 from rich.markup import escape
 
 DASH = "–"
-STATUS_STYLES = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red", "broken": "bold red"}
+STATUS_STYLES = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red", "dead": "red",
+                 "broken": "bold red"}
 
 
 def sci(value) -> str:

@@ -1,15 +1,25 @@
 """In what state a run is, from what it left behind: finished, failed,
-interrupted, or (without a result or a terminal event) running."""
+interrupted, dead, or (without a result or a terminal event) running.
+
+Dead: the ranks saw their launcher die and said so in summary.json, or nothing
+could say so (`kill -9` of every process) but launcher.json names a launcher of
+this host that is gone. Of a launcher on another host nothing can be known here:
+such a run stays running, with how long it has been quiet."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pinnrun.inspect.read import RunFiles
+from pinnrun.results.launcher_record import launcher_gone, read_launcher
 
 TERMINAL = {"done": "finished", "failed": "failed", "interrupted": "interrupted"}
 QUIET_SECONDS = 600  # this long without a write, a "running" run may well be dead
 
 
-def run_status(files: RunFiles, now: float) -> tuple[str, str | None]:
-    """(status, reason). summary.json wins; then the last terminal event; else running."""
+def run_status(files: RunFiles, now: float,
+               gone: Callable[[dict], bool | None] = launcher_gone) -> tuple[str, str | None]:
+    """(status, reason). summary.json wins; then the last terminal event; then a launcher that is
+    gone (`gone(launcher.json's record)`: True, False, or None where it cannot tell); else running."""
     summary = files.summary or {}
     if summary.get("status") and isinstance(summary["status"], str):
         return summary["status"], _reason(summary.get("reason"))
@@ -17,6 +27,9 @@ def run_status(files: RunFiles, now: float) -> tuple[str, str | None]:
     if ended:
         return TERMINAL[ended[-1]["event"]], _reason(ended[-1].get("reason"))
     # No result: either still going, or killed too hard to say so. Say which facts we have.
+    launcher = read_launcher(files.path)
+    if launcher is not None and gone(launcher):
+        return "dead", f"the launcher (pid {launcher['pid']}) is gone and left no result"
     if files.last_write is None:
         return "running", "nothing written yet"
     quiet = now - files.last_write

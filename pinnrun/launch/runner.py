@@ -1,8 +1,10 @@
 """Run a launch command, show rank 0's progress, keep the raw output in a log.
 
 Workers' rank-prefixed output goes to `worker.log` in the run folder; the
-terminal gets a progress bar fed by rank 0's `events.jsonl`. Ctrl-C stops
-every rank; the exit status is the job's.
+terminal gets a progress bar fed by rank 0's `events.jsonl`. A signal to the
+launcher stops every rank (exit status 128+N), a hung rank stops the job
+(launch/job_watch.py), and no rank outlives the launcher (launch/lifeline.py);
+otherwise the exit status is the job's.
 """
 from __future__ import annotations
 
@@ -18,7 +20,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from pinnrun.errors import printable
 from pinnrun.launch.command import shell_safe_environment
+from pinnrun.launch.faults import Faults
+from pinnrun.launch.job_watch import JobWatch, SignalInbox
+from pinnrun.launch.lifeline import die_with_parent
 from pinnrun.results import strict_json
+from pinnrun.results.heartbeat import clear_beats
+from pinnrun.results.launcher_record import record_launcher
 from pinnrun.results.recorder import EVENTS
 
 LOG = "worker.log"
@@ -52,51 +59,39 @@ def _event(line: str) -> dict | None:
 
 
 INTERRUPTED = 130  # the shell's status for a job stopped by Ctrl-C
+POLL_SECONDS = 0.2
+# What the launcher's child gets when the launcher dies (`kill -9`): see launch/lifeline.py.
+LAUNCHER_DEATH_SIGNAL = signal.SIGKILL
 
 
-def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console) -> tuple[int, dict | None]:
-    """Run to completion; returns (exit status, the final event or None).
-    Ctrl-C stops every rank and gives INTERRUPTED, whatever the launcher then exits with."""
+def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console,
+            faults: Faults = Faults()) -> tuple[int, dict | None]:
+    """Run to completion; returns (exit status, the final event or None). A signal to the
+    launcher stops every rank (128+N); a hung rank stops the job (launch/job_watch.py)."""
     tail = EventTail(run_dir / EVENTS)
     # cmd is an argument list (no shell here); horovodrun itself writes every variable name
     # unquoted into a shell command, so names a shell could not export are left out.
-    full_env = shell_safe_environment(os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env)
-    with open(run_dir / LOG, "ab") as log:
+    # Horovod's stall bound is a default: a value in the environment or the cluster spec wins.
+    full_env = shell_safe_environment(faults.horovod_environment() | os.environ
+                                      | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env)
+    clear_beats(run_dir)  # a resumed run's old beats say nothing about the new ranks
+    record_launcher(run_dir)
+    with open(run_dir / LOG, "ab") as log, SignalInbox() as inbox:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=die_with_parent(LAUNCHER_DEATH_SIGNAL))
+        watch = JobWatch(proc, run_dir, console, faults)
         view = _ProgressView(console)
         final = None
-        try:
-            with view:
-                while True:
-                    for event in tail.read():
-                        final = view.update(event) or final
-                    if proc.poll() is not None:
-                        for event in tail.read():
-                            final = view.update(event) or final
-                        break
-                    time.sleep(0.2)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted: stopping all ranks…[/yellow]")
-            _stop(proc)
+        with view:
+            while proc.poll() is None:
+                for event in tail.read():
+                    final = view.update(event) or final
+                watch.check(inbox.take())
+                time.sleep(POLL_SECONDS)
             for event in tail.read():
                 final = view.update(event) or final
-            return INTERRUPTED, final
-    return proc.returncode, final
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGINT to the launcher's process group (horovodrun/mpirun forward it), then harder."""
-    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        return watch.outcome(), final
 
 
 class _ProgressView:

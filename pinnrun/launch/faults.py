@@ -1,0 +1,26 @@
+"""How the launcher watches a job for faults (flags of `pinnrun train`)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Faults:
+    hang_timeout: float = 30.0   # seconds a rank may go without a heartbeat before the job is stopped
+    # After a signal to the launcher, how long the ranks get to stop by themselves at their next chunk
+    # boundary (a chunk of steps, or an L-BFGS compile, must be able to finish) before the hard stop.
+    stop_grace: float = 60.0
+    # Before a rank's first heartbeat: it imports TensorFlow and joins Horovod (3-10 s here; minutes on a
+    # busy shared file system), so a rank is only called hung if it never beats within this long.
+    startup_timeout: float = 300.0
+
+    def horovod_environment(self) -> dict[str, str]:
+        """Horovod's stall check set to the same bound, for ranks that are alive (still beating) but
+        wait in a collective another rank never joins. Horovod checks every CHECK seconds (and warns
+        then) and shuts down once a tensor waited SHUTDOWN seconds (whole seconds; a shutdown time
+        below the check time is ignored): checking at half the bound shuts down between 1 and 1.5
+        times `hang_timeout` after the stall began."""
+        bound = max(1, math.ceil(self.hang_timeout))
+        return {"HOROVOD_STALL_CHECK_TIME_SECONDS": str(max(1, math.ceil(bound / 2))),
+                "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": str(bound)}
