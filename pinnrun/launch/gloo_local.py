@@ -6,8 +6,9 @@ before starting any rank, horovodrun imports every framework in a forked
 process to check Horovod's build (seconds: a whole TensorFlow import). Here
 the ranks get the same environment from the same rendezvous server, their
 output the same `[rank]<stdout>:` prefixes, and the job the same rules: the
-first rank to fail stops the others, Ctrl-C / SIGTERM reach every rank, and
-the exit status is the first failing rank's.
+first rank to fail stops the others, SIGINT / SIGTERM / SIGHUP reach every
+rank, and the exit status is the first failing rank's. Ranks whose launcher
+dies stop themselves (launch/lifeline.py).
 """
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ def run(np: int, cmd: list[str]) -> int:
     server.init(slots)
     lock = threading.Lock()
     procs, readers = [], []
+    stopped = []  # a signal before every rank started: the grace below stops the late ones
+
+    def stop(signum, frame):
+        stopped.append(time.monotonic())
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a closed terminal too
+        signal.signal(sig, stop)
+
     for rank, env in enumerate(rank_environments(slots, port)):
         p = subprocess.Popen(cmd, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL)
@@ -57,16 +68,6 @@ def run(np: int, cmd: list[str]) -> int:
                     for s, n in ((p.stdout, "stdout"), (p.stderr, "stderr"))]
     for t in readers:
         t.start()
-
-    stopped = []
-
-    def stop(signum, frame):
-        stopped.append(time.monotonic())
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signum)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
 
     status = 0
     pending = set(range(np))
