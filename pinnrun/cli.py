@@ -87,7 +87,9 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=click.Path(dir_okay=False), required=False)
+@click.option("--resume", "resume", type=click.Path(file_okay=False), metavar="RUN_DIR",
+              help="Continue a stopped, failed or interrupted run from its last checkpoint (no SPEC).")
 @click.option("--np", "np_", type=click.IntRange(min=1), help="Number of ranks (processes).")
 @click.option("--gpus", type=click.IntRange(min=1), help="One rank per GPU; CPU ranks where there is no GPU.")
 @click.option("--hosts", help="Hosts with slots, e.g. h1:2,h2:2.")
@@ -97,14 +99,29 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
 @click.option("--out", help="Run folder (new or empty); default runs/<name>-<time>.")
 @click.option("--dry-run", is_flag=True, help="Print the exact launch command and exit.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field (repeatable).")
-def train(spec, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides) -> None:
-    """Train SPEC data-parallel and write a run folder."""
+@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
+              help="Checkpoint every STEPS steps (training.checkpoint.every_steps).")
+@click.option("--checkpoint-minutes", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
+              help="Also checkpoint when MINUTES passed since the last (training.checkpoint.every_minutes).")
+@click.option("--hang-timeout", type=click.FloatRange(min=1, max=86400), default=30, show_default=True,
+              metavar="SECONDS", help="A rank silent this long is hung: the job stops.")
+def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides,
+          checkpoint_every, checkpoint_minutes, hang_timeout) -> None:
+    """Train SPEC data-parallel and write a run folder (or continue one with --resume)."""
     def run() -> int:
         from pinnrun.launch.cluster import parse_hosts
-        from pinnrun.launch.train import train as run_train
+        from pinnrun.launch.train import Faults, train as run_train
 
-        return run_train(spec, list(overrides), np_, gpus, parse_hosts(hosts) if hosts else None, scaling,
-                         launcher, cluster_path, out, dry_run, Console())
+        sets = list(overrides)
+        if checkpoint_every is not None:
+            sets.append(f"training.checkpoint.every_steps={checkpoint_every}")
+        if checkpoint_minutes is not None:
+            sets.append(f"training.checkpoint.every_minutes={checkpoint_minutes}")
+        if (spec is None) == (resume is None):
+            raise PinnrunError("give a SPEC to train, or --resume RUN_DIR to continue a run (not both)")
+        return run_train(spec, sets, np_, gpus, parse_hosts(hosts) if hosts else None, scaling,
+                         launcher, cluster_path, out, dry_run, Console(), resume=resume,
+                         faults=Faults(hang_timeout=hang_timeout))
     _guard(run)
 
 

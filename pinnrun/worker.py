@@ -6,7 +6,6 @@ the results.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sys
@@ -20,59 +19,67 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pinnrun.errors import one_line  # noqa: E402
+from pinnrun.launch.lifeline import watch_launcher  # noqa: E402
+from pinnrun.results.checkpoints import CheckpointError, latest_checkpoint  # noqa: E402
 from pinnrun.results.failures import record_failure  # noqa: E402
-from pinnrun.results.recorder import SUMMARY, Recorder  # noqa: E402
+from pinnrun.results.outcomes import DIVERGED  # noqa: E402
+from pinnrun.results.recorder import METRICS, SUMMARY, Recorder, RecordError  # noqa: E402
 from pinnrun.results.solution import Solution  # noqa: E402
+from pinnrun.results import strict_json  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
 from pinnrun.training.comm import open_comm  # noqa: E402
+from pinnrun.training.digest import digest  # noqa: E402,F401 - tests and scripts take it from here
+from pinnrun.training.hooks import Checkpoints, PhaseDigests, StopRequests  # noqa: E402
 from pinnrun.training.losses import LossTerms  # noqa: E402
 from pinnrun.training.placement import claim_devices  # noqa: E402
 from pinnrun.training.probe import measure_step_costs  # noqa: E402
-from pinnrun.training.session import build_session  # noqa: E402
-
+from pinnrun.training.session import Session, build_session  # noqa: E402
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def digest(arrays) -> str:
-    """Short fingerprint of exact bytes: equal digests mean bit-identical arrays."""
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
-
-
-def main(run_dir: Path, probe: bool = False) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+def main(run_dir: Path, probe: bool = False, resume: bool = False) -> int:
+    # The launcher asks for a clean stop through the run folder (results/stop_request.py); a signal
+    # reaching a rank directly is the hard way, taken when the launcher gave up waiting.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     started = time.perf_counter()
     comm = open_comm()
     device = claim_devices(comm)
+    watch_launcher(run_dir, comm.rank)  # heartbeat; stops the rank if its launcher dies
     rec = Recorder(run_dir, comm.rank == 0)
+    checkpoints = None
     try:
         session = build_session(run_dir / "spec.yaml", comm)
         spec, problem, points, net = session.spec, session.problem, session.batches, session.net
         trainer = session.trainer
         counts = point_counts(problem, points)
+        sampling = {"method": spec.sampling.method, "seed": spec.training.seed, "scaling": spec.scaling,
+                    "ranks": comm.size, "points": counts["global"]}
+        checkpoints = Checkpoints(run_dir, spec.training.checkpoint, comm, {"sampling": sampling})
+        resumed = _resume(session, run_dir, rec) if resume else None
         solution = Solution(problem, spec.reference, session.loaded.path.parent, net) if comm.rank == 0 else None
         devices = comm.allgather_object(device)
         rec.write_json("env.json", _environment(devices))
         lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
         rec.event("start", ranks=comm.size, scaling=spec.scaling, points=counts,
                   total_steps=spec.training.adam.steps + lbfgs_steps,
-                  phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps})
-        digests = {}  # per phase, every rank's parameter digest: ranks must stay bit-identical
-
-        def after_phase(name: str) -> None:
-            digests[name] = comm.allgather_object(digest(p.numpy() for p in session.variables))
+                  phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps},
+                  **({"resumed_from": resumed} if resumed else {}))
 
         def record(metric: dict) -> None:
             if solution is not None:  # the error curve: when did training reach a given accuracy?
                 metric.update(solution.error_curve_fields())
             rec.metric(metric)
 
-        log = trainer.run(record, after_phase)
+        log = trainer.run(record, [checkpoints, StopRequests(run_dir), PhaseDigests(comm)])
+        if log.status == "diverged":
+            return _diverged(rec, log.diverged, checkpoints, started)
+        saved = checkpoints.save(trainer)  # the final state (or the state where the ranks were stopped)
+        if log.status == "interrupted":
+            return _interrupted(rec, log.stopped_by, saved, trainer.step, started)
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
         train_loss = _global_loss(trainer.losses, comm)
         test_loss = _global_loss(LossTerms(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net,
@@ -82,6 +89,7 @@ def main(run_dir: Path, probe: bool = False) -> int:
             tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(session.variables)}).write(
                 str(run_dir / "checkpoint" / "model"))
             l2, l2_per_output = solution.save(run_dir / "predictions.npz")
+            digests = trainer.extra.get("digests", {})
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
                                     time.perf_counter() - started, l2, in_sync)
@@ -94,18 +102,89 @@ def main(run_dir: Path, probe: bool = False) -> int:
                 summary["allreduce_share"] = _allreduce_share(costs, summary["seconds_per_step"], comm.size)
             summary["param_digests"] = digests
             summary["point_digests"] = point_digests
+            summary["checkpoint"] = f"checkpoints/{saved}"
+            if resumed:
+                summary["resumed_from"] = resumed
             rec.write_json(SUMMARY, summary)
             rec.event("done", status="finished", l2_relative_error=l2, wall_seconds=summary["wall_seconds"])
         return 0
-    except KeyboardInterrupt as err:
-        _fail(rec, "interrupted", f"stopped by {str(err) or 'SIGINT'}", started)
-        return 130
+    except KeyboardInterrupt as err:  # a signal reached this rank itself: no agreed step to save at
+        name = str(err) or "SIGINT"
+        last = checkpoints.last if checkpoints else None
+        _fail(rec, "interrupted", f"stopped by {name}", started, signal=name,
+              checkpoint=f"checkpoints/{last[1]}" if last else None)
+        return 128 + signal.Signals[name].value if name in signal.Signals.__members__ else 130
+    except (RecordError, CheckpointError) as err:  # a full disk or an unwritable run folder: one line
+        reason = one_line(str(err))
+        print(f"error: {reason}", file=sys.stderr, flush=True)
+        record_failure(run_dir, comm.rank, reason)
+        _fail(rec, "failed", reason, started)
+        return 1
     except Exception as err:  # the launcher shows the reason; the log keeps the traceback
         traceback.print_exc()
         reason = one_line(f"{type(err).__name__}: {err}")  # one line; the log has all
         record_failure(run_dir, comm.rank, reason)  # before this rank's exit takes the job down
         _fail(rec, "failed", reason, started)
         return 1
+
+
+def _resume(session: Session, run_dir: Path, rec: Recorder) -> dict:
+    """Continue from the newest checkpoint: rank 0 reads it and every rank gets its state.
+    metrics.jsonl already holds only steps up to it (the launcher cut it); TensorBoard is
+    rebuilt from those records."""
+    comm, trainer = session.comm, session.trainer
+    outcome = None
+    if comm.rank == 0:
+        try:
+            found = latest_checkpoint(run_dir)
+            if found is None:
+                raise ValueError("there is none")
+            trainer.restore_variables(found.arrays)
+            outcome = ("ok", found.path.name, found.meta)
+        except (CheckpointError, ValueError) as err:
+            outcome = ("error", f"cannot resume from the run's checkpoint: {err}", None)
+    kind, text, meta = comm.broadcast_object(outcome, name="pinnrun_resume")
+    if kind == "error":
+        raise RuntimeError(text)
+    comm.broadcast_variables(list(trainer.state_variables().values()))
+    trainer.restore_progress(meta)
+    rec.replay_tensorboard(_kept_metrics(run_dir))
+    earlier = meta.get("sampling", {})
+    return {"step": trainer.step, "checkpoint": f"checkpoints/{text}", "ranks_before": earlier.get("ranks"),
+            "points_before": earlier.get("points")}
+
+
+def _kept_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / METRICS
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = strict_json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("losses"), dict):
+            records.append(record)
+    return records
+
+
+def _diverged(rec: Recorder, record: dict, checkpoints: Checkpoints, started: float) -> int:
+    bad = {k: v for k, v in record["losses"].items() if not np.isfinite(v)}
+    what = ", ".join(f"{k} {v}" for k, v in bad.items()) or f"total {record['loss']} (a gradient was not finite)"
+    last = checkpoints.last
+    keep = (f"last good checkpoint: checkpoints/{last[1]} (step {last[0]})" if last
+            else "no checkpoint was written before it")
+    reason = f"diverged at step {record['step']} ({record['phase']}): loss not finite ({what}); {keep}"
+    _fail(rec, "diverged", reason, started, step=record["step"], phase=record["phase"],
+          checkpoint=f"checkpoints/{last[1]}" if last else None)
+    return DIVERGED
+
+
+def _interrupted(rec: Recorder, signal_name: str, saved: str, step: int, started: float) -> int:
+    _fail(rec, "interrupted", f"stopped by {signal_name} at step {step}; final checkpoint checkpoints/{saved}",
+          started, signal=signal_name, step=step, checkpoint=f"checkpoints/{saved}")
+    return 128 + signal.Signals[signal_name].value if signal_name in signal.Signals.__members__ else 130
 
 
 def _global_loss(losses: LossTerms, comm) -> tuple[float, dict]:
@@ -128,12 +207,16 @@ def _allreduce_share(costs: dict, step_seconds: float | None, size: int) -> floa
     return max(0.0, 1.0 - costs["compute"][0]["seconds_per_step"] / step_seconds)
 
 
-def _fail(rec: Recorder, status: str, reason: str, started: float) -> None:
+def _fail(rec: Recorder, status: str, reason: str, started: float, **fields) -> None:
+    """Record how the run ended, where that can still be written (a full disk may refuse)."""
     summary_path = rec.run_dir / SUMMARY
-    if rec.enabled and not summary_path.exists():
-        rec.write_json(SUMMARY, {"status": status, "reason": reason,
-                                 "wall_seconds": time.perf_counter() - started})
-    rec.event(status, status=status, reason=reason)
+    try:
+        if rec.enabled and not summary_path.exists():
+            rec.write_json(SUMMARY, {"status": status, "reason": reason,
+                                     "wall_seconds": time.perf_counter() - started, **fields})
+        rec.event(status, status=status, reason=reason)
+    except RecordError as err:
+        print(f"error: {one_line(str(err))}", file=sys.stderr, flush=True)
 
 
 def _environment(devices: list[dict]) -> dict:
@@ -146,14 +229,15 @@ def _environment(devices: list[dict]) -> dict:
             "hosts": sorted({d["host"] for d in devices})}
 
 
-def _parse(argv: list[str]) -> tuple[Path, bool]:
+def _parse(argv: list[str]) -> tuple[Path, bool, bool]:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m pinnrun.worker")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--probe", action="store_true", help="after training, time compute and all-reduce apart")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
     args = parser.parse_args(argv)
-    return args.run_dir, args.probe
+    return args.run_dir, args.probe, args.resume
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pinnrun.training.adam import Adam
 from pinnrun.training.comm import LocalComm
 from pinnrun.training.lbfgs import LBFGS, STOP_GRADIENT
 from pinnrun.training.losses import LossTerms, flatten
-from pinnrun.training.trainer import Trainer
+from pinnrun.training.trainer import Hook, Trainer
 
 
 def test_derivatives_match_calculus():
@@ -243,7 +243,11 @@ def test_one_process_training_reduces_the_loss_and_logs_every_term():
     trainer = Trainer(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net), net.params,
                       training, LocalComm())
     records, phases = [], []
-    log = trainer.run(records.append, phases.append)
+
+    class Phases(Hook):
+        def after_phase(self, trainer, name):
+            phases.append(name)
+    log = trainer.run(records.append, [Phases()])
     assert phases == ["adam", "lbfgs"]
     assert [r["step"] for r in records if r["phase"] == "adam"] == [1, 20, 40, 60]
     assert records[-1]["phase"] == "lbfgs" and records[-1]["step"] <= 100

@@ -1,7 +1,9 @@
 """`pinnrun train`: validate, write the run folder, launch, report."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -9,14 +11,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from pinnrun import __version__
+from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
+from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
+from pinnrun.launch.resume import check_resumable, prepare_resume
+from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
 from pinnrun.results import strict_json
 from pinnrun.results.failures import rank_failures
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
+from pinnrun.results.outcomes import DIVERGED
 from pinnrun.problem.build import load_problem
 from pinnrun.spec.loader import LoadedSpec, dump_spec
 
@@ -36,7 +43,11 @@ def resolved_spec(loaded: LoadedSpec, scaling: str | None):
 
 def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
           scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
-          dry_run: bool, console: Console, worker_args: tuple[str, ...] = ()) -> int:
+          dry_run: bool, console: Console, worker_args: tuple[str, ...] = (), resume: str | None = None,
+          faults: Faults = Faults()) -> int:
+    if resume is not None:
+        return _resume(Path(resume), overrides, np, gpus, hosts, scaling, launcher, cluster_path, out, dry_run,
+                       console, worker_args, faults)
     loaded, _ = load_problem(spec_path, overrides)  # every check, before any rank starts
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
@@ -61,7 +72,41 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     })
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
-    status, final = run_job(cmd, plan.env, run_dir, console)
+    status, final = run_job(cmd, plan.env, run_dir, console, faults)
+    return _report(run_dir, status, final, console)
+
+
+def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
+            scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None, dry_run: bool,
+            console: Console, worker_args: tuple[str, ...], faults: Faults) -> int:
+    """Continue RUN_DIR from its newest checkpoint, with its own spec; the rank count is the run's
+    unless --np/--gpus/--hosts say otherwise (strong scaling re-shards the same global points)."""
+    if overrides or scaling or out:
+        raise PinnrunError("--resume continues the run with its own spec and folder: "
+                           "--set, --scaling, --checkpoint-* and --out do not apply")
+    run_dir = run_dir.resolve()
+    found = check_resumable(run_dir)
+    loaded, _ = load_problem(run_dir / "spec.yaml", [])  # the spec as the run ran it, checked again
+    cluster = load_cluster(cluster_path) if cluster_path else None
+    earlier = strict_json.read_object(run_dir / "run.json").get("ranks")
+    if np is None and gpus is None and hosts is None and isinstance(earlier, int) and earlier >= 1:
+        np = earlier
+    plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
+    plan.notes.extend(check_plan_memory(loaded.spec, plan, loaded.expressions))
+    if isinstance(earlier, int) and earlier != plan.ranks:
+        plan.notes.append(f"resuming on {plan.ranks} rank(s) instead of {earlier}: " + (
+            "the same global points, sharded anew" if loaded.spec.scaling == "strong"
+            else "weak scaling: the global point set changes with the ranks"))
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    cmd = build_command(plan, run_dir, worker_args=(*worker_args, "--resume"))
+    if dry_run:
+        console.print(printable(cmd, plan.env), soft_wrap=True, highlight=False, markup=False)
+        return 0
+    attempt = prepare_resume(run_dir, found, plan.ranks)
+    console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…", highlight=False)
+    console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
+    status, final = run_job(cmd, plan.env, run_dir, console, faults)
     return _report(run_dir, status, final, console)
 
 
@@ -76,18 +121,26 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
                          else "no reference to measure error"), highlight=False)
         console.print(f"results: {escape(str(run_dir))}", highlight=False)
         return 0
-    if status == INTERRUPTED:
+    if status in INTERRUPTED_STATUSES or summary.get("status") == "interrupted":
         if summary.get("status") != "interrupted":  # ranks killed before they could say so
-            summary = {**summary, "status": "interrupted", "reason": "stopped by Ctrl-C"}
-            write_json(summary_path, summary)
+            name = signal.Signals(status - 128).name if status in INTERRUPTED_STATUSES else "a signal"
+            summary = {**summary, "status": "interrupted", "reason": f"stopped by {name}"}
+            _record(summary_path, summary, console)
         console.print(f"[yellow]interrupted[/yellow]: {escape(str(summary.get('reason')))}; "
-                      f"what was written is kept in {escape(str(run_dir))}", highlight=False)
-        return status
+                      f"continue with: pinnrun train --resume {escape(str(run_dir))}", highlight=False)
+        return status or INTERRUPTED
+    if summary.get("status") == "diverged":  # the ranks stopped themselves and said why
+        console.print(f"[red]diverged[/red]: {escape(str(summary.get('reason')))}", highlight=False)
+        console.print(f"results (partial): {escape(str(run_dir))}", highlight=False)
+        return status or DIVERGED
     failures = rank_failures(run_dir)
     first = failures[0] if failures else None
     if summary or not summary_path.exists():  # a garbage summary.json is kept as it is
         summary = _with_first_failure(summary, failures, status)
-        write_json(summary_path, summary)
+        full = disk_full(run_dir)
+        if full and not failures:  # nothing a rank wrote survived: the disk is the likely reason
+            summary = {**summary, "reason": full}
+        _record(summary_path, summary, console)
     reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
     console.print(f"[red]{escape(str(summary.get('status', 'failed')))}[/red]: {escape(str(reason))}", highlight=False)
     log = run_dir / LOG
@@ -97,6 +150,25 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
         console.print("\n".join(shown), markup=False, highlight=False)
     console.print(f"results (partial): {run_dir}; full log: {log}", markup=False, highlight=False)
     return status or 1
+
+
+def _record(path: Path, summary: dict, console: Console) -> None:
+    """The run's status, where it can still be written (a full disk may refuse it)."""
+    try:
+        write_json(path, summary)
+    except OSError as err:
+        console.print(f"[red]cannot record the run's status:[/red] {escape(str(err))}", highlight=False)
+
+
+def disk_full(run_dir: Path) -> str | None:
+    """'the run folder's disk is full (…)' when its file system has no space left, else None."""
+    try:
+        fs = os.statvfs(run_dir)
+    except OSError:
+        return None
+    if fs.f_bavail * fs.f_frsize >= 64 * 1024:  # less than a metrics record or two: full
+        return None
+    return f"the run folder's disk is full ({fs.f_bavail * fs.f_frsize:,} bytes free under {run_dir})"
 
 
 def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dict:

@@ -1,13 +1,23 @@
 """What rank 0 writes while training: events (for the launcher's progress bar),
-metrics.jsonl and TensorBoard scalars. Other ranks get a silent recorder."""
+metrics.jsonl and TensorBoard scalars. Other ranks get a silent recorder.
+
+A write that fails (a full disk, a folder made unwritable) leaves no partial
+file and no half line behind and raises RecordError, one line naming the file,
+so the run can stop and say so instead of crashing mid-record.
+"""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from pinnrun.results.strict_json import strict_json
 
 EVENTS, METRICS, SUMMARY = "events.jsonl", "metrics.jsonl", "summary.json"
+
+
+class RecordError(OSError):
+    """A run-folder file that could not be written; the message is one line."""
 
 
 class Recorder:
@@ -27,19 +37,29 @@ class Recorder:
                    **({"parameters": record["parameters"]} if "parameters" in record else {}))
         self._tensorboard(record)
 
+    def replay_tensorboard(self, records: list[dict]) -> None:
+        """A resumed run's TensorBoard starts over from the metrics it kept, so no step shows twice."""
+        if self.enabled:
+            for record in records:
+                self._tensorboard(record)
+
     def _tensorboard(self, record: dict) -> None:
         import tensorflow as tf
+
+        def scalar(name: str, value) -> None:
+            # float64: a finite loss beyond float32's range (1e39) is written, not refused
+            tf.summary.scalar(name, tf.constant(value, tf.float64))
 
         if self._tb is None:
             self._tb = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
         with self._tb.as_default(step=record["step"]):
-            tf.summary.scalar("loss/total", record["loss"])
+            scalar("loss/total", record["loss"])
             for name, value in record["losses"].items():
-                tf.summary.scalar(f"loss/{name}", value)
+                scalar(f"loss/{name}", value)
             if record.get("lr") is not None:
-                tf.summary.scalar("learning_rate", record["lr"])
+                scalar("learning_rate", record["lr"])
             for name, value in record.get("parameters", {}).items():
-                tf.summary.scalar(f"parameter/{name}", value)
+                scalar(f"parameter/{name}", value)
         self._tb.flush()
 
     def write_json(self, name: str, data: dict) -> None:
@@ -49,11 +69,41 @@ class Recorder:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Atomic: a temporary file renamed into place; on failure nothing is left but the old file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(strict_json(data, indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(strict_json(data, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as err:
+        _remove(tmp)
+        raise RecordError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _append(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(strict_json(record) + "\n")
+    """One whole line or nothing: a failed write is cut back to where the file ended."""
+    line = (strict_json(record) + "\n").encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise RecordError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        end = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(28, os.strerror(28))  # a short write is a full disk
+        except OSError as err:
+            try:
+                os.ftruncate(fd, end)
+            except OSError:
+                pass
+            raise RecordError(f"cannot write {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass

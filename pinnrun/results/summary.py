@@ -19,7 +19,7 @@ def build_summary(problem: Problem, scaling: str, size: int, counts: dict, log: 
     phases = [{
         "name": p.name, "steps": p.steps, "seconds": p.seconds, "compile_seconds": p.compile_seconds,
         "seconds_per_step": p.seconds_per_step, "mean_seconds_per_step": p.mean_seconds_per_step,
-        "timed_chunks": max(len(p.chunks) - 1, 0), "evaluations": p.evaluations or None,
+        "timed_chunks": len(p.chunks), "evaluations": p.evaluations or None,
         "stop_reason": p.stop_reason,
     } for p in log.phases]
     adam = next((p for p in log.phases if p.name == "adam"), None)

@@ -27,6 +27,8 @@ MAX_WIDTH = 65_536           # per hidden layer: 65,536^2 weights is already 16-
 MAX_LAYERS = 64              # PINNs use 2-10 hidden layers
 MAX_STEPS = 10**9            # at 1 ms a step, 11 days
 MAX_HISTORY = 1_000          # L-BFGS pairs; 5-100 is usual
+MAX_CHECKPOINT_MINUTES = 10**6  # ~2 years: "never by time"
+MAX_CHECKPOINTS_KEPT = 1_000
 MAX_LEARNING_RATE = 10.0     # Adam rates are ~1e-4..1e-2
 MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
 MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
@@ -193,12 +195,21 @@ class LBFGS(Strict):
     tolerance: Float = Field(1e-12, ge=0)  # stop when the gradient's max-norm falls below (finite)
 
 
+class Checkpoint(Strict):
+    """Periodic training-state checkpoints: at each multiple of `every_steps`, and after a logged
+    chunk when `every_minutes` passed since the last one; the newest `keep` are kept."""
+    every_steps: PositiveInt = Field(1000, le=MAX_STEPS)
+    every_minutes: Float = Field(10.0, gt=0, le=MAX_CHECKPOINT_MINUTES)
+    keep: PositiveInt = Field(3, le=MAX_CHECKPOINTS_KEPT)
+
+
 class Training(Strict):
     seed: Int = Field(0, ge=0, le=MAX_SEED)
     adam: Adam
     lbfgs: LBFGS | None = None
     loss_weights: dict[TermName, Annotated[Float, Field(le=MAX_LOSS_WEIGHT)]] = {}
     log_every: PositiveInt = Field(100, le=MAX_STEPS)
+    checkpoint: Checkpoint = Checkpoint()
 
 
 class Reference(Strict):

@@ -19,6 +19,9 @@ STOP_REASONS = {STOP_NONE: "steps done", STOP_GRADIENT: "gradient below toleranc
 
 
 class LBFGS(tf.Module):
+    # the whole state of a run in progress: what a checkpoint must hold
+    STATE = ("S", "Y", "rho", "f", "g", "terms", "local", "ready", "stop", "iterations", "evaluations")
+
     def __init__(self, params, evaluate, spec: LBFGSSpec, n_terms: int):
         """`evaluate()` -> (total loss, flat gradient, global terms, local terms), all-reduced."""
         super().__init__(name="lbfgs")

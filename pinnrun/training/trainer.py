@@ -1,21 +1,35 @@
 """The training loop: Adam, then optional L-BFGS, data-parallel over a Comm.
 
-Each optimizer runs chunks of `log_every` steps inside one compiled graph
-(fewer host round-trips); between chunks the global per-term losses go to
-`log`. The first chunk is a single step, timed apart as compile time.
+Each optimizer runs chunks of steps inside one compiled graph (fewer host
+round-trips). A chunk ends at each multiple of `log_every` within its phase and
+of `checkpoint.every_steps` overall; there the global per-term losses go to
+`log` and the hooks run (checkpoints, stop requests; later resampling and loss
+weights). The first chunk of a fresh phase is a single step, timed apart as
+compile time.
+
+The whole position lives in state: the optimizers' variables (Adam's moments
+and step count, L-BFGS's history and iteration count) say where training is,
+and `TrainingLog` holds the statistics so far. `snapshot()` and the `restore_*` methods move
+both through a checkpoint, and a restored trainer takes the same steps, in the
+same chunks, as one that never stopped.
+
+A non-finite loss or gradient stops a chunk before its update is applied (every
+rank sees the same all-reduced numbers, so all stop together); the run ends as
+`diverged` at that step with the parameters of the step before.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from pinnrun.spec.schema import Training
 from pinnrun.training.adam import Adam
-from pinnrun.training.lbfgs import LBFGS, STOP_REASONS
+from pinnrun.training.lbfgs import LBFGS, STOP_NONE, STOP_REASONS
 from pinnrun.training.losses import LossTerms, flatten, unflatten
 
 
@@ -23,27 +37,37 @@ from pinnrun.training.losses import LossTerms, flatten, unflatten
 class PhaseStats:
     name: str
     steps: int = 0
-    seconds: float = 0.0           # wall time of the phase, compile included
-    compile_seconds: float = 0.0   # first call: tracing + graph building + one step
+    seconds: float = 0.0           # wall time of the phase, compiles included
+    compile_seconds: float = 0.0   # first call of each attempt: tracing + graph building + its steps
+    compile_steps: int = 0
     evaluations: int = 0           # loss/gradient evaluations (L-BFGS line search)
     stop_reason: str = "steps done"
-    chunks: list[tuple[int, float]] = field(default_factory=list)  # (steps, seconds) per compiled call
+    chunks: list[tuple[int, float]] = field(default_factory=list)  # (steps, seconds) per timed call
+
+    def add(self, steps: int, seconds: float, compiling: bool) -> None:
+        self.steps += steps
+        self.seconds += seconds
+        if compiling:
+            self.compile_seconds += seconds
+            self.compile_steps += steps
+        else:
+            self.chunks.append((steps, seconds))
 
     @property
     def mean_seconds_per_step(self) -> float | None:
-        timed = self.steps - 1
+        timed = self.steps - self.compile_steps
         return (self.seconds - self.compile_seconds) / timed if timed > 0 else None
 
     @property
     def seconds_per_step(self) -> float | None:
-        """Median over the timed chunks; the first (compile) is never timed, and the
-        second (warm-up: caches, allocator, Horovod's first negotiation) only when
-        it is all there is."""
+        """Median over the timed chunks; the compile calls are never timed, and the first
+        timed chunk (warm-up: caches, allocator, Horovod's first negotiation) only when it is
+        all there is."""
         return median_step_seconds(self.chunks)
 
 
 def median_step_seconds(chunks: list[tuple[int, float]]) -> float | None:
-    timed = [(n, s) for n, s in chunks[1:] if n > 0]
+    timed = [(n, s) for n, s in chunks if n > 0]
     if len(timed) > 2:
         timed = timed[1:]
     return float(np.median([s / n for n, s in timed])) if timed else None
@@ -53,12 +77,62 @@ def median_step_seconds(chunks: list[tuple[int, float]]) -> float | None:
 class TrainingLog:
     phases: list[PhaseStats] = field(default_factory=list)
     final: dict | None = None      # the last logged record
+    status: str = "finished"       # finished | diverged | interrupted
+    stopped_by: str | None = None  # interrupted: what asked the ranks to stop (a signal's name)
+    diverged: dict | None = None   # diverged: the record of the step whose loss was not finite
+
+    def phase(self, name: str) -> PhaseStats:
+        """The phase's statistics so far (a restored run continues them)."""
+        for stats in self.phases:
+            if stats.name == name:
+                return stats
+        self.phases.append(PhaseStats(name))
+        return self.phases[-1]
+
+
+@dataclass
+class ChunkEnd:
+    """What hooks see after each compiled chunk; every rank sees the same."""
+    record: dict              # the logged record (global losses)
+    requests: list[dict]      # each rank's merged hook polls of this chunk, in rank order
+    stop: str | None = None   # a hook sets it to end training after this chunk, e.g. "SIGTERM"
+
+
+class Hook:
+    """Runs between chunks. `poll` is this rank's local view (gathered from every rank in the
+    chunk's one collective), so decisions in `after_chunk` are the same on every rank."""
+
+    def poll(self) -> dict:
+        return {}
+
+    def after_chunk(self, trainer: "Trainer", end: ChunkEnd) -> None:
+        pass
+
+    def after_phase(self, trainer: "Trainer", name: str) -> None:
+        pass
 
 
 class Trainer:
     def __init__(self, losses: LossTerms, params, spec: Training, comm):
         self.losses, self.params, self.spec, self.comm = losses, params, spec, comm
         self.n_params = sum(int(np.prod(p.shape)) for p in params)
+        self.adam = Adam(params, spec.adam)
+        self.lbfgs = (LBFGS(params, self.evaluate, spec.lbfgs, len(losses.names))
+                      if spec.lbfgs is not None and spec.lbfgs.steps > 0 else None)
+        self.log = TrainingLog()
+        self.elapsed_before = 0.0   # training seconds of earlier attempts of a resumed run
+        self._started: float | None = None
+        self.extra: dict = {}       # JSON state hooks keep across checkpoints (e.g. phase digests)
+
+    def elapsed(self) -> float:
+        """Training seconds so far, earlier attempts of a resumed run included."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self.elapsed_before + running
+
+    @property
+    def step(self) -> int:
+        """Steps done: Adam steps, then L-BFGS iterations."""
+        return int(self.adam.step.numpy()) + (int(self.lbfgs.iterations.numpy()) if self.lbfgs else 0)
 
     # Autograph converts every function a tf.function calls, recursively: on a 3x50 Burgers
     # step that was 2.2 of 2.6 s of tracing, paid before the first step. The loss, derivative
@@ -76,85 +150,161 @@ class Trainer:
         return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
 
     def adam_steps(self, adam: Adam):
-        """A compiled call running n Adam steps; returns the last step's losses and rate."""
+        """A compiled call running up to n Adam steps; returns the last evaluated step's losses,
+        the rate and the steps applied (fewer than n when a loss or gradient was not finite:
+        that step's update is not applied)."""
         @tf.function
         def adam_chunk(n):
             total, terms, local, lr = tf.zeros((), self.losses.net.dtype), self.losses.weights * 0, \
                 self.losses.weights * 0, tf.zeros((), tf.float64)
+            done = tf.constant(0)
             for _ in tf.range(n):
                 total, flat_grad, terms, local = self.evaluate()
+                if not (tf.math.is_finite(total) and tf.reduce_all(tf.math.is_finite(flat_grad))):
+                    break
                 lr = adam.apply(unflatten(flat_grad, self.params))
-            return total, terms, local, lr
+                done += 1
+            return total, terms, local, lr, done
         return adam_chunk
 
-    def run(self, log: Callable[[dict], None], after_phase: Callable[[str], None] = lambda name: None
-            ) -> TrainingLog:
-        """Train; `log` gets each logged record, `after_phase` each finished phase's name."""
-        result = TrainingLog()
-        start = time.perf_counter()
-        step = 0
-        if self.spec.adam.steps > 0:
-            adam_chunk = self.adam_steps(Adam(self.params, self.spec.adam))
-            stats = PhaseStats("adam")
-            for n in _chunks(self.spec.adam.steps, self.spec.log_every):
-                t0 = time.perf_counter()
-                total, terms, local, lr = adam_chunk(tf.constant(n))
-                _ = float(total)  # wait for the chunk
-                stats.chunks.append((n, time.perf_counter() - t0))
-                stats.seconds += stats.chunks[-1][1]
-                if stats.steps == 0:
-                    stats.compile_seconds = stats.seconds
-                stats.steps += n
-                step += n
-                result.final = self._log(log, "adam", step, total, terms, local, float(lr), start)
-            result.phases.append(stats)
-            after_phase("adam")
+    def run(self, log: Callable[[dict], None], hooks: Sequence[Hook] = ()) -> TrainingLog:
+        """Train from where the state is to the end, or until a hook stops it or the loss
+        diverges; `log` gets each logged record."""
+        self._started = time.perf_counter()
+        clock = self.elapsed
+        adam_spec = self.spec.adam
+        if int(self.adam.step.numpy()) < adam_spec.steps:
+            chunk = self.adam_steps(self.adam)
 
-        if self.spec.lbfgs is not None and self.spec.lbfgs.steps > 0:
-            lbfgs = LBFGS(self.params, self.evaluate, self.spec.lbfgs, len(self.losses.names))
-            stats = PhaseStats("lbfgs")
-            for chunk, n in enumerate(_chunks(self.spec.lbfgs.steps, self.spec.log_every)):
-                t0 = time.perf_counter()
+            def adam_call(n):
+                total, terms, local, lr, done = chunk(tf.constant(n))
+                return int(done), total, terms, local, float(lr)
+            if not self._phase("adam", adam_call, lambda: int(self.adam.step.numpy()), adam_spec.steps, 0,
+                               log, hooks, clock):
+                return self.log
+        if self.lbfgs is not None and int(self.lbfgs.iterations.numpy()) < self.spec.lbfgs.steps \
+                and int(self.lbfgs.stop.numpy()) == STOP_NONE:
+            lbfgs = self.lbfgs
+
+            def lbfgs_call(n):
+                before = int(lbfgs.iterations.numpy())
                 total, terms, local = lbfgs.run(tf.constant(n))
-                _ = float(total)
-                done = int(lbfgs.iterations.numpy())
-                stats.chunks.append((done - stats.steps, time.perf_counter() - t0))
-                stats.seconds += stats.chunks[-1][1]
-                if chunk == 0:
-                    stats.compile_seconds = stats.seconds
-                step += done - stats.steps
-                stats.steps = done
-                result.final = self._log(log, "lbfgs", step, total, terms, local, None, start)
-                if int(lbfgs.stop.numpy()):
-                    break
-            stats.evaluations = int(lbfgs.evaluations.numpy())
-            stats.stop_reason = STOP_REASONS[int(lbfgs.stop.numpy())]
-            result.phases.append(stats)
-            after_phase("lbfgs")
-        return result
+                return int(lbfgs.iterations.numpy()) - before, total, terms, local, None
+            if not self._phase("lbfgs", lbfgs_call, lambda: int(lbfgs.iterations.numpy()), self.spec.lbfgs.steps,
+                               adam_spec.steps, log, hooks, clock):
+                return self.log
+        return self.log
 
-    def _log(self, log, phase, step, total, terms, local, lr, start) -> dict:
-        # Collective: every rank reaches every log point, so gathering here is safe.
+    def _phase(self, name, call, done_in_phase, steps, offset, log, hooks, clock) -> bool:
+        """One phase from where it stands; False when training must end (diverged or stopped)."""
+        stats = self.log.phase(name)
+        done = done_in_phase()
+        compiling = True
+        for n in chunk_sizes(done, steps, self.spec.log_every, offset, self.spec.checkpoint.every_steps,
+                             fresh=done == 0):
+            t0 = time.perf_counter()
+            ran, total, terms, local, lr = call(n)
+            stats.add(ran, time.perf_counter() - t0, compiling)
+            compiling = False
+            finite = ran == n if name == "adam" else self._finite_lbfgs(total)
+            if self.lbfgs is not None and name == "lbfgs":
+                stats.evaluations = int(self.lbfgs.evaluations.numpy())
+            step = offset + done_in_phase() + (0 if finite else 1)
+            record, requests = self._log(log, name, step, total, terms, local, lr, clock(), hooks)
+            self.log.final = record
+            if not finite:
+                self.log.status, self.log.diverged = "diverged", record
+                stats.stop_reason = f"diverged at step {step}"
+                return False
+            end = ChunkEnd(record, requests)
+            for hook in hooks:
+                hook.after_chunk(self, end)
+            if end.stop:
+                self.log.status, self.log.stopped_by = "interrupted", end.stop
+                return False
+            if name == "lbfgs" and int(self.lbfgs.stop.numpy()) != STOP_NONE:
+                break
+        if name == "lbfgs":
+            stats.stop_reason = STOP_REASONS[int(self.lbfgs.stop.numpy())]
+        for hook in hooks:
+            hook.after_phase(self, name)
+        return True
+
+    def _finite_lbfgs(self, total) -> bool:
+        """L-BFGS never accepts a non-finite trial; its current loss or gradient can still be."""
+        return bool(np.isfinite(float(total)) and np.isfinite(self.lbfgs.g.numpy()).all())
+
+    def _log(self, log, phase, step, total, terms, local, lr, elapsed, hooks=()) -> tuple[dict, list[dict]]:
+        # Collective: every rank reaches every chunk end, so gathering here is safe. One gather
+        # carries each rank's losses and its hooks' polls.
         # Each rank's share times the ranks: the global mean as that rank's points alone estimate it.
-        rank_losses = self.comm.allgather_object([float(v) * self.comm.size for v in local.numpy()])
+        polls = {}
+        for hook in hooks:
+            polls.update(hook.poll())
+        gathered = self.comm.allgather_object(([float(v) * self.comm.size for v in local.numpy()], polls))
         record = {
             "phase": phase, "step": step, "loss": float(total),
             "losses": dict(zip(self.losses.names, map(float, terms.numpy()))),
-            "rank_losses": rank_losses, "lr": lr, "elapsed": time.perf_counter() - start,
+            "rank_losses": [losses for losses, _ in gathered], "lr": lr, "elapsed": elapsed,
         }
         if self.losses.parameters is not None and self.losses.parameters.names:
             record["parameters"] = self.losses.parameters.numpy()
         log(record)
-        return record
+        return record, [p for _, p in gathered]
+
+    # ------------------------------------------------------------------ state
+    def state_variables(self) -> dict[str, tf.Variable]:
+        """Every variable training changes, by a stable name: the trained variables, then the
+        optimizers' states."""
+        named = {f"param/{i}": p for i, p in enumerate(self.params)}
+        named |= {f"adam/m/{i}": m for i, m in enumerate(self.adam.m)}
+        named |= {f"adam/v/{i}": v for i, v in enumerate(self.adam.v)}
+        named["adam/step"] = self.adam.step
+        if self.lbfgs is not None:
+            named |= {f"lbfgs/{k}": getattr(self.lbfgs, k) for k in LBFGS.STATE}
+        return named
+
+    def snapshot(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays, meta): the whole training state, for a checkpoint."""
+        arrays = {name: v.numpy() for name, v in self.state_variables().items()}
+        arrays["loss/weights"] = self.losses.weights.numpy()  # fixed today; checked on restore
+        meta = {"step": self.step, "phases": [dataclasses.asdict(p) for p in self.log.phases],
+                "final": self.log.final, "elapsed": self.elapsed(), "extra": self.extra}
+        return arrays, meta
+
+    def restore_variables(self, arrays: dict[str, np.ndarray]) -> None:
+        """Assign a snapshot's arrays; ValueError (nothing assigned) if they do not fit."""
+        named = self.state_variables()
+        missing = sorted(set(named) - set(arrays))
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing[:4])}: it is not of this spec's training")
+        for name, v in named.items():
+            if tuple(arrays[name].shape) != tuple(v.shape) or arrays[name].dtype != v.dtype.as_numpy_dtype:
+                raise ValueError(f"its {name} is {arrays[name].dtype}{list(arrays[name].shape)}, "
+                                 f"this spec's {v.dtype.name}{v.shape.as_list()}")
+        if not np.array_equal(arrays.get("loss/weights"), self.losses.weights.numpy()):
+            raise ValueError("it was trained with other loss weights than this spec's")
+        for name, v in named.items():
+            v.assign(arrays[name])
+
+    def restore_progress(self, meta: dict) -> None:
+        """A snapshot's statistics, clock and hook state: training continues them."""
+        self.log = TrainingLog([PhaseStats(**{**p, "chunks": [tuple(c) for c in p["chunks"]]})
+                                for p in meta["phases"]], meta.get("final"))
+        self.elapsed_before = float(meta.get("elapsed", 0.0))
+        self.extra = dict(meta.get("extra") or {})
 
 
-def _chunks(steps: int, every: int):
-    """1 (compiles), then up to `every` at a time, so logs fall on multiples of `every`."""
-    if steps <= 0:
-        return
-    yield 1
-    done = 1
+def chunk_sizes(done: int, steps: int, every: int, offset: int, checkpoint_every: int, fresh: bool):
+    """The compiled calls from `done` to `steps` steps of a phase that starts at global step
+    `offset`: one step first in a fresh phase (it compiles), then calls ending at each multiple
+    of `every` in the phase and of `checkpoint_every` overall, so logs and checkpoints fall on the
+    same steps whether or not the run was resumed in between."""
+    if fresh and done < steps:
+        yield 1
+        done += 1
     while done < steps:
-        n = min(every - done % every, steps - done)
-        yield n
-        done += n
+        end = min(steps, (done // every + 1) * every,
+                  ((offset + done) // checkpoint_every + 1) * checkpoint_every - offset)
+        yield end - done
+        done = end

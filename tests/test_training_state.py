@@ -1,0 +1,177 @@
+"""The training state in one process: snapshots restore bit-identically (Adam and L-BFGS,
+mid-phase), checkpoints are written atomically and pruned, stop requests end training at a
+chunk, and a non-finite loss ends it as diverged with the parameters of the step before."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from helpers import PROBLEMS
+from pinnrun.results.checkpoints import (CheckpointError, checkpoint_paths, latest_checkpoint, read_checkpoint,
+                                         write_checkpoint)
+from pinnrun.results.recorder import RecordError, _append, write_json
+from pinnrun.results.stop_request import request_stop
+from pinnrun.training.comm import LocalComm
+from pinnrun.training.digest import digest
+from pinnrun.training.hooks import Checkpoints, StopRequests
+from pinnrun.training.session import build_session
+from pinnrun.training.trainer import Hook, chunk_sizes
+
+SMALL = ["network.hidden=[12,12]", "network.dtype=float64", "training.adam.steps=40", "training.lbfgs.steps=30",
+         "training.log_every=10", "training.checkpoint.every_steps=25", "reference=null"]
+
+
+def session(*extra):
+    return build_session(PROBLEMS / "poisson1d.yaml", LocalComm(), [*SMALL, *extra])
+
+
+def state_digest(trainer) -> str:
+    return digest(v.numpy() for v in trainer.state_variables().values())
+
+
+class StopAt(Hook):
+    """Ends training after the chunk that reaches `step` (as a stop request would)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def after_chunk(self, trainer, end):
+        if trainer.step >= self.step:
+            end.stop = "test"
+
+
+def test_chunks_end_at_log_and_checkpoint_steps_resumed_or_not():
+    assert list(chunk_sizes(0, 40, 10, 0, 25, fresh=True)) == [1, 9, 10, 5, 5, 10]
+    # resumed at the checkpoint of step 25: the same calls from there on, no compile step of its own
+    assert list(chunk_sizes(25, 40, 10, 0, 25, fresh=False)) == [5, 10]
+    # L-BFGS after 40 Adam steps: log steps counted in the phase, checkpoints overall (50, 75)
+    assert list(chunk_sizes(0, 30, 10, 40, 25, fresh=True)) == [1, 9, 10, 10]
+    assert list(chunk_sizes(0, 30, 10, 40, 7, fresh=True)) == [1, 1, 7, 1, 6, 4, 3, 7]  # ends 2 9 16 23 30 and 10 20
+
+
+@pytest.mark.parametrize("stop_at", [25, 50])  # inside Adam; inside L-BFGS (history, line search state)
+def test_a_restored_trainer_ends_bit_identical_to_one_that_never_stopped(stop_at):
+    straight = session()
+    whole = []
+    straight.trainer.run(whole.append)
+
+    first = session()
+    part = []
+    log = first.trainer.run(part.append, [StopAt(stop_at)])
+    assert log.status == "interrupted" and first.trainer.step == stop_at
+    arrays, meta = first.trainer.snapshot()
+    meta = json.loads(json.dumps(meta))  # as a checkpoint stores it
+
+    second = session()
+    second.trainer.restore_variables(arrays)
+    second.trainer.restore_progress(meta)
+    rest = []
+    log = second.trainer.run(rest.append)
+    assert log.status == "finished"
+    assert state_digest(second.trainer) == state_digest(straight.trainer)
+    assert [r["step"] for r in part + rest] == [r["step"] for r in whole]
+    assert [r["loss"] for r in part + rest] == [r["loss"] for r in whole]
+    assert [p.steps for p in log.phases] == [p.steps for p in straight.trainer.log.phases]
+
+
+def test_a_snapshot_of_another_network_is_refused_before_anything_changes():
+    arrays, _ = session().trainer.snapshot()
+    other = session("network.hidden=[8,8]")
+    before = state_digest(other.trainer)
+    with pytest.raises(ValueError, match="param/0 is float64"):
+        other.trainer.restore_variables(arrays)
+    assert state_digest(other.trainer) == before
+
+
+def test_checkpoints_are_written_at_multiples_kept_newest_and_read_back(tmp_path):
+    s = session("training.checkpoint.every_steps=20", "training.checkpoint.keep=2")
+    hook = Checkpoints(tmp_path, s.spec.training.checkpoint, s.comm, {"sampling": {"ranks": 1}})
+    s.trainer.run(lambda r: None, [hook])
+    assert [step for step, _ in checkpoint_paths(tmp_path)] == [40, 60]  # 20, 40, 60 written; 2 kept
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]  # no temporary left
+    found = latest_checkpoint(tmp_path)
+    assert found.step == 60 == found.meta["step"] and found.meta["sampling"] == {"ranks": 1}
+    assert hook.save(s.trainer) == "step-0000000070.npz"  # the final state (40 Adam + 30 L-BFGS steps)
+    assert hook.save(s.trainer) == "step-0000000070.npz"  # once
+    assert [step for step, _ in checkpoint_paths(tmp_path)] == [60, 70]
+    assert digest(latest_checkpoint(tmp_path).arrays.values()) == digest(s.trainer.snapshot()[0].values())
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
+    write_checkpoint(tmp_path, 10, {"a": np.ones(3)}, {"step": 10}, keep=5)
+    write_checkpoint(tmp_path, 20, {"a": np.zeros(3)}, {"step": 20}, keep=5)
+    (tmp_path / "checkpoints" / "step-0000000020.npz").write_bytes(b"PK\x03\x04 cut short")
+    assert latest_checkpoint(tmp_path).step == 10
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        read_checkpoint(tmp_path / "checkpoints" / "step-0000000020.npz")
+
+
+def test_time_triggers_a_checkpoint_between_step_multiples(tmp_path):
+    s = session("training.checkpoint.every_steps=1000", "training.checkpoint.every_minutes=1e-9")
+    s.trainer.run(lambda r: None, [Checkpoints(tmp_path, s.spec.training.checkpoint, s.comm, {})])
+    assert [step for step, _ in checkpoint_paths(tmp_path)] == [50, 60, 70]  # every chunk; 3 kept
+
+
+def test_a_stop_request_ends_training_after_the_current_chunk(tmp_path):
+    s = session()
+    request_stop(tmp_path, "SIGTERM")
+    request_stop(tmp_path, "SIGINT")  # the first request is the one reported
+    log = s.trainer.run(lambda r: None, [StopRequests(tmp_path)])
+    assert (log.status, log.stopped_by, s.trainer.step) == ("interrupted", "SIGTERM", 1)
+
+
+def test_a_non_finite_loss_stops_at_that_step_with_the_parameters_before():
+    """log(u + 3) is finite until the network's output falls to -3; a large learning rate gets it there."""
+    s = session("pde.poisson=u_xx + pi**2*sin(pi*x) + 1e3*log(u + 3)", "training.adam.learning_rate=0.5",
+                "training.adam.steps=400", "training.lbfgs=null", "training.log_every=1")
+    records = []
+    log = s.trainer.run(records.append)
+    assert log.status == "diverged", records[-1]
+    bad = log.diverged
+    assert bad is records[-1] and not np.isfinite(bad["loss"]) and not np.isfinite(bad["losses"]["poisson"])
+    assert bad["step"] == s.trainer.step + 1  # the step whose loss was not finite: its update not applied
+    assert all(np.isfinite(v.numpy()).all() for v in s.trainer.state_variables().values())
+    assert all(np.isfinite(r["loss"]) for r in records[:-1])
+
+
+def test_a_failed_checkpoint_write_leaves_no_partial_file(tmp_path):
+    (tmp_path / "checkpoints").write_text("a file where the folder belongs")
+    with pytest.raises(CheckpointError, match="cannot write checkpoint"):
+        write_checkpoint(tmp_path, 5, {"a": np.ones(2)}, {}, keep=1)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs, filled up: root only (CI runs as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_leaves_whole_lines_and_no_temporary_files(full_disk):
+    metrics = full_disk / "metrics.jsonl"
+    _append(metrics, {"step": 1, "loss": 0.5})
+    before = metrics.read_bytes()
+    with open(full_disk / "filler", "wb") as f:  # fill what is left
+        try:
+            f.write(b"x" * 200_000)
+        except OSError:
+            pass
+    with pytest.raises(RecordError, match="No space left on device"):
+        _append(metrics, {"step": 2, "loss": 0.25, "pad": "y" * 8000})
+    assert metrics.read_bytes() == before  # no half line
+    with pytest.raises(RecordError, match="cannot write .*summary.json: No space left"):
+        write_json(full_disk / "summary.json", {"pad": "z" * 8000})
+    with pytest.raises(CheckpointError, match="No space left"):
+        write_checkpoint(full_disk, 7, {"a": np.ones(4000)}, {}, keep=2)
+    assert sorted(p.name for p in full_disk.rglob("*")) == ["checkpoints", "filler", "metrics.jsonl"]
