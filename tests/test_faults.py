@@ -112,6 +112,17 @@ def test_beats_are_read_back_and_odd_files_skipped(tmp_path):
     assert read_beats(tmp_path / "nothing-here") == {}
 
 
+def test_later_beats_rewrite_the_file_in_place_so_a_full_disk_does_not_silence_a_rank(tmp_path):
+    """Measured on a full 64 KiB tmpfs: in-place beats go on, a rename would fail with ENOSPC."""
+    write_beat(tmp_path, 0, "h1", 0)
+    path = tmp_path / HEARTBEATS / "rank-0.json"
+    first = path.stat()
+    write_beat(tmp_path, 0, "h1", 12345)
+    assert (path.stat().st_ino, path.stat().st_size) == (first.st_ino, first.st_size)
+    assert read_beats(tmp_path)[0]["beat"] == 12345
+    assert sorted(p.name for p in path.parent.iterdir()) == ["rank-0.json"]
+
+
 def test_horovod_stall_check_is_set_to_the_hang_bound():
     assert Faults(hang_timeout=30).horovod_environment() == {
         "HOROVOD_STALL_CHECK_TIME_SECONDS": "15", "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "30"}

@@ -126,8 +126,8 @@ class JobWatch:
             return self.proc.returncode  # it ended by itself before the request took effect
         name = signal.Signals(self.stop_signal).name
         if summary.get("status") != "interrupted" or summary.get("signal") != name:  # ranks stopped too hard to say
-            write_json(self.run_dir / SUMMARY, {**summary, "status": "interrupted", "reason": f"stopped by {name}",
-                                                "signal": name})
+            _record(self.run_dir / SUMMARY, {**summary, "status": "interrupted", "reason": f"stopped by {name}",
+                                             "signal": name})
         return 128 + self.stop_signal
 
 
@@ -145,14 +145,22 @@ def record_hang(run_dir: Path, hang: Hang, faults: Faults, now: float) -> None:
     stopped) and the launcher's report names it."""
     reason = hang_line(hang, faults).removesuffix("; stopping the job")
     summary = strict_json.read_object(run_dir / SUMMARY)
-    write_json(run_dir / SUMMARY, {**summary, "status": "failed", "reason": reason, "fault": HUNG_RANK})
+    _record(run_dir / SUMMARY, {**summary, "status": "failed", "reason": reason, "fault": HUNG_RANK})
     # the launcher's report writes it "rank N: <own reason>"
     own = (f"hung on {hang.host}: no heartbeat for {faults.hang_timeout:g} s (--hang-timeout)" if hang.started
            else f"never started: no heartbeat {faults.startup_timeout:g} s after launch")
     try:
         (run_dir / FAILURES).mkdir(exist_ok=True)
-        write_json(run_dir / FAILURES / f"rank-{hang.rank}.json",
-                   {"rank": hang.rank, "reason": own, "time": time.time() - hang.silent})
+    except OSError:
+        return
+    _record(run_dir / FAILURES / f"rank-{hang.rank}.json", {"rank": hang.rank, "reason": own,
+                                                            "time": time.time() - hang.silent})
+
+
+def _record(path: Path, data: dict) -> None:
+    """Best effort: on a full disk the launcher's report says the status could not be recorded."""
+    try:
+        write_json(path, data)
     except OSError:
         pass
 

@@ -1,6 +1,6 @@
 """Heartbeats: each rank says it is alive in heartbeats/rank-<r>.json in the run folder.
 
-A beat is {"rank", "host", "pid", "beat": a counter, "ended": bool}, replaced atomically.
+A beat is {"rank", "host", "pid", "beat": a counter, "ended": bool}, rewritten every second.
 The launcher only looks at whether a rank's counter CHANGED, on its own monotonic clock,
 so clocks of other hosts never matter (the run folder is shared between hosts anyway).
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from pinnrun.results import strict_json
 
 HEARTBEATS = "heartbeats"
+BEAT_BYTES = 256  # every beat is padded to this length (JSON allows trailing spaces); a host name is <= 64
 
 
 def beat_path(run_dir: Path, rank: int) -> Path:
@@ -20,13 +21,40 @@ def beat_path(run_dir: Path, rank: int) -> Path:
 
 
 def write_beat(run_dir: Path, rank: int, host: str, count: int, ended: bool = False) -> None:
-    """Atomic (temporary file, rename): a reader sees the old beat or the new one, never half.
-    No fsync: a beat only has to be visible, not to survive a crash of the host."""
+    """The first beat creates the file atomically (temporary file, rename); later beats overwrite
+    it in place with a record of the same length, which needs no new disk block: on a full disk
+    a live rank still beats (a rename would need one, and the rank would be taken for hung).
+    A reader may catch a beat half-written: it skips it, or sees a changed counter; either is
+    harmless. Closed after each beat (NFS shows other hosts a file's new content after close);
+    no fsync: a beat only has to be visible, not to survive a crash of the host."""
     path = beat_path(run_dir, rank)
+    record = json.dumps({"rank": rank, "host": host, "pid": os.getpid(), "beat": count, "ended": ended})
+    record = record.ljust(BEAT_BYTES).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        _create(path, record)
+        return
+    try:
+        if len(record) > BEAT_BYTES or os.fstat(fd).st_size != len(record):
+            raise OSError("not a beat of the usual size")
+        os.pwrite(fd, record, 0)
+    except OSError:
+        os.close(fd)
+        _create(path, record)
+        return
+    os.close(fd)
+
+
+def _create(path: Path, record: bytes) -> None:
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"rank": rank, "host": host, "pid": os.getpid(), "beat": count, "ended": ended}))
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(record)
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+        raise
 
 
 def read_beats(run_dir: Path) -> dict[int, dict]:
