@@ -20,7 +20,9 @@ class Faults:
         wait in a collective another rank never joins. Horovod checks every CHECK seconds (and warns
         then) and shuts down once a tensor waited SHUTDOWN seconds (whole seconds; a shutdown time
         below the check time is ignored): checking at half the bound shuts down between 1 and 1.5
-        times `hang_timeout` after the stall began."""
+        times `hang_timeout` after the stall began, and the waiting rank fails a few seconds later
+        (measured, 2 ranks under mpirun, one of them 40 s late to an all-reduce: with check 5 and
+        shutdown 10 the other failed 19.9 s into the wait; the job then ends like a failed rank)."""
         bound = max(1, math.ceil(self.hang_timeout))
         return {"HOROVOD_STALL_CHECK_TIME_SECONDS": str(max(1, math.ceil(bound / 2))),
                 "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": str(bound)}

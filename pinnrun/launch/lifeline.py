@@ -24,7 +24,7 @@ from pinnrun.results.heartbeat import write_beat
 from pinnrun.results.recorder import SUMMARY
 
 PR_SET_PDEATHSIG = 1
-BEAT_SECONDS = 1.0  # a beat costs ~0.1 ms (see write_beat): nothing next to a second
+BEAT_SECONDS = 1.0  # a beat costs ~25 us (results/heartbeat.py): nothing next to a second
 LAUNCHER_GONE_EXIT = 97  # a rank that stopped itself because its launcher died
 DEAD_REASON = "the launcher died (ranks stopped themselves)"
 
