@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import PROBLEMS
@@ -27,6 +28,7 @@ from pinnrun.launch.faults import Faults
 from pinnrun.launch.hang_watch import Hang, HangWatch
 from pinnrun.launch.job_watch import hang_line, record_hang
 from pinnrun.launch.lifeline import DEAD_REASON, record_dead
+from pinnrun.results.checkpoints import write_checkpoint
 from pinnrun.results.heartbeat import HEARTBEATS, read_beats, write_beat
 from pinnrun.results.launcher_record import LAUNCHER, launcher_gone, process_start, record_launcher, this_launcher
 
@@ -90,11 +92,15 @@ def test_the_hang_line_and_summary_name_the_rank_and_host(tmp_path):
     hang = Hang(rank=1, host="node7", pid=4242, silent=31.0, started=True)
     faults = Faults(hang_timeout=30)
     assert hang_line(hang, faults) == "rank 1 on node7 hung: no heartbeat for 30 s (--hang-timeout); stopping the job"
-    (tmp_path / "summary.json").write_text(json.dumps({"status": "interrupted", "wall_seconds": 3.0}))
+    # rank 0, stopped by the launcher's SIGTERM, said so; two checkpoints were written before
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "interrupted", "signal": "SIGTERM",
+                                                       "wall_seconds": 3.0}))
+    for step in (100, 200):
+        write_checkpoint(tmp_path, step, {"p0": np.zeros(2)}, {"step": step}, keep=3)
     record_hang(tmp_path, hang, faults, time.monotonic())
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary == {"status": "failed", "reason": "rank 1 on node7 hung: no heartbeat for 30 s (--hang-timeout)",
-                       "fault": "hung rank", "wall_seconds": 3.0}
+                       "fault": "hung rank", "wall_seconds": 3.0, "checkpoint": "checkpoints/step-0000000200.npz"}
     record = json.loads((tmp_path / "failures" / "rank-1.json").read_text())
     assert record["reason"] == "hung on node7: no heartbeat for 30 s (--hang-timeout)"
     assert record["time"] < time.time() - 30  # dated when it fell silent: before any rank the stop made fail
@@ -133,6 +139,12 @@ def test_horovod_stall_check_is_set_to_the_hang_bound():
 def test_rank_0_records_dead_only_where_no_summary_exists(tmp_path):
     record_dead(tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "dead", "reason": DEAD_REASON}
+    with_checkpoint = tmp_path / "with-checkpoint"
+    with_checkpoint.mkdir()
+    write_checkpoint(with_checkpoint, 300, {"p0": np.zeros(2)}, {"step": 300}, keep=3)
+    record_dead(with_checkpoint)
+    assert json.loads((with_checkpoint / "summary.json").read_text())["checkpoint"] == \
+        "checkpoints/step-0000000300.npz"
     other = tmp_path / "other"
     other.mkdir()
     (other / "summary.json").write_text('{"status": "finished"}')
@@ -246,8 +258,8 @@ def test_a_signal_to_the_launcher_stops_every_rank_and_says_which(tmp_path, sig,
     assert proc.returncode == 128 + sig, output
     assert f"interrupted by {sig.name}: stopping all ranks at their next step" in output
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["status"], summary["reason"], summary["signal"]) == \
-        ("interrupted", f"stopped by {sig.name}", sig.name), summary
+    assert (summary["status"], summary["signal"]) == ("interrupted", sig.name), summary
+    assert summary["reason"].startswith(f"stopped by {sig.name}"), summary  # the ranks add the step and checkpoint
     wait_gone(pids, 5)
     assert leftovers(out) == ""
     assert "Traceback" not in output

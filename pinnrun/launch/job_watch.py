@@ -24,6 +24,7 @@ from pinnrun.launch.hang_watch import Hang, HangWatch
 from pinnrun.results import strict_json
 from pinnrun.results.failures import FAILURES
 from pinnrun.results.heartbeat import read_beats
+from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.launcher_record import process_alive, stat_fields
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.stop_request import request_stop
@@ -85,7 +86,7 @@ class JobWatch:
                 self.console.print(f"[yellow]interrupted by {name}: stopping all ranks at their next step…[/yellow]")
                 request_stop(self.run_dir, name)
             elif not self.hard_stopped:
-                self.console.print(f"[yellow]{name} again: stopping all ranks now[/yellow]")
+                self.console.print(f"[yellow]second signal ({name}): stopping all ranks now[/yellow]")
                 self.hard_stop()
         if self.deadline is not None and now > self.deadline and not self.hard_stopped:
             self.console.print(f"[yellow]ranks still running {self.faults.stop_grace:g} s after "
@@ -127,7 +128,7 @@ class JobWatch:
         name = signal.Signals(self.stop_signal).name
         if summary.get("status") != "interrupted" or summary.get("signal") != name:  # ranks stopped too hard to say
             _record(self.run_dir / SUMMARY, {**summary, "status": "interrupted", "reason": f"stopped by {name}",
-                                             "signal": name})
+                                             "signal": name, **last_good_checkpoint(self.run_dir)})
         return 128 + self.stop_signal
 
 
@@ -144,8 +145,10 @@ def record_hang(run_dir: Path, hang: Hang, faults: Faults, now: float) -> None:
     it fell silent, so that it comes before the other ranks' (they failed only when the job was
     stopped) and the launcher's report names it."""
     reason = hang_line(hang, faults).removesuffix("; stopping the job")
-    summary = strict_json.read_object(run_dir / SUMMARY)
-    _record(run_dir / SUMMARY, {**summary, "status": "failed", "reason": reason, "fault": HUNG_RANK})
+    # a rank the stop reached may have written "interrupted" by the signal that stopped it: not the news
+    summary = {k: v for k, v in strict_json.read_object(run_dir / SUMMARY).items() if k != "signal"}
+    _record(run_dir / SUMMARY, {**summary, "status": "failed", "reason": reason, "fault": HUNG_RANK,
+                                **last_good_checkpoint(run_dir)})
     # the launcher's report writes it "rank N: <own reason>"
     own = (f"hung on {hang.host}: no heartbeat for {faults.hang_timeout:g} s (--hang-timeout)" if hang.started
            else f"never started: no heartbeat {faults.startup_timeout:g} s after launch")

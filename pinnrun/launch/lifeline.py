@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pinnrun.results import strict_json
 from pinnrun.results.heartbeat import write_beat
+from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.recorder import SUMMARY
 
 PR_SET_PDEATHSIG = 1
@@ -89,7 +90,8 @@ def record_dead(run_dir: Path) -> None:
     path = run_dir / SUMMARY
     tmp = path.with_name(f".{SUMMARY}.dead.{os.getpid()}.tmp")
     try:
-        tmp.write_text(strict_json.strict_json({"status": "dead", "reason": DEAD_REASON}, indent=2) + "\n")
+        tmp.write_text(strict_json.strict_json({"status": "dead", "reason": DEAD_REASON,
+                                                **last_good_checkpoint(run_dir)}, indent=2) + "\n")
         os.link(tmp, path)
     except OSError:  # FileExistsError included: a summary was written first
         pass
