@@ -125,9 +125,10 @@ def test_a_stop_request_ends_training_after_the_current_chunk(tmp_path):
 
 
 def test_a_non_finite_loss_stops_at_that_step_with_the_parameters_before():
-    """log(u + 3) is finite until the network's output falls to -3; a large learning rate gets it there."""
-    s = session("pde.poisson=u_xx + pi**2*sin(pi*x) + 1e3*log(u + 3)", "training.adam.learning_rate=0.5",
-                "training.adam.steps=400", "training.lbfgs=null", "training.log_every=1")
+    """log(u + 3) is finite until the network's output falls below -3, where the left end pulls it."""
+    s = session("pde.poisson=u_xx + pi**2*sin(pi*x) + 0*log(u + 3)", "conditions.left.value=-4",
+                "training.adam.learning_rate=1e-3", "training.adam.steps=400", "training.lbfgs=null",
+                "training.log_every=1")
     records = []
     log = s.trainer.run(records.append)
     assert log.status == "diverged", records[-1]
@@ -175,3 +176,13 @@ def test_a_full_disk_leaves_whole_lines_and_no_temporary_files(full_disk):
     with pytest.raises(CheckpointError, match="No space left"):
         write_checkpoint(full_disk, 7, {"a": np.ones(4000)}, {}, keep=2)
     assert sorted(p.name for p in full_disk.rglob("*")) == ["checkpoints", "filler", "metrics.jsonl"]
+
+
+def test_a_finite_loss_beyond_float32_is_recorded_not_refused(tmp_path):
+    """TensorBoard's scalars were float32: a loss of 1e300 raised a ValueError mid-run."""
+    from pinnrun.results.recorder import Recorder
+
+    Recorder(tmp_path, True).metric({"phase": "adam", "step": 1, "loss": 1e300, "losses": {"pde": 1e300},
+                                     "lr": 1e-3, "rank_losses": [[1e300]], "elapsed": 0.1})
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["loss"] == 1e300
+    assert list((tmp_path / "tensorboard").glob("events.*"))

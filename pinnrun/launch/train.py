@@ -16,6 +16,7 @@ from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
+from pinnrun.launch.rank_exit import rank_exit
 from pinnrun.launch.resume import check_resumable, prepare_resume
 from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
@@ -137,9 +138,12 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
     first = failures[0] if failures else None
     if summary or not summary_path.exists():  # a garbage summary.json is kept as it is
         summary = _with_first_failure(summary, failures, status)
-        full = disk_full(run_dir)
-        if full and not failures:  # nothing a rank wrote survived: the disk is the likely reason
+        exited = _rank_exit(run_dir) if not failures else None
+        full = disk_full(run_dir) if not failures else None
+        if full:  # nothing a rank wrote survived: the disk is the likely reason
             summary = {**summary, "reason": full}
+        elif exited:  # a rank died without a word (kill -9, the OOM killer): its launcher said which
+            summary = {**summary, "reason": exited}
         _record(summary_path, summary, console)
     reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
     console.print(f"[red]{escape(str(summary.get('status', 'failed')))}[/red]: {escape(str(reason))}", highlight=False)
@@ -158,6 +162,15 @@ def _record(path: Path, summary: dict, console: Console) -> None:
         write_json(path, summary)
     except OSError as err:
         console.print(f"[red]cannot record the run's status:[/red] {escape(str(err))}", highlight=False)
+
+
+def _rank_exit(run_dir: Path) -> str | None:
+    try:
+        with open(run_dir / LOG, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - (1 << 20)))  # the end: the launcher's last words
+            return rank_exit(f.read().decode(errors="replace"))
+    except OSError:
+        return None
 
 
 def disk_full(run_dir: Path) -> str | None:

@@ -1,0 +1,38 @@
+"""Which rank ended the job, from what the launchers print when a rank dies without a word
+(`kill -9`, the OOM killer): no failure record of its own, only the launcher's line."""
+from __future__ import annotations
+
+import re
+import signal
+
+# mpirun: "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 (Killed)."
+# horovodrun: "Process 1 exit with status code 137."; pinnrun's Gloo launcher (launch/gloo_local.py):
+# "gloo_local: rank 1 on vm exited with status -9".
+PATTERNS = (
+    re.compile(r"process rank (?P<rank>\d+) with PID \d+ on node (?P<host>\S+) exited on signal (?P<signal>\d+)"),
+    re.compile(r"gloo_local: rank (?P<rank>\d+) on (?P<host>\S+) exited with status (?P<status>-?\d+)"),
+    re.compile(r"Process (?P<rank>\d+) exit with status code (?P<status>-?\d+)"),
+)
+
+
+def rank_exit(log_text: str) -> str | None:
+    """'rank 1 on vm was killed by SIGKILL' (or 'exited with status N'), the first the log names."""
+    for pattern in PATTERNS:
+        m = pattern.search(log_text)
+        if m is None:
+            continue
+        where = f"rank {m['rank']}" + (f" on {m['host']}" if "host" in pattern.groupindex else "")
+        if "signal" in pattern.groupindex:
+            return f"{where} was killed by {_signal_name(int(m['signal']))}"
+        status = int(m["status"])
+        if status < 0 or status > 128:  # killed: Popen gives -N, a shell 128+N
+            return f"{where} was killed by {_signal_name(-status if status < 0 else status - 128)}"
+        return f"{where} exited with status {status}"
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
