@@ -253,8 +253,10 @@ def test_a_signal_to_the_launcher_stops_every_rank_and_says_which(tmp_path, sig,
     cleanup.append(proc.pid)
     pids = training_started(out, marks)
     cleanup.extend(pids)
+    sent = time.monotonic()
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=SIGNAL_WAIT)
+    print(f"launcher exited {time.monotonic() - sent:.1f} s after {sig.name}")
     assert proc.returncode == 128 + sig, output
     assert f"interrupted by {sig.name}: stopping all ranks at their next step" in output
     summary = json.loads((out / "summary.json").read_text())
