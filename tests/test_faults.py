@@ -27,7 +27,7 @@ from pinnrun.inspect.status import run_status
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.hang_watch import Hang, HangWatch
 from pinnrun.launch.job_watch import hang_line, record_hang
-from pinnrun.launch.lifeline import DEAD_REASON, record_dead
+from pinnrun.launch.lifeline import DEAD_REASON, launcher_died, record_dead
 from pinnrun.results.checkpoints import write_checkpoint
 from pinnrun.results.heartbeat import HEARTBEATS, read_beats, write_beat
 from pinnrun.results.launcher_record import LAUNCHER, launcher_gone, process_start, record_launcher, this_launcher
@@ -164,6 +164,18 @@ def test_the_launcher_record_tells_a_live_launcher_from_a_gone_one(tmp_path):
     assert launcher_gone({**record, "start_ticks": process_start(os.getpid()) + 1}) is True  # the pid was reused
     assert launcher_gone({**record, "boot_id": "another-boot"}) is True  # the host rebooted
     assert launcher_gone({**record, "host": "another-host"}) is None  # cannot tell from here
+
+
+def test_a_rank_can_tell_that_its_launcher_died(tmp_path):
+    assert launcher_died(tmp_path) is False  # no record: cannot tell
+    record_launcher(tmp_path)
+    assert launcher_died(tmp_path) is False  # this process
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / LAUNCHER).write_text(json.dumps({**this_launcher(), "pid": gone.pid}))
+    assert launcher_died(tmp_path) is True
+    (tmp_path / LAUNCHER).write_text(json.dumps({**this_launcher(), "pid": gone.pid, "host": "another-host"}))
+    assert launcher_died(tmp_path) is False
 
 
 def status_of(run: Path, gone) -> tuple[str, str | None]:

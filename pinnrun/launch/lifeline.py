@@ -22,6 +22,7 @@ from pathlib import Path
 from pinnrun.results import strict_json
 from pinnrun.results.heartbeat import write_beat
 from pinnrun.results.last_good import last_good_checkpoint
+from pinnrun.results.launcher_record import launcher_gone, read_launcher
 from pinnrun.results.recorder import SUMMARY
 
 PR_SET_PDEATHSIG = 1
@@ -83,6 +84,14 @@ class _Watch:
             write_beat(self.run_dir, self.rank, self.host, count, ended)
         except OSError:
             pass  # a full disk or a vanished folder: the launcher decides what a missing beat means
+
+
+def launcher_died(run_dir: Path) -> bool:
+    """True when launcher.json names a launcher on this host that is gone. For a rank stopped by a
+    signal: under horovodrun the signal (SIGTERM from horovodrun's helper) is how the launcher's
+    death reaches it, before the watch thread sees its parent change."""
+    record = read_launcher(Path(run_dir))
+    return record is not None and launcher_gone(record) is True
 
 
 def record_dead(run_dir: Path) -> None:
