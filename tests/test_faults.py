@@ -341,3 +341,25 @@ def test_a_stopped_rank_is_found_hung_and_the_job_stopped(tmp_path, cleanup):
     wait_gone(pids, 5)
     assert leftovers(out) == ""
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_the_local_gloo_launcher_passes_each_stop_signal_to_its_ranks(tmp_path, sig, cleanup):
+    """pinnrun's own Gloo launcher, with ranks that only sleep: the signal ends every rank."""
+    code = ("import os, signal, sys, time\n"
+            f"open(os.path.join({str(tmp_path)!r}, 'pid-' + os.environ['HOROVOD_RANK']), 'w').write(str(os.getpid()))\n"
+            "signal.signal(signal.SIGHUP, lambda s, f: sys.exit(128 + s))\n"  # as the worker: a handled signal
+            "time.sleep(100)")
+    proc = subprocess.Popen([sys.executable, "-m", "pinnrun.launch.gloo_local", "2", sys.executable, "-c", code],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cleanup.append(proc.pid)
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"pid-{r}").exists() for r in range(2)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the pid files are written: the ranks run
+    pids = [int((tmp_path / f"pid-{r}").read_text()) for r in range(2)]
+    cleanup.extend(pids)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) != 0
+    wait_gone(pids, 5)
