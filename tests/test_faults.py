@@ -9,17 +9,24 @@ rank's dead summary, Horovod's stall bound.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
+import io
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from helpers import PROBLEMS
 from pinnrun.inspect.read import RunFiles, read_run
@@ -27,6 +34,7 @@ from pinnrun.inspect.status import run_status
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.hang_watch import Hang, HangWatch
 from pinnrun.launch.job_watch import hang_line, record_hang
+from pinnrun.launch.terminal import survive_hangup
 from pinnrun.launch.lifeline import DEAD_REASON, launcher_died, record_dead
 from pinnrun.results.checkpoints import write_checkpoint
 from pinnrun.results.heartbeat import HEARTBEATS, read_beats, write_beat
@@ -134,6 +142,22 @@ def test_horovod_stall_check_is_set_to_the_hang_bound():
         "HOROVOD_STALL_CHECK_TIME_SECONDS": "15", "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "30"}
     assert Faults(hang_timeout=1.5).horovod_environment() == {
         "HOROVOD_STALL_CHECK_TIME_SECONDS": "1", "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "2"}
+
+
+def test_output_to_a_terminal_that_is_gone_is_dropped_not_raised():
+    class HungUp(io.StringIO):
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+    console = Console(file=HungUp(), force_terminal=False)
+    survive_hangup(console)
+    console.print("interrupted by SIGHUP: stopping all ranks at their next step…")
+    console.file.flush()
+    assert console.file.gone
+    kept = io.StringIO()
+    console = Console(file=kept, width=80)
+    survive_hangup(console)
+    console.print("still here")
+    assert kept.getvalue() == "still here\n" and not console.file.gone
 
 
 def test_rank_0_records_dead_only_where_no_summary_exists(tmp_path):
@@ -341,6 +365,47 @@ def test_a_stopped_rank_is_found_hung_and_the_job_stopped(tmp_path, cleanup):
     wait_gone(pids, 5)
     assert leftovers(out) == ""
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_a_closed_terminal_stops_the_run_cleanly(tmp_path, cleanup):
+    """The launcher on a pseudo-terminal that hangs up (a closed ssh session): SIGHUP, and every
+    later write to the terminal fails. Before, the launcher died of the failed write, no summary."""
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    master, slave = os.openpty()
+
+    def own_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--np", "2",
+           "--out", str(out), *[a for s in LONG for a in ("--set", s)]]
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal,
+                            env=os.environ | distributed().injected(marks))
+    os.close(slave)
+    cleanup.append(proc.pid)
+    stop_reading = threading.Event()
+    reader = threading.Thread(target=drain, args=(master, stop_reading), daemon=True)  # the buffer never fills
+    reader.start()
+    pids = training_started(out, marks)
+    cleanup.extend(pids)
+    stop_reading.set()
+    reader.join()
+    os.close(master)  # hang up
+    assert proc.wait(timeout=SIGNAL_WAIT) == 128 + signal.SIGHUP
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["status"], summary["signal"]) == ("interrupted", "SIGHUP"), summary
+    wait_gone(pids, 5)
+    assert leftovers(out) == ""
+
+
+def drain(fd: int, stop: threading.Event) -> None:
+    """Read the terminal's output until told to stop (then the fd is closed, not before)."""
+    while not stop.is_set():
+        try:
+            if select.select([fd], [], [], 0.1)[0] and not os.read(fd, 65536):
+                return
+        except OSError:  # EIO: every process on the terminal closed it
+            return
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from pinnrun.launch.command import shell_safe_environment
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.job_watch import JobWatch, SignalInbox
 from pinnrun.launch.lifeline import die_with_parent
+from pinnrun.launch.terminal import survive_hangup
 from pinnrun.results import strict_json
 from pinnrun.results.heartbeat import clear_beats
 from pinnrun.results.launcher_record import record_launcher
@@ -74,6 +75,7 @@ def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console
     # Horovod's stall bound is a default: a value in the environment or the cluster spec wins.
     full_env = shell_safe_environment(faults.horovod_environment() | os.environ
                                       | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env)
+    survive_hangup(console)  # SIGHUP from a closed terminal: stop cleanly, not die writing to it
     clear_beats(run_dir)  # a resumed run's old beats say nothing about the new ranks
     record_launcher(run_dir)
     with open(run_dir / LOG, "ab") as log, SignalInbox() as inbox:
