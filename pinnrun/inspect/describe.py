@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pinnrun.inspect.read import RunFiles
+from pinnrun.results.checkpoints import checkpoint_paths
 from pinnrun.inspect.status import run_status
 from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 
@@ -16,6 +17,7 @@ SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_los
          "seconds_per_step", "points_per_second",
          "steps", "phases", "ranks_in_sync", "param_digests", "point_digests"}
 PARAMETER_FIELDS = ("initial", "value", "true_value", "relative_error")
+RESUMABLE = ("interrupted", "failed", "dead")  # a diverged run would diverge again from its checkpoint
 VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")
 
 
@@ -64,7 +66,16 @@ def describe_run(files: RunFiles, now: float) -> dict:
         "loss_curve": [[m.get("step"), m.get("phase"), m.get("loss")] for m in files.metrics],
         "has_predictions": _is_file(files.path / "predictions.npz"),
         "notes": list(files.notes),
+        "resume": _resume_hint(files.path, status),
     }
+
+
+def _resume_hint(path: Path, status: str) -> str | None:
+    """How to continue a run that stopped before its end, from the checkpoint it would use."""
+    if status not in RESUMABLE:
+        return None
+    found = checkpoint_paths(path)
+    return f"pinnrun train --resume {path}  (from step {found[-1][0]})" if found else None
 
 
 def broken_run(path: Path, reason: str) -> dict:

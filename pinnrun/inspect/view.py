@@ -83,6 +83,8 @@ def _rows(d: dict):
         yield "devices", _devices(d["devices"])
     if d.get("created"):
         yield "created", d["created"]
+    if d.get("resume"):
+        yield "continue with", d["resume"]
     if d.get("plots"):
         yield "plots", "\n".join(d["plots"])
 
