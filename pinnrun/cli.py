@@ -105,12 +105,20 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
               help="Also checkpoint when MINUTES passed since the last (training.checkpoint.every_minutes).")
 @click.option("--hang-timeout", type=click.FloatRange(min=1, max=86400), default=30, show_default=True,
               metavar="SECONDS", help="A rank silent this long is hung: the job stops.")
+@click.option("--stop-grace", type=click.FloatRange(min=0, max=86400), default=60, show_default=True,
+              metavar="SECONDS", help="After a signal, how long ranks get to stop at a step before they are killed.")
+@click.option("--elastic", is_flag=True, help="Horovod elastic: a lost rank does not end the run (with --min-np, "
+              "--max-np).")
+@click.option("--min-np", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Elastic: the fewest ranks training continues on.")
+@click.option("--max-np", type=click.IntRange(min=1), help="Elastic: the most ranks (default: the hosts' slots, "
+              "or 2 on this host).")
 def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides,
-          checkpoint_every, checkpoint_minutes, hang_timeout) -> None:
+          checkpoint_every, checkpoint_minutes, hang_timeout, stop_grace, elastic, min_np, max_np) -> None:
     """Train SPEC data-parallel and write a run folder (or continue one with --resume)."""
     def run() -> int:
         from pinnrun.launch.cluster import parse_hosts
-        from pinnrun.launch.train import Faults, train as run_train
+        from pinnrun.launch.train import Elastic, Faults, train as run_train
 
         sets = list(overrides)
         if checkpoint_every is not None:
@@ -119,9 +127,13 @@ def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, 
             sets.append(f"training.checkpoint.every_minutes={checkpoint_minutes}")
         if (spec is None) == (resume is None):
             raise PinnrunError("give a SPEC to train, or --resume RUN_DIR to continue a run (not both)")
-        return run_train(spec, sets, np_, gpus, parse_hosts(hosts) if hosts else None, scaling,
-                         launcher, cluster_path, out, dry_run, Console(), resume=resume,
-                         faults=Faults(hang_timeout=hang_timeout))
+        host_list = parse_hosts(hosts) if hosts else None
+        if not elastic and (max_np is not None or min_np != 1):
+            raise PinnrunError("--min-np and --max-np are for --elastic")
+        scheme = Elastic(min_np, max_np) if elastic else None
+        return run_train(spec, sets, np_, gpus, host_list, scaling, launcher, cluster_path, out, dry_run, Console(),
+                         resume=resume, faults=Faults(hang_timeout=hang_timeout, stop_grace=stop_grace),
+                         elastic=scheme)
     _guard(run)
 
 

@@ -19,28 +19,31 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pinnrun.errors import one_line  # noqa: E402
-from pinnrun.launch.lifeline import watch_launcher  # noqa: E402
+from pinnrun.launch.lifeline import LAUNCHER_GONE_EXIT, launcher_died, record_dead, watch_launcher  # noqa: E402
 from pinnrun.results.checkpoints import CheckpointError, latest_checkpoint  # noqa: E402
 from pinnrun.results.failures import record_failure  # noqa: E402
-from pinnrun.results.outcomes import DIVERGED  # noqa: E402
-from pinnrun.results.recorder import METRICS, SUMMARY, Recorder, RecordError  # noqa: E402
+from pinnrun.results.outcomes import DIVERGED, interrupted_exit  # noqa: E402
+from pinnrun.results.recorder import METRICS, SUMMARY, Recorder, RecordError, cut_metrics  # noqa: E402
 from pinnrun.results.solution import Solution  # noqa: E402
 from pinnrun.results import strict_json  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
 from pinnrun.training.comm import open_comm  # noqa: E402
 from pinnrun.training.digest import digest  # noqa: E402,F401 - tests and scripts take it from here
-from pinnrun.training.hooks import Checkpoints, PhaseDigests, StopRequests  # noqa: E402
+from pinnrun.training.hooks import Checkpoints, Commits, PhaseDigests, StopRequests  # noqa: E402
 from pinnrun.training.losses import LossTerms  # noqa: E402
 from pinnrun.training.placement import claim_devices  # noqa: E402
 from pinnrun.training.probe import measure_step_costs  # noqa: E402
 from pinnrun.training.session import Session, build_session  # noqa: E402
 
+ROLLED_BACK = "metrics-rolled-back.jsonl"  # records an elastic reset took back (redone after it)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main(run_dir: Path, probe: bool = False, resume: bool = False) -> int:
+def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool = False) -> int:
     # The launcher asks for a clean stop through the run folder (results/stop_request.py); a signal
     # reaching a rank directly is the hard way, taken when the launcher gave up waiting.
     for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -52,29 +55,60 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False) -> int:
     rec = Recorder(run_dir, comm.rank == 0)
     checkpoints = None
     try:
-        session = build_session(run_dir / "spec.yaml", comm)
-        spec, problem, points, net = session.spec, session.problem, session.batches, session.net
+        # elastic: no collective before the elastic loop (a rank joining later would wait in it alone)
+        session = build_session(run_dir / "spec.yaml", comm, broadcast=not elastic)
+        spec, problem, net = session.spec, session.problem, session.net
         trainer = session.trainer
-        counts = point_counts(problem, points)
-        sampling = {"method": spec.sampling.method, "seed": spec.training.seed, "scaling": spec.scaling,
-                    "ranks": comm.size, "points": counts["global"]}
-        checkpoints = Checkpoints(run_dir, spec.training.checkpoint, comm, {"sampling": sampling})
-        resumed = _resume(session, run_dir, rec) if resume else None
-        solution = Solution(problem, spec.reference, session.loaded.path.parent, net) if comm.rank == 0 else None
-        devices = comm.allgather_object(device)
-        rec.write_json("env.json", _environment(devices))
-        lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
-        rec.event("start", ranks=comm.size, scaling=spec.scaling, points=counts,
-                  total_steps=spec.training.adam.steps + lbfgs_steps,
-                  phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps},
-                  **({"resumed_from": resumed} if resumed else {}))
+        checkpoints = Checkpoints(run_dir, spec.training.checkpoint, comm, {"sampling": _sampling(session)})
+        resumed = (_resume_each(session, run_dir) if elastic else _resume(session, run_dir, rec)) if resume else None
+        solutions = {}  # rank 0's, made when this process is rank 0 (under elastic, rank 0 can change)
+
+        def solution():
+            if comm.rank == 0 and "rank 0" not in solutions:
+                solutions["rank 0"] = Solution(problem, spec.reference, session.loaded.path.parent, net)
+            return solutions.get("rank 0") if comm.rank == 0 else None
 
         def record(metric: dict) -> None:
-            if solution is not None:  # the error curve: when did training reach a given accuracy?
-                metric.update(solution.error_curve_fields())
+            if solution() is not None:  # the error curve: when did training reach a given accuracy?
+                metric.update(solution().error_curve_fields())
             rec.metric(metric)
 
-        log = trainer.run(record, [checkpoints, StopRequests(run_dir), PhaseDigests(comm)])
+        entries = []
+
+        def begin() -> None:
+            """Each time training (re)starts: the ranks as they are now, in env.json and the events."""
+            rec.enabled = comm.rank == 0
+            devices = comm.allgather_object(device)
+            rec.write_json("env.json", _environment(devices))
+            counts = point_counts(problem, session.batches)
+            if entries:  # an elastic reset: back to the last commit, on another set of ranks
+                if rec.enabled:
+                    cut_metrics(run_dir / METRICS, trainer.step, run_dir / ROLLED_BACK)
+                rec.event("resized", ranks=comm.size, step=trainer.step, points=counts)
+            else:
+                lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
+                rec.event("start", ranks=comm.size, scaling=spec.scaling, points=counts,
+                          total_steps=spec.training.adam.steps + lbfgs_steps,
+                          phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps},
+                          **({"resumed_from": resumed} if resumed else {}), **({"elastic": True} if elastic else {}))
+            entries.append(comm.size)
+
+        hooks = [checkpoints, StopRequests(run_dir), PhaseDigests(comm)]
+        if elastic:
+            def reset() -> None:
+                session.reshard()
+                checkpoints.meta["sampling"] = _sampling(session)
+
+            def train(commit):
+                begin()
+                return trainer.run(record, [*hooks, Commits(commit)])
+            log = comm.elastic_run(train, list(trainer.state_variables().values()), trainer.progress,
+                                   trainer.restore_progress, reset)
+        else:
+            begin()
+            log = trainer.run(record, hooks)
+        points = session.batches
+        counts = point_counts(problem, points)
         if log.status == "diverged":
             return _diverged(rec, log.diverged, checkpoints, started)
         saved = checkpoints.save(trainer)  # the final state (or the state where the ranks were stopped)
@@ -86,9 +120,10 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False) -> int:
                                            session.parameters), comm)
         costs = measure_step_costs(session) if probe else None
         if comm.rank == 0:
+            final = solution()
             tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(session.variables)}).write(
                 str(run_dir / "checkpoint" / "model"))
-            l2, l2_per_output = solution.save(run_dir / "predictions.npz")
+            l2, l2_per_output = final.save(run_dir / "predictions.npz")
             digests = trainer.extra.get("digests", {})
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
@@ -105,15 +140,21 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False) -> int:
             summary["checkpoint"] = f"checkpoints/{saved}"
             if resumed:
                 summary["resumed_from"] = resumed
+            if elastic:
+                summary["elastic"] = {"ranks_at_each_start": entries}  # as rank 0 saw them
             rec.write_json(SUMMARY, summary)
             rec.event("done", status="finished", l2_relative_error=l2, wall_seconds=summary["wall_seconds"])
         return 0
     except KeyboardInterrupt as err:  # a signal reached this rank itself: no agreed step to save at
+        if launcher_died(run_dir):  # horovodrun's helper signals the ranks when their launcher is killed
+            if comm.rank == 0:
+                record_dead(run_dir)
+            return LAUNCHER_GONE_EXIT
         name = str(err) or "SIGINT"
         last = checkpoints.last if checkpoints else None
         _fail(rec, "interrupted", f"stopped by {name}", started, signal=name,
               checkpoint=f"checkpoints/{last[1]}" if last else None)
-        return 128 + signal.Signals[name].value if name in signal.Signals.__members__ else 130
+        return interrupted_exit(name)
     except (RecordError, CheckpointError) as err:  # a full disk or an unwritable run folder: one line
         reason = one_line(str(err))
         print(f"error: {reason}", file=sys.stderr, flush=True)
@@ -154,6 +195,30 @@ def _resume(session: Session, run_dir: Path, rec: Recorder) -> dict:
             "points_before": earlier.get("points")}
 
 
+def _resume_each(session: Session, run_dir: Path) -> dict:
+    """Elastic: every rank reads the checkpoint itself (no collective may run yet); the elastic
+    loop's first sync then gives every rank rank 0's state anyway."""
+    trainer = session.trainer
+    found = latest_checkpoint(run_dir)
+    if found is None:
+        raise RuntimeError("cannot resume: the run folder has no checkpoint")
+    try:
+        trainer.restore_variables(found.arrays)
+    except ValueError as err:
+        raise RuntimeError(f"cannot resume from {found.path.name}: {err}") from None
+    trainer.restore_progress(found.meta)
+    earlier = found.meta.get("sampling", {})
+    return {"step": trainer.step, "checkpoint": f"checkpoints/{found.path.name}",
+            "ranks_before": earlier.get("ranks"), "points_before": earlier.get("points")}
+
+
+def _sampling(session: Session) -> dict:
+    """What a checkpoint records of the points it was trained on."""
+    spec = session.spec
+    return {"method": spec.sampling.method, "seed": spec.training.seed, "scaling": spec.scaling,
+            "ranks": session.comm.size, "points": point_counts(session.problem, session.batches)["global"]}
+
+
 def _kept_metrics(run_dir: Path) -> list[dict]:
     path = run_dir / METRICS
     if not path.exists():
@@ -184,7 +249,7 @@ def _diverged(rec: Recorder, record: dict, checkpoints: Checkpoints, started: fl
 def _interrupted(rec: Recorder, signal_name: str, saved: str, step: int, started: float) -> int:
     _fail(rec, "interrupted", f"stopped by {signal_name} at step {step}; final checkpoint checkpoints/{saved}",
           started, signal=signal_name, step=step, checkpoint=f"checkpoints/{saved}")
-    return 128 + signal.Signals[signal_name].value if signal_name in signal.Signals.__members__ else 130
+    return interrupted_exit(signal_name)
 
 
 def _global_loss(losses: LossTerms, comm) -> tuple[float, dict]:
@@ -229,15 +294,16 @@ def _environment(devices: list[dict]) -> dict:
             "hosts": sorted({d["host"] for d in devices})}
 
 
-def _parse(argv: list[str]) -> tuple[Path, bool, bool]:
+def _parse(argv: list[str]) -> tuple[Path, bool, bool, bool]:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m pinnrun.worker")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--probe", action="store_true", help="after training, time compute and all-reduce apart")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's newest checkpoint")
+    parser.add_argument("--elastic", action="store_true", help="Horovod elastic: ranks may leave and join")
     args = parser.parse_args(argv)
-    return args.run_dir, args.probe, args.resume
+    return args.run_dir, args.probe, args.resume, args.elastic
 
 
 if __name__ == "__main__":

@@ -194,6 +194,8 @@ def test_a_run_without_result_is_running_or_silent(runs, tmp_path):
     (run / "summary.json").unlink()
     events = (run / "events.jsonl").read_text().splitlines()
     (run / "events.jsonl").write_text("\n".join(events[:-1]) + "\n" + events[-1][:20])  # + a half-written line
+    assert inspect_json(run)["status"] == "dead"  # its launcher, on this host, has exited (tests/test_faults.py)
+    (run / "launcher.json").unlink()  # a launcher on another host, or a run from before launcher.json
     d = inspect_json(run)
     assert d["status"] == "running" and "last write" in d["reason"] and "killed" not in d["reason"]
     assert d["steps"]["from_log"] and d["notes"] == []

@@ -31,6 +31,8 @@ class HangWatch:
         """Take the beats read now; the first rank found hung, else None."""
         for rank, beat in beats.items():
             if self.last.get(rank) != beat:
+                if self.last.get(rank, {}).get("pid") != beat.get("pid"):
+                    self.gone.discard(rank)  # another process beats for it now (elastic: a rank that rejoined)
                 self.changed[rank] = now
                 self.last[rank] = beat
         for rank in sorted(self.changed):

@@ -170,7 +170,10 @@ def _record(path: Path, data: dict) -> None:
 
 def planned_ranks(run_dir: Path) -> int | None:
     """From run.json (written before the job starts); None without one: only ranks that beat are watched."""
-    ranks = strict_json.read_object(Path(run_dir) / "run.json").get("ranks")
+    run = strict_json.read_object(Path(run_dir) / "run.json")
+    if run.get("elastic"):  # ranks come and go: only those that beat are watched
+        return None
+    ranks = run.get("ranks")
     return ranks if isinstance(ranks, int) and not isinstance(ranks, bool) and ranks > 0 else None
 
 

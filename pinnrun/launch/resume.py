@@ -15,7 +15,7 @@ from pinnrun.errors import PinnrunError
 from pinnrun.results import strict_json
 from pinnrun.results.checkpoints import Checkpoint, CheckpointError, latest_checkpoint
 from pinnrun.results.launcher_record import launcher_gone, read_launcher
-from pinnrun.results.recorder import EVENTS, METRICS, SUMMARY, write_json
+from pinnrun.results.recorder import EVENTS, METRICS, SUMMARY, cut_metrics, write_json
 from pinnrun.results.stop_request import STOP
 
 ATTEMPTS = "attempts"
@@ -44,7 +44,7 @@ def check_resumable(run_dir: Path) -> Checkpoint:
     return found
 
 
-def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int) -> int:
+def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int, extra: dict | None = None) -> int:
     """Move the earlier attempt's ending aside and cut metrics.jsonl at the checkpoint; the
     attempt number. Records the attempt in run.json."""
     run = strict_json.read_object(run_dir / "run.json")
@@ -54,29 +54,11 @@ def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int) -> int:
     for name in ENDED:
         if (run_dir / name).exists():
             os.replace(run_dir / name, folder / name)
-    _cut_metrics(run_dir / METRICS, found.step, folder / "metrics-after-checkpoint.jsonl")
+    cut_metrics(run_dir / METRICS, found.step, folder / "metrics-after-checkpoint.jsonl")
     attempts.append({"resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": found.step,
                      "checkpoint": f"checkpoints/{found.path.name}", "ranks_before": run.get("ranks"),
                      "ended_before": f"{ATTEMPTS}/{len(attempts) + 1}"})
-    write_json(run_dir / "run.json", {**run, "ranks": ranks, "attempts": attempts})
+    extra = extra or {}
+    run = {k: v for k, v in run.items() if k != "elastic"}  # this attempt says again whether it is elastic
+    write_json(run_dir / "run.json", {**run, "ranks": ranks, "attempts": attempts, **extra})
     return len(attempts)
-
-
-def _cut_metrics(path: Path, step: int, dropped_to: Path) -> None:
-    """Keep the complete records up to `step`; the rest (and a line cut by a kill) go to `dropped_to`."""
-    if not path.exists():
-        return
-    kept, dropped = [], []
-    for line in path.read_text(errors="replace").splitlines(keepends=True):
-        try:
-            record = strict_json.loads(line) if line.endswith("\n") else None
-        except (ValueError, RecursionError):
-            record = None
-        keep = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step
-        (kept if keep else dropped).append(line)
-    if dropped:
-        dropped_to.write_text("".join(dropped))
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(kept))
-    os.replace(tmp, path)
-

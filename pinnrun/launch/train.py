@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from pinnrun import __version__
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import build_command, plan_launch, printable
+from pinnrun.launch.elastic import LOCAL_ELASTIC_HOSTS, elastic_command, elastic_hosts, write_discovery
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
 from pinnrun.launch.rank_exit import rank_exit
@@ -45,24 +47,26 @@ def resolved_spec(loaded: LoadedSpec, scaling: str | None):
 def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
           scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
           dry_run: bool, console: Console, worker_args: tuple[str, ...] = (), resume: str | None = None,
-          faults: Faults = Faults()) -> int:
+          faults: Faults = Faults(), elastic: Elastic | None = None) -> int:
     if resume is not None:
         return _resume(Path(resume), overrides, np, gpus, hosts, scaling, launcher, cluster_path, out, dry_run,
-                       console, worker_args, faults)
+                       console, worker_args, faults, elastic)
     loaded, _ = load_problem(spec_path, overrides)  # every check, before any rank starts
     cluster = load_cluster(cluster_path) if cluster_path else None
-    plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
+    plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
     spec = resolved_spec(loaded, scaling)
     plan.notes.extend(check_plan_memory(spec, plan, loaded.expressions))  # ranks x estimate against this host's memory
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
     if dry_run:
         placeholder = check_out(out) or Path("runs") / f"{spec.name}-<timestamp>"
-        console.print(printable(build_command(plan, placeholder, worker_args=worker_args), plan.env),
+        console.print(printable(_command(plan, placeholder, worker_args, elastic), plan.env),
                       soft_wrap=True, highlight=False, markup=False)
         return 0
     run_dir = new_run_dir(out, spec.name)
-    cmd = build_command(plan, run_dir, worker_args=worker_args)
+    cmd = _command(plan, run_dir, worker_args, elastic)
+    if elastic:
+        write_discovery(run_dir, plan.hosts)
     (run_dir / "spec.yaml").write_text(dump_spec(spec))
     write_json(run_dir / "run.json", {
         "command": printable(cmd, plan.env), "argv": cmd, "launcher": plan.launcher,
@@ -70,6 +74,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
         "hosts": [h.model_dump() for h in plan.hosts], "scaling": spec.scaling,
         "spec_source": str(loaded.path), "overrides": list(overrides),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
+        **({"elastic": {"min_np": elastic.min_np, "max_np": elastic.max_np}} if elastic else {}),
     })
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
@@ -77,9 +82,38 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     return _report(run_dir, status, final, console)
 
 
+@dataclass(frozen=True)
+class Elastic:
+    min_np: int
+    max_np: int | None   # None: the hosts' slots, or 2 on this host
+
+
+def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
+    """The launch plan, and the elastic bounds with --max-np filled in."""
+    if elastic is None:
+        return plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster), None
+    if np is not None or gpus is not None or launcher not in (None, "horovodrun"):
+        raise PinnrunError("--elastic starts ranks with horovodrun between --min-np and --max-np: "
+                           "--np, --gpus and --launcher do not apply")
+    if cluster is not None and cluster.controller == "mpi" and "controller" in cluster.model_fields_set:
+        raise PinnrunError("--elastic runs on Horovod's Gloo controller; the cluster spec asks for mpi")
+    given = hosts or (list(cluster.hosts) if cluster else None)
+    max_np = elastic.max_np or (sum(h.slots for h in given) if given else len(LOCAL_ELASTIC_HOSTS))
+    if elastic.min_np > max_np:
+        raise PinnrunError(f"--min-np {elastic.min_np} is more than --max-np {max_np}")
+    listed = elastic_hosts(given, max_np)
+    return plan_launch(np=max_np, hosts=listed, launcher="horovodrun", cluster=cluster), Elastic(elastic.min_np, max_np)
+
+
+def _command(plan, run_dir: Path, worker_args: tuple[str, ...], elastic: Elastic | None) -> list[str]:
+    if elastic is None:
+        return build_command(plan, run_dir, worker_args=worker_args)
+    return elastic_command(plan, run_dir, elastic.min_np, elastic.max_np, worker_args)
+
+
 def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
             scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None, dry_run: bool,
-            console: Console, worker_args: tuple[str, ...], faults: Faults) -> int:
+            console: Console, worker_args: tuple[str, ...], faults: Faults, elastic: Elastic | None) -> int:
     """Continue RUN_DIR from its newest checkpoint, with its own spec; the rank count is the run's
     unless --np/--gpus/--hosts say otherwise (strong scaling re-shards the same global points)."""
     if overrides or scaling or out:
@@ -90,9 +124,9 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
     loaded, _ = load_problem(run_dir / "spec.yaml", [])  # the spec as the run ran it, checked again
     cluster = load_cluster(cluster_path) if cluster_path else None
     earlier = strict_json.read_object(run_dir / "run.json").get("ranks")
-    if np is None and gpus is None and hosts is None and isinstance(earlier, int) and earlier >= 1:
+    if np is None and gpus is None and hosts is None and elastic is None and isinstance(earlier, int) and earlier >= 1:
         np = earlier
-    plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
+    plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
     plan.notes.extend(check_plan_memory(loaded.spec, plan, loaded.expressions))
     if isinstance(earlier, int) and earlier != plan.ranks:
         plan.notes.append(f"resuming on {plan.ranks} rank(s) instead of {earlier}: " + (
@@ -100,11 +134,14 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
             else "weak scaling: the global point set changes with the ranks"))
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
-    cmd = build_command(plan, run_dir, worker_args=(*worker_args, "--resume"))
+    cmd = _command(plan, run_dir, (*worker_args, "--resume"), elastic)
     if dry_run:
         console.print(printable(cmd, plan.env), soft_wrap=True, highlight=False, markup=False)
         return 0
-    attempt = prepare_resume(run_dir, found, plan.ranks)
+    attempt = prepare_resume(run_dir, found, plan.ranks,
+                             {"elastic": {"min_np": elastic.min_np, "max_np": elastic.max_np}} if elastic else {})
+    if elastic:
+        write_discovery(run_dir, plan.hosts)
     console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…", highlight=False)
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     status, final = run_job(cmd, plan.env, run_dir, console, faults)

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from pinnrun.results.strict_json import strict_json
+from pinnrun.results.strict_json import loads, strict_json
 
 EVENTS, METRICS, SUMMARY = "events.jsonl", "metrics.jsonl", "summary.json"
 
@@ -100,6 +100,28 @@ def _append(path: Path, record: dict) -> None:
             raise RecordError(f"cannot write {path}: {err.strerror or err}") from None
     finally:
         os.close(fd)
+
+
+def cut_metrics(path: Path, step: int, dropped_to: Path) -> None:
+    """Keep the complete records up to `step` (where training goes on from); the rest, and a line
+    cut by a kill, are appended to `dropped_to`: nothing is lost, and no step shows twice."""
+    if not path.exists():
+        return
+    kept, dropped = [], []
+    for line in path.read_text(errors="replace").splitlines(keepends=True):
+        try:
+            record = loads(line) if line.endswith("\n") else None
+        except (ValueError, RecursionError):
+            record = None
+        keep = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step
+        (kept if keep else dropped).append(line)
+    if not dropped:
+        return
+    with open(dropped_to, "a") as f:
+        f.write("".join(dropped))
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
 
 
 def _remove(path: Path) -> None:

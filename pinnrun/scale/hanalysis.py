@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pinnrun import __version__
-from pinnrun.launch.runner import INTERRUPTED
+from pinnrun.results.outcomes import interrupted_exit
 from pinnrun.results.run_folder import new_run_dir
 from pinnrun.scale.report import print_study, write_outputs
 from pinnrun.scale.runner import Launch, Outcome, run_training, save_study, step_overrides
@@ -37,7 +37,7 @@ def run_points(spec: str, counts: list[int], seeds: int, ranks: int, steps: int 
              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": []}
     console.print(f"h-analysis of {loaded.spec.name}: {counts} points x {seeds} seeds on {ranks} rank(s): "
                   f"{study_dir}")
-    interrupted = False
+    interrupted = 0  # the exit status of a study a signal stopped
     for n in counts:
         outcomes = []
         for s in range(seeds):
@@ -49,7 +49,7 @@ def run_points(spec: str, counts: list[int], seeds: int, ranks: int, steps: int 
             if not outcome.finished:
                 console.print(f"  {name}: [red]{outcome.status}[/red]: {escape(str(outcome.reason))}", highlight=False)
             if outcome.status == "interrupted":
-                interrupted = True
+                interrupted = interrupted_exit(outcome.summary.get("signal"))
                 break
         study["rows"].append(points_row(n, outcomes))
         console.print(f"  {n:>8,} points: {_line(study['rows'][-1])}", highlight=False)
@@ -58,7 +58,7 @@ def run_points(spec: str, counts: list[int], seeds: int, ranks: int, steps: int 
             break
     write_outputs(study_dir, study)
     print_study(study, console, study_dir)
-    return INTERRUPTED if interrupted else 0
+    return interrupted or 0
 
 
 def points_row(n: int, outcomes: list[Outcome]) -> dict:

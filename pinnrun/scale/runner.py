@@ -16,7 +16,7 @@ from rich.console import Console
 from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Host
 from pinnrun.launch.command import local_gpu_count
-from pinnrun.launch.runner import INTERRUPTED
+from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.train import train
 from pinnrun.results import strict_json
 from pinnrun.results.recorder import SUMMARY, write_json
@@ -81,7 +81,7 @@ def run_training(study_dir: Path, name: str, spec: str, overrides: list[str], ra
         return Outcome(name, "failed", one_line(str(err)), {}, time.perf_counter() - started)
     seconds = time.perf_counter() - started
     summary = strict_json.read_object(run_dir / SUMMARY)
-    status = "interrupted" if code == INTERRUPTED else summary.get("status", "failed")
+    status = "interrupted" if code in INTERRUPTED_STATUSES else summary.get("status", "failed")
     if code != 0 and status == "finished":
         status = "failed"
     return Outcome(name, status, summary.get("reason") or (None if code == 0 else f"exit status {code}"),

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pinnrun import __version__
-from pinnrun.launch.runner import INTERRUPTED
+from pinnrun.results.outcomes import interrupted_exit
 from pinnrun.results.run_folder import new_run_dir
 from pinnrun.scale.cost_model import PREDICT_RANKS, NotEnoughData, fit
 from pinnrun.scale.metrics import add_speedups
@@ -31,7 +31,7 @@ def run_sweep(spec: str, mode: str, sizes: list[int], steps: int | None, repeat:
              "capacity": capacity, "host": platform.node(), "pinnrun": __version__,
              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": [], "model": None, "predicted": []}
     console.print(f"scaling study ({mode}) of {loaded.spec.name} on {sizes} rank(s): {study_dir}")
-    interrupted = False
+    interrupted = 0  # the exit status of a study a signal stopped
     for k in sizes:
         over = capacity is not None and k > capacity
         if over and not oversubscribe:
@@ -48,7 +48,7 @@ def run_sweep(spec: str, mode: str, sizes: list[int], steps: int | None, repeat:
             outcomes.append(outcome)
             console.print(f"  {k:>4} ranks: {_line(outcome)}", highlight=False)
             if outcome.status == "interrupted":
-                interrupted = True
+                interrupted = interrupted_exit(outcome.summary.get("signal"))
                 break
         study["rows"].append(size_row(k, outcomes, over))
         save_study(study_dir, study)
@@ -57,7 +57,7 @@ def run_sweep(spec: str, mode: str, sizes: list[int], steps: int | None, repeat:
     finish_study(study, predict)
     write_outputs(study_dir, study)
     print_study(study, console, study_dir)
-    return INTERRUPTED if interrupted else 0
+    return interrupted or 0
 
 
 def size_row(ranks: int, outcomes: list[Outcome], oversubscribed: bool) -> dict:

@@ -68,6 +68,69 @@ class HorovodComm:
     def barrier(self) -> None:
         self._hvd.barrier()
 
+    def refresh(self) -> None:
+        """After an elastic reset (shutdown, init, a new rendezvous): this process's new rank and size."""
+        self.rank, self.size = self._hvd.rank(), self._hvd.size()
+        self.local_rank, self.local_size = self._hvd.local_rank(), self._hvd.local_size()
+
+    def elastic_run(self, train, variables, progress, restore_progress, on_reset):
+        """Horovod elastic (horovodrun --min-np/--max-np): `train(commit)` runs until it returns; a
+        rank that dies makes the others roll back to the last `commit()` and go on with fewer, and
+        a host that comes back joins at the next commit. `progress()` is the JSON-able rest of the
+        state, `restore_progress(p)` puts it back; `on_reset()` rebuilds what depends on rank and
+        size. No collective may run before this (a joining rank would wait in it alone)."""
+        hvd = self._hvd
+        state = _elastic_state(hvd, variables, progress, restore_progress)
+        state.register_reset_callbacks([self.refresh, on_reset])
+
+        @hvd.elastic.run
+        def run(state):
+            try:
+                return train(state.commit)
+            except tf.errors.OpError as err:
+                # Horovod's own wrapper turns a failed collective into a reset only when the
+                # error names its unnamed ops; ours are named pinnrun_*, so a lost rank would end
+                # training here as a success (measured: the survivor exited 0 at the next step).
+                if any(word in err.message for word in ("Horovod", "pinnrun_", "Gloo", "gloo")):
+                    from horovod.common.exceptions import HorovodInternalError
+                    raise HorovodInternalError(err) from err
+                raise
+        return run(state)
+
+
+def _elastic_state(hvd, variables, progress, restore_progress):
+    from horovod.common.elastic import ObjectState  # here: LocalComm users never load Horovod
+
+    class ElasticState(ObjectState):
+        """The trained variables and optimizer states (copied to host memory at each commit,
+        broadcast from rank 0 at each sync), plus the trainer's JSON progress. Horovod's
+        TensorFlowState broadcasts variables only through a TF1 session: in eager TF2 its sync
+        leaves a joining rank with its own values (measured, Horovod 0.28.1)."""
+
+        def __init__(self, hvd, variables, progress, restore_progress):
+            self._hvd, self._variables = hvd, variables
+            self._progress, self._restore_progress = progress, restore_progress
+            self._values = [v.numpy() for v in variables]
+            super().__init__(bcast_object=hvd.broadcast_object, get_rank=hvd.rank, progress=progress())
+
+        def save(self):
+            self._values = [v.numpy() for v in self._variables]
+            self.progress = self._progress()
+            super().save()
+
+        def restore(self):
+            for v, value in zip(self._variables, self._values):
+                v.assign(value)
+            super().restore()
+            self._restore_progress(self.progress)
+
+        def sync(self):
+            self._hvd.broadcast_variables(self._variables, root_rank=0)
+            self._values = [v.numpy() for v in self._variables]
+            super().sync()
+            self._restore_progress(self.progress)
+    return ElasticState(hvd, variables, progress, restore_progress)
+
 
 def open_comm():
     """Horovod when launched by horovodrun/mpirun/srun, else a single local process."""

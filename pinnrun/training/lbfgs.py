@@ -39,6 +39,7 @@ class LBFGS(tf.Module):
         self.stop = tf.Variable(STOP_NONE)
         self.iterations = tf.Variable(0, dtype=tf.int64)
         self.evaluations = tf.Variable(0, dtype=tf.int64)
+        self.retrace()
 
     def _assign(self, flat):
         for p, v in zip(self.params, unflatten(flat, self.params)):
@@ -66,8 +67,11 @@ class LBFGS(tf.Module):
             r = r + (alphas.read(i) - b) * self.S[i]
         return -r
 
-    @tf.function
-    def run(self, iterations):
+    def retrace(self) -> None:
+        """Trace `run` anew at its next call: `evaluate` now sees other points."""
+        self.run = tf.function(self._run)
+
+    def _run(self, iterations):
         """Up to `iterations` iterations; returns (total loss, global terms, local terms)."""
         if not self.ready:
             f, g, terms, local = self.evaluate()

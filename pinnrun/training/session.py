@@ -37,16 +37,32 @@ class Session:
         """Everything trained: the network's weights, then the unknown parameters."""
         return self.trainer.params
 
+    def reshard(self) -> None:
+        """This rank's points for the comm's rank and size now (an elastic job that shrank or
+        grew): strong scaling splits the same global points anew, weak scaling draws as many
+        per rank as before, so the global set changes with the ranks."""
+        self.batches = _sample(self.problem, self.spec, self.comm)
+        self.losses = LossTerms(self.problem, self.batches, self.net, self.parameters)
+        self.trainer.set_losses(self.losses)
 
-def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = ()) -> Session:
+
+def _sample(problem: Problem, s, comm) -> dict[str, Batch]:
+    return sample_problem(problem, s.sampling.method, s.training.seed, comm.rank, comm.size, s.scaling)
+
+
+def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = (), broadcast: bool = True
+                  ) -> Session:
+    """`broadcast=False` leaves the variables as this rank initialised them (elastic training
+    broadcasts them itself: no collective may run before it)."""
     loaded = spec if isinstance(spec, LoadedSpec) else load_spec(spec, list(overrides))
     s = loaded.spec
     problem = build_problem(loaded)
-    batches = sample_problem(problem, s.sampling.method, s.training.seed, comm.rank, comm.size, s.scaling)
+    batches = _sample(problem, s, comm)
     parameters = Parameters(problem.parameters, s.network.dtype)
     net = mlp.build_model(s.network, problem, seed=s.training.seed, parameters=parameters)
     variables = [*net.params, *parameters.params]
-    comm.broadcast_variables(variables)  # one model, whatever each rank initialised
+    if broadcast:
+        comm.broadcast_variables(variables)  # one model, whatever each rank initialised
     losses = LossTerms(problem, batches, net, parameters)
     return Session(loaded, problem, batches, net, parameters, losses,
                    Trainer(losses, variables, s.training, comm), comm)

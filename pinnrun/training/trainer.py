@@ -19,6 +19,7 @@ rank sees the same all-reduced numbers, so all stop together); the run ends as
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -268,9 +269,18 @@ class Trainer:
         """(arrays, meta): the whole training state, for a checkpoint."""
         arrays = {name: v.numpy() for name, v in self.state_variables().items()}
         arrays["loss/weights"] = self.losses.weights.numpy()  # fixed today; checked on restore
-        meta = {"step": self.step, "phases": [dataclasses.asdict(p) for p in self.log.phases],
-                "final": self.log.final, "elapsed": self.elapsed(), "extra": self.extra}
-        return arrays, meta
+        return arrays, {"step": self.step, **self.progress()}
+
+    def progress(self) -> dict:
+        """The JSON part of the state: statistics, clock and hook state."""
+        return {"phases": [dataclasses.asdict(p) for p in self.log.phases], "final": self.log.final,
+                "elapsed": self.elapsed(), "extra": copy.deepcopy(self.extra)}
+
+    def set_losses(self, losses: LossTerms) -> None:
+        """Train on other points (a rank count that changed): the next chunks are traced anew."""
+        self.losses = losses
+        if self.lbfgs is not None:
+            self.lbfgs.retrace()
 
     def restore_variables(self, arrays: dict[str, np.ndarray]) -> None:
         """Assign a snapshot's arrays; ValueError (nothing assigned) if they do not fit."""
@@ -292,7 +302,9 @@ class Trainer:
         self.log = TrainingLog([PhaseStats(**{**p, "chunks": [tuple(c) for c in p["chunks"]]})
                                 for p in meta["phases"]], meta.get("final"))
         self.elapsed_before = float(meta.get("elapsed", 0.0))
-        self.extra = dict(meta.get("extra") or {})
+        if self._started is not None:  # restored mid-run (elastic): the clock goes on from the snapshot's
+            self._started = time.perf_counter()
+        self.extra = copy.deepcopy(meta.get("extra") or {})
 
 
 def chunk_sizes(done: int, steps: int, every: int, offset: int, checkpoint_every: int, fresh: bool):
