@@ -14,7 +14,7 @@ from rich.markup import escape
 from pinnrun import __version__
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host, load_cluster
-from pinnrun.launch.command import build_command, plan_launch, printable
+from pinnrun.launch.command import LOCAL_NAMES, build_command, plan_launch, printable
 from pinnrun.launch.elastic import LOCAL_ELASTIC_HOSTS, elastic_command, elastic_hosts, write_discovery
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
@@ -54,6 +54,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     loaded, _ = load_problem(spec_path, overrides)  # every check, before any rank starts
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
+    _export_stall_bound(plan, faults)
     spec = resolved_spec(loaded, scaling)
     plan.notes.extend(check_plan_memory(spec, plan, loaded.expressions))  # ranks x estimate against this host's memory
     for note in plan.notes:
@@ -105,6 +106,14 @@ def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
     return plan_launch(np=max_np, hosts=listed, launcher="horovodrun", cluster=cluster), Elastic(elastic.min_np, max_np)
 
 
+def _export_stall_bound(plan, faults: Faults) -> None:
+    """mpirun gives ranks on other hosts only the variables its command lists (-x; horovodrun and
+    srun pass the whole environment): Horovod's stall bound is listed too, below the cluster spec's."""
+    if plan.launcher == "mpirun" and not all(h.name in LOCAL_NAMES for h in plan.hosts):
+        for name, value in faults.horovod_environment().items():
+            plan.env.setdefault(name, value)
+
+
 def _command(plan, run_dir: Path, worker_args: tuple[str, ...], elastic: Elastic | None) -> list[str]:
     if elastic is None:
         return build_command(plan, run_dir, worker_args=worker_args)
@@ -127,6 +136,7 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
     if np is None and gpus is None and hosts is None and elastic is None and isinstance(earlier, int) and earlier >= 1:
         np = earlier
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
+    _export_stall_bound(plan, faults)
     plan.notes.extend(check_plan_memory(loaded.spec, plan, loaded.expressions))
     if isinstance(earlier, int) and earlier != plan.ranks:
         plan.notes.append(f"resuming on {plan.ranks} rank(s) instead of {earlier}: " + (
