@@ -73,3 +73,14 @@ def test_the_rank_that_failed_first_is_reported_and_every_rank_s_reason_kept(tmp
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["reason"] == "rank 1: RuntimeError: boom"
     assert summary["rank_reasons"] == {"1": "RuntimeError: boom", "0": "UnknownError: Horovod has been shut down"}
+
+
+def test_a_rank_killed_without_a_word_is_named_from_its_launcher_s_line():
+    from pinnrun.launch.rank_exit import rank_exit
+
+    mpirun = ("--------\nmpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 \n(Killed).\n")
+    assert rank_exit(mpirun) == "rank 1 on vm was killed by SIGKILL"
+    assert rank_exit("gloo_local: rank 0 on h2 exited with status -15\n") == "rank 0 on h2 was killed by SIGTERM"
+    assert rank_exit("Process 1 exit with status code 137.\n") == "rank 1 was killed by SIGKILL"
+    assert rank_exit("Process 1 exit with status code 2.\n") == "rank 1 exited with status 2"
+    assert rank_exit("nothing about ranks\n") is None

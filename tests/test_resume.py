@@ -76,11 +76,13 @@ def test_a_stopped_run_resumed_ends_bit_identical_to_one_that_never_stopped(unin
     proc = start(out, marks)
     try:
         wait_for(lambda: logged_past(out, after), f"logged past step {after}")
+        stopped = time.monotonic()
         if kind == "kill":
             os.kill(json.loads((marks / "pid-1").read_text()), signal.SIGKILL)
         else:
             proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=120)
+        print(f"{how}: the launcher exited {time.monotonic() - stopped:.1f} s after it")  # docs/reliability.md
     finally:
         proc.kill()
     first = summary(out)

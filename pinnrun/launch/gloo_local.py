@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -83,6 +84,8 @@ def run(np: int, cmd: list[str]) -> int:
             pending.discard(rank)
             if code != 0 and status == 0:
                 status = code if code > 0 else 128 - code  # killed by a signal: the shell's 128+N
+                # the rank that ended the job, as mpirun says it (launch/rank_exit.py reads it back)
+                print(f"gloo_local: rank {rank} on {socket.gethostname()} exited with status {code}", flush=True)
                 stop(signal.SIGTERM, None)  # one rank gone: the others would wait for it forever
     for t in readers:
         t.join(timeout=5)
