@@ -113,8 +113,11 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
               help="Elastic: the fewest ranks training continues on.")
 @click.option("--max-np", type=click.IntRange(min=1), help="Elastic: the most ranks (default: the hosts' slots, "
               "or 2 on this host).")
+@click.option("--elastic-timeout", type=click.IntRange(min=1, max=86400), default=120, show_default=True,
+              metavar="SECONDS", help="Elastic: how long to wait for --min-np ranks before the run fails.")
 def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides,
-          checkpoint_every, checkpoint_minutes, hang_timeout, stop_grace, elastic, min_np, max_np) -> None:
+          checkpoint_every, checkpoint_minutes, hang_timeout, stop_grace, elastic, min_np, max_np,
+          elastic_timeout) -> None:
     """Train SPEC data-parallel and write a run folder (or continue one with --resume)."""
     def run() -> int:
         from pinnrun.launch.cluster import parse_hosts
@@ -128,9 +131,9 @@ def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, 
         if (spec is None) == (resume is None):
             raise PinnrunError("give a SPEC to train, or --resume RUN_DIR to continue a run (not both)")
         host_list = parse_hosts(hosts) if hosts else None
-        if not elastic and (max_np is not None or min_np != 1):
-            raise PinnrunError("--min-np and --max-np are for --elastic")
-        scheme = Elastic(min_np, max_np) if elastic else None
+        if not elastic and (max_np is not None or min_np != 1 or elastic_timeout != 120):
+            raise PinnrunError("--min-np, --max-np and --elastic-timeout are for --elastic")
+        scheme = Elastic(min_np, max_np, elastic_timeout) if elastic else None
         return run_train(spec, sets, np_, gpus, host_list, scaling, launcher, cluster_path, out, dry_run, Console(),
                          resume=resume, faults=Faults(hang_timeout=hang_timeout, stop_grace=stop_grace),
                          elastic=scheme)

@@ -53,7 +53,7 @@ def test_a_lost_rank_does_not_end_the_run_and_it_grows_back(tmp_path):
     assert 1 in ranks_logged and ranks_logged[-1] == 2
     assert not alive(victim)
     run = json.loads((out / "run.json").read_text())
-    assert run["elastic"] == {"min_np": 1, "max_np": 2} and "--host-discovery-script" in run["argv"]
+    assert run["elastic"] == {"min_np": 1, "max_np": 2, "timeout": 120} and "--host-discovery-script" in run["argv"]
     assert (out / "elastic" / "hosts").read_text() == "localhost:1\n127.0.0.1:1\n"
 
 
@@ -63,7 +63,7 @@ def test_elastic_refuses_what_it_cannot_run(tmp_path):
         ("--elastic", "--max-np", "3"): "on this host alone runs at most 2 ranks",
         ("--elastic", "--np", "2"): "--np, --gpus and --launcher do not apply",
         ("--elastic", "--min-np", "3", "--max-np", "2"): "--min-np 3 is more than --max-np 2",
-        ("--max-np", "2"): "--min-np and --max-np are for --elastic",
+        ("--max-np", "2"): "--min-np, --max-np and --elastic-timeout are for --elastic",
     }
     for flags, message in cases.items():
         proc = pinnrun("train", spec, *flags, "--dry-run")
@@ -82,3 +82,33 @@ def test_the_elastic_command_and_discovery_script(tmp_path):
             "discover-hosts.sh --blacklist-cooldown-range 5 300 --elastic-timeout 120 --gloo") in proc.stdout
     assert "--network-interface" not in proc.stdout  # remote hosts: Horovod picks the common interface
     assert proc.stdout.rstrip().endswith(f"-m pinnrun.worker {tmp_path}/run --elastic")
+
+
+@pytest.mark.slow
+def test_fewer_ranks_than_min_np_end_the_run_in_bounded_time_with_its_reason(tmp_path):
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--elastic",
+           "--min-np", "2", "--elastic-timeout", "10", "--out", str(out), *[a for s in SETS for a in ("--set", s)],
+           "--set", "training.checkpoint.every_steps=200"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=os.environ | injected(marks))
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (out / "metrics.jsonl").exists() or '"step": 500' not in (out / "metrics.jsonl").read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, "training never reached step 500"
+            time.sleep(0.2)
+        (out / "elastic" / "hosts").write_text("localhost:1\n")  # the other host is gone for good
+        killed = time.monotonic()
+        os.kill(json.loads((marks / "pid-1").read_text()), signal.SIGKILL)
+        output, _ = proc.communicate(timeout=WAIT)
+        took = time.monotonic() - killed
+    finally:
+        proc.kill()
+    print(f"elastic with too few ranks: the launcher exited {took:.1f} s after the kill (--elastic-timeout 10)")
+    assert proc.returncode == 1 and took < 60, output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["reason"].startswith("elastic: fewer than 2 ranks (--min-np) for 10 s (--elastic-timeout)")
+    kept = int(summary["checkpoint"].removeprefix("checkpoints/step-").removesuffix(".npz"))
+    assert kept >= 400 and kept % 200 == 0  # where --resume continues from
+    assert "Traceback" not in output.split("from the worker log:")[0]

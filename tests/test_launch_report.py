@@ -84,3 +84,7 @@ def test_a_rank_killed_without_a_word_is_named_from_its_launcher_s_line():
     assert rank_exit("Process 1 exit with status code 137.\n") == "rank 1 was killed by SIGKILL"
     assert rank_exit("Process 1 exit with status code 2.\n") == "rank 1 exited with status 2"
     assert rank_exit("nothing about ranks\n") is None
+    elastic = ("Please check that you have enough resources to run at least 2 Horovod processes. Timeout after 10 "
+               "seconds.\nProcess 1 exit with status code 137.\n")
+    assert rank_exit(elastic) == ("elastic: fewer than 2 ranks (--min-np) for 10 s (--elastic-timeout) after rank 1 "
+                                  "was killed by SIGKILL")

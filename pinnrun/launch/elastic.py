@@ -24,7 +24,7 @@ from pinnrun.launch.command import (SHELL_PLAIN, LaunchPlan, _check_cwd_for_remo
 
 FOLDER = "elastic"
 COOLDOWN = ("5", "300")        # seconds: horovodrun --blacklist-cooldown-range
-ELASTIC_TIMEOUT = 120          # seconds to wait for --min-np ranks, at the start and after each loss
+ELASTIC_TIMEOUT = 120          # default seconds to wait for --min-np ranks, at the start and after each loss
 LOCAL_ELASTIC_HOSTS = [Host(name="localhost", slots=1), Host(name="127.0.0.1", slots=1)]
 
 
@@ -44,7 +44,7 @@ def discovery_paths(run_dir: Path) -> tuple[Path, Path]:
     return folder / "discover-hosts.sh", folder / "hosts"
 
 
-def elastic_command(plan: LaunchPlan, run_dir: Path, min_np: int, max_np: int,
+def elastic_command(plan: LaunchPlan, run_dir: Path, min_np: int, max_np: int, timeout: int = ELASTIC_TIMEOUT,
                     worker_args: tuple[str, ...] = ()) -> list[str]:
     script, _ = discovery_paths(run_dir)
     if not SHELL_PLAIN.fullmatch(str(script)):  # horovodrun runs the script through a shell
@@ -54,7 +54,7 @@ def elastic_command(plan: LaunchPlan, run_dir: Path, min_np: int, max_np: int,
     local = all(h.name in ("localhost", "127.0.0.1") for h in plan.hosts)
     cmd = [_venv_tool("horovodrun"), "-np", str(max_np), "--min-np", str(min_np), "--max-np", str(max_np),
            "--host-discovery-script", str(script), "--blacklist-cooldown-range", *COOLDOWN,
-           "--elastic-timeout", str(ELASTIC_TIMEOUT), "--gloo"]
+           "--elastic-timeout", str(timeout), "--gloo"]
     interface = plan.network_interface or ("lo" if local else None)
     if interface:  # without it, horovodrun waits for two hosts to pick an interface
         cmd += ["--network-interface", interface]

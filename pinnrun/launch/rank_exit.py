@@ -15,8 +15,23 @@ PATTERNS = (
 )
 
 
+# horovodrun's elastic driver, when fewer than --min-np ranks are left for --elastic-timeout seconds
+ELASTIC_TIMEOUT = re.compile(r"enough resources to run at least (?P<ranks>\d+) Horovod processes\. "
+                             r"Timeout after (?P<seconds>\d+) seconds")
+
+
 def rank_exit(log_text: str) -> str | None:
-    """'rank 1 on vm was killed by SIGKILL' (or 'exited with status N'), the first the log names."""
+    """'rank 1 on vm was killed by SIGKILL' (or 'exited with status N'), the first the log names;
+    under elastic training, why the job could not go on without it."""
+    lost = _rank_exit(log_text)
+    m = ELASTIC_TIMEOUT.search(log_text)
+    if m is None:
+        return lost
+    return (f"elastic: fewer than {m['ranks']} ranks (--min-np) for {m['seconds']} s (--elastic-timeout)"
+            + (f" after {lost}" if lost else ""))
+
+
+def _rank_exit(log_text: str) -> str | None:
     for pattern in PATTERNS:
         m = pattern.search(log_text)
         if m is None:

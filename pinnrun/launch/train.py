@@ -15,7 +15,8 @@ from pinnrun import __version__
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import LOCAL_NAMES, build_command, plan_launch, printable
-from pinnrun.launch.elastic import LOCAL_ELASTIC_HOSTS, elastic_command, elastic_hosts, write_discovery
+from pinnrun.launch.elastic import (ELASTIC_TIMEOUT, LOCAL_ELASTIC_HOSTS, elastic_command, elastic_hosts,
+                                    write_discovery)
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
 from pinnrun.launch.rank_exit import rank_exit
@@ -24,6 +25,7 @@ from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
 from pinnrun.results import strict_json
 from pinnrun.results.failures import rank_failures
+from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.results.outcomes import DIVERGED
@@ -75,7 +77,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
         "hosts": [h.model_dump() for h in plan.hosts], "scaling": spec.scaling,
         "spec_source": str(loaded.path), "overrides": list(overrides),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
-        **({"elastic": {"min_np": elastic.min_np, "max_np": elastic.max_np}} if elastic else {}),
+        **({"elastic": _elastic_record(elastic)} if elastic else {}),
     })
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
@@ -87,6 +89,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
 class Elastic:
     min_np: int
     max_np: int | None   # None: the hosts' slots, or 2 on this host
+    timeout: int = ELASTIC_TIMEOUT  # seconds to wait for min_np ranks, at the start and after a loss
 
 
 def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
@@ -103,7 +106,12 @@ def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
     if elastic.min_np > max_np:
         raise PinnrunError(f"--min-np {elastic.min_np} is more than --max-np {max_np}")
     listed = elastic_hosts(given, max_np)
-    return plan_launch(np=max_np, hosts=listed, launcher="horovodrun", cluster=cluster), Elastic(elastic.min_np, max_np)
+    return (plan_launch(np=max_np, hosts=listed, launcher="horovodrun", cluster=cluster),
+            Elastic(elastic.min_np, max_np, elastic.timeout))
+
+
+def _elastic_record(elastic: Elastic) -> dict:
+    return {"min_np": elastic.min_np, "max_np": elastic.max_np, "timeout": elastic.timeout}
 
 
 def _export_stall_bound(plan, faults: Faults) -> None:
@@ -117,7 +125,7 @@ def _export_stall_bound(plan, faults: Faults) -> None:
 def _command(plan, run_dir: Path, worker_args: tuple[str, ...], elastic: Elastic | None) -> list[str]:
     if elastic is None:
         return build_command(plan, run_dir, worker_args=worker_args)
-    return elastic_command(plan, run_dir, elastic.min_np, elastic.max_np, worker_args)
+    return elastic_command(plan, run_dir, elastic.min_np, elastic.max_np, elastic.timeout, worker_args)
 
 
 def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
@@ -149,7 +157,7 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
         console.print(printable(cmd, plan.env), soft_wrap=True, highlight=False, markup=False)
         return 0
     attempt = prepare_resume(run_dir, found, plan.ranks,
-                             {"elastic": {"min_np": elastic.min_np, "max_np": elastic.max_np}} if elastic else {})
+                             {"elastic": _elastic_record(elastic)} if elastic else {})
     if elastic:
         write_discovery(run_dir, plan.hosts)
     console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…", highlight=False)
@@ -180,7 +188,7 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
     if summary.get("status") == "diverged":  # the ranks stopped themselves and said why
         console.print(f"[red]diverged[/red]: {escape(str(summary.get('reason')))}", highlight=False)
         console.print(f"results (partial): {escape(str(run_dir))}", highlight=False)
-        return status or DIVERGED
+        return DIVERGED  # whatever the launcher made of the ranks' status (horovodrun: 1)
     failures = rank_failures(run_dir)
     first = failures[0] if failures else None
     if summary or not summary_path.exists():  # a garbage summary.json is kept as it is
@@ -191,6 +199,7 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
             summary = {**summary, "reason": full}
         elif exited:  # a rank died without a word (kill -9, the OOM killer): its launcher said which
             summary = {**summary, "reason": exited}
+        summary = {**last_good_checkpoint(run_dir), **summary}  # where --resume would continue from
         _record(summary_path, summary, console)
     reason = summary.get("reason") or (final or {}).get("reason") or f"exit status {status}"
     console.print(f"[red]{escape(str(summary.get('status', 'failed')))}[/red]: {escape(str(reason))}", highlight=False)
