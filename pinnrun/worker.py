@@ -20,12 +20,12 @@ import tensorflow as tf  # noqa: E402
 
 from pinnrun.errors import one_line  # noqa: E402
 from pinnrun.launch.lifeline import LAUNCHER_GONE_EXIT, launcher_died, record_dead, watch_launcher  # noqa: E402
+from pinnrun.results import strict_json  # noqa: E402
 from pinnrun.results.checkpoints import CheckpointError, latest_checkpoint  # noqa: E402
 from pinnrun.results.failures import record_failure  # noqa: E402
 from pinnrun.results.outcomes import DIVERGED, interrupted_exit  # noqa: E402
 from pinnrun.results.recorder import METRICS, SUMMARY, Recorder, RecordError, cut_metrics  # noqa: E402
 from pinnrun.results.solution import Solution  # noqa: E402
-from pinnrun.results import strict_json  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
 from pinnrun.training.comm import open_comm  # noqa: E402

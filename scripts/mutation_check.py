@@ -89,6 +89,8 @@ TERMS_UNIT = Stage("tests/test_terms.py", "periodic")
 DIST_CSG = Stage("tests/test_conditions_distributed.py", "csg")
 DIST_INVERSE = Stage("tests/test_conditions_distributed.py", "inverse")
 DIST_PERIODIC = Stage("tests/test_conditions_distributed.py", "periodic")
+STATE_UNIT = Stage("tests/test_training_state.py", "bit_identical")
+DIST_RESUME = Stage("tests/test_resume.py", "bit_identical and adam")
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -162,6 +164,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         "parameters not trained", "pinnrun/training/session.py",
         "variables = [*net.params, *parameters.params]", "variables = [*net.params]",
         "the unknown parameters stay out of the all-reduce and the optimizers", (DIST_INVERSE,)),
+    Mutation(
+        "checkpoints without Adam's moments", "pinnrun/training/trainer.py",
+        'named |= {f"adam/m/{i}": m for i, m in enumerate(self.adam.m)}\n', "",
+        "a checkpoint lacks Adam's first moments, so a resumed run restarts them from zero",
+        (STATE_UNIT, DIST_RESUME)),
+    Mutation(
+        "a resumed phase compiles with one step", "pinnrun/training/trainer.py",
+        "fresh=done == 0):", "fresh=True):",
+        "a resumed phase starts with a one-step chunk, so its logs (and L-BFGS's chunk bounds) fall elsewhere",
+        (STATE_UNIT, DIST_RESUME)),
     Mutation(
         "periodic partners not translated", "pinnrun/problem/terms/periodic.py",
         "first + self.offset]", "first]",
