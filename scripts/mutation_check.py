@@ -166,7 +166,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the unknown parameters stay out of the all-reduce and the optimizers", (DIST_INVERSE,)),
     Mutation(
         "checkpoints without Adam's moments", "pinnrun/training/trainer.py",
-        'named |= {f"adam/m/{i}": m for i, m in enumerate(self.adam.m)}\n', "",
+        '        named |= {f"adam/m/{i}": m for i, m in enumerate(self.adam.m)}\n', "",
         "a checkpoint lacks Adam's first moments, so a resumed run restarts them from zero",
         (STATE_UNIT, DIST_RESUME)),
     Mutation(
