@@ -20,18 +20,26 @@ SETS = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=
 WAIT = 240  # seconds for the whole run on 2 busy cores (measured ~50 s alone)
 
 
-@pytest.mark.slow
-def test_a_lost_rank_does_not_end_the_run_and_it_grows_back(tmp_path):
+def started(tmp_path, *flags: str) -> tuple:
+    """An elastic 2-rank training under tmp_path/run, once it logged step 500: (run folder, marks, launcher)."""
     out, marks = tmp_path / "run", tmp_path / "marks"
     cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--elastic",
-           "--min-np", "1", "--max-np", "2", "--out", str(out), *[a for s in SETS for a in ("--set", s)]]
+           "--out", str(out), *[a for s in SETS for a in ("--set", s)], *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=os.environ | injected(marks))
+    deadline = time.monotonic() + WAIT
+    while not (out / "metrics.jsonl").exists() or '"step": 500' not in (out / "metrics.jsonl").read_text():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"training never reached step 500: {proc.communicate()[0]}")
+        time.sleep(0.2)
+    return out, marks, proc
+
+
+@pytest.mark.slow
+def test_a_lost_rank_does_not_end_the_run_and_it_grows_back(tmp_path):
+    out, marks, proc = started(tmp_path, "--min-np", "1", "--max-np", "2")
     try:
-        deadline = time.monotonic() + WAIT
-        while not (out / "metrics.jsonl").exists() or '"step": 500' not in (out / "metrics.jsonl").read_text():
-            assert time.monotonic() < deadline and proc.poll() is None, "training never reached step 500"
-            time.sleep(0.2)
         victim = json.loads((marks / "pid-1").read_text())
         os.kill(victim, signal.SIGKILL)
         output, _ = proc.communicate(timeout=WAIT)
@@ -86,17 +94,9 @@ def test_the_elastic_command_and_discovery_script(tmp_path):
 
 @pytest.mark.slow
 def test_fewer_ranks_than_min_np_end_the_run_in_bounded_time_with_its_reason(tmp_path):
-    out, marks = tmp_path / "run", tmp_path / "marks"
-    cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--elastic",
-           "--min-np", "2", "--elastic-timeout", "10", "--out", str(out), *[a for s in SETS for a in ("--set", s)],
-           "--set", "training.checkpoint.every_steps=200"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=os.environ | injected(marks))
+    out, marks, proc = started(tmp_path, "--min-np", "2", "--elastic-timeout", "10",
+                               "--set", "training.checkpoint.every_steps=200")
     try:
-        deadline = time.monotonic() + WAIT
-        while not (out / "metrics.jsonl").exists() or '"step": 500' not in (out / "metrics.jsonl").read_text():
-            assert time.monotonic() < deadline and proc.poll() is None, "training never reached step 500"
-            time.sleep(0.2)
         (out / "elastic" / "hosts").write_text("localhost:1\n")  # the other host is gone for good
         killed = time.monotonic()
         os.kill(json.loads((marks / "pid-1").read_text()), signal.SIGKILL)

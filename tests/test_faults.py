@@ -244,6 +244,17 @@ def start_training(out: Path, marks: Path, *flags: str) -> subprocess.Popen:
                             env=os.environ | distributed().injected(marks))
 
 
+def started_job(tmp_path: Path, cleanup: list, *flags: str) -> tuple[Path, subprocess.Popen, list[int]]:
+    """A 2-rank training under tmp_path/run, once it logged a step: (run folder, launcher, rank pids),
+    all of them left to `cleanup`."""
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    proc = start_training(out, marks, *flags)
+    cleanup.append(proc.pid)
+    pids = training_started(out, marks)
+    cleanup.extend(pids)
+    return out, proc, pids
+
+
 def training_started(out: Path, marks: Path) -> list[int]:
     """Both ranks' pids, once rank 0 logged a step."""
     deadline = time.monotonic() + START_WAIT
@@ -284,11 +295,7 @@ def cleanup():
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 def test_a_signal_to_the_launcher_stops_every_rank_and_says_which(tmp_path, sig, cleanup):
-    out, marks = tmp_path / "run", tmp_path / "marks"
-    proc = start_training(out, marks)
-    cleanup.append(proc.pid)
-    pids = training_started(out, marks)
-    cleanup.extend(pids)
+    out, proc, pids = started_job(tmp_path, cleanup)
     sent = time.monotonic()
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=SIGNAL_WAIT)
@@ -305,11 +312,7 @@ def test_a_signal_to_the_launcher_stops_every_rank_and_says_which(tmp_path, sig,
 
 @pytest.mark.slow
 def test_kill_9_of_the_launcher_leaves_no_rank_and_the_run_reads_dead(tmp_path, cleanup):
-    out, marks = tmp_path / "run", tmp_path / "marks"
-    proc = start_training(out, marks)
-    cleanup.append(proc.pid)
-    pids = training_started(out, marks)
-    cleanup.extend(pids)
+    out, proc, pids = started_job(tmp_path, cleanup)
     proc.kill()
     proc.communicate(timeout=10)
     seconds = wait_gone(pids, GONE_WAIT)
@@ -325,11 +328,7 @@ def test_kill_9_of_the_launcher_leaves_no_rank_and_the_run_reads_dead(tmp_path, 
 @pytest.mark.slow
 def test_kill_9_of_launcher_and_every_rank_still_reads_dead(tmp_path, cleanup):
     """Nothing could write a summary: launcher.json says whose run it was."""
-    out, marks = tmp_path / "run", tmp_path / "marks"
-    proc = start_training(out, marks)
-    cleanup.append(proc.pid)
-    pids = training_started(out, marks)
-    cleanup.extend(pids)
+    out, proc, pids = started_job(tmp_path, cleanup)
     for pid in pids:  # stopped first: no rank's watch thread gets to write anything
         os.kill(pid, signal.SIGSTOP)
     proc.kill()
@@ -344,11 +343,7 @@ def test_kill_9_of_launcher_and_every_rank_still_reads_dead(tmp_path, cleanup):
 
 @pytest.mark.slow
 def test_a_stopped_rank_is_found_hung_and_the_job_stopped(tmp_path, cleanup):
-    out, marks = tmp_path / "run", tmp_path / "marks"
-    proc = start_training(out, marks, "--hang-timeout", str(HANG_TIMEOUT))
-    cleanup.append(proc.pid)
-    pids = training_started(out, marks)
-    cleanup.extend(pids)
+    out, proc, pids = started_job(tmp_path, cleanup, "--hang-timeout", str(HANG_TIMEOUT))
     stopped = time.monotonic()
     os.kill(pids[1], signal.SIGSTOP)
     output, _ = proc.communicate(timeout=HANG_TIMEOUT + HANG_MARGIN + 30)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import PROBLEMS
+from helpers import PROBLEMS, small_disk
 from test_distributed import alive, injected, pinnrun
 
 SETS = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=1200", "training.lbfgs.steps=400",
@@ -170,12 +170,7 @@ def test_a_diverging_run_stops_with_its_last_good_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_a_full_disk_ends_the_run_in_one_line_with_nothing_partial(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    try:
+    with small_disk(tmp_path / "disk", "8m") as mount:
         out = mount / "run"
         proc = subprocess.Popen([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
                                  "--np", "2", "--out", str(out), *ARGS, "--set", "training.log_every=10",
@@ -197,8 +192,6 @@ def test_a_full_disk_ends_the_run_in_one_line_with_nothing_partial(tmp_path):
         assert lines[-1] == "" and all(json.loads(line) for line in lines[:-1])  # whole lines only
         assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".step-")]
         assert (out / "checkpoints").is_dir() and list((out / "checkpoints").iterdir())  # the last good state
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path):

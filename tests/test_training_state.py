@@ -4,13 +4,11 @@ chunk, and a non-finite loss ends it as diverged with the parameters of the step
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import PROBLEMS
+from helpers import PROBLEMS, small_disk
 from pinnrun.results.checkpoints import (CheckpointError, checkpoint_paths, latest_checkpoint, read_checkpoint,
                                          write_checkpoint)
 from pinnrun.results.recorder import RecordError, _append, write_json
@@ -147,16 +145,8 @@ def test_a_failed_checkpoint_write_leaves_no_partial_file(tmp_path):
 
 @pytest.fixture
 def full_disk(tmp_path):
-    """A 64 KiB tmpfs, filled up: root only (CI runs as root)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system needs root")
-    mount = tmp_path / "full"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
-    try:
+    with small_disk(tmp_path / "full", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_leaves_whole_lines_and_no_temporary_files(full_disk):
