@@ -30,7 +30,7 @@ from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
 from pinnrun.training.comm import open_comm  # noqa: E402
 from pinnrun.training.digest import digest  # noqa: E402,F401 - tests and scripts take it from here
-from pinnrun.training.hooks import Checkpoints, Commits, PhaseDigests, StopRequests  # noqa: E402
+from pinnrun.training.hooks import Checkpoints, Commits, PhaseDigests, StopRequests, WriteFailures  # noqa: E402
 from pinnrun.training.losses import LossTerms  # noqa: E402
 from pinnrun.training.placement import claim_devices  # noqa: E402
 from pinnrun.training.probe import measure_step_costs  # noqa: E402
@@ -68,10 +68,15 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
                 solutions["rank 0"] = Solution(problem, spec.reference, session.loaded.path.parent, net)
             return solutions.get("rank 0") if comm.rank == 0 else None
 
+        write_failures = WriteFailures()
+
         def record(metric: dict) -> None:
             if solution() is not None:  # the error curve: when did training reach a given accuracy?
                 metric.update(solution().error_curve_fields())
-            rec.metric(metric)
+            try:
+                rec.metric(metric)
+            except RecordError as err:  # every rank stops with it at the next chunk (hooks.WriteFailures)
+                write_failures.failed(err)
 
         entries = []
 
@@ -93,7 +98,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
                           **({"resumed_from": resumed} if resumed else {}), **({"elastic": True} if elastic else {}))
             entries.append(comm.size)
 
-        hooks = [checkpoints, StopRequests(run_dir), PhaseDigests(comm)]
+        hooks = [write_failures, checkpoints, StopRequests(run_dir), PhaseDigests(comm)]
         if elastic:
             def reset() -> None:
                 session.reshard()

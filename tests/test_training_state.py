@@ -176,3 +176,31 @@ def test_a_finite_loss_beyond_float32_is_recorded_not_refused(tmp_path):
                                      "lr": 1e-3, "rank_losses": [[1e300]], "elapsed": 0.1})
     assert json.loads((tmp_path / "metrics.jsonl").read_text())["loss"] == 1e300
     assert list((tmp_path / "tensorboard").glob("events.*"))
+
+
+def test_a_failed_write_on_rank_0_stops_every_rank_at_the_next_chunk():
+    from pinnrun.training.hooks import WriteFailures
+
+    s = session()
+    failures = WriteFailures()
+    logged = []
+
+    def record(r):
+        logged.append(r["step"])
+        if r["step"] == 10:
+            failures.failed(RecordError("cannot write metrics.jsonl: No space left on device"))
+    with pytest.raises(RecordError, match="No space left on device"):
+        s.trainer.run(record, [failures])
+    assert logged == [1, 10, 20]  # raised in the gather after the failed write, on every rank alike
+
+
+def test_a_checkpoint_at_a_phase_s_last_step_holds_that_phase_s_end(tmp_path):
+    """Stopped right at the end of Adam: the checkpoint there has Adam's digests, so the resumed
+    run reports the phase it never runs again."""
+    from pinnrun.training.hooks import PhaseDigests
+
+    s = session("training.checkpoint.every_steps=40")
+    hook = Checkpoints(tmp_path, s.spec.training.checkpoint, s.comm, {})
+    log = s.trainer.run(lambda r: None, [hook, StopAt(40), PhaseDigests(s.comm)])
+    assert log.status == "interrupted" and s.trainer.step == 40
+    assert list(latest_checkpoint(tmp_path).meta["extra"]["digests"]) == ["adam"]

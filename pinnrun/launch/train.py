@@ -237,7 +237,8 @@ def disk_full(run_dir: Path) -> str | None:
         return None
     if fs.f_bavail * fs.f_frsize >= 64 * 1024:  # less than a metrics record or two: full
         return None
-    return f"the run folder's disk is full ({fs.f_bavail * fs.f_frsize:,} bytes free under {run_dir})"
+    return f"the run folder's disk is full: No space left on device ({fs.f_bavail * fs.f_frsize:,} bytes free " \
+           f"under {run_dir})"
 
 
 def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dict:

@@ -48,10 +48,15 @@ def write_checkpoint(run_dir: Path, step: int, arrays: dict[str, np.ndarray], me
     folder = Path(run_dir) / FOLDER
     path = folder / f"step-{step:010d}.npz"
     tmp = folder / f".{path.name}.tmp"
+    entries = {**arrays, META: np.frombuffer(json.dumps(meta).encode(), np.uint8)}
     try:
         folder.mkdir(exist_ok=True)
+        # np.savez's layout (np.load reads it back), with the archive closed even when a write fails
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays, **{META: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for name, array in entries.items():
+                    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from pinnrun.results.checkpoints import CheckpointError, write_checkpoint
+from pinnrun.results.recorder import RecordError
 from pinnrun.results.stop_request import requested_stop
 from pinnrun.spec.schema import Checkpoint as CheckpointSpec
 from pinnrun.training.digest import digest
@@ -97,3 +98,23 @@ class Commits(Hook):
     def after_chunk(self, trainer: Trainer, end: ChunkEnd) -> None:
         if not end.stop:
             self.commit()
+
+
+class WriteFailures(Hook):
+    """Rank 0 alone writes metrics and events: when a write fails (a full disk), every rank must
+    stop with that reason, not only rank 0 while the others fail in their next collective. The
+    failure travels in the next chunk's gather, and there every rank raises it."""
+
+    def __init__(self):
+        self.error: str | None = None
+
+    def failed(self, err: RecordError) -> None:
+        self.error = self.error or str(err)
+
+    def poll(self) -> dict:
+        return {"write_error": self.error} if self.error else {}
+
+    def after_chunk(self, trainer: Trainer, end: ChunkEnd) -> None:
+        errors = [r["write_error"] for r in end.requests if r.get("write_error")]
+        if errors:
+            raise RecordError(errors[0])

@@ -217,19 +217,25 @@ class Trainer:
                 self.log.status, self.log.diverged = "diverged", record
                 stats.stop_reason = f"diverged at step {step}"
                 return False
+            ended = done_in_phase() >= steps or (name == "lbfgs" and int(self.lbfgs.stop.numpy()) != STOP_NONE)
+            if ended:  # before the chunk's hooks: a checkpoint at a phase's last step holds its end
+                self._end_phase(name, stats, hooks)
             end = ChunkEnd(record, requests)
             for hook in hooks:
                 hook.after_chunk(self, end)
             if end.stop:
                 self.log.status, self.log.stopped_by = "interrupted", end.stop
                 return False
-            if name == "lbfgs" and int(self.lbfgs.stop.numpy()) != STOP_NONE:
-                break
+            if ended:
+                return True
+        self._end_phase(name, stats, hooks)  # L-BFGS short of its steps: attempts used up
+        return True
+
+    def _end_phase(self, name: str, stats: PhaseStats, hooks) -> None:
         if name == "lbfgs":
             stats.stop_reason = STOP_REASONS[int(self.lbfgs.stop.numpy())]
         for hook in hooks:
             hook.after_phase(self, name)
-        return True
 
     def _finite_lbfgs(self, total) -> bool:
         """L-BFGS never accepts a non-finite trial; its current loss or gradient can still be."""
