@@ -112,3 +112,23 @@ def test_fewer_ranks_than_min_np_end_the_run_in_bounded_time_with_its_reason(tmp
     kept = int(summary["checkpoint"].removeprefix("checkpoints/step-").removesuffix(".npz"))
     assert kept >= 400 and kept % 200 == 0  # where --resume continues from
     assert "Traceback" not in output.split("from the worker log:")[0]
+
+
+@pytest.mark.slow
+def test_an_elastic_run_stops_on_sigterm_and_resumes_elastic(tmp_path):
+    out, _, proc = started(tmp_path)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=WAIT)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, output
+    first = json.loads((out / "summary.json").read_text())
+    assert first["status"] == "interrupted" and first["signal"] == "SIGTERM" and first["checkpoint"]
+    resumed = pinnrun("train", "--resume", out, "--elastic", timeout=WAIT)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["resumed_from"]["step"] == first["step"]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 5200
+    assert json.loads((out / "run.json").read_text())["elastic"]["max_np"] == 2
