@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 from pinnrun.errors import one_line  # noqa: E402
 from pinnrun.launch.lifeline import LAUNCHER_GONE_EXIT, launcher_died, record_dead, watch_launcher  # noqa: E402
 from pinnrun.results import strict_json  # noqa: E402
-from pinnrun.results.checkpoints import CheckpointError, latest_checkpoint  # noqa: E402
+from pinnrun.results.checkpoints import CheckpointError, in_run, latest_checkpoint  # noqa: E402
 from pinnrun.results.failures import record_failure  # noqa: E402
 from pinnrun.results.outcomes import DIVERGED, interrupted_exit  # noqa: E402
 from pinnrun.results.recorder import METRICS, SUMMARY, Recorder, RecordError, cut_metrics  # noqa: E402
@@ -142,7 +142,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
                 summary["allreduce_share"] = _allreduce_share(costs, summary["seconds_per_step"], comm.size)
             summary["param_digests"] = digests
             summary["point_digests"] = point_digests
-            summary["checkpoint"] = f"checkpoints/{saved}"
+            summary["checkpoint"] = in_run(saved)
             if resumed:
                 summary["resumed_from"] = resumed
             if elastic:
@@ -158,7 +158,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
         name = str(err) or "SIGINT"
         last = checkpoints.last if checkpoints else None
         _fail(rec, "interrupted", f"stopped by {name}", started, signal=name,
-              checkpoint=f"checkpoints/{last[1]}" if last else None)
+              checkpoint=in_run(last[1]) if last else None)
         return interrupted_exit(name)
     except (RecordError, CheckpointError) as err:  # a full disk or an unwritable run folder: one line
         reason = one_line(str(err))
@@ -195,9 +195,7 @@ def _resume(session: Session, run_dir: Path, rec: Recorder) -> dict:
     comm.broadcast_variables(list(trainer.state_variables().values()))
     trainer.restore_progress(meta)
     rec.replay_tensorboard(_kept_metrics(run_dir))
-    earlier = meta.get("sampling", {})
-    return {"step": trainer.step, "checkpoint": f"checkpoints/{text}", "ranks_before": earlier.get("ranks"),
-            "points_before": earlier.get("points")}
+    return _resumed_from(trainer, text, meta)
 
 
 def _resume_each(session: Session, run_dir: Path) -> dict:
@@ -212,9 +210,14 @@ def _resume_each(session: Session, run_dir: Path) -> dict:
     except ValueError as err:
         raise RuntimeError(f"cannot resume from {found.path.name}: {err}") from None
     trainer.restore_progress(found.meta)
-    earlier = found.meta.get("sampling", {})
-    return {"step": trainer.step, "checkpoint": f"checkpoints/{found.path.name}",
-            "ranks_before": earlier.get("ranks"), "points_before": earlier.get("points")}
+    return _resumed_from(trainer, found.path.name, found.meta)
+
+
+def _resumed_from(trainer, name: str, meta: dict) -> dict:
+    """What summary.json and the start event say of the checkpoint a run continued from."""
+    earlier = meta.get("sampling", {})
+    return {"step": trainer.step, "checkpoint": in_run(name), "ranks_before": earlier.get("ranks"),
+            "points_before": earlier.get("points")}
 
 
 def _sampling(session: Session) -> dict:
@@ -243,17 +246,17 @@ def _diverged(rec: Recorder, record: dict, checkpoints: Checkpoints, started: fl
     bad = {k: v for k, v in record["losses"].items() if not np.isfinite(v)}
     what = ", ".join(f"{k} {v}" for k, v in bad.items()) or f"total {record['loss']} (a gradient was not finite)"
     last = checkpoints.last
-    keep = (f"last good checkpoint: checkpoints/{last[1]} (step {last[0]})" if last
+    keep = (f"last good checkpoint: {in_run(last[1])} (step {last[0]})" if last
             else "no checkpoint was written before it")
     reason = f"diverged at step {record['step']} ({record['phase']}): loss not finite ({what}); {keep}"
     _fail(rec, "diverged", reason, started, step=record["step"], phase=record["phase"],
-          checkpoint=f"checkpoints/{last[1]}" if last else None)
+          checkpoint=in_run(last[1]) if last else None)
     return DIVERGED
 
 
 def _interrupted(rec: Recorder, signal_name: str, saved: str, step: int, started: float) -> int:
-    _fail(rec, "interrupted", f"stopped by {signal_name} at step {step}; final checkpoint checkpoints/{saved}",
-          started, signal=signal_name, step=step, checkpoint=f"checkpoints/{saved}")
+    _fail(rec, "interrupted", f"stopped by {signal_name} at step {step}; final checkpoint {in_run(saved)}",
+          started, signal=signal_name, step=step, checkpoint=in_run(saved))
     return interrupted_exit(signal_name)
 
 

@@ -13,14 +13,16 @@ from pathlib import Path
 
 from pinnrun.errors import PinnrunError
 from pinnrun.results import strict_json
-from pinnrun.results.checkpoints import Checkpoint, CheckpointError, latest_checkpoint
-from pinnrun.results.launcher_record import launcher_gone, read_launcher
+from pinnrun.results.checkpoints import Checkpoint, CheckpointError, in_run, latest_checkpoint
+from pinnrun.results.failures import FAILURES
+from pinnrun.results.heartbeat import HEARTBEATS
+from pinnrun.results.launcher_record import LAUNCHER, launcher_gone, read_launcher
 from pinnrun.results.recorder import EVENTS, METRICS, SUMMARY, cut_metrics, write_json
 from pinnrun.results.stop_request import STOP
 
 ATTEMPTS = "attempts"
 # How the earlier attempt ended and what only it used; the resumed run writes its own.
-ENDED = (SUMMARY, EVENTS, "failures", "heartbeats", "tensorboard", STOP, "launcher.json")
+ENDED = (SUMMARY, EVENTS, FAILURES, HEARTBEATS, "tensorboard", STOP, LAUNCHER)
 
 
 def check_resumable(run_dir: Path) -> Checkpoint:
@@ -56,7 +58,7 @@ def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int, extra: dict | N
             os.replace(run_dir / name, folder / name)
     cut_metrics(run_dir / METRICS, found.step, folder / "metrics-after-checkpoint.jsonl")
     attempts.append({"resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": found.step,
-                     "checkpoint": f"checkpoints/{found.path.name}", "ranks_before": run.get("ranks"),
+                     "checkpoint": in_run(found.path.name), "ranks_before": run.get("ranks"),
                      "ended_before": f"{ATTEMPTS}/{len(attempts) + 1}"})
     extra = extra or {}
     run = {k: v for k, v in run.items() if k != "elastic"}  # this attempt says again whether it is elastic

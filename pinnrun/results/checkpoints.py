@@ -35,6 +35,11 @@ class CheckpointError(OSError):
     """A checkpoint that cannot be written or read; the message is one line."""
 
 
+def in_run(name: str) -> str:
+    """A checkpoint's file name as summaries and messages give it: relative to the run folder."""
+    return f"{FOLDER}/{name}"
+
+
 def checkpoint_paths(run_dir: Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint, oldest first."""
     folder = Path(run_dir) / FOLDER

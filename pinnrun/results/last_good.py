@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pinnrun.results.checkpoints import FOLDER, CheckpointError, latest_checkpoint
+from pinnrun.results.checkpoints import CheckpointError, in_run, latest_checkpoint
 
 
 def last_good_checkpoint(run_dir: Path) -> dict:
@@ -13,4 +13,4 @@ def last_good_checkpoint(run_dir: Path) -> dict:
         found = latest_checkpoint(Path(run_dir), arrays=False)
     except CheckpointError:
         return {}
-    return {"checkpoint": f"{FOLDER}/{found.path.name}"} if found is not None else {}
+    return {"checkpoint": in_run(found.path.name)} if found is not None else {}

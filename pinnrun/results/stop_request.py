@@ -36,10 +36,3 @@ def requested_stop(run_dir: Path) -> str | None:
         return "a stop request"  # present but unreadable: still a request
     return text[:32] or "a stop request"
 
-
-def clear_stop(run_dir: Path) -> None:
-    """Before a resume: the old request was served."""
-    try:
-        (Path(run_dir) / STOP).unlink()
-    except FileNotFoundError:
-        pass
