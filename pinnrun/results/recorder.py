@@ -50,17 +50,22 @@ class Recorder:
             # float64: a finite loss beyond float32's range (1e39) is written, not refused
             tf.summary.scalar(name, tf.constant(value, tf.float64))
 
-        if self._tb is None:
-            self._tb = tf.summary.create_file_writer(str(self.run_dir / "tensorboard"))
-        with self._tb.as_default(step=record["step"]):
-            scalar("loss/total", record["loss"])
-            for name, value in record["losses"].items():
-                scalar(f"loss/{name}", value)
-            if record.get("lr") is not None:
-                scalar("learning_rate", record["lr"])
-            for name, value in record.get("parameters", {}).items():
-                scalar(f"parameter/{name}", value)
-        self._tb.flush()
+        folder = self.run_dir / "tensorboard"
+        try:
+            if self._tb is None:
+                self._tb = tf.summary.create_file_writer(str(folder))
+            with self._tb.as_default(step=record["step"]):
+                scalar("loss/total", record["loss"])
+                for name, value in record["losses"].items():
+                    scalar(f"loss/{name}", value)
+                if record.get("lr") is not None:
+                    scalar("learning_rate", record["lr"])
+                for name, value in record.get("parameters", {}).items():
+                    scalar(f"parameter/{name}", value)
+            self._tb.flush()
+        except tf.errors.OpError as err:  # a full disk: ResourceExhaustedError '…/events.out…; No space left…'
+            reason = err.message.split("\n")[0].rsplit("; ", 1)[-1]
+            raise RecordError(f"cannot write {folder}: {reason}") from None
 
     def write_json(self, name: str, data: dict) -> None:
         """Atomic write: a reader never sees half a file."""
