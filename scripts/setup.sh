@@ -19,6 +19,7 @@ command -v mpirun >/dev/null 2>&1 || need_apt+=(openmpi-bin)
 [ -e /usr/include/x86_64-linux-gnu/openmpi ] || [ -e /usr/lib/x86_64-linux-gnu/openmpi/include ] \
   || dpkg -s libopenmpi-dev >/dev/null 2>&1 || need_apt+=(libopenmpi-dev)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v patch >/dev/null 2>&1 || need_apt+=(patch)  # scripts/patches/ on Horovod's source
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing system packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -47,8 +48,13 @@ if ! "$VPY" -c "import importlib.metadata as m, sys; sys.exit(m.version('$TF_DIS
   pip install "$TF_REQ"
 fi
 
-# 4. Horovod, built once per (TF variant) and cached as a wheel.
-WHEELS=$CACHE/wheels/tf$TF_VERSION-$VARIANT
+# 4. Horovod, built once per (TF variant, patches) and cached as a wheel. The patches fix
+# Horovod bugs pinnrun's tests found (each file says which); an install built without the
+# current ones is rebuilt.
+PATCHES=("$ROOT"/scripts/patches/horovod-$HVD_VERSION-*.patch)
+PATCH_TAG=$(cat "${PATCHES[@]}" | sha256sum | cut -c1-12)
+WHEELS=$CACHE/wheels/tf$TF_VERSION-$VARIANT-$PATCH_TAG
+PATCHED=.venv/.horovod-patches
 has_all() {  # `horovodrun --check-build` always exits 0: read its text
   local check; check=$("$ROOT/.venv/bin/horovodrun" --check-build 2>&1) || return 1
   for want in TensorFlow Gloo MPI; do grep -Eq "\[X\] $want" <<<"$check" || return 1; done
@@ -58,8 +64,12 @@ has_all() {  # `horovodrun --check-build` always exits 0: read its text
 STAMP=.venv/.horovod-verified
 verified() {
   local dir; dir=$("$VPY" -c "import horovod, os; print(os.path.dirname(horovod.__file__))" 2>/dev/null) || return 1
-  [ -f "$STAMP" ] && [ "$STAMP" -nt "$dir" ]
+  [ -f "$STAMP" ] && [ "$STAMP" -nt "$dir" ] && [ "$(cat "$PATCHED" 2>/dev/null)" = "$PATCH_TAG" ]
 }
+if "$VPY" -c "import horovod" >/dev/null 2>&1 && [ "$(cat "$PATCHED" 2>/dev/null)" != "$PATCH_TAG" ]; then
+  say "installed horovod lacks scripts/patches/: rebuilding"
+  pip uninstall -y horovod
+fi
 if ! verified && "$VPY" -c "import horovod.tensorflow" >/dev/null 2>&1; then
   if has_all; then
     touch "$STAMP"
@@ -74,14 +84,20 @@ if ! verified && ! "$VPY" -c "import horovod.tensorflow" >/dev/null 2>&1; then
   if ! ls "$WHEELS"/horovod-$HVD_VERSION-*.whl >/dev/null 2>&1; then
     say "building horovod $HVD_VERSION (TensorFlow + Gloo + MPI); takes a few minutes"
     pip install "cmake<4" packaging
+    SRC=$(mktemp -d)
+    pip download --no-deps --no-binary :all: -d "$SRC" "horovod==$HVD_VERSION" >/dev/null
+    tar -xzf "$SRC"/horovod-$HVD_VERSION.tar.gz -C "$SRC"
+    for p in "${PATCHES[@]}"; do patch -s -p1 -d "$SRC/horovod-$HVD_VERSION" < "$p" || die "patch $p failed"; done
     HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITH_MPI=1 \
     HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 MAKEFLAGS=-j2 \
       "$VPY" -m pip --disable-pip-version-check wheel --no-build-isolation --no-cache-dir \
-        --no-deps -w "$WHEELS" "horovod==$HVD_VERSION" > "$CACHE/horovod-build.log" 2>&1 \
+        --no-deps -w "$WHEELS" "$SRC/horovod-$HVD_VERSION" > "$CACHE/horovod-build.log" 2>&1 \
       || { tail -40 "$CACHE/horovod-build.log" >&2; die "horovod build failed (log: $CACHE/horovod-build.log)"; }
+    rm -rf "$SRC"
   fi
   say "installing cached horovod wheel"
   pip install "$WHEELS"/horovod-$HVD_VERSION-*.whl
+  echo "$PATCH_TAG" > "$PATCHED"
 fi
 
 # 5. pinnrun itself (editable) with its runtime and test dependencies.
