@@ -14,6 +14,7 @@ import pytest
 from pinnrun.errors import PinnrunError, SpecError
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
 from pinnrun.launch.command import LaunchPlan, build_command, plan_launch, printable
+from pinnrun.launch.network import Network
 from pinnrun.launch.slurm import expand_nodelist, expand_tasks_per_node, slurm_hosts
 from pinnrun.results.run_folder import new_run_dir
 
@@ -257,6 +258,56 @@ def test_gpus_on_remote_hosts_come_from_the_host_list() -> None:
     hosts = [Host(name="n1", slots=2, gpus=2), Host(name="n2", slots=2, gpus=2)]
     p = plan(gpus=4, hosts=hosts)
     assert p.ranks == 4 and p.notes == []
+    p = plan(gpus=3, hosts=[Host(name="n1", slots=2, gpus=1), Host(name="n2", slots=2, gpus=0)])
+    assert p.notes == ["no GPU on n2: CPU ranks there", "n1: 2 ranks share 1 GPU(s)"]
+
+
+def test_a_bare_host_list_says_its_gpus_are_unknown_not_absent() -> None:
+    """`--hosts h1:2,h2:2 --gpus 4` used to print 'no GPU found' from the launching machine."""
+    p = plan(gpus=3, hosts=parse_hosts("h1:2,h2:2,h3:2"))
+    assert p.notes == ["GPUs of h1, h2 not known here (give `gpus:` per host in a cluster spec): each rank takes "
+                       "its host's GPU by local rank if it has one, else runs on CPU"]  # h3 gets no rank
+
+
+def test_mpirun_across_hosts_is_told_the_network_found_and_a_given_interface_wins() -> None:
+    hosts = [Host(name="n1"), Host(name="n2")]
+    found = plan(np=2, hosts=hosts, launcher="mpirun", network_of=lambda names: Network("eth3", "10.1.0.0/16"))
+    cmd = build_command(found, RUN, is_root=False)
+    assert cmd[cmd.index("btl_tcp_if_include") + 1] == cmd[cmd.index("oob_tcp_if_include") + 1] == "10.1.0.0/16"
+    given = plan(np=2, hosts=hosts, cluster=Cluster(launcher="mpirun", network_interface="ib0"),
+                 network_of=no_network_lookup)
+    assert build_command(given, RUN, is_root=False).count("ib0") == 2
+    none = plan(np=2, hosts=hosts, launcher="mpirun", network_of=lambda names: None)
+    assert "btl_tcp_if_include" not in build_command(none, RUN, is_root=False)
+    assert plan(np=2, launcher="mpirun", network_of=no_network_lookup).network is None  # this host only
+
+
+def no_network_lookup(names):
+    raise AssertionError("the network must not be looked up here")
+
+
+def test_the_cluster_network_is_the_local_range_holding_every_other_host(monkeypatch) -> None:
+    from ipaddress import IPv4Interface
+
+    from pinnrun.launch import network
+
+    monkeypatch.setattr(network, "local_networks", lambda: {
+        "lo": [IPv4Interface("127.0.0.1/8")], "docker0": [IPv4Interface("172.17.0.1/16")],
+        "eth0": [IPv4Interface("10.77.0.11/24")]})
+    table = {"a": ["10.77.0.11"], "b": ["10.77.0.12"], "c": ["10.77.0.13"], "far": ["10.9.0.5"], "x": []}
+    monkeypatch.setattr(network, "host_addresses", lambda name: table[name])
+    monkeypatch.setattr(network, "source_address", lambda destination: "10.77.0.11")
+    assert network.cluster_network(["a", "b", "c"]) == network.Network("eth0", "10.77.0.0/24")
+    assert network.cluster_network(["a"]) is None            # this host alone
+    assert network.cluster_network(["b", "far"]) is None     # routed: several networks
+    assert network.cluster_network(["b", "x"]) is None       # a name that does not resolve
+
+
+def test_a_host_s_own_name_on_debian_s_loopback_line_is_not_its_address() -> None:
+    from pinnrun.launch.network import host_addresses
+
+    assert host_addresses("localhost") == []
+    assert host_addresses("no-such-host.invalid") == []
 
 
 # --------------------------------------------------------------------------

@@ -82,6 +82,8 @@ def test_a_rank_killed_without_a_word_is_named_from_its_launcher_s_line():
     assert rank_exit(mpirun) == "rank 1 on vm was killed by SIGKILL"
     assert rank_exit("gloo_local: rank 0 on h2 exited with status -15\n") == "rank 0 on h2 was killed by SIGTERM"
     assert rank_exit("Process 1 exit with status code 137.\n") == "rank 1 was killed by SIGKILL"
+    # horovodrun does not say where: the ranks' heartbeats do
+    assert rank_exit("Process 1 exit with status code 137.\n", {0: "a", 1: "b"}) == "rank 1 on b was killed by SIGKILL"
     assert rank_exit("Process 1 exit with status code 2.\n") == "rank 1 exited with status 2"
     assert rank_exit("nothing about ranks\n") is None
     elastic = ("Please check that you have enough resources to run at least 2 Horovod processes. Timeout after 10 "

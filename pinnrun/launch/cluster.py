@@ -107,7 +107,7 @@ EnvValue = Annotated[str | int | float, BeforeValidator(check_env_value)]
 class Host(Strict):
     name: HostName
     slots: PositiveInt = Field(1, le=MAX_SLOTS)
-    gpus: Int = Field(0, ge=0, le=MAX_SLOTS)
+    gpus: Int | None = Field(None, ge=0, le=MAX_SLOTS)   # None: not known here (a bare --hosts list)
 
 
 class Cluster(Strict):

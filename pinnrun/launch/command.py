@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import ENV_NAME, MAX_SLOTS, Cluster, Host
+from pinnrun.launch.network import LOCAL_NAMES, cluster_network
 from pinnrun.launch.slurm import slurm_hosts
 
 # Horovod's recommended Open MPI settings (docs: running with mpirun).
@@ -23,7 +24,6 @@ MPIRUN_FLAGS = ["-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-m
 # (2 ranks here). Local GPU ranks get it too; that case is not measured.
 LOCAL_ENV = {"HOROVOD_CYCLE_TIME": "0.1"}
 ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
-LOCAL_NAMES = ("localhost", "127.0.0.1")
 # Characters a POSIX shell reads as themselves outside quotes (horovodrun runs `cd CWD` unquoted
 # on remote hosts).
 SHELL_PLAIN = re.compile(r"[A-Za-z0-9_./+,:@%=-]+")
@@ -39,6 +39,7 @@ class LaunchPlan:
     ssh_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)   # exported to every rank
     notes: list[str] = field(default_factory=list)       # what the user should know
+    network: str | None = None    # mpirun's TCP traffic: the cluster spec's interface, or the range found
 
 
 def local_gpus() -> list[str]:
@@ -66,7 +67,8 @@ def shell_safe_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host] | None = None,
                 launcher: str | None = None, cluster: Cluster | None = None,
-                environ: Mapping[str, str] = os.environ, gpu_count=local_gpu_count) -> LaunchPlan:
+                environ: Mapping[str, str] = os.environ, gpu_count=local_gpu_count,
+                network_of=cluster_network) -> LaunchPlan:
     """Flags override the cluster spec; SLURM's allocation fills in when neither names hosts."""
     if np is not None and gpus is not None:
         raise PinnrunError("give --np or --gpus, not both")
@@ -93,11 +95,7 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
     if local and ranks > cores:
         notes.append(f"{ranks} ranks on {cores} core(s): oversubscribed, timings will suffer")
     if gpus is not None:
-        found = gpu_count() if local else sum(h.gpus for h in hosts)
-        if found == 0:
-            notes.append(f"no GPU found: running {ranks} CPU rank(s) instead")
-        elif found < ranks:
-            notes.append(f"{ranks} ranks share {found} GPU(s)")
+        notes += gpu_notes(ranks, hosts, gpu_count() if local else None)
     chosen = launcher or cluster.launcher
     controller = cluster.controller
     if local and launcher is None and "launcher" not in cluster.model_fields_set:
@@ -117,8 +115,38 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
     if unexportable:
         notes.append(f"not passed to the ranks (not shell variable names): {', '.join(map(repr, unexportable))}")
     env = (LOCAL_ENV if local else {}) | {k: str(v) for k, v in cluster.env.items()}
+    network = cluster.network_interface
+    if network is None and not local and chosen == "mpirun":  # horovodrun tests every interface itself
+        found = network_of([h.name for h in hosts])
+        network = found.cidr if found else None
     return LaunchPlan(ranks, hosts, chosen, controller, cluster.network_interface,
-                      cluster.ssh_port, env, notes)
+                      cluster.ssh_port, env, notes, network)
+
+
+def gpu_notes(ranks: int, hosts: list[Host], local_gpus: int | None) -> list[str]:
+    """What --gpus will get. This host's GPUs are counted here; another host's come from the
+    cluster spec or the SLURM allocation (`gpus`), never from this machine, and are unknown
+    for a bare --hosts list. Ranks fill the hosts' slots in order (mpirun -map-by slot)."""
+    if local_gpus is not None:
+        if local_gpus == 0:
+            return [f"no GPU found: running {ranks} CPU rank(s) instead"]
+        return [f"{ranks} ranks share {local_gpus} GPU(s)"] if local_gpus < ranks else []
+    placed, left = [], ranks
+    for host in hosts:
+        placed.append((host, min(host.slots, left)))
+        left -= placed[-1][1]
+    placed = [(h, n) for h, n in placed if n]
+    unknown = [h.name for h, _ in placed if h.gpus is None]
+    notes = []
+    if unknown:
+        notes.append(f"GPUs of {', '.join(unknown)} not known here (give `gpus:` per host in a cluster spec): "
+                     "each rank takes its host's GPU by local rank if it has one, else runs on CPU")
+    known = [(h, n) for h, n in placed if h.gpus is not None]
+    cpu = [h.name for h, _ in known if h.gpus == 0]
+    if cpu:
+        notes.append(f"no GPU on {', '.join(cpu)}: CPU ranks there")
+    notes += [f"{h.name}: {n} ranks share {h.gpus} GPU(s)" for h, n in known if 0 < h.gpus < n]
+    return notes
 
 
 def worker_command(run_dir: Path, worker_args: tuple[str, ...] = ()) -> list[str]:
@@ -148,9 +176,8 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
             cmd.append("--allow-run-as-root")
         for key in [*ALWAYS_EXPORTED, *plan.env]:
             cmd += ["-x", key]
-        if plan.network_interface:
-            cmd += ["-mca", "btl_tcp_if_include", plan.network_interface,
-                    "-mca", "oob_tcp_if_include", plan.network_interface]
+        if plan.network:
+            cmd += ["-mca", "btl_tcp_if_include", plan.network, "-mca", "oob_tcp_if_include", plan.network]
         if plan.ssh_port:
             cmd += ["-mca", "plm_rsh_args", f"-p {plan.ssh_port}"]
         return cmd + worker

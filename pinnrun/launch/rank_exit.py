@@ -20,10 +20,11 @@ ELASTIC_TIMEOUT = re.compile(r"enough resources to run at least (?P<ranks>\d+) H
                              r"Timeout after (?P<seconds>\d+) seconds")
 
 
-def rank_exit(log_text: str) -> str | None:
+def rank_exit(log_text: str, hosts: dict[int, str] | None = None) -> str | None:
     """'rank 1 on vm was killed by SIGKILL' (or 'exited with status N'), the first the log names;
-    under elastic training, why the job could not go on without it."""
-    lost = _rank_exit(log_text)
+    under elastic training, why the job could not go on without it. `hosts` (rank -> host, from
+    the ranks' heartbeats) names the host where the launcher's line does not (horovodrun)."""
+    lost = _rank_exit(log_text, hosts or {})
     m = ELASTIC_TIMEOUT.search(log_text)
     if m is None:
         return lost
@@ -31,12 +32,13 @@ def rank_exit(log_text: str) -> str | None:
             + (f" after {lost}" if lost else ""))
 
 
-def _rank_exit(log_text: str) -> str | None:
+def _rank_exit(log_text: str, hosts: dict[int, str]) -> str | None:
     for pattern in PATTERNS:
         m = pattern.search(log_text)
         if m is None:
             continue
-        where = f"rank {m['rank']}" + (f" on {m['host']}" if "host" in pattern.groupindex else "")
+        host = m["host"] if "host" in pattern.groupindex else hosts.get(int(m["rank"]))
+        where = f"rank {m['rank']}" + (f" on {host}" if host else "")
         if "signal" in pattern.groupindex:
             return f"{where} was killed by {_signal_name(int(m['signal']))}"
         status = int(m["status"])

@@ -57,6 +57,7 @@ def slurm_hosts(env: Mapping[str, str]) -> list[Host] | None:
     tasks = expand_tasks_per_node(env.get("SLURM_TASKS_PER_NODE", ""))
     if len(tasks) != len(names):
         tasks = [_count(env, "SLURM_NTASKS_PER_NODE", 1)] * len(names)
+    # the allocation's GPUs per node: none asked for, none granted (SLURM hides the others)
     gpus = _count(env, "SLURM_GPUS_ON_NODE", 0)
     hosts = []
     for name, slots in zip(names, tasks):

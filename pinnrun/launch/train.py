@@ -25,6 +25,7 @@ from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
 from pinnrun.results import strict_json
 from pinnrun.results.failures import rank_failures
+from pinnrun.results.heartbeat import read_beats
 from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
@@ -224,9 +225,11 @@ def _rank_exit(run_dir: Path) -> str | None:
     try:
         with open(run_dir / LOG, "rb") as f:
             f.seek(max(0, os.fstat(f.fileno()).st_size - (1 << 20)))  # the end: the launcher's last words
-            return rank_exit(f.read().decode(errors="replace"))
+            text = f.read().decode(errors="replace")
     except OSError:
         return None
+    hosts = {rank: beat["host"] for rank, beat in read_beats(run_dir).items() if isinstance(beat.get("host"), str)}
+    return rank_exit(text, hosts)
 
 
 def disk_full(run_dir: Path) -> str | None:

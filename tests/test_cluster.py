@@ -1,0 +1,111 @@
+"""Training across hosts on the test cluster (scripts/testcluster.py): hosts a, b, c are network
+namespaces with sshd, a docker0 with one address on every host, and Debian's 127.0.1.1 for
+their own names. pinnrun is started on host a, as a user on a cluster's node would.
+
+The 2-host runs must equal the 1-host 2-rank run bit for bit: the same shards, the same losses
+at every step and the same parameters after every phase (averaging two numbers is the same
+arithmetic over shared memory, TCP or Gloo).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster import cluster  # noqa: F401  (the fixture)
+from helpers import PROBLEMS, ROOT
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=10", "training.lbfgs.steps=10",
+         "training.log_every=1", "training.adam.learning_rate=0.005", "reference=null", "scaling=strong",
+         "sampling.points.burgers=511", "sampling.points.initial=63", "sampling.points.walls=65"]
+# Two hosts, one rank each, started four ways; the reference is 2 ranks on host a alone (mpirun).
+PATHS = {
+    "mpirun": ["--hosts", "a:1,b:1", "--launcher", "mpirun"],
+    "horovodrun": ["--hosts", "a:1,b:1"],
+    "cluster-spec-gloo": ["--cluster", {"hosts": [{"name": "a"}, {"name": "b"}], "launcher": "horovodrun",
+                                        "network_interface": "eth0", "ssh_port": 22}],
+    "cluster-spec-mpi": ["--cluster", {"hosts": [{"name": "a"}, {"name": "b"}], "launcher": "mpirun",
+                                       "network_interface": "eth0"}],
+}
+INJECT = ROOT / "tests" / "inject"
+RUN_SECONDS = 240
+
+
+def pinnrun(cluster, *args, timeout=RUN_SECONDS) -> subprocess.CompletedProcess:
+    """`pinnrun ARGS` on host a."""
+    return cluster.run("a", [sys.executable, "-m", "pinnrun.cli", *map(str, args)], timeout=timeout)
+
+
+def flags(path: str, folder: Path) -> list:
+    """The path's flags; a cluster spec is written out with an `env` that every rank must get:
+    tests/inject/sitecustomize.py on the PYTHONPATH, which writes each rank's pid into marks-PATH."""
+    out = []
+    for flag in PATHS[path]:
+        if isinstance(flag, dict):
+            env = {"PYTHONPATH": str(INJECT), "PINNRUN_TEST_INJECT": json.dumps({"dir": str(folder / f"marks-{path}")})}
+            (folder / f"marks-{path}").mkdir()
+            spec = folder / f"cluster-{path}.yaml"
+            spec.write_text(yaml.safe_dump({**flag, "env": env}))
+            flag = spec
+        out.append(flag)
+    return out
+
+
+def sets(*items: str) -> list[str]:
+    return [a for s in items for a in ("--set", s)]
+
+
+def read(run: Path) -> dict:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {"summary": json.loads((run / "summary.json").read_text()), "records": records,
+            "run": json.loads((run / "run.json").read_text()), "env": json.loads((run / "env.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory):  # noqa: F811
+    base = tmp_path_factory.mktemp("cluster-runs")
+    made = {}
+
+    def get(name: str) -> dict:
+        if name not in made:
+            extra = ["--np", 2] if name == "one-host" else flags(name, base)
+            proc = pinnrun(cluster, "train", PROBLEMS / "burgers_soft.yaml", "--out", base / name, *extra,
+                           *sets(*SMALL))
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            made[name] = read(base / name) | {"base": base}
+        return made[name]
+    return get
+
+
+def rank_hosts(run: dict) -> list[str]:
+    return [rank["host"] for rank in run["env"]["ranks"]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_two_hosts_give_the_bits_of_one_host(runs, path):
+    one, two = runs("one-host"), runs(path)
+    if path.startswith("cluster-spec"):  # the spec's env reached both ranks, quotes and braces intact
+        assert sorted(p.name for p in (two["base"] / f"marks-{path}").glob("pid-*")) == ["pid-0", "pid-1"]
+    assert rank_hosts(one) == ["a", "a"] and rank_hosts(two) == ["a", "b"]
+    assert two["run"]["launcher"] == ("mpirun" if "mpi" in path else "horovodrun")
+    assert two["summary"]["point_digests"] == one["summary"]["point_digests"]   # the same shards
+    assert two["summary"]["param_digests"] == one["summary"]["param_digests"]   # after Adam and after L-BFGS
+    assert [(r["step"], r["loss"], r["losses"]) for r in two["records"]] == \
+        [(r["step"], r["loss"], r["losses"]) for r in one["records"]]
+
+
+def test_mpirun_is_told_the_cluster_network(runs):
+    """Not docker0's 172.17.0.1, present on every host: the range host a reaches b through."""
+    argv = runs("mpirun")["run"]["argv"]
+    assert ["-mca", "btl_tcp_if_include", "10.77.0.0/24", "-mca", "oob_tcp_if_include", "10.77.0.0/24"] == \
+        argv[argv.index("btl_tcp_if_include") - 1:argv.index("btl_tcp_if_include") + 5]
+    argv = runs("cluster-spec-mpi")["run"]["argv"]
+    assert argv[argv.index("btl_tcp_if_include") + 1] == "eth0"   # a cluster spec's interface wins
