@@ -140,6 +140,28 @@ def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, 
     _guard(run)
 
 
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--nodes", type=click.IntRange(1, 65_536), required=True, help="SLURM nodes.")
+@click.option("--ntasks-per-node", type=click.IntRange(1, 4096), required=True, help="Ranks per node.")
+@click.option("--gpus-per-node", type=click.IntRange(1, 4096), help="GPUs per node (#SBATCH --gpus-per-node).")
+@click.option("--time", "time_limit", metavar="TIME", help="Time limit, e.g. 90, 1:30:00, 2-00:00:00.")
+@click.option("--partition", help="SLURM partition.")
+@click.option("--account", help="SLURM account.")
+@click.option("--out", help="Run folder (new or empty); default runs/<name>-<time>.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print the batch script; submit nothing.")
+def sbatch(spec, nodes, ntasks_per_node, gpus_per_node, time_limit, partition, account, out, overrides,
+           dry_run) -> None:
+    """Write a SLURM batch script that trains SPEC and submit it with sbatch."""
+    def run() -> int:
+        from pinnrun.launch.sbatch import BatchJob, sbatch as submit
+
+        job = BatchJob(nodes, ntasks_per_node, gpus_per_node, time_limit, partition, account)
+        return submit(spec, list(overrides), job, out, dry_run, Console())
+    _guard(run)
+
+
 def _int_list(ctx, param, value: str | None) -> list[int] | None:
     if value is None:
         return None
@@ -200,9 +222,17 @@ def scale(spec, mode, sweep, counts, seeds, np_, steps, repeat, oversubscribe, p
 
 
 @main.command()
-def doctor() -> None:
-    """Check the installation: versions, Horovod build, launchers, GPUs, cores."""
+@click.option("--hosts", help="Also check these hosts, e.g. h1:2,h2:2: ssh, the same install and versions, "
+              "the network between them, a live all-reduce.")
+@click.option("--cluster", "cluster_path", type=click.Path(dir_okay=False), help="Check the hosts of this cluster "
+              "spec YAML (with its network_interface, ssh_port, env, launcher, controller).")
+def doctor(hosts, cluster_path) -> None:
+    """Check the installation: versions, Horovod build, launchers, GPUs, cores (and other hosts with --hosts)."""
     def run() -> int:
+        if hosts or cluster_path:
+            from pinnrun.doctor_hosts import run_doctor_hosts
+
+            return run_doctor_hosts(hosts, cluster_path, Console())
         from pinnrun.doctor import run_doctor
 
         return run_doctor(Console())
