@@ -27,3 +27,20 @@ def cluster():
         yield hosts
     finally:
         testcluster.down(hosts)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """The same hosts with SLURM: munged, slurmctld on a, slurmd on a, b, c (scripts/testcluster_slurm.py).
+    Client commands: testcluster_slurm.slurm_run(cluster, host, argv) or slurm_env(cluster)."""
+    from testcluster_slurm import missing_slurm, start_slurm
+
+    reason = testcluster.missing_requirements() or missing_slurm()
+    if reason:
+        pytest.skip(reason)
+    hosts = testcluster.up(3)
+    try:
+        start_slurm(hosts)
+        yield hosts
+    finally:
+        testcluster.down(hosts)
