@@ -9,6 +9,7 @@ arithmetic over shared memory, TCP or Gloo).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -109,3 +110,71 @@ def test_mpirun_is_told_the_cluster_network(runs):
         argv[argv.index("btl_tcp_if_include") - 1:argv.index("btl_tcp_if_include") + 5]
     argv = runs("cluster-spec-mpi")["run"]["argv"]
     assert argv[argv.index("btl_tcp_if_include") + 1] == "eth0"   # a cluster spec's interface wins
+
+
+# --------------------------------------------------------------------------
+# faults across hosts
+# --------------------------------------------------------------------------
+
+LONG = ["network.hidden=[16,16]", "training.adam.steps=100000", "training.lbfgs=null", "training.log_every=50",
+        "reference=null"]
+HANG_TIMEOUT = 10  # mpirun's daemons notice a lost host within about this (launch/faults.py)
+GLOO_TIMEOUT = 10  # Gloo's own wait for a peer (30 s by default), here through the environment
+# Seconds from the fault to pinnrun's exit: a killed rank is seen at once; a lost host after the
+# keepalive probes (mpirun) or Gloo's timeout (horovodrun), then 3 s of probing its ssh port.
+# Measured here (2026-12-06): a kill ends the job in 0.5-4.5 s; a link down in 12.4 s (mpirun) and
+# 15.8 s (horovodrun) with these 10 s bounds, 27.7 and 35.2 s with the 30 s defaults.
+BOUND = {"kill": 20, "link": 40}
+LOST_B = ("lost contact with host b: no answer on the ssh port (22) within 3 s (the network to it failed, "
+          "or the host went down)")
+REASON = {("mpirun", "kill"): "rank 1 on b was killed by SIGKILL",
+          ("horovodrun", "kill"): "rank 1 on b was lost: killed by a signal, or the connection to b broke "
+                                  "(ssh's status 255)",
+          ("mpirun", "link"): LOST_B, ("horovodrun", "link"): LOST_B}
+
+
+def workers(cluster, host: str | None = None) -> list[int]:  # noqa: F811
+    return [pid for pid, where, cmd in cluster.processes()
+            if "pinnrun.worker" in cmd and cmd.split()[0].endswith("python") and host in (None, where)]
+
+
+def left_behind(cluster) -> list[tuple]:  # noqa: F811
+    """What still runs on the hosts but their sshd's own session processes (a session on a host
+    that was cut off lingers until TCP gives up on it; it belongs to sshd, not to the job)."""
+    return [p for p in cluster.processes() if not p[2].startswith("sshd:")]
+
+
+@pytest.mark.parametrize("launcher,fault", list(REASON))
+def test_a_lost_rank_or_host_ends_the_job_in_bounded_time_naming_the_host(cluster, tmp_path, launcher,  # noqa: F811
+                                                                          fault):
+    out = tmp_path / "run"
+    proc = cluster.popen("a", [sys.executable, "-m", "pinnrun.cli", "train", PROBLEMS / "burgers_soft.yaml",
+                               "--hosts", "a:1,b:1", "--launcher", launcher, "--out", out,
+                               "--hang-timeout", str(HANG_TIMEOUT), *sets(*LONG)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         env={**os.environ, "HOROVOD_GLOO_TIMEOUT_SECONDS": str(GLOO_TIMEOUT)})
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "metrics.jsonl").exists() and len((out / "metrics.jsonl").read_text().splitlines()) >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else "slow"
+            time.sleep(0.3)
+        started = time.monotonic()
+        if fault == "kill":
+            (victim,) = workers(cluster, "b")
+            os.kill(victim, signal.SIGKILL)
+        else:
+            cluster.link("b", up=False)
+        output, _ = proc.communicate(timeout=BOUND[fault] + 30)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cluster.link("b", up=True)
+    print(f"{launcher} {fault}: ended {took:.1f} s after the fault")
+    assert proc.returncode not in (0, None) and took < BOUND[fault], (took, output)
+    assert f"failed: {REASON[launcher, fault]}" in " ".join(output.split()), output
+    assert json.loads((out / "summary.json").read_text())["reason"] == REASON[launcher, fault]
+    deadline = time.monotonic() + 15
+    while left_behind(cluster) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left_behind(cluster) == []

@@ -84,9 +84,44 @@ def test_a_rank_killed_without_a_word_is_named_from_its_launcher_s_line():
     assert rank_exit("Process 1 exit with status code 137.\n") == "rank 1 was killed by SIGKILL"
     # horovodrun does not say where: the ranks' heartbeats do
     assert rank_exit("Process 1 exit with status code 137.\n", {0: "a", 1: "b"}) == "rank 1 on b was killed by SIGKILL"
+    assert rank_exit("Process 1 exit with status code 255.\n", {1: "b"}) == \
+        "rank 1 on b was lost: killed by a signal, or the connection to b broke (ssh's status 255)"
     assert rank_exit("Process 1 exit with status code 2.\n") == "rank 1 exited with status 2"
     assert rank_exit("nothing about ranks\n") is None
     elastic = ("Please check that you have enough resources to run at least 2 Horovod processes. Timeout after 10 "
                "seconds.\nProcess 1 exit with status code 137.\n")
     assert rank_exit(elastic) == ("elastic: fewer than 2 ranks (--min-np) for 10 s (--elastic-timeout) after rank 1 "
                                   "was killed by SIGKILL")
+
+
+def test_a_host_mpirun_lost_is_named():
+    from pinnrun.launch.rank_exit import rank_exit
+
+    log = ("-----\nORTE has lost communication with a remote daemon.\n\n  HNP daemon   : [[30220,0],0] on node a\n"
+           "  Remote daemon: [[30220,0],1] on node b\n\nThis is usually due to ...\n")
+    assert rank_exit(log) == ("lost contact with host b: mpirun's daemon there stopped answering (the network to it "
+                              "failed, or the host went down)")
+
+
+def test_a_host_that_takes_no_connection_is_found_and_named():
+    import socket
+
+    from pinnrun.launch.reachability import lost_hosts_reason, unreachable_hosts
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.2", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert unreachable_hosts(["127.0.0.2"], port) == []
+    assert unreachable_hosts(["127.0.0.2", "localhost"], port, timeout=1) == ["127.0.0.2"]  # closed now
+    assert lost_hosts_reason(["b"], None) == ("lost contact with host b: no answer on the ssh port (22) within 3 s "
+                                              "(the network to it failed, or the host went down)")
+
+
+def test_mpirun_across_hosts_notices_a_lost_host_within_the_hang_timeout():
+    from pinnrun.launch.faults import Faults
+
+    assert Faults(hang_timeout=30).mpirun_parameters() == {
+        "oob_tcp_keepalive_time": "10", "oob_tcp_keepalive_intvl": "5", "oob_tcp_keepalive_probes": "3"}
+    assert "HOROVOD_GLOO_TIMEOUT_SECONDS" not in Faults(hang_timeout=30).horovod_environment()  # Gloo's 30 s
+    assert Faults(hang_timeout=120).horovod_environment()["HOROVOD_GLOO_TIMEOUT_SECONDS"] == "120"

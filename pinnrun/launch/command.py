@@ -40,6 +40,7 @@ class LaunchPlan:
     env: dict[str, str] = field(default_factory=dict)   # exported to every rank
     notes: list[str] = field(default_factory=list)       # what the user should know
     network: str | None = None    # mpirun's TCP traffic: the cluster spec's interface, or the range found
+    mca: dict[str, str] = field(default_factory=dict)   # further Open MPI parameters (mpirun)
 
 
 def local_gpus() -> list[str]:
@@ -186,6 +187,8 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
             cmd += ["-x", key]
         if plan.network:
             cmd += ["-mca", "btl_tcp_if_include", plan.network, "-mca", "oob_tcp_if_include", plan.network]
+        for name, value in plan.mca.items():
+            cmd += ["-mca", name, value]
         if plan.ssh_port:
             cmd += ["-mca", "plm_rsh_args", f"-p {plan.ssh_port}"]
         return cmd + worker

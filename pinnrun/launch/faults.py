@@ -5,6 +5,11 @@ import math
 from dataclasses import dataclass
 
 
+# Horovod's Gloo gives up on a collective (and on the rendezvous) after this long: a rank on a
+# host that was cut off ends the job that way (HOROVOD_GLOO_TIMEOUT_SECONDS sets it).
+GLOO_TIMEOUT = 30
+
+
 @dataclass(frozen=True)
 class Faults:
     hang_timeout: float = 30.0   # seconds a rank may go without a heartbeat before the job is stopped
@@ -24,5 +29,19 @@ class Faults:
         (measured, 2 ranks under mpirun, one of them 40 s late to an all-reduce: with check 5 and
         shutdown 10 the other failed 19.9 s into the wait; the job then ends like a failed rank)."""
         bound = max(1, math.ceil(self.hang_timeout))
-        return {"HOROVOD_STALL_CHECK_TIME_SECONDS": str(max(1, math.ceil(bound / 2))),
-                "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": str(bound)}
+        env = {"HOROVOD_STALL_CHECK_TIME_SECONDS": str(max(1, math.ceil(bound / 2))),
+               "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": str(bound)}
+        if bound > GLOO_TIMEOUT:  # a longer bound asked for (slow file systems): Gloo waits as long
+            env["HOROVOD_GLOO_TIMEOUT_SECONDS"] = str(bound)
+        return env
+
+    def mpirun_parameters(self) -> dict[str, str]:
+        """Open MPI's daemons on other hosts keep a TCP connection to mpirun; a host cut off (a
+        pulled cable, a dead switch port) leaves a rank blocked in an all-reduce forever, where
+        Horovod's stall check cannot run. Keepalive probes on that connection end the job instead:
+        mpirun aborts, and the daemon on the lost host kills its ranks. Idle for a third of the
+        bound, then 3 probes a sixth apart: lost within about `hang_timeout` (Open MPI's default
+        is 300 + 9 x 20 s)."""
+        bound = max(3, math.ceil(self.hang_timeout))
+        return {"oob_tcp_keepalive_time": str(math.ceil(bound / 3)),
+                "oob_tcp_keepalive_intvl": str(math.ceil(bound / 6)), "oob_tcp_keepalive_probes": "3"}

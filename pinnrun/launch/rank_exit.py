@@ -15,16 +15,31 @@ PATTERNS = (
 )
 
 
+# horovodrun starts a remote rank through ssh, which exits 255 both when the rank was killed by a
+# signal (OpenSSH passes on no signal number) and when the connection failed.
+SSH_FAILED = 255
+
 # horovodrun's elastic driver, when fewer than --min-np ranks are left for --elastic-timeout seconds
 ELASTIC_TIMEOUT = re.compile(r"enough resources to run at least (?P<ranks>\d+) Horovod processes\. "
                              r"Timeout after (?P<seconds>\d+) seconds")
+
+
+# mpirun, when its daemon on another host stopped answering (keepalive: launch/faults.py)
+HOST_LOST = re.compile(r"ORTE has lost communication with a remote daemon\.[\s\S]{0,400}?"
+                       r"Remote daemon: \[\[\d+,\d+\],\d+\] on node (?P<host>\S+)")
+
+
+def host_lost(log_text: str) -> str | None:
+    m = HOST_LOST.search(log_text)
+    return None if m is None else (f"lost contact with host {m['host']}: mpirun's daemon there stopped answering "
+                                   "(the network to it failed, or the host went down)")
 
 
 def rank_exit(log_text: str, hosts: dict[int, str] | None = None) -> str | None:
     """'rank 1 on vm was killed by SIGKILL' (or 'exited with status N'), the first the log names;
     under elastic training, why the job could not go on without it. `hosts` (rank -> host, from
     the ranks' heartbeats) names the host where the launcher's line does not (horovodrun)."""
-    lost = _rank_exit(log_text, hosts or {})
+    lost = host_lost(log_text) or _rank_exit(log_text, hosts or {})
     m = ELASTIC_TIMEOUT.search(log_text)
     if m is None:
         return lost
@@ -42,7 +57,9 @@ def _rank_exit(log_text: str, hosts: dict[int, str]) -> str | None:
         if "signal" in pattern.groupindex:
             return f"{where} was killed by {_signal_name(int(m['signal']))}"
         status = int(m["status"])
-        if status < 0 or status > 128:  # killed: Popen gives -N, a shell 128+N
+        if status == SSH_FAILED and host:
+            return f"{where} was lost: killed by a signal, or the connection to {host} broke (ssh's status 255)"
+        if status < 0 or 128 < status < 128 + 65:  # killed: Popen gives -N, a shell 128+N
             return f"{where} was killed by {_signal_name(-status if status < 0 else status - 128)}"
         return f"{where} exited with status {status}"
     return None

@@ -20,11 +20,12 @@ from pinnrun.launch.elastic import (ELASTIC_TIMEOUT, LOCAL_ELASTIC_HOSTS, elasti
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
 from pinnrun.launch.rank_exit import rank_exit
+from pinnrun.launch.reachability import lost_hosts_reason, unreachable_hosts
 from pinnrun.launch.resume import check_resumable, prepare_resume
 from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
 from pinnrun.results import strict_json
-from pinnrun.results.failures import rank_failures
+from pinnrun.results.failures import knock_on, rank_failures
 from pinnrun.results.heartbeat import read_beats
 from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.recorder import SUMMARY, write_json
@@ -83,7 +84,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
     status, final = run_job(cmd, plan.env, run_dir, console, faults)
-    return _report(run_dir, status, final, console)
+    return _report(run_dir, status, final, console, plan)
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,12 @@ def _elastic_record(elastic: Elastic) -> dict:
 
 def _export_stall_bound(plan, faults: Faults) -> None:
     """mpirun gives ranks on other hosts only the variables its command lists (-x; horovodrun and
-    srun pass the whole environment): Horovod's stall bound is listed too, below the cluster spec's."""
+    srun pass the whole environment): Horovod's stall bound is listed too, below the cluster spec's;
+    and its daemons there are told to notice a lost host within the same bound."""
     if plan.launcher == "mpirun" and not all(h.name in LOCAL_NAMES for h in plan.hosts):
         for name, value in faults.horovod_environment().items():
             plan.env.setdefault(name, value)
+        plan.mca.update(faults.mpirun_parameters())
 
 
 def _command(plan, run_dir: Path, worker_args: tuple[str, ...], elastic: Elastic | None) -> list[str]:
@@ -164,10 +167,10 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
     console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…", highlight=False)
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     status, final = run_job(cmd, plan.env, run_dir, console, faults)
-    return _report(run_dir, status, final, console)
+    return _report(run_dir, status, final, console, plan)
 
 
-def _report(run_dir: Path, status: int, final: dict | None, console: Console) -> int:
+def _report(run_dir: Path, status: int, final: dict | None, console: Console, plan=None) -> int:
     summary_path = run_dir / SUMMARY
     summary = strict_json.read_object(summary_path)
     if status == 0 and summary.get("status") == "finished":
@@ -191,10 +194,15 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console) ->
         console.print(f"results (partial): {escape(str(run_dir))}", highlight=False)
         return DIVERGED  # whatever the launcher made of the ranks' status (horovodrun: 1)
     failures = rank_failures(run_dir)
+    lost = unreachable_hosts([h.name for h in plan.hosts], plan.ssh_port) if plan else []
+    exited = lost_hosts_reason(lost, plan.ssh_port) if lost else _rank_exit(run_dir)
+    if lost or (exited and all(knock_on(f["reason"]) for f in failures)):
+        # A rank died without a word (kill -9, the OOM killer, a lost host): the ranks that did
+        # write a reason only saw the job go down. The launcher's line names the cause.
+        failures = []
     first = failures[0] if failures else None
     if summary or not summary_path.exists():  # a garbage summary.json is kept as it is
         summary = _with_first_failure(summary, failures, status)
-        exited = _rank_exit(run_dir) if not failures else None
         full = disk_full(run_dir) if not failures else None
         if full:  # nothing a rank wrote survived: the disk is the likely reason
             summary = {**summary, "reason": full}

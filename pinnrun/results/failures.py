@@ -25,6 +25,16 @@ def record_failure(run_dir: Path, rank: int, reason: str) -> None:
         pass
 
 
+# What a rank says when another rank's end took the job down with it (Horovod after a peer died:
+# the MPI and Gloo controllers; Gloo's transport when the peer's socket closed).
+KNOCK_ON = ("Horovod has been shut down", "Connection closed by peer", "Connection reset by peer")
+
+
+def knock_on(reason: str) -> bool:
+    """True when a rank's reason says only that the job went down around it."""
+    return any(words in reason for words in KNOCK_ON)
+
+
 def rank_failures(run_dir: Path) -> list[dict]:
     """Every readable failure record, earliest first."""
     found = []
