@@ -30,9 +30,8 @@ CPUS_PER_NODE = 2
 # SLURM_GPUS_ON_NODE in a job that asks for --gpus-per-node, so a test can tell the allocation's
 # GPU count from the submitting machine's (which has none).
 GPUS_PER_NODE = 1  # one device file each: /dev/null
-# Seconds between a job's SIGTERM and SIGKILL (scancel, time limit). SLURM's default is 30 and
-# pinnrun's --stop-grace 60: the batch script that `pinnrun sbatch` writes asks for a grace below
-# SLURM's default, and the tests keep the default so that they see what a real cluster does.
+# Seconds between a job's SIGTERM and SIGKILL (scancel, time limit): SLURM's default, kept so that
+# the tests see what a real cluster does (pinnrun/launch/sbatch.py says how a run stops within it).
 KILL_WAIT = 30
 READY_SECONDS = 30
 

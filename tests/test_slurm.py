@@ -100,7 +100,7 @@ def test_the_script_runs_exactly_the_train_command(tmp_path: Path) -> None:
                    "--dry-run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stdout.splitlines() if line.startswith("exec "))
-    assert shlex.split(line)[1:] == [*pinnrun_command(), "train", str(SPEC), "--out", str(out), "--stop-grace", "10",
+    assert shlex.split(line)[1:] == [*pinnrun_command(), "train", str(SPEC), "--out", str(out), "--stop-grace", "60",
                                      "--set", tricky]
     assert f'#SBATCH --output="{tmp_path}/a run\'s folder.slurm-%j.out"' in done.stdout.splitlines()
     script = tmp_path / "job.sh"

@@ -7,13 +7,14 @@ results will be; the script and SLURM's own log lie beside it (`<run>.sbatch`,
 `<run>.slurm-<jobid>.out`), because `pinnrun train` wants the run folder new or empty.
 
 Stopping: SLURM sends SIGTERM to every process of the job (scancel, the time limit) and
-SIGKILL KillWait seconds later (30 by default). Two lines of the script fit pinnrun into that:
-- `--signal=B:TERM@SIGNAL_LEAD`: before the time limit, SIGTERM to the batch shell alone,
-  which is `pinnrun train` itself (exec): the ranks stop together at their next chunk and
-  keep a final checkpoint, long before SLURM's own SIGTERM. `scancel --batch --signal=TERM`
-  does the same by hand.
-- `--stop-grace STOP_GRACE`: after a plain `scancel` the launcher's grace and its hard stop
-  end within KillWait, so it still records the run as interrupted before SIGKILL.
+SIGKILL KillWait seconds later (30 by default). The ranks get it too, so each stops at once
+and rank 0 records the run interrupted (on the test cluster every rank on every host was gone
+3 s after scancel, far inside KillWait; the launcher's --stop-grace is not waited for, mpirun
+ends as soon as its ranks have); --resume continues from the last periodic checkpoint.
+A clean stop, every rank at the same step with a final checkpoint, needs SIGTERM to reach
+`pinnrun train` alone (it is the batch shell: exec). The script asks SLURM for that ahead of
+the time limit (`--signal=B:TERM@SIGNAL_LEAD`); `scancel --batch --signal=TERM JOBID` does it
+by hand.
 """
 from __future__ import annotations
 
@@ -33,12 +34,15 @@ from rich.markup import escape
 from pinnrun.errors import PinnrunError, one_line
 from pinnrun.results.run_folder import check_out
 
-# SLURM's default KillWait is 30 s. After a plain scancel the launcher waits STOP_GRACE for the ranks
-# (they got SIGTERM too and normally end within seconds), then stops them: SIGINT, and SIGTERM 10 s
-# later (launch/job_watch.py stop) - 10 + 10 s, inside the 30.
-STOP_GRACE = 10
-# Seconds before the time limit that the launcher gets SIGTERM: STOP_GRACE for the ranks to reach
-# the end of a chunk (checkpointing on the way), the hard stop, and room for a slow shared file system.
+# How long the ranks get to stop by themselves at their next chunk (a chunk of log_every steps, or an
+# L-BFGS compile) after the launcher's SIGTERM, before it stops mpirun: SIGINT, SIGTERM 10 s later,
+# SIGKILL 5 s after that (launch/job_watch.py stop). pinnrun train's own default, written out because
+# SIGNAL_LEAD is sized by it.
+STOP_GRACE = 60
+# Seconds before the time limit that the launcher alone gets SIGTERM: STOP_GRACE + 15 s of hard stop,
+# and SLURM's timer, which looks at time limits about every 30 s (measured: --time 3 with a lead of
+# 120 s, the signal came 57 s into the job; the ranks stopped at a step with a final checkpoint and
+# the job ended 6 s later).
 SIGNAL_LEAD = 120
 SUBMIT_TIMEOUT = 60  # seconds sbatch may take to answer (a busy controller answers within a few)
 # A partition or account name: what SLURM's own names look like. It goes onto an #SBATCH line,

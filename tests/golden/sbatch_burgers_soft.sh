@@ -16,4 +16,4 @@
 #SBATCH --signal=B:TERM@120
 
 # pinnrun takes the hosts, ranks and GPUs from the allocation; exec: SLURM's signals reach it
-exec @PINNRUN@ train @REPO@/problems/burgers_soft.yaml --out @OUT@ --stop-grace 10 --set training.adam.steps=2000 --set 'description=the "golden" run $(not run); '"'"'x'"'"''
+exec @PINNRUN@ train @REPO@/problems/burgers_soft.yaml --out @OUT@ --stop-grace 60 --set training.adam.steps=2000 --set 'description=the "golden" run $(not run); '"'"'x'"'"''
