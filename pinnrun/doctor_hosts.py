@@ -8,7 +8,6 @@ has a time limit, so a dead host costs seconds. The exit status is 1 if a requir
 """
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from pinnrun import doctor
 from pinnrun.doctor import Check
 from pinnrun.doctor_jobs import HOROVOD_CHECK, MPI_CHECK, horovod_allreduce, mpi_allreduce
 from pinnrun.doctor_mesh import run_mesh
-from pinnrun.doctor_remote import MARK, facts
+from pinnrun.doctor_remote import facts, read_marked
 from pinnrun.doctor_ssh import Ran, on_host, run_bounded, ssh_problem
 from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
@@ -67,10 +66,13 @@ def targets(hosts_text: str | None, cluster_path: str | None) -> tuple[list[Host
 
 def run_doctor_hosts(hosts_text: str | None, cluster_path: str | None, console: Console) -> int:
     hosts, cluster = targets(hosts_text, cluster_path)
-    local = doctor.collect()
-    doctor.render(local, console)
-    console.print()
-    reports, jobs = check_hosts(hosts, cluster)
+    with ThreadPoolExecutor(1) as other:
+        # the hosts' ssh round trips wait on the network while this host imports TensorFlow
+        remote = other.submit(check_hosts, hosts, cluster)
+        local = doctor.collect()
+        doctor.render(local, console)
+        console.print()
+        reports, jobs = remote.result()
     title = f"--hosts {hosts_text}" if hosts_text else f"--cluster {cluster_path}"
     render_hosts(reports, jobs, console, title)
     failed = not doctor.all_required_present(local) or any(c.failed for r in reports for c in r.checks) \
@@ -128,14 +130,7 @@ def path_fix(host: str) -> str:
 
 
 def remote_facts(ran: Ran) -> dict | None:
-    for line in ran.stdout.splitlines():
-        if line.startswith(MARK):
-            try:
-                found = json.loads(line[len(MARK):])
-            except ValueError:
-                return None
-            return found if isinstance(found, dict) else None
-    return None
+    return next(filter(None, map(read_marked, ran.stdout.splitlines())), None)
 
 
 def path_check(host: str, ran: Ran) -> tuple[dict | None, Check]:
@@ -209,13 +204,16 @@ def chosen_network(hosts: list[Host], cluster: Cluster) -> tuple[str | None, str
 
 def network_checks(reports: list[HostReport], cluster: Cluster) -> None:
     """Each host's address on the ranks' network takes connections from every other host."""
-    names = {r.host.name for r in reports}
     reachable = [r for r in reports if r.reachable]
-    if len(names) == 1 or names <= set(LOCAL_NAMES):
+    names = {r.host.name for r in reachable}
+    if len(names) <= 1 or names <= set(LOCAL_NAMES):
+        alone = len({r.host.name for r in reports}) == 1 or names <= set(LOCAL_NAMES)
         for report in reachable:
-            report.checks.append(Check("network", "ok", "one host: no other host to reach"))
+            report.checks.append(Check("network", "ok", "one host: no other host to reach") if alone else
+                                 Check("network", "warn", "not checked: no other host got this far", required=False))
         return
-    network, how = chosen_network([r.host for r in reports], cluster)
+    # only hosts that answered: a name that does not resolve would hide the network of the others
+    network, how = chosen_network([r.host for r in reachable], cluster)
     if network is None:
         for report in reachable:
             report.checks.append(Check("network", "warn", f"{how}: mpirun would offer the ranks every interface "

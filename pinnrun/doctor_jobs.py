@@ -7,7 +7,6 @@ cluster spec says otherwise). Rank r adds r+1; rank 0 says the sum and the host 
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -15,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from pinnrun.doctor import Check
-from pinnrun.doctor_remote import MARK
+from pinnrun.doctor_remote import read_marked
 from pinnrun.doctor_ssh import Ran, run_bounded
 from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Cluster, Host
@@ -102,15 +101,7 @@ def _counted(hosts: Counter) -> str:
 
 
 def _result(stdout: str) -> dict | None:
-    for line in stdout.splitlines():
-        at = line.find(MARK)
-        if at >= 0:
-            try:
-                found = json.loads(line[at + len(MARK):])
-            except ValueError:
-                continue
-            return found if isinstance(found, dict) else None
-    return None
+    return next(filter(None, map(read_marked, stdout.splitlines())), None)
 
 
 def telling_line(ran: Ran) -> str:

@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pinnrun.doctor_remote import MARK
+from pinnrun.doctor_remote import read_marked
 from pinnrun.doctor_ssh import on_host, stop_group
 
 # ssh (5 s at most to connect) plus Python's start, then each connect (3 s at most) in parallel.
@@ -54,8 +54,9 @@ def _where(listener: tuple[str, int]) -> str:
 def _read_marked(proc: subprocess.Popen) -> dict | None:
     """The next MARK line from the host, or None at its end."""
     for line in proc.stdout:
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
+        found = read_marked(line)
+        if found is not None:
+            return found
     return None
 
 

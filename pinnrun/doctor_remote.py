@@ -33,7 +33,21 @@ MESH_CONNECT_TIMEOUT_S = 3.0
 
 
 def say(record: dict) -> None:
-    print(MARK + json.dumps(record), flush=True)
+    # One write for the whole line: unbuffered (PYTHONUNBUFFERED=1, as the launchers run ranks),
+    # print() writes the newline apart, and mpirun's --tag-output then tags the two pieces apart.
+    os.write(sys.stdout.fileno(), (MARK + json.dumps(record) + "\n").encode())
+
+
+def read_marked(line: str) -> dict | None:
+    """The record in a line holding MARK (after a launcher's prefix, before anything it appended)."""
+    at = line.find(MARK)
+    if at < 0:
+        return None
+    try:
+        found, _ = json.JSONDecoder().raw_decode(line, at + len(MARK))
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 # ----------------------------------------------------------------------------- facts
