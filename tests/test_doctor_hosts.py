@@ -342,8 +342,9 @@ def test_cluster_host_with_its_cable_pulled_and_one_that_does_not_exist(cluster)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "  - c: ssh: ssh: connect to host c port 22: Connection timed out\n" \
            "    fix: check that c is up and its network link works" in proc.stdout
-    assert "  - nosuch: ssh: ssh: Could not resolve hostname nosuch: Temporary failure in name resolution\n" \
-           "    fix: check the name 'nosuch': it must resolve on this host" in proc.stdout
+    # the resolver's own words differ (no DNS here: "Temporary failure in name resolution")
+    assert re.search(r"  - nosuch: ssh: ssh: Could not resolve hostname nosuch: .*\n"
+                     r"    fix: check the name 'nosuch': it must resolve on this host", proc.stdout)
     table = rows(proc.stdout)
     assert table[("c", "ssh")] == table[("nosuch", "ssh")] == "failed"
     assert ("c", "path") not in table and ("nosuch", "path") not in table
