@@ -178,3 +178,19 @@ def test_a_lost_rank_or_host_ends_the_job_in_bounded_time_naming_the_host(cluste
     while left_behind(cluster) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert left_behind(cluster) == []
+
+
+def test_a_scaling_study_across_hosts(cluster, tmp_path):  # noqa: F811
+    """Sizes 1, 2 and 3 on hosts a, b, c: each size runs on exactly its first k hosts."""
+    study = tmp_path / "study"
+    proc = pinnrun(cluster, "scale", PROBLEMS / "burgers_soft.yaml", "--sweep", "1,2,3", "--hosts", "a:1,b:1,c:1",
+                   "--launcher", "mpirun", "--steps", 20, "--predict", "8", "--out", study,
+                   *sets("network.hidden=[16,16]", "reference=null"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads((study / "scaling.json").read_text())["rows"]
+    assert [(r["ranks"], r["status"]) for r in rows] == [(1, "finished"), (2, "finished"), (3, "finished")]
+    for k, host_names in ((1, ["a"]), (2, ["a", "b"]), (3, ["a", "b", "c"])):
+        env = json.loads((study / f"ranks-{k}" / "env.json").read_text())
+        assert [rank["host"] for rank in env["ranks"]] == host_names
+    assert rows[2]["points_per_rank"] == rows[0]["points_per_rank"]            # weak: the same per rank
+    assert rows[2]["global_points"] == 3 * rows[0]["global_points"]

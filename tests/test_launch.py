@@ -632,3 +632,13 @@ def test_local_gloo_stops_the_job_when_one_rank_fails() -> None:
     proc = gloo_local(2, code, timeout=60)
     assert proc.returncode == 3
     assert time.monotonic() - started < 30  # rank 0 was stopped, not waited for
+
+
+def test_ranks_fill_only_the_slots_they_need() -> None:
+    """horovodrun 0.28.1 starts a rank on every slot of -H whatever -np says: `scale --sweep 1,2,3
+    --hosts a:1,b:1,c:1` ran 3 ranks at every size until the list was cut to the ranks."""
+    hosts = parse_hosts("a:1,b:2,c:1")
+    for launcher in ("horovodrun", "mpirun"):
+        for np_, listed in ((1, "a:1"), (2, "a:1,b:1"), (3, "a:1,b:2"), (4, "a:1,b:2,c:1")):
+            cmd = build_command(plan(np=np_, hosts=hosts, launcher=launcher, network_of=lambda names: None), RUN)
+            assert cmd[cmd.index("-H") + 1] == listed, (launcher, np_)

@@ -132,6 +132,18 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
                       cluster.ssh_port, env, notes, network)
 
 
+def placement(ranks: int, hosts: list[Host]) -> list[Host]:
+    """The hosts that get ranks, each with the slots it fills: ranks fill the hosts' slots in
+    order (mpirun -map-by slot). horovodrun 0.28.1 starts a rank on every slot it is given,
+    whatever -np says (gloo_run: get_host_assignments without a maximum), so it is given these."""
+    used, left = [], ranks
+    for host in hosts:
+        if left:
+            used.append(host.model_copy(update={"slots": min(host.slots, left)}))
+            left -= used[-1].slots
+    return used
+
+
 def gpu_notes(ranks: int, hosts: list[Host], local_gpus: int | None) -> list[str]:
     """What --gpus will get. This host's GPUs are counted here; another host's come from the
     cluster spec or the SLURM allocation (`gpus`), never from this machine, and are unknown
@@ -140,11 +152,7 @@ def gpu_notes(ranks: int, hosts: list[Host], local_gpus: int | None) -> list[str
         if local_gpus == 0:
             return [f"no GPU found: running {ranks} CPU rank(s) instead"]
         return [f"{ranks} ranks share {local_gpus} GPU(s)"] if local_gpus < ranks else []
-    placed, left = [], ranks
-    for host in hosts:
-        placed.append((host, min(host.slots, left)))
-        left -= placed[-1][1]
-    placed = [(h, n) for h, n in placed if n]
+    placed = [(h, h.slots) for h in placement(ranks, hosts)]
     unknown = [h.name for h, _ in placed if h.gpus is None]
     notes = []
     if unknown:
@@ -169,7 +177,7 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
         return worker
     if plan.launcher == "local":
         return [sys.executable, "-m", "pinnrun.launch.gloo_local", str(plan.ranks), *worker]
-    host_list = ",".join(f"{h.name}:{h.slots}" for h in plan.hosts)
+    host_list = ",".join(f"{h.name}:{h.slots}" for h in placement(plan.ranks, plan.hosts))
     if plan.launcher == "horovodrun":
         _check_cwd_for_remote_horovodrun(plan.hosts)
         cmd = [_venv_tool("horovodrun"), "-np", str(plan.ranks), "-H", host_list, f"--{plan.controller}"]
