@@ -86,3 +86,9 @@ def cluster_network(host_names: list[str]) -> Network | None:
                     return Network(interface, str(address.network))
                 return None
     return None
+
+
+def missing_interfaces(names: str) -> list[str]:
+    """The interfaces of a `network_interface` list (comma-separated) that this host lacks."""
+    have = psutil.net_if_addrs()
+    return [name for name in names.split(",") if name not in have]

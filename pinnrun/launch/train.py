@@ -19,6 +19,7 @@ from pinnrun.launch.elastic import (ELASTIC_TIMEOUT, LOCAL_ELASTIC_HOSTS, elasti
                                     write_discovery)
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
+from pinnrun.launch.network import local_networks, missing_interfaces
 from pinnrun.launch.rank_exit import rank_exit
 from pinnrun.launch.reachability import lost_hosts_reason, unreachable_hosts
 from pinnrun.launch.resume import check_resumable, prepare_resume
@@ -97,7 +98,9 @@ class Elastic:
 def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
     """The launch plan, and the elastic bounds with --max-np filled in."""
     if elastic is None:
-        return plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster), None
+        plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
+        _check_interface(plan)
+        return plan, None
     if np is not None or gpus is not None or launcher not in (None, "horovodrun"):
         raise PinnrunError("--elastic starts ranks with horovodrun between --min-np and --max-np: "
                            "--np, --gpus and --launcher do not apply")
@@ -108,8 +111,19 @@ def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
     if elastic.min_np > max_np:
         raise PinnrunError(f"--min-np {elastic.min_np} is more than --max-np {max_np}")
     listed = elastic_hosts(given, max_np)
-    return (plan_launch(np=max_np, hosts=listed, launcher="horovodrun", cluster=cluster),
-            Elastic(elastic.min_np, max_np, elastic.timeout))
+    plan = plan_launch(np=max_np, hosts=listed, launcher="horovodrun", cluster=cluster)
+    _check_interface(plan)
+    return plan, Elastic(elastic.min_np, max_np, elastic.timeout)
+
+
+def _check_interface(plan) -> None:
+    """horovodrun serves its rendezvous on the named interface of this host (it fails with a
+    KeyError traceback when there is none); mpirun only needs it on the hosts with ranks."""
+    missing = missing_interfaces(plan.network_interface) if plan.network_interface else []
+    if missing and plan.launcher == "horovodrun":
+        raise PinnrunError(f"network_interface: {', '.join(missing)} is not an interface of this host "
+                           f"({', '.join(sorted(local_networks()))} are): horovodrun serves the ranks' rendezvous "
+                           "on it; name an interface this host shares with the others")
 
 
 def _elastic_record(elastic: Elastic) -> dict:
