@@ -42,6 +42,7 @@ TRAP_INTERFACE, TRAP_ADDRESS = "docker0", "172.17.0.1/16"
 PREFIX = "pinnrun-tc"       # namespace names: pinnrun-tc<id>-<host>, pinnrun-tc<id>-switch
 REQUIRED_TOOLS = ("ip", "nsenter", "unshare", "ssh", "ssh-keygen", "/usr/sbin/sshd")
 READY_SECONDS = 20
+ALT_SSH_PORT = 2222         # sshd listens here too, for a cluster spec's ssh_port (its log says which port was used)
 
 
 def missing_requirements() -> str | None:
@@ -250,10 +251,10 @@ def _sshd(cluster: Cluster, host: Host) -> None:
     s = cluster.state
     config = s / f"sshd-{host.name}.conf"
     config.write_text(
-        f"ListenAddress {host.address}\nPort 22\nHostKey {s / 'host_key'}\nPidFile {s / f'sshd-{host.name}.pid'}\n"
+        f"ListenAddress {host.address}\nPort 22\nPort {ALT_SSH_PORT}\nHostKey {s / 'host_key'}\nPidFile {s / f'sshd-{host.name}.pid'}\n"
         f"AuthorizedKeysFile {s / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        "PrintMotd no\nMaxStartups 200\nMaxSessions 200\nLogLevel ERROR\n")
+        "PrintMotd no\nMaxStartups 200\nMaxSessions 200\nLogLevel VERBOSE\n")  # VERBOSE: each connection's port
     log = open(s / f"sshd-{host.name}.log", "ab")
     proc = subprocess.Popen(cluster.enter(host.name) + ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)

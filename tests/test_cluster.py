@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster import cluster  # noqa: F401  (the fixture)
+from cluster import cluster, testcluster  # noqa: F401  (the fixture)
 from helpers import PROBLEMS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -32,11 +32,12 @@ PATHS = {
     "mpirun": ["--hosts", "a:1,b:1", "--launcher", "mpirun"],
     "horovodrun": ["--hosts", "a:1,b:1"],
     "cluster-spec-gloo": ["--cluster", {"hosts": [{"name": "a"}, {"name": "b"}], "launcher": "horovodrun",
-                                        "network_interface": "eth0", "ssh_port": 22}],
+                                        "network_interface": "eth0", "ssh_port": testcluster.ALT_SSH_PORT}],
     "cluster-spec-mpi": ["--cluster", {"hosts": [{"name": "a"}, {"name": "b"}], "launcher": "mpirun",
-                                       "network_interface": "eth0"}],
+                                       "network_interface": "eth0", "ssh_port": testcluster.ALT_SSH_PORT}],
 }
 INJECT = ROOT / "tests" / "inject"
+ALT_PORT_LINE = f"on 10.77.0.12 port {testcluster.ALT_SSH_PORT}"  # sshd's VERBOSE line for each connection
 RUN_SECONDS = 240
 
 
@@ -78,10 +79,13 @@ def runs(cluster, tmp_path_factory):  # noqa: F811
     def get(name: str) -> dict:
         if name not in made:
             extra = ["--np", 2] if name == "one-host" else flags(name, base)
+            sshd_log = cluster.state / "sshd-b.log"
+            seen = sshd_log.read_text().count(ALT_PORT_LINE)
             proc = pinnrun(cluster, "train", PROBLEMS / "burgers_soft.yaml", "--out", base / name, *extra,
                            *sets(*SMALL))
             assert proc.returncode == 0, proc.stdout + proc.stderr
-            made[name] = read(base / name) | {"base": base}
+            made[name] = read(base / name) | {"base": base,
+                                              "port_2222_used": sshd_log.read_text().count(ALT_PORT_LINE) > seen}
         return made[name]
     return get
 
@@ -95,6 +99,7 @@ def test_two_hosts_give_the_bits_of_one_host(runs, path):
     one, two = runs("one-host"), runs(path)
     if path.startswith("cluster-spec"):  # the spec's env reached both ranks, quotes and braces intact
         assert sorted(p.name for p in (two["base"] / f"marks-{path}").glob("pid-*")) == ["pid-0", "pid-1"]
+        assert two["port_2222_used"]  # the spec's ssh_port reached b's sshd
     assert rank_hosts(one) == ["a", "a"] and rank_hosts(two) == ["a", "b"]
     assert two["run"]["launcher"] == ("mpirun" if "mpi" in path else "horovodrun")
     assert two["summary"]["point_digests"] == one["summary"]["point_digests"]   # the same shards
