@@ -230,10 +230,10 @@ def doctor(hosts, cluster_path) -> None:
     """Check the installation: versions, Horovod build, launchers, GPUs, cores (and other hosts with --hosts)."""
     def run() -> int:
         if hosts or cluster_path:
-            from pinnrun.doctor_hosts import run_doctor_hosts
+            from pinnrun.doctor.hosts import run_doctor_hosts
 
             return run_doctor_hosts(hosts, cluster_path, Console())
-        from pinnrun.doctor import run_doctor
+        from pinnrun.doctor.local import run_doctor
 
         return run_doctor(Console())
     _guard(run)

@@ -1,4 +1,4 @@
-"""Tests for `pinnrun doctor` (pinnrun/doctor.py)."""
+"""Tests for `pinnrun doctor` (pinnrun/doctor/local.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from pinnrun import doctor
-from pinnrun.doctor import Check
+from pinnrun.doctor import local as doctor
+from pinnrun.doctor.local import Check
 
 
 def _render() -> tuple[int, str]:

@@ -1,4 +1,4 @@
-"""`pinnrun doctor --hosts` (pinnrun/doctor_hosts.py and the doctor_* modules beside it).
+"""`pinnrun doctor --hosts` (pinnrun/doctor/hosts.py and the doctor_* modules beside it).
 
 The pieces first: ssh commands as argument lists, what an ssh failure means, a host's facts and
 versions against this machine's, the reachability mesh, the all-reduce's verdict and the
@@ -25,13 +25,13 @@ import pytest
 from click.testing import CliRunner
 
 from cluster import cluster  # noqa: F401  (the fixture)
-from pinnrun import doctor_hosts, doctor_jobs, doctor_remote
+from pinnrun.doctor import hosts as doctor_hosts, jobs as doctor_jobs, remote as doctor_remote
 from pinnrun.cli import main
-from pinnrun.doctor_hosts import path_check, remote_facts, versions_check
-from pinnrun.doctor_jobs import telling_line
-from pinnrun.doctor_mesh import run_mesh
-from pinnrun.doctor_remote import MARK, addresses_in, probe
-from pinnrun.doctor_ssh import Ran, on_host, run_bounded, ssh_problem
+from pinnrun.doctor.hosts import path_check, remote_facts, versions_check
+from pinnrun.doctor.jobs import telling_line
+from pinnrun.doctor.mesh import run_mesh
+from pinnrun.doctor.remote import MARK, addresses_in, probe
+from pinnrun.doctor.ssh import Ran, on_host, run_bounded, ssh_problem
 
 PYTHON = sys.executable
 INSTALL = str(Path(doctor_hosts.pinnrun.__file__).resolve().parent)
@@ -124,7 +124,7 @@ def test_path_check_ok_and_each_way_it_fails() -> None:
         "no python": (ran(stderr=f"bash: line 1: {PYTHON}: No such file or directory", code=127),
                       f"{PYTHON} does not exist there"),
         "no pinnrun": (ran(stderr=f"{PYTHON}: Error while finding module specification for "
-                                  "'pinnrun.doctor_remote' (ModuleNotFoundError: No module named 'pinnrun')",
+                                  "'pinnrun.doctor.remote' (ModuleNotFoundError: No module named 'pinnrun')",
                            code=1), f"{PYTHON} there has no pinnrun"),
         "hangs": (ran(code=None), "no answer in 45 s"),
     }

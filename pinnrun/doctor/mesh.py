@@ -1,6 +1,6 @@
 """Whether every host reaches every other host on the network the ranks will use.
 
-Each host starts a short-lived listener on its own address in that network (doctor_remote.py
+Each host starts a short-lived listener on its own address in that network (remote.py
 `mesh`), on a port the kernel picks as the ranks' transports do; then each host connects to every
 other host's listener. A listener answers with its host's token, so a connection that lands on
 the wrong host (the same address on every host, as docker0's 172.17.0.1) is caught, not counted
@@ -15,8 +15,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pinnrun.doctor_remote import read_marked
-from pinnrun.doctor_ssh import on_host, stop_group
+from pinnrun.doctor.remote import read_marked
+from pinnrun.doctor.ssh import on_host, stop_group
 
 # ssh (5 s at most to connect) plus Python's start, then each connect (3 s at most) in parallel.
 MESH_TIMEOUT_S = 20
@@ -80,7 +80,7 @@ def run_mesh(hosts: list[str], network: str, python: str, port: int | None) -> M
     procs: dict[str, subprocess.Popen] = {}
     watchdogs = []
     for host in hosts:
-        words = [python, "-m", "pinnrun.doctor_remote", "mesh", network, tokens[host], str(MESH_TIMEOUT_S + 5)]
+        words = [python, "-m", "pinnrun.doctor.remote", "mesh", network, tokens[host], str(MESH_TIMEOUT_S + 5)]
         try:
             procs[host] = subprocess.Popen(on_host(host, words, port), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                            stderr=subprocess.PIPE, text=True, start_new_session=True)

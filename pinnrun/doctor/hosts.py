@@ -3,7 +3,7 @@
 Per host: ssh reaches it, the same install is there (this venv's python at the same path, pinnrun
 from the same folder, `import pinnrun, horovod.tensorflow` works), the same versions as here, and
 its address on the ranks' network takes connections from every other host. Then two live
-all-reduces across all hosts (doctor_jobs.py). Each problem comes with its fix; every remote step
+all-reduces across all hosts (jobs.py). Each problem comes with its fix; every remote step
 has a time limit, so a dead host costs seconds. The exit status is 1 if a required check failed.
 """
 from __future__ import annotations
@@ -19,12 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 import pinnrun
-from pinnrun import doctor
-from pinnrun.doctor import Check
-from pinnrun.doctor_jobs import HOROVOD_CHECK, MPI_CHECK, horovod_allreduce, mpi_allreduce
-from pinnrun.doctor_mesh import run_mesh
-from pinnrun.doctor_remote import facts, read_marked
-from pinnrun.doctor_ssh import Ran, on_host, run_bounded, ssh_problem
+from pinnrun.doctor import local as doctor
+from pinnrun.doctor.local import Check
+from pinnrun.doctor.jobs import HOROVOD_CHECK, MPI_CHECK, horovod_allreduce, mpi_allreduce
+from pinnrun.doctor.mesh import run_mesh
+from pinnrun.doctor.remote import facts, read_marked
+from pinnrun.doctor.ssh import Ran, on_host, run_bounded, ssh_problem
 from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
 from pinnrun.launch.network import LOCAL_NAMES, cluster_network
@@ -115,7 +115,7 @@ def ssh_check(host: str, port: int | None) -> Check:
 
 
 def _facts_of(host: str, port: int | None) -> Ran:
-    return run_bounded(on_host(host, [sys.executable, "-m", "pinnrun.doctor_remote", "facts"], port),
+    return run_bounded(on_host(host, [sys.executable, "-m", "pinnrun.doctor.remote", "facts"], port),
                        FACTS_TIMEOUT_S)
 
 
@@ -142,14 +142,14 @@ def path_check(host: str, ran: Ran) -> tuple[dict | None, Check]:
         said = [line.strip() for line in ran.stderr.splitlines() if line.strip()]
         last = said[-1] if said else ""
         if ran.returncode is None:
-            detail = f"no answer in {FACTS_TIMEOUT_S} s from {python} -m pinnrun.doctor_remote facts"
-            fix = f"run ssh {host} {python} -m pinnrun.doctor_remote facts to see where it stops"
+            detail = f"no answer in {FACTS_TIMEOUT_S} s from {python} -m pinnrun.doctor.remote facts"
+            fix = f"run ssh {host} {python} -m pinnrun.doctor.remote facts to see where it stops"
         elif ran.returncode == 127 or "No such file or directory" in last:
             detail = f"{python} does not exist there"
         elif "No module named" in last:
             detail = f"{python} there has no pinnrun ({last})"
         else:
-            detail = f"{python} -m pinnrun.doctor_remote facts exited {ran.returncode}: {last}"
+            detail = f"{python} -m pinnrun.doctor.remote facts exited {ran.returncode}: {last}"
         return None, Check("path", "missing", one_line(detail), fix=fix)
     there, here = found.get("pinnrun_path"), _install()
     if there != here:

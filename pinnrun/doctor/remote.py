@@ -1,4 +1,4 @@
-"""The host side of `pinnrun doctor --hosts`: run on each host as `python -m pinnrun.doctor_remote ...`.
+"""The host side of `pinnrun doctor --hosts`: run on each host as `python -m pinnrun.doctor.remote ...`.
 
     facts                           what this host has, as one JSON line (versions, paths, networks)
     mesh NETWORK TOKEN SECONDS      listen on this host's address in NETWORK, then connect to the
@@ -237,7 +237,7 @@ def main(argv: list[str]) -> int:
         return allreduce()
     if command == "horovod":
         return horovod()
-    print("usage: python -m pinnrun.doctor_remote facts | mesh NETWORK TOKEN SECONDS | allreduce | horovod",
+    print("usage: python -m pinnrun.doctor.remote facts | mesh NETWORK TOKEN SECONDS | allreduce | horovod",
           file=sys.stderr)
     return 2
 

@@ -1,7 +1,7 @@
 """Live all-reduces across the hosts for `pinnrun doctor --hosts`.
 
 Two short jobs, each through the command `pinnrun train` itself builds (launch/command.py), with
-the training worker swapped for doctor_remote.py: mpirun with mpi4py (Open MPI and the network
+the training worker swapped for remote.py: mpirun with mpi4py (Open MPI and the network
 alone), and Horovod through the launcher a training would use (horovodrun with Gloo unless the
 cluster spec says otherwise). Rank r adds r+1; rank 0 says the sum and the host of every rank.
 """
@@ -13,9 +13,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pinnrun.doctor import Check
-from pinnrun.doctor_remote import read_marked
-from pinnrun.doctor_ssh import Ran, run_bounded
+from pinnrun.doctor.local import Check
+from pinnrun.doctor.remote import read_marked
+from pinnrun.doctor.ssh import Ran, run_bounded
 from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Cluster, Host
 from pinnrun.launch.command import build_command, plan_launch, printable, shell_safe_environment, worker_command
@@ -51,7 +51,7 @@ HOROVOD_CHECK = "Horovod all-reduce"
 
 def mpi_allreduce(hosts: list[Host], cluster: Cluster, expected: Counter) -> Check:
     name = MPI_CHECK
-    program = [sys.executable, "-m", "pinnrun.doctor_remote", "allreduce"]
+    program = [sys.executable, "-m", "pinnrun.doctor.remote", "allreduce"]
     try:
         argv, env = job_argv(hosts, cluster, "mpirun", program)
     except PinnrunError as err:
@@ -64,7 +64,7 @@ def horovod_allreduce(hosts: list[Host], cluster: Cluster, expected: Counter) ->
     name = HOROVOD_CHECK
     if launcher == "srun":
         return Check(name, "warn", "not run: srun starts ranks only inside a Slurm allocation", required=False)
-    program = [sys.executable, "-m", "pinnrun.doctor_remote", "horovod"]
+    program = [sys.executable, "-m", "pinnrun.doctor.remote", "horovod"]
     try:
         argv, env = job_argv(hosts, cluster, None, program)
     except PinnrunError as err:
