@@ -137,9 +137,48 @@ def test_mpirun_allow_run_as_root_only_for_root() -> None:
     assert ("--allow-run-as-root" in build_command(p, RUN)) == (os.geteuid() == 0)
 
 
-def test_srun_command() -> None:
+# srun's flags, written out: Open MPI through PMIx (MpiDefault=none aborts MPI_Init), `N: ` before each
+# line, one SIGINT kills the step; and, through the environment, mpirun's -mca settings.
+SRUN_FLAGS = ["--mpi=pmix", "--label", "--quit-on-interrupt", "--export=ALL"]
+SRUN_OPEN_MPI = {"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "^openib"}
+ALLOCATION = {"SLURM_JOB_ID": "7", "SLURM_JOB_NODELIST": "n[1-2]", "SLURM_TASKS_PER_NODE": "2(x2)"}
+
+
+def test_srun_inside_an_allocation_starts_every_rank_with_the_network_in_the_environment() -> None:
+    asked = []
+
+    def network_of(names):
+        asked.append(names)
+        return Network("eth0", "10.1.0.0/16")
+
+    p = plan(launcher="srun", environ=ALLOCATION, network_of=network_of)
+    assert (p.ranks, p.launcher, p.controller) == (4, "srun", "mpi")  # Horovod's MPI controller: MPI_Init via PMIx
+    assert asked == [["n1", "n2"]]
+    assert p.env == SRUN_OPEN_MPI | {"OMPI_MCA_btl_tcp_if_include": "10.1.0.0/16"}
+    assert build_command(p, RUN) == ["srun", "--ntasks=4", "--nodes=2", "--nodelist=n1,n2", *SRUN_FLAGS, *WORKER]
+
+
+@pytest.mark.parametrize("np,nodes", [(3, ["--nodes=2", "--nodelist=n1,n2"]), (2, ["--nodes=1", "--nodelist=n1"]),
+                                      (1, ["--nodes=1", "--nodelist=n1"])])
+def test_srun_fills_the_hosts_slots_in_order_as_mpirun_does(np: int, nodes: list[str]) -> None:
+    p = plan(np=np, launcher="srun", environ=ALLOCATION, network_of=lambda names: None)
+    assert p.env == SRUN_OPEN_MPI  # no network found: Open MPI's own choice
+    assert build_command(p, RUN) == ["srun", f"--ntasks={np}", *nodes, *SRUN_FLAGS, *WORKER]
+
+
+def test_srun_takes_the_cluster_specs_interface_and_its_env_wins() -> None:
+    cluster = Cluster(hosts=[Host(name="n1", slots=1), Host(name="n2", slots=1)], launcher="srun",
+                      network_interface="ib0", env={"OMPI_MCA_btl": "^openib,ofi", "NCCL_DEBUG": "INFO"})
+    p = plan(cluster=cluster, network_of=lambda names: pytest.fail("the cluster spec names the interface"))
+    assert p.env == {"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "^openib,ofi", "OMPI_MCA_btl_tcp_if_include": "ib0",
+                     "NCCL_DEBUG": "INFO"}
+    assert build_command(p, RUN) == ["srun", "--ntasks=2", "--nodes=2", "--nodelist=n1,n2", *SRUN_FLAGS, *WORKER]
+
+
+def test_srun_on_this_host_names_no_nodes() -> None:
     p = plan(np=3, launcher="srun")
-    assert build_command(p, RUN) == ["srun", "--ntasks=3", "--export=ALL", *WORKER]
+    assert p.env == SRUN_OPEN_MPI | CYCLE_TIME
+    assert build_command(p, RUN) == ["srun", "--ntasks=3", *SRUN_FLAGS, *WORKER]
 
 
 def test_printable_puts_env_in_front_and_quotes() -> None:
@@ -524,10 +563,11 @@ def test_new_run_dir_default_never_reuses(tmp_path: Path, monkeypatch: pytest.Mo
 # the command line
 # --------------------------------------------------------------------------
 
-def pinnrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def pinnrun(*args: str, cwd: Path, slurm: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`pinnrun ARGS` outside any allocation, or inside the one `slurm` describes."""
     exe = Path(sys.executable).parent / "pinnrun"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pinnrun.cli"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")} | (slurm or {})
     return subprocess.run(cmd + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -573,6 +613,20 @@ def test_cli_dry_run_mpirun(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "2", "--launcher", "mpirun", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert_local_mpirun_line(command_line(proc.stdout))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_dry_run_srun_inside_an_allocation(tmp_path: Path) -> None:
+    """The exact command: the environment in front, then srun's flags, read back as a shell would."""
+    proc = pinnrun("train", str(POISSON), "--launcher", "srun", "--dry-run", cwd=tmp_path, slurm=ALLOCATION)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: SLURM allocation: n1:2, n2:2" in proc.stdout
+    words = shlex.split(command_line(proc.stdout))
+    # n1 and n2 do not resolve here, so no network is named (on the test cluster: tests/test_slurm.py)
+    assert words[:10] == ["OMPI_MCA_pml=ob1", "OMPI_MCA_btl=^openib", "srun", "--ntasks=4", "--nodes=2",
+                          "--nodelist=n1,n2", *SRUN_FLAGS], words
+    assert Path(words[10]).name.startswith("python") and words[11:] == ["-m", "pinnrun.worker",
+                                                                         "runs/poisson1d-<timestamp>"], words
     assert not (tmp_path / "runs").exists()
 
 

@@ -94,6 +94,67 @@ def test_a_rank_killed_without_a_word_is_named_from_its_launcher_s_line():
                                   "was killed by SIGKILL")
 
 
+# What srun printed on the test cluster when rank 1 on host b was killed with SIGKILL mid-training (the
+# rank on a only saw its peer go), trimmed; every rank's own line comes with srun's --label `N: `.
+SRUN_KILLED_LOG = """\
+srun: error: b: task 1: Killed
+0: --------------------------------------------------------------------------
+0: An MPI communication peer process has unexpectedly disconnected.  This
+0:   Peer host:  b
+0: --------------------------------------------------------------------------
+srun: forcing job termination
+srun: Job step aborted: Waiting up to 32 seconds for job step to finish.
+srun: error: a: task 0: Killed
+"""
+
+
+def test_a_rank_killed_under_srun_is_named_with_its_host():
+    from pinnrun.launch.rank_exit import rank_exit
+
+    assert rank_exit(SRUN_KILLED_LOG) == "rank 1 on b was killed by SIGKILL"  # the first, not those killed after
+    assert rank_exit("srun: error: n07: task 12: Segmentation fault (core dumped)\n") == \
+        "rank 12 on n07 was killed by SIGSEGV"
+    assert rank_exit("srun: error: b: task 1: Out Of Memory\n") == "rank 1 on b ended: Out Of Memory"
+    # several tasks in one line: srun names their hosts together, the heartbeats say which is whose
+    assert rank_exit("srun: error: a,b: tasks 0-1: Killed\n", {0: "a", 1: "b"}) == "rank 0 on a was killed by SIGKILL"
+    assert rank_exit("srun: error: n[1-2]: tasks 2,5: Terminated\n") == "rank 2 was killed by SIGTERM"
+    # a rank that exited with a status wrote its own reason or only saw the job go down: not the news
+    assert rank_exit("srun: error: b: task 1: Exited with exit code 1\nsrun: error: a: task 0: Killed\n") is None
+    assert rank_exit("0: srun: error: b: task 1: Killed\n") is None  # a rank's own output, not srun's
+
+
+def test_srun_saying_a_rank_was_killed_is_told_from_ranks_that_exited():
+    from pinnrun.launch.rank_exit import srun_rank_killed
+
+    assert srun_rank_killed(SRUN_KILLED_LOG)
+    assert srun_rank_killed("srun: error: b: task 1: Exited with exit code 143\nsrun: error: a: task 0: Killed\n")
+    assert not srun_rank_killed("srun: error: b: task 1: Exited with exit code 143\n"
+                                "srun: error: a: task 0: Exited with exit code 1\n")
+    assert not srun_rank_killed("1: srun: error: b: task 1: Killed\n")
+
+
+def test_the_failing_rank_s_own_lines_are_shown_under_srun_s_labels():
+    from pinnrun.launch.train import rank_errors
+
+    log = "srun: error: n3: task 10: Exited with exit code 1\n 9: fine\n10: Traceback\n10: ValueError: x\n 9: \n"
+    assert rank_errors(log, rank=10) == ["10: Traceback", "10: ValueError: x"]
+    assert rank_errors(log) == [" 9: fine", "10: Traceback", "10: ValueError: x"]  # no blank line, no srun's
+    assert rank_errors(SRUN_KILLED_LOG, keep=2, rank=1) == ["0:   Peer host:  b", "0: " + "-" * 74]  # 1 said nothing
+    assert rank_errors("[1,1]<stderr>:x\n[1,0]<stderr>:y\n[0]<stderr>:z\n", rank=0) == ["[1,0]<stderr>:y",
+                                                                                       "[0]<stderr>:z"]
+
+
+def test_a_rank_killed_under_srun_is_the_run_s_reason(tmp_path):
+    from pinnrun.results.failures import record_failure
+
+    record_failure(tmp_path, 0, "UnknownError: Horovod has been shut down")  # rank 0 only saw the job go down
+    (tmp_path / "worker.log").write_text(SRUN_KILLED_LOG)
+    con, out = console()
+    assert _report(tmp_path, 137, None, con) == 137
+    assert out.getvalue().splitlines()[0] == "failed: rank 1 on b was killed by SIGKILL"
+    assert json.loads((tmp_path / "summary.json").read_text())["reason"] == "rank 1 on b was killed by SIGKILL"
+
+
 def test_a_host_mpirun_lost_is_named():
     from pinnrun.launch.rank_exit import rank_exit
 

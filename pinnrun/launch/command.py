@@ -24,6 +24,21 @@ MPIRUN_FLAGS = ["-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-m
 # (2 ranks here). Local GPU ranks get it too; that case is not measured.
 LOCAL_ENV = {"HOROVOD_CYCLE_TIME": "0.1"}
 ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
+# srun starts every rank itself, as a step of the allocation (measured on the test cluster, slurm 22.05):
+SRUN_FLAGS = [
+    "--mpi=pmix",            # Open MPI's MPI_Init needs a process manager; with MpiDefault=none it aborts in every
+                             # rank. Debian's Open MPI 4.1 speaks PMIx, not PMI-2 (--mpi=pmi2 aborts too)
+    "--label",               # `N: ` before each line of rank N, so a failure names its rank (train.rank_errors)
+    "--quit-on-interrupt",   # one SIGINT (the launcher's hard stop) kills the step: every rank gone 0.6 s later,
+                             # where by default srun only prints the tasks' state (10.6 s, until SIGTERM)
+    "--export=ALL"]
+# Not --kill-on-bad-exit: it ends the step with SIGTERM and SIGKILL only KillWait (30 s by default) later, and a
+# rank blocked in an all-reduce with a killed one never runs its SIGTERM handler; once it began, srun's own
+# termination waits for it too. A rank that fails in Python takes the others down through Horovod's shutdown
+# (the job ended 2.2 s after a rank's SIGTERM); one killed outright is seen in srun's line about it.
+# Horovod's Open MPI settings that mpirun gets as -mca (MPIRUN_FLAGS) reach ranks under srun through the
+# environment, so both launchers run the same transport.
+SRUN_OPEN_MPI_ENV = {"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "^openib"}
 # Characters a POSIX shell reads as themselves outside quotes (horovodrun runs `cd CWD` unquoted
 # on remote hosts).
 SHELL_PLAIN = re.compile(r"[A-Za-z0-9_./+,:@%=-]+")
@@ -125,9 +140,15 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
         notes.append(f"not passed to the ranks (not shell variable names): {', '.join(map(repr, unexportable))}")
     env = (LOCAL_ENV if local else {}) | {k: str(v) for k, v in cluster.env.items()}
     network = cluster.network_interface
-    if network is None and not local and chosen == "mpirun":  # horovodrun tests every interface itself
+    if network is None and not local and chosen in ("mpirun", "srun"):  # horovodrun tests every interface itself
         found = network_of([h.name for h in hosts])
         network = found.cidr if found else None
+    if chosen == "srun":
+        # Ranks join through MPI_Init (PMIx from srun): Horovod's MPI controller. No mpirun to tell Open MPI
+        # the network, so the environment does (without it a 2-node all-reduce under srun tried docker0's
+        # 172.17.0.1 and hung); the cluster spec's env still wins.
+        controller = "mpi"
+        env = SRUN_OPEN_MPI_ENV | ({"OMPI_MCA_btl_tcp_if_include": network} if network else {}) | env
     return LaunchPlan(ranks, hosts, chosen, controller, cluster.network_interface,
                       cluster.ssh_port, env, notes, network)
 
@@ -201,7 +222,12 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
             cmd += ["-mca", "plm_rsh_args", f"-p {plan.ssh_port}"]
         return cmd + worker
     if plan.launcher == "srun":
-        return ["srun", f"--ntasks={plan.ranks}", "--export=ALL", *worker]
+        cmd = ["srun", f"--ntasks={plan.ranks}"]
+        placed = placement(plan.ranks, plan.hosts)
+        if not all(h.name in LOCAL_NAMES for h in placed):
+            # the hosts mpirun would fill, in order (without --nodes srun spreads fewer ranks over every node)
+            cmd += [f"--nodes={len(placed)}", f"--nodelist={','.join(h.name for h in placed)}"]
+        return cmd + SRUN_FLAGS + worker
     raise PinnrunError(f"unknown launcher '{plan.launcher}' (horovodrun, mpirun, srun, direct, local)")
 
 

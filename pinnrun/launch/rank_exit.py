@@ -14,6 +14,14 @@ PATTERNS = (
     re.compile(r"Process (?P<rank>\d+) exit with status code (?P<status>-?\d+)"),
 )
 
+# srun, for every task that did not end well, in the order it learns of them: "srun: error: b: task 1:
+# Killed" (the C library's name of the signal, strsignal(3), maybe with " (core dumped)"), "srun: error:
+# b: task 1: Exited with exit code 2", "srun: error: a: tasks 0-3: Killed" (slurm 22.05, launch/slurm).
+SRUN_TASK_ENDED = re.compile(r"^srun: error: (?P<host>[^:\s]+): tasks? (?P<rank>\d+)[-,\d]*: "
+                             r"(?P<what>.+?)(?: \(core dumped\))?$", re.MULTILINE)
+SRUN_EXIT = re.compile(r"Exited with exit code (?P<status>\d+)")
+SIGNAL_BY_DESCRIPTION = {signal.strsignal(s): s for s in signal.Signals if signal.strsignal(s)}
+
 
 # horovodrun starts a remote rank through ssh, which exits 255 both when the rank was killed by a
 # signal (OpenSSH passes on no signal number) and when the connection failed.
@@ -39,7 +47,7 @@ def rank_exit(log_text: str, hosts: dict[int, str] | None = None) -> str | None:
     """'rank 1 on vm was killed by SIGKILL' (or 'exited with status N'), the first the log names;
     under elastic training, why the job could not go on without it. `hosts` (rank -> host, from
     the ranks' heartbeats) names the host where the launcher's line does not (horovodrun)."""
-    lost = host_lost(log_text) or _rank_exit(log_text, hosts or {})
+    lost = host_lost(log_text) or _srun_task_exit(log_text, hosts or {}) or _rank_exit(log_text, hosts or {})
     m = ELASTIC_TIMEOUT.search(log_text)
     if m is None:
         return lost
@@ -63,6 +71,27 @@ def _rank_exit(log_text: str, hosts: dict[int, str]) -> str | None:
             return f"{where} was killed by {_signal_name(-status if status < 0 else status - 128)}"
         return f"{where} exited with status {status}"
     return None
+
+
+def _srun_task_exit(log_text: str, hosts: dict[int, str]) -> str | None:
+    """srun's first word about a task, when it is a rank that a signal ended (kill -9, the OOM killer).
+    A rank that exited with a status said why itself (failures/) or only saw the job go down, and the
+    ranks killed after the first are not the news: None for both."""
+    m = SRUN_TASK_ENDED.search(log_text)
+    if m is None or SRUN_EXIT.fullmatch(m["what"]):
+        return None
+    # tasks on several hosts come with a host list ("a,b", "n[1-2]"): the ranks' heartbeats say which
+    host = m["host"] if "," not in m["host"] and "[" not in m["host"] else hosts.get(int(m["rank"]))
+    where = f"rank {m['rank']}" + (f" on {host}" if host else "")
+    number = SIGNAL_BY_DESCRIPTION.get(m["what"])
+    return f"{where} was killed by {_signal_name(number)}" if number else f"{where} ended: {m['what']}"
+
+
+def srun_rank_killed(log_text: str) -> bool:
+    """srun says a task ended by a signal. The others may wait for it in an all-reduce forever (its
+    heartbeat stops, so the hang watch ends the job after --hang-timeout); killing the step at once
+    ends it in about a second (launch/job_watch.py)."""
+    return any(not SRUN_EXIT.fullmatch(m["what"]) for m in SRUN_TASK_ENDED.finditer(log_text))
 
 
 def _signal_name(number: int) -> str:

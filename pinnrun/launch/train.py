@@ -277,11 +277,15 @@ def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dic
 
 
 def rank_errors(log_text: str, keep: int = 12, rank: int | None = None) -> list[str]:
-    """The ranks' own last stderr lines (horovodrun prefixes them `[r]<stderr>:`, mpirun `[job,r]<stderr>:`),
-    rather than the launcher's traceback about a rank having exited; only `rank`'s when it is given
-    and has any."""
+    """The ranks' own last stderr lines (horovodrun prefixes them `[r]<stderr>:`, mpirun `[job,r]<stderr>:`;
+    srun --label every line of rank r `r: `, padded to the width of the highest rank), rather than the
+    launcher's traceback about a rank having exited; only `rank`'s when it is given and has any."""
     lines = log_text.splitlines()
-    ranked = [line for line in lines if re.match(r"^\[(\d+,)?\d+\]<stderr>:.*\S", line)]
+    ranked = [(int(m["tagged"] or m["labelled"]), line) for line in lines if (m := RANK_LINE.match(line))]
     if rank is not None:
-        ranked = [line for line in ranked if re.match(rf"^\[(\d+,)?{rank}\]<stderr>:", line)] or ranked
-    return (ranked or lines)[-keep:]
+        ranked = [(r, line) for r, line in ranked if r == rank] or ranked
+    return [line for _, line in ranked][-keep:] or lines[-keep:]
+
+
+# a rank's own non-blank line: horovodrun's and mpirun's stderr tag, or srun's label
+RANK_LINE = re.compile(r"^(?:\[(?:\d+,)?(?P<tagged>\d+)\]<stderr>:|\s*(?P<labelled>\d+): )(?=.*\S)")
