@@ -358,8 +358,6 @@ def _parent(pid: int) -> int | None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs launch/job_watch.py to end the step on srun's line about a killed "
-                                       "rank (rank_exit.srun_rank_killed); until then the hang watch does, after 30 s")
 def test_a_rank_killed_under_srun_ends_the_job_at_once_naming_it(slurm_cluster, tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = slurm_cluster.popen("a", ["salloc", "--nodes=2", "--ntasks-per-node=1",

@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.hang_watch import Hang, HangWatch
+from pinnrun.launch.rank_exit import srun_rank_killed
 from pinnrun.results import strict_json
 from pinnrun.results.failures import FAILURES
 from pinnrun.results.heartbeat import read_beats
@@ -75,6 +76,9 @@ class JobWatch:
         now = time.monotonic()
         self.hangs = HangWatch(planned_ranks(self.run_dir), faults.hang_timeout, faults.startup_timeout, now)
         self.next_beat_check = now
+        # under srun, a rank killed outright leaves the others blocked in an all-reduce (alive and beating)
+        # until --hang-timeout; srun's line about it (rank_exit.py) ends the job at once instead
+        self.srun_log = LogTail(self.run_dir / "worker.log") if _launcher(self.run_dir) == "srun" else None
 
     def check(self, signals: list[int]) -> None:
         """One look, between polls of the job: signals received since the last, the grace, the beats."""
@@ -94,6 +98,9 @@ class JobWatch:
             self.hard_stop()
         if self.stop_signal is None and self.hang is None and now >= self.next_beat_check:
             self.next_beat_check = now + BEAT_POLL_SECONDS
+            if self.srun_log is not None and not self.hard_stopped and srun_rank_killed(self.srun_log.read()):
+                self.hard_stop(signal.SIGTERM)  # srun: "forcing job termination", SIGKILL to every task at once
+                return
             self.hang = self._hung(now)
             if self.hang is not None:
                 self.console.print(f"[red]{escape(hang_line(self.hang, self.faults))}[/red]", highlight=False)
@@ -130,6 +137,32 @@ class JobWatch:
             _record(self.run_dir / SUMMARY, {**summary, "status": "interrupted", "reason": f"stopped by {name}",
                                              "signal": name, **last_good_checkpoint(self.run_dir)})
         return 128 + self.stop_signal
+
+
+class LogTail:
+    """What was appended to a file since the last read (whole lines)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.offset = path.stat().st_size  # a resumed run's log holds the earlier attempts
+        except OSError:
+            self.offset = 0
+
+    def read(self) -> str:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except OSError:
+            return ""
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        return chunk[:end].decode(errors="replace")
+
+
+def _launcher(run_dir: Path):
+    return strict_json.read_object(Path(run_dir) / "run.json").get("launcher")
 
 
 def hang_line(hang: Hang, faults: Faults) -> str:

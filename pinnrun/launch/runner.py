@@ -63,6 +63,13 @@ INTERRUPTED = 130  # the shell's status for a job stopped by Ctrl-C
 POLL_SECONDS = 0.2
 # What the launcher's child gets when the launcher dies (`kill -9`): see launch/lifeline.py.
 LAUNCHER_DEATH_SIGNAL = signal.SIGKILL
+# srun killed outright leaves its tasks running until the allocation ends (slurmstepd, their parent,
+# stays); on SIGTERM it kills every task of the step at once ("forcing job termination")
+SRUN_DEATH_SIGNAL = signal.SIGTERM
+
+
+def launcher_death_signal(cmd: list[str]) -> int:
+    return SRUN_DEATH_SIGNAL if cmd and cmd[0] == "srun" else LAUNCHER_DEATH_SIGNAL
 
 
 def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console,
@@ -81,7 +88,7 @@ def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console
     with open(run_dir / LOG, "ab") as log, SignalInbox() as inbox:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=die_with_parent(LAUNCHER_DEATH_SIGNAL))
+                                preexec_fn=die_with_parent(launcher_death_signal(cmd)))
         watch = JobWatch(proc, run_dir, console, faults)
         view = _ProgressView(console)
         final = None
