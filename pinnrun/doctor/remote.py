@@ -91,8 +91,8 @@ def networks() -> dict[str, list[str]]:
 def _import_error() -> str | None:
     """What `import pinnrun, horovod.tensorflow` says, or None (the import costs TensorFlow's seconds)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import horovod.tensorflow  # noqa: F401
+    try:  # the install only: ranks and collectives are training/comm.py's (tests/test_layers.py)
+        importlib.import_module("horovod.tensorflow")
         import pinnrun  # noqa: F401
     except Exception as exc:  # ImportError, or an OSError / undefined symbol from Horovod's .so
         return f"{type(exc).__name__}: {exc}".strip()
@@ -213,16 +213,17 @@ def allreduce() -> int:
 
 
 def horovod() -> int:
-    """The same through Horovod's collectives, as a training's gradients go."""
+    """The same through pinnrun's own Horovod layer, as a training's gradients go."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import horovod.tensorflow as hvd
     import tensorflow as tf
 
-    hvd.init()
-    total = hvd.allreduce(tf.constant(float(hvd.rank() + 1), tf.float64), op=hvd.Sum)
-    hosts = hvd.allgather_object(socket.gethostname())
-    if hvd.rank() == 0:
-        say({"size": hvd.size(), "sum": float(total.numpy()), "hosts": hosts})
+    from pinnrun.training.comm import HorovodComm
+
+    comm = HorovodComm()
+    total = comm.allreduce_sum(tf.constant(float(comm.rank + 1), tf.float64))
+    hosts = comm.allgather_object(socket.gethostname())
+    if comm.rank == 0:
+        say({"size": comm.size, "sum": float(total.numpy()), "hosts": hosts})
     return 0
 
 
