@@ -186,3 +186,13 @@ def test_mpirun_across_hosts_notices_a_lost_host_within_the_hang_timeout():
         "oob_tcp_keepalive_time": "10", "oob_tcp_keepalive_intvl": "5", "oob_tcp_keepalive_probes": "3"}
     assert "HOROVOD_GLOO_TIMEOUT_SECONDS" not in Faults(hang_timeout=30).horovod_environment()  # Gloo's 30 s
     assert Faults(hang_timeout=120).horovod_environment()["HOROVOD_GLOO_TIMEOUT_SECONDS"] == "120"
+
+
+def test_a_rank_that_only_saw_the_job_go_down_is_known_even_with_its_reason_cut():
+    from pinnrun.results.failures import knock_on
+
+    assert knock_on("UnknownError: Horovod has been shut down. This was caused by ...")
+    cut = ("UnknownError: Graph execution error: …(524 characters cut)…ed by an exception on one of the ranks or an "
+           "attempt to allreduce, allgather or broadcast a tensor after one of the ranks finished execution.")
+    assert knock_on(cut)
+    assert not knock_on("RuntimeError: injected failure: rank 1 stops at step 5")

@@ -207,7 +207,8 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console, pl
         console.print(f"[red]diverged[/red]: {escape(str(summary.get('reason')))}", highlight=False)
         console.print(f"results (partial): {escape(str(run_dir))}", highlight=False)
         return DIVERGED  # whatever the launcher made of the ranks' status (horovodrun: 1)
-    failures = rank_failures(run_dir)
+    # earliest first, but a rank's own reason before those that only saw the job go down
+    failures = sorted(rank_failures(run_dir), key=lambda f: knock_on(f["reason"]))
     lost = unreachable_hosts([h.name for h in plan.hosts], plan.ssh_port) if plan else []
     exited = lost_hosts_reason(lost, plan.ssh_port) if lost else _rank_exit(run_dir)
     if lost or (exited and all(knock_on(f["reason"]) for f in failures)):
@@ -220,7 +221,7 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console, pl
         full = disk_full(run_dir) if not failures else None
         if full:  # nothing a rank wrote survived: the disk is the likely reason
             summary = {**summary, "reason": full}
-        elif exited:  # a rank died without a word (kill -9, the OOM killer): its launcher said which
+        elif exited and not failures:  # a rank died without a word (kill -9, the OOM killer): its launcher said which
             summary = {**summary, "reason": exited}
         summary = {**last_good_checkpoint(run_dir), **summary}  # where --resume would continue from
         _record(summary_path, summary, console)

@@ -26,8 +26,10 @@ def record_failure(run_dir: Path, rank: int, reason: str) -> None:
 
 
 # What a rank says when another rank's end took the job down with it (Horovod after a peer died:
-# the MPI and Gloo controllers; Gloo's transport when the peer's socket closed).
-KNOCK_ON = ("Horovod has been shut down", "Connection closed by peer", "Connection reset by peer")
+# the MPI and Gloo controllers; Gloo's transport when the peer's socket closed). Horovod's message
+# twice over: a long TensorFlow traceback in front can cut its start out of the recorded reason.
+KNOCK_ON = ("Horovod has been shut down", "attempt to allreduce, allgather or broadcast a tensor after one of the "
+            "ranks finished execution", "Connection closed by peer", "Connection reset by peer")
 
 
 def knock_on(reason: str) -> bool:
