@@ -173,17 +173,17 @@ def gpu_notes(ranks: int, hosts: list[Host], local_gpus: int | None) -> list[str
         if local_gpus == 0:
             return [f"no GPU found: running {ranks} CPU rank(s) instead"]
         return [f"{ranks} ranks share {local_gpus} GPU(s)"] if local_gpus < ranks else []
-    placed = [(h, h.slots) for h in placement(ranks, hosts)]
-    unknown = [h.name for h, _ in placed if h.gpus is None]
+    placed = placement(ranks, hosts)  # each host with the ranks it gets as its slots
+    unknown = [h.name for h in placed if h.gpus is None]
     notes = []
     if unknown:
         notes.append(f"GPUs of {', '.join(unknown)} not known here (give `gpus:` per host in a cluster spec): "
                      "each rank takes its host's GPU by local rank if it has one, else runs on CPU")
-    known = [(h, n) for h, n in placed if h.gpus is not None]
-    cpu = [h.name for h, _ in known if h.gpus == 0]
+    known = [h for h in placed if h.gpus is not None]
+    cpu = [h.name for h in known if h.gpus == 0]
     if cpu:
         notes.append(f"no GPU on {', '.join(cpu)}: CPU ranks there")
-    notes += [f"{h.name}: {n} ranks share {h.gpus} GPU(s)" for h, n in known if 0 < h.gpus < n]
+    notes += [f"{h.name}: {h.slots} ranks share {h.gpus} GPU(s)" for h in known if 0 < h.gpus < h.slots]
     return notes
 
 
