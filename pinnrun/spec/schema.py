@@ -123,8 +123,8 @@ class Operator(Strict):
 
 
 class Data(Strict):
-    """Observed values of outputs at given points, from a .npz, .csv or .mat file.
-    `columns` maps every input and each observed output to its column (array) name in the file."""
+    """Observed values of outputs (or derived quantities) at given points, from a .npz, .csv or .mat
+    file. `columns` maps every input and each observed name to its column (array) name in the file."""
     kind: Literal["data"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {}
     file: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
@@ -236,6 +236,9 @@ class Spec(Strict):
     outputs: list[Name] = Field(min_length=1)
     constants: dict[Name, ExprText] = {}
     parameters: dict[Name, Parameter] = Field({}, max_length=64)
+    # Expressions of the outputs and their derivatives (u: psi_y), which data can observe and the
+    # reference can be compared on.
+    derived: dict[Name, ExprText] = Field({}, max_length=64)
     geometry: Geometry
     time_domain: Bounds | None = None
     pde: dict[TermName, ExprText] = Field(min_length=1)

@@ -48,6 +48,8 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
             raise at.error(path, str(err)) from None
         return parsed[path]
 
+    _parse_derived(spec, at, parse_at, every)
+
     for term, source in spec.pde.items():
         expr = parse_at(("pde", term), source, **every)
         if not (expr.outputs or expr.derivatives):
@@ -76,6 +78,29 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
     _check_parameters_used(spec, at, parsed)
     _check_memory(spec, at, parsed)
     return constants, parsed
+
+
+def _parse_derived(spec: Spec, at: LocatedData, parse_at, every: dict) -> None:
+    """Each derived quantity: an expression of the outputs and their derivatives (like a residual),
+    never of another derived quantity (one level: no order of evaluation, no cycles)."""
+    for name, source in spec.derived.items():
+        here = ("derived", name)
+        # derived names parse as constants here, so using one is named as such, not as an unknown name
+        expr = parse_at(here, source, **(every | {"constants": [*every["constants"], *spec.derived]}))
+        used = sorted(expr.constants & set(spec.derived))
+        if used:
+            raise at.error(here, f"a derived quantity cannot use another one ('{used[0]}'): "
+                                 "write it in outputs and their derivatives")
+        if not (expr.outputs or expr.derivatives):
+            raise at.error(here, "a derived quantity must involve an output or its derivatives")
+
+
+def _fields(spec: Spec, inputs: list[str] = ()) -> tuple[str, str]:
+    """What names may be observed or compared, in words, and the names themselves."""
+    names = ", ".join([*inputs, *spec.outputs, *spec.derived])
+    what = ("an input, output or derived quantity" if inputs else "output or derived quantity") if spec.derived \
+        else ("an input or output" if inputs else "output")
+    return what, names
 
 
 def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[str], names: dict,
@@ -107,15 +132,17 @@ def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[
         for i, name in enumerate(cond.derivatives):
             _derivative(at, here + ("derivatives", i), name, names, parsed)
     if cond.kind == "data":
+        observable = [*outputs, *spec.derived]
         for name in cond.columns:
-            if name not in inputs and name not in outputs:
-                raise at.error(here + ("columns", name), f"not an input or output ({', '.join([*inputs, *outputs])})")
+            if name not in inputs and name not in observable:
+                what, known = _fields(spec, inputs)
+                raise at.error(here + ("columns", name), f"not {what} ({known})")
         missing = [v for v in inputs if v not in cond.columns]
         if missing:
             raise at.error(here + ("columns",), f"give the column of every input; missing: {', '.join(missing)}")
-        if not any(name in outputs for name in cond.columns):
-            raise at.error(here + ("columns",),
-                           f"give the column of at least one observed output ({', '.join(outputs)})")
+        if not any(name in observable for name in cond.columns):
+            what, known = _fields(spec)
+            raise at.error(here + ("columns",), f"give the column of at least one observed {what} ({known})")
 
 
 def _derivative(at: LocatedData, here: tuple, name: str, names: dict, parsed: Expressions):
@@ -137,8 +164,10 @@ def _parse_reference(spec: Spec, at: LocatedData, parse_at, given: dict) -> None
             raise at.error(("reference", "exact"), "several outputs: give a mapping output: expression")
         exprs = ref.exact if isinstance(ref.exact, dict) else {spec.outputs[0]: ref.exact}
         for out, source in exprs.items():
-            if out not in spec.outputs:
-                raise at.error(("reference", "exact", out), f"unknown output (outputs: {', '.join(spec.outputs)})")
+            if out not in spec.outputs and out not in spec.derived:
+                known = f"outputs: {', '.join(spec.outputs)}" + (f"; derived: {', '.join(spec.derived)}"
+                                                                 if spec.derived else "")
+                raise at.error(("reference", "exact", out), f"unknown {_fields(spec)[0]} ({known})")
             here = ("reference", "exact", out) if isinstance(ref.exact, dict) else ("reference", "exact")
             parse_at(here, source, **given)
     if ref.cole_hopf is not None:
@@ -171,8 +200,15 @@ def _check_terms(spec: Spec, at: LocatedData) -> None:
 
 
 def _check_parameters_used(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
-    used = set().union(*(e.constants for e in parsed.values())) if parsed else set()
+    # a derived quantity that no data observes is only reported: its parameters identify nothing
+    observed = {name for c in spec.conditions.values() if c.kind == "data" for name in c.columns}
+    counted = [e for path, e in parsed.items() if path[0] != "derived" or path[1] in observed]
+    used = set().union(*(e.constants for e in counted))
+    in_derived = set().union(*(e.constants for path, e in parsed.items() if path[0] == "derived"))
     for name in spec.parameters:
+        if name in in_derived - used:
+            raise at.error(("parameters", name), "used only in derived quantities that no data condition observes: "
+                                                 "nothing could identify it")
         if name not in used:
             raise at.error(("parameters", name), "used in no expression: nothing could identify it")
         if spec.reference is not None and any(name in e.constants for path, e in parsed.items()
@@ -193,7 +229,7 @@ def _check_memory(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
 def _check_names(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
     seen: dict[str, tuple] = {}
     groups = [(("variables",), inputs), (("outputs",), spec.outputs), (("constants",), list(spec.constants)),
-              (("parameters",), list(spec.parameters))]
+              (("parameters",), list(spec.parameters)), (("derived",), list(spec.derived))]
     for where, names in groups:
         for name in names:
             if name in RESERVED_NAMES:
