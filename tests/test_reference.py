@@ -76,6 +76,7 @@ class FakeProblem:
     constants: dict = field(default_factory=dict)
     terms: tuple = ()
     expressions: dict = field(default_factory=dict)
+    derived: dict = field(default_factory=dict)
 
     @property
     def inputs(self):

@@ -45,10 +45,11 @@ def build_problem(loaded: LoadedSpec) -> Problem:
     spec = loaded.spec
     space, time = tuple(spec.variables.space), spec.variables.time
     domain = build_domain(loaded)
+    derived = {name: loaded.expressions[("derived", name)] for name in spec.derived}
     setting = Setting(domain=domain, space=space, time=time, outputs=tuple(spec.outputs),
                       parameters=tuple(spec.parameters), expressions=loaded.expressions,
                       points=dict(spec.sampling.points), weights=dict(spec.training.loss_weights),
-                      spec_dir=loaded.path.parent)
+                      spec_dir=loaded.path.parent, derived=derived)
     terms = [Residual(name, setting) for name in spec.pde]
     for name, cond in spec.conditions.items():
         try:
@@ -59,5 +60,5 @@ def build_problem(loaded: LoadedSpec) -> Problem:
                   for out in spec.network.output_transform}
     return Problem(name=spec.name, space=space, time=time, outputs=tuple(spec.outputs),
                    constants=dict(loaded.constants), parameters=dict(spec.parameters), domain=domain,
-                   terms=tuple(terms), output_transform=transforms, reference=spec.reference,
+                   terms=tuple(terms), output_transform=transforms, derived=derived, reference=spec.reference,
                    expressions=dict(loaded.expressions))

@@ -22,6 +22,7 @@ def check_problem(loaded: LoadedSpec, problem: Problem) -> None:
     probes = Probes(loaded, problem)
     probes.check_terms()
     probes.check_output_transforms()
+    probes.check_derived()
     if problem.reference is not None:
         check_reference(problem, problem.reference, loaded, loaded.path.parent, probes)
 

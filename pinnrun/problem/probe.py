@@ -70,13 +70,27 @@ class Probes:
         for out, expr in self.problem.output_transform.items():
             self._evaluate(("network", "output_transform", out), expr, x, self._unknowns(expr, len(x)))
 
+    def check_derived(self) -> None:
+        """A derived quantity is predicted on the reference's points: the whole domain."""
+        x = self._interior()
+        for name, expr in self.problem.derived.items():
+            self._evaluate(("derived", name), expr, x, self._unknowns(expr, len(x)))
+
     def check_exact(self, here: tuple) -> None:
         """A reference expression (parsed at validation: found by its path) on the interior
         samples and every corner of the domain's box that lies in the domain."""
-        expr = self.problem.expressions[here]
-        corners = np.array(list(itertools.product(*self.problem.input_box)), dtype=np.float64)
-        corners = corners[self.problem.domain.contains(corners)]
-        self._evaluate(here, expr, np.concatenate([self._interior(), corners]), {}, np.dtype(np.float64))
+        self._evaluate(here, self.problem.expressions[here], self._exact_points(), {}, np.dtype(np.float64))
+
+    def check_derived_reference(self, name: str, exact: dict[str, Expression]) -> None:
+        """A derived quantity's reference computed from exact outputs (`exact`: output -> its
+        expression), at the points check_exact uses."""
+        x = self._exact_points()
+        env = {k: x[:, i] for i, k in enumerate(self.problem.inputs)} | self.problem.constants
+        with np.errstate(all="ignore"):  # a non-finite output is check_exact's to report
+            outputs = {out: np.broadcast_to(np.asarray(exact[out].evaluate(env), dtype=np.float64), (len(x),))
+                       for out in self.problem.derived[name].outputs}
+        self._evaluate(("derived", name), self.problem.derived[name], x, outputs, np.dtype(np.float64),
+                       "the reference's values")
 
     def check_initial(self, here: tuple) -> None:
         """u(x, t0) for Cole-Hopf, on the interior samples' x at the start time."""
@@ -86,6 +100,11 @@ class Probes:
         self._evaluate(here, expr, x, {}, np.dtype(np.float64))
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _exact_points(self) -> np.ndarray:
+        corners = np.array(list(itertools.product(*self.problem.input_box)), dtype=np.float64)
+        corners = corners[self.problem.domain.contains(corners)]
+        return np.concatenate([self._interior(), corners])
 
     def _interior(self) -> np.ndarray:
         """Samples of the whole domain: the first pde term's (every spec has one)."""
@@ -102,7 +121,7 @@ class Probes:
                          for name in expr.constants if name in self.problem.parameters}
 
     def _evaluate(self, here: tuple, expr: Expression, x: np.ndarray, unknowns: dict,
-                  dtype: np.dtype | None = None) -> None:
+                  dtype: np.dtype | None = None, unknowns_are: str = "probe values") -> None:
         dtype = dtype or self.dtype
         env = {name: x[:, i].astype(dtype) for i, name in enumerate(self.problem.inputs)}
         env |= unknowns | self.problem.constants
@@ -114,10 +133,10 @@ class Probes:
         if np.iscomplexobj(value):
             raise self.loaded.error(here, "gives a complex number")
         values = np.broadcast_to(np.asarray(value), (len(x),))
-        self._require_finite(here, values, x, dtype, unknowns)
+        self._require_finite(here, values, x, dtype, unknowns, unknowns_are)
 
     def _require_finite(self, here: tuple, values: np.ndarray, x: np.ndarray, dtype: np.dtype,
-                        unknowns: dict | None = None) -> None:
+                        unknowns: dict | None = None, unknowns_are: str = "probe values") -> None:
         with np.errstate(all="ignore"):
             bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=np.float64).astype(dtype)))
         if not len(bad):
@@ -127,5 +146,5 @@ class Probes:
         probes = ", ".join(f"{k.name if isinstance(k, Derivative) else k}={np.ravel(v)[i % np.size(v)]:.3g}"
                            for k, v in (unknowns or {}).items())
         in_dtype = f" in {dtype.name}" if np.isfinite(values[i]) else ""
-        raise self.loaded.error(here, f"not finite at {where}" + (f" with probe values {probes}" if probes else "")
+        raise self.loaded.error(here, f"not finite at {where}" + (f" with {unknowns_are} {probes}" if probes else "")
                                 + f" ({values[i]:.6g}{in_dtype})")

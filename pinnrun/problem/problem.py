@@ -20,6 +20,7 @@ class Problem:
     domain: Region                        # space x time when there is time (time last)
     terms: tuple[Term, ...]
     output_transform: dict[str, Expression] = field(default_factory=dict)
+    derived: dict[str, Expression] = field(default_factory=dict)  # name -> expression of outputs, derivatives
     reference: Reference | None = None
     expressions: dict[tuple, Expression] = field(default_factory=dict)  # every parsed expression, by spec path
 
@@ -39,6 +40,11 @@ class Problem:
     def box(self) -> tuple[tuple[float, float], ...]:
         """The spatial bounding box."""
         return self.input_box[:len(self.space)]
+
+    def derived_derivatives(self, names=None) -> frozenset:
+        """The derivatives the derived quantities `names` (default: all) need."""
+        chosen = self.derived if names is None else names
+        return frozenset().union(*(self.derived[n].derivatives for n in chosen))
 
     def expression(self, *path) -> Expression:
         return self.expressions[tuple(path)]

@@ -11,6 +11,10 @@ holds the same n values: n points). A .csv is always scattered.
 
 Errors count only points inside the problem's domain: on an L-shape the grid
 of its bounding box has points outside, where the network was never trained.
+
+A derived quantity (|h| = sqrt(u**2 + v**2)) is compared where the reference gives it (an exact
+expression, a file's array), else where it can be computed from the reference's outputs: when it
+uses no derivatives and no trained parameters.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ class ReferenceGrid:
     points' coordinates, one value per point each)."""
 
     axes: dict[str, np.ndarray]     # input name -> 1-D grid axis, or 1-D coordinates when scattered
-    values: dict[str, np.ndarray]   # output name -> array of `shape`
+    values: dict[str, np.ndarray]   # output (or derived quantity) name -> array of `shape`
     scattered: bool = False
     inside: np.ndarray | None = None  # bool array of `shape`: the point lies in the domain (None: all do)
 
@@ -46,6 +50,12 @@ class ReferenceGrid:
             return np.stack(list(self.axes.values()), axis=1)
         mesh = np.meshgrid(*self.axes.values(), indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=1)
+
+    def coordinates(self) -> dict[str, np.ndarray]:
+        """Input name -> its value at every point, as an array of `shape`."""
+        if self.scattered:
+            return dict(self.axes)
+        return dict(zip(self.axes, np.meshgrid(*self.axes.values(), indexing="ij")))
 
     def mask(self) -> np.ndarray:
         """The points that count, as a bool array of `shape`."""
@@ -88,11 +98,16 @@ def default_grid(problem) -> ReferenceGrid:
 
 
 def build_reference(problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
+    return with_domain(problem, with_derived(problem, _source(problem, ref, spec_dir)))
+
+
+def _source(problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
+    """What the reference itself gives: outputs, and derived quantities it names."""
     if ref.file is not None:
-        return with_domain(problem, _from_file(problem, spec_dir / ref.file, ref.columns))
+        return _from_file(problem, spec_dir / ref.file, ref.columns)
     axes = grid_axes(problem, ref.grid)
     if ref.cole_hopf is not None:
-        return with_domain(problem, ReferenceGrid(axes, {problem.outputs[0]: _cole_hopf(problem, ref, axes)}))
+        return ReferenceGrid(axes, {problem.outputs[0]: _cole_hopf(problem, ref, axes)})
     mesh = np.meshgrid(*axes.values(), indexing="ij")
     env = dict(zip(problem.inputs, mesh)) | problem.constants
     values = {}
@@ -100,7 +115,26 @@ def build_reference(problem, ref: Reference, spec_dir: Path) -> ReferenceGrid:
         for out, expr in exact_expressions(problem, ref).items():
             value = expr.evaluate(env)
             values[out] = np.broadcast_to(np.asarray(value, dtype=np.float64), mesh[0].shape).copy()
-    return with_domain(problem, ReferenceGrid(axes, values))
+    return ReferenceGrid(axes, values)
+
+
+def computable_from_outputs(problem, expr: Expression) -> bool:
+    """A derived quantity that the reference's outputs give: no derivatives (the reference has
+    values, not a differentiable field) and no trained parameter (the reference is the truth)."""
+    return not expr.derivatives and expr.constants <= set(problem.constants)
+
+
+def with_derived(problem, grid: ReferenceGrid) -> ReferenceGrid:
+    """The grid with each derived quantity it lacks but can compute from its outputs (numpy, float64)."""
+    values = dict(grid.values)
+    for name, expr in problem.derived.items():
+        if name in values or not computable_from_outputs(problem, expr) or not expr.outputs <= set(values):
+            continue
+        env = grid.coordinates() | {out: values[out] for out in expr.outputs} | problem.constants
+        with np.errstate(all="ignore"):  # undefined outside the domain is never counted
+            value = expr.evaluate(env)
+        values[name] = np.broadcast_to(np.asarray(value, dtype=np.float64), grid.shape).copy()
+    return ReferenceGrid(grid.axes, values, grid.scattered, grid.inside)
 
 
 def with_domain(problem, grid: ReferenceGrid) -> ReferenceGrid:
@@ -114,7 +148,7 @@ def with_domain(problem, grid: ReferenceGrid) -> ReferenceGrid:
 # uses those parsed forms.
 
 def exact_expressions(problem, ref: Reference) -> dict[str, Expression]:
-    """Output -> its exact solution."""
+    """Output (or derived quantity) -> its exact solution."""
     if not isinstance(ref.exact, dict):
         return {problem.outputs[0]: problem.expressions[("reference", "exact")]}
     return {out: problem.expressions[("reference", "exact", out)] for out in ref.exact}
@@ -189,13 +223,29 @@ def _in_input_order(values: np.ndarray, grid: tuple[int, ...]) -> np.ndarray | N
     return np.transpose(values, [values.shape.index(n) for n in grid])
 
 
-def read_reference_file(path: Path, inputs, outputs, columns: dict[str, str], cap: int) -> ReferenceGrid:
-    """The file's arrays in their layout; TableRefused (one line, no file name) if wrong."""
+def read_reference_file(path: Path, inputs, outputs, columns: dict[str, str], cap: int,
+                        derived=()) -> ReferenceGrid:
+    """The file's arrays in their layout; TableRefused (one line, no file name) if wrong.
+
+    Every input and output must be there; a derived quantity only when `columns` names its array,
+    else it is taken when the file has an array of its own name."""
     from pinnrun.problem.tabular import read_arrays
 
-    names = {k: columns.get(k, k) for k in (*inputs, *outputs)}
+    given = [d for d in derived if d in columns or _holds(path, d, cap)]
+    names = {k: columns.get(k, k) for k in (*inputs, *outputs, *given)}
     arrays = read_arrays(path, names, cap)
-    return reference_layout(arrays, list(inputs), list(outputs), names, Path(path).suffix.lower() == ".csv")
+    return reference_layout(arrays, list(inputs), [*outputs, *given], names, Path(path).suffix.lower() == ".csv")
+
+
+def _holds(path: Path, name: str, cap: int) -> bool:
+    """Whether the file has an array `name`; any other refusal is left to the whole read to report."""
+    from pinnrun.problem.tabular import TableRefused, read_arrays
+
+    try:
+        read_arrays(path, {name: name}, cap)
+    except TableRefused as err:
+        return not str(err).startswith("lacks ")  # the readers' one wording for a missing array
+    return True
 
 
 def _from_file(problem, path: Path, columns: dict[str, str] | None = None) -> ReferenceGrid:
@@ -204,6 +254,7 @@ def _from_file(problem, path: Path, columns: dict[str, str] | None = None) -> Re
     from pinnrun.spec.limits import MAX_REFERENCE_BYTES
 
     try:
-        return read_reference_file(path, problem.inputs, problem.outputs, columns or {}, MAX_REFERENCE_BYTES)
+        return read_reference_file(path, problem.inputs, problem.outputs, columns or {}, MAX_REFERENCE_BYTES,
+                                   list(problem.derived))
     except TableRefused as err:
         raise PinnrunError(f"{path}: reference file: {err}") from None

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from pinnrun.problem.reference import (ReferenceGrid, centred_initial, cole_hopf_initial, cole_hopf_viscosity,
-                                       grid_axes, read_reference_file, with_domain)
+                                       computable_from_outputs, exact_expressions, grid_axes, read_reference_file,
+                                       with_derived, with_domain)
 from pinnrun.problem.regions.interval import Interval
 from pinnrun.problem.tabular import SUFFIXES, TableRefused
 from pinnrun.spec.expressions import ExpressionError
@@ -30,6 +31,10 @@ def check_reference(problem, ref: Reference, at, spec_dir: Path, probes) -> None
             else [("reference", "exact")]
         for here in paths:
             probes.check_exact(here)
+        exact = exact_expressions(problem, ref)
+        for name, expr in problem.derived.items():
+            if name not in exact and computable_from_outputs(problem, expr) and expr.outputs <= set(exact):
+                probes.check_derived_reference(name, exact)
     if ref.columns and ref.file is None:
         raise at.error(("reference", "columns"), "columns name the arrays of a data file: give file: too")
     if ref.file is not None:
@@ -46,16 +51,28 @@ def _check_file(problem, ref: Reference, at, path: Path) -> None:
         raise at.error(here, f"file not found: {path}")
     if path.suffix.lower() not in SUFFIXES:
         raise at.error(here, "reference data must be a .npz, .csv or .mat file")
-    names = [*problem.inputs, *problem.outputs]
+    names = [*problem.inputs, *problem.outputs, *problem.derived]
     for name in ref.columns:
         if name not in names:
-            raise at.error(("reference", "columns", name), f"not an input or output ({', '.join(names)})")
+            what = "an input, output or derived quantity" if problem.derived else "an input or output"
+            raise at.error(("reference", "columns", name), f"not {what} ({', '.join(names)})")
     try:
-        grid = read_reference_file(path, problem.inputs, problem.outputs, ref.columns, MAX_REFERENCE_BYTES)
+        grid = read_reference_file(path, problem.inputs, problem.outputs, ref.columns, MAX_REFERENCE_BYTES,
+                                   list(problem.derived))
     except TableRefused as err:
         raise at.error(here, f"{path.name}: {err}") from None
-    if not with_domain(problem, grid).mask().any():
+    grid = with_domain(problem, grid)
+    inside = grid.mask()
+    if not inside.any():
         raise at.error(here, f"{path.name}: none of its {math.prod(grid.shape):,} points lies inside the domain")
+    computed = with_derived(problem, grid)
+    for name in [n for n in computed.values if n not in grid.values]:  # from the file's outputs: finite inside
+        bad = ~np.isfinite(computed.values[name]) & inside
+        if bad.any():
+            point = computed.points()[int(np.flatnonzero(bad.ravel())[0])]
+            where = ", ".join(f"{k}={v:.6g}" for k, v in zip(problem.inputs, point))
+            raise at.error(("derived", name), f"not finite at {where} of the reference file {path.name} "
+                                              "(computed from its outputs)")
 
 
 def _check_cole_hopf(problem, ref: Reference, at, probes) -> None:

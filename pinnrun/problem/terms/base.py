@@ -156,6 +156,7 @@ class Setting:
     points: dict[str, int]
     weights: dict[str, float]
     spec_dir: Path
+    derived: dict[str, Expression] = field(default_factory=dict)  # name -> expression of outputs, derivatives
 
     @property
     def inputs(self) -> tuple[str, ...]:

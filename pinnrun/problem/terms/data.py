@@ -1,5 +1,7 @@
-"""Observed values of outputs at given points (a .npz, .csv or .mat file).
+"""Observed values of outputs and derived quantities at given points (a .npz, .csv or .mat file).
 
+A derived quantity (`u: psi_y`) is observed as its expression of the network's outputs and
+derivatives at the observation points, so velocities can constrain a stream function.
 The observations are one fixed set: the ranks split it in disjoint blocks
 whatever the scaling mode (weak scaling grows the collocation points, never
 the data; docs/spec.md).
@@ -27,7 +29,10 @@ class Data(Term):
             raise TermError(here, f"{cond.file}: {err}") from None
         except OSError as err:
             raise TermError(here, f"{cond.file}: {err.strerror or err}") from None
+        # the residual's columns, in a stable order: outputs, then derived quantities, as the spec lists them
         self.observed = [out for out in setting.outputs if out in cond.columns]
+        self.derived = {name: expr for name, expr in setting.derived.items() if name in cond.columns}
+        self.observed += list(self.derived)
         self.x = np.stack([columns[v] for v in setting.inputs], axis=1)
         self.values = np.stack([columns[out] for out in self.observed], axis=1)
         inside = setting.domain.contains(self.x)
@@ -38,6 +43,15 @@ class Data(Term):
                                   f"(first: row {i + 1}, {at})")
         super().__init__(name, setting.weights.get(name, 1.0), len(self.x))
 
+    @property
+    def expressions(self):
+        """The observed derived quantities' expressions (probed at the observations)."""
+        return {("derived", name): expr for name, expr in self.derived.items()}
+
+    @property
+    def derivatives(self):
+        return frozenset().union(*(expr.derivatives for expr in self.derived.values()))
+
     def sample(self, where: Draw) -> Batch:
         block = shard(self.points, where.rank, where.size, "strong")
         rows = slice(block.start, block.start + block.count)
@@ -47,5 +61,6 @@ class Data(Term):
     def residual(self, env, arrays):
         import tensorflow as tf  # the problem layer loads without TensorFlow (validation stays fast)
 
-        predicted = tf.concat([env[out] for out in self.observed], axis=1)
+        predicted = tf.concat([self.derived[name].evaluate(env, backend="tf") if name in self.derived else env[name]
+                               for name in self.observed], axis=1)
         return predicted - arrays["observed"]
