@@ -65,7 +65,8 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
 
         def solution():
             if comm.rank == 0 and "rank 0" not in solutions:
-                solutions["rank 0"] = Solution(problem, spec.reference, session.loaded.path.parent, net)
+                solutions["rank 0"] = Solution(problem, spec.reference, session.loaded.path.parent, net,
+                                               session.parameters)
             return solutions.get("rank 0") if comm.rank == 0 else None
 
         write_failures = WriteFailures()

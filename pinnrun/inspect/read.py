@@ -69,7 +69,8 @@ def read_run(path: Path) -> RunFiles:
 
 
 def spec_fields(files: RunFiles) -> dict | None:
-    """Name, inputs (space then time, the order of the prediction arrays), outputs, planned steps.
+    """Name, inputs (space then time, the order of the prediction arrays), outputs, derived
+    quantities, planned steps.
 
     The validated spec when it loads; otherwise the raw YAML, so that a run whose
     reference file has since moved can still be inspected."""
@@ -90,11 +91,12 @@ def spec_fields(files: RunFiles) -> dict | None:
     space, time = variables.get("space"), variables.get("time")
     time = time if isinstance(time, str) else None
     inputs = [v for v in (space if isinstance(space, list) else []) if isinstance(v, str)] + ([time] if time else [])
-    outputs = data.get("outputs")
+    outputs, derived = data.get("outputs"), data.get("derived")
     return {
         "name": as_text(data.get("name")), "description": as_text(data.get("description")) or "",
         "inputs": inputs, "time": time,
         "outputs": [o for o in (outputs if isinstance(outputs, (list, dict)) else []) if isinstance(o, str)],
+        "derived": [d for d in (derived if isinstance(derived, dict) else {}) if isinstance(d, str)],
         "scaling": as_text(data.get("scaling")), "has_reference": data.get("reference") is not None,
         "true_values": _true_values(data.get("parameters")),
         "planned_steps": {"adam": as_count(as_mapping(training.get("adam")).get("steps")),

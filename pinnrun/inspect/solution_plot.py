@@ -1,4 +1,5 @@
-"""solution_<output>.png: the prediction at the reference's points against the reference.
+"""solution_<name>.png: the prediction of an output or derived quantity at the reference's points
+against the reference (where it has one).
 
 On a grid: one input gives lines (prediction over reference) and the pointwise error below;
 two inputs (x and t, or x and y) heat maps of prediction, reference and |error|; more inputs
@@ -25,7 +26,7 @@ def plot_solutions(npz: Path, spec: dict, problem: str, out_dir: Path) -> tuple[
             axes = {k: np.asarray(data[k], dtype=float).ravel() for k in inputs}
             fields = {out: (np.asarray(data[out], dtype=float),
                             np.asarray(data[f"{out}_reference"], dtype=float) if f"{out}_reference" in names else None)
-                      for out in spec["outputs"] if out in names}
+                      for out in [*spec["outputs"], *spec.get("derived", [])] if out in names}
             scattered = "is_scattered" in names and data["is_scattered"].size == 1 and bool(data["is_scattered"])
             inside = np.asarray(data["inside_domain"]) if "inside_domain" in names else None
     except (OSError, ValueError) as err:

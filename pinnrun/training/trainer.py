@@ -145,7 +145,9 @@ class Trainer:
         with tf.GradientTape() as tape:
             local = self.losses()
             total_local = tf.reduce_sum(self.losses.weights * local)
-        grads = tape.gradient(total_local, self.params)
+        # zero, not None, for a weight no term reaches: an output used only through its derivatives
+        # (a stream function) leaves its bias unconnected
+        grads = tape.gradient(total_local, self.params, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         reduced = self.comm.allreduce_sum(tf.concat([flatten(grads), local], axis=0))
         terms = reduced[self.n_params:]
         return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
