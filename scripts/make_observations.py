@@ -7,7 +7,8 @@ domain, with optional Gaussian noise, written as .npz or .csv with named columns
     python scripts/make_observations.py --exact "exp(-0.1*pi**2*t)*sin(pi*x)" --box x=0:1 --box t=0:1 \\
         --output u --points 50 --out obs.npz
 
-With --spec the expression is the spec's reference.exact (every output it gives, or --output's)
+With --spec the expression is the spec's reference.exact (every output or derived quantity it
+gives, or --output's: a velocity u of `derived: {u: psi_y}` is written like an output)
 and the points lie in the spec's domain (any region, drawn uniformly by rejection from its
 bounding box); with --exact they fill the --box axes, in the order given, which name the columns.
 Noise: `relative` (default) adds N(0, (noise * RMS of the output's clean values)^2) to every value,
@@ -72,7 +73,8 @@ def _arguments() -> argparse.ArgumentParser:
     parser.add_argument("--constant", action="append", default=[], metavar="NAME=VALUE",
                         help="a named number the expression uses (with --exact; repeat)")
     parser.add_argument("--output", action="append", default=[],
-                        help="the output's column name (with --exact, default u); with --spec, the outputs to keep")
+                        help="the output's column name (with --exact, default u); with --spec, the outputs "
+                             "or derived quantities to keep")
     parser.add_argument("--points", type=int, required=True)
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--noise-kind", choices=("relative", "absolute"), default="relative")
