@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "results"
+RECORD = ROOT / "benchmarks" / "full_runs.json"
 
 
 # Rows that train a shipped spec with overrides: row name -> (spec, --set overrides).
@@ -58,11 +59,17 @@ def collect(out: Path) -> dict:
 
 
 def newest_runs() -> list[dict]:
+    """The newest row of every problem and rank count: run folders here win, and rows of
+    benchmarks/full_runs.json whose folders are gone (another machine, a fresh clone) are kept."""
+    rows = {(r["problem"], r["ranks"]): r for r in json.loads(RECORD.read_text())} if RECORD.exists() else {}
     newest: dict[str, Path] = {}
     for folder in sorted(OUT.glob("*-*r-*")):  # names end in a sortable time stamp
         if (folder / "summary.json").exists():
             newest[folder.name.rsplit("-", 2)[0]] = folder
-    return [collect(f) for _, f in sorted(newest.items())]
+    for folder in newest.values():
+        r = collect(folder)
+        rows[(r["problem"], r["ranks"])] = r
+    return [rows[k] for k in sorted(rows)]
 
 
 def row(r: dict) -> str:
@@ -72,7 +79,7 @@ def row(r: dict) -> str:
     pts = "+".join(str(v) for v in s["points"]["global"].values())
     return (f"| {r['problem']} | {r['ranks']} | {s['scaling']} | {pts} | {phases} | "
             f"{error(s)} | {parameters(s)} | {_num(s['final_loss'], '.2e')} | "
-            f"{s['wall_seconds']:.0f} s | {1 / s['seconds_per_step']:.1f} |")
+            f"{s['wall_seconds']:.0f} s | {1 / s['seconds_per_step']:.1f} | {r['launch']['created'][:10]} |")
 
 
 def error(summary: dict) -> str:
@@ -115,7 +122,7 @@ def main(problems: list[str]) -> None:
             for k in (1, 2):
                 run(p, k)
     rows = newest_runs()  # the newest run of every problem and rank count, these and earlier ones
-    (ROOT / "benchmarks" / "full_runs.json").write_text(json.dumps(rows, indent=1) + "\n")
+    RECORD.write_text(json.dumps(rows, indent=1) + "\n")
     versions = rows[0]["launch"]["versions"]
     dates = sorted({r["launch"]["created"][:10] for r in rows})
     lines = [
@@ -129,8 +136,8 @@ def main(problems: list[str]) -> None:
         "`benchmarks/full_runs.json`, with the run folder it came from.",
         "",
         "| problem | ranks | scaling | global points (per term) | steps | L2 rel. error | identified parameters "
-        "| final loss | wall | Adam steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| final loss | wall | Adam steps/s | measured |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *[row(r) for r in rows],
         "",
         "Wall time is the whole run: start-up, graph compilation, training, and writing results. "
