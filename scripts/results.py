@@ -51,9 +51,9 @@ TARGETS = [
     ("navier_stokes_inverse_noisy", "lambda2 relative error", _param("lambda2"), None, ""),
     ("allen_cahn", "L2 error", lambda s: s["l2_relative_error"], 1e-2,
      "DeepXDE's example, same setting: 1.5e-2 (lululxvi/deepxde pull request 526)"),
-    ("kovasznay", "L2 error", lambda s: s["l2_relative_error"], 1e-2, ""),
+    ("kovasznay", "L2 error, worst of u, v, p", lambda s: max(s["l2_relative_errors"].values()), 1e-2, ""),
     ("heat_disk", "L2 error", lambda s: s["l2_relative_error"], 1e-2, ""),
-    ("poisson2d_mixed", "L2 error", lambda s: s["l2_relative_error"], 1e-2, ""),
+    ("poisson2d_mixed", "L2 error, worst of u, v", lambda s: max(s["l2_relative_errors"].values()), 1e-2, ""),
     ("diffusion_reaction", "L2 error", lambda s: s["l2_relative_error"], 1e-2, ""),
     ("diffusion_reaction", "k relative error", _param("k"), None, ""),
 ]
@@ -66,6 +66,16 @@ NOTES = [
     "accurate (5e-3 to 1e-2) because a small error in the phase of h moves them but not |h|. The "
     "initial value is built into the outputs, and L-BFGS does most of the work: |h| was at 3.6e-2 "
     "after the 2,000 Adam steps.",
+    "**navier_stokes_inverse**: lambda1 and lambda2 from 2,000 velocity observations (u and v, the "
+    "derived quantities psi_y and -psi_x of the stream function; the pressure is never observed) and "
+    "2,048 + 2,048 collocation points. On clean data 2 ranks agree with 1: lambda1 within 0.005% and "
+    "lambda2 within 0.7% on both, against 0.08% and 4.7% in Raissi et al. (cylinder wake, 5,000 "
+    "observations; a harder flow, so this is a check of the method, not a like-for-like comparison). "
+    "The flow is a Taylor-Green vortex carried by a uniform stream, an exact solution: without the "
+    "stream u.grad(u) is a gradient that the pressure absorbs whatever lambda1 is, and lambda1 could "
+    "not be identified. After the 2,000 Adam steps lambda1 was 0.87 and lambda2 0.0063; L-BFGS "
+    "identifies them. With 1% noise on every observation (`navier_stokes_inverse_noisy`, 1 rank) lambda1 is "
+    "within 0.03% and lambda2 within 0.4%. The 2-rank run on noisy data was left out for time.",
     "**allen_cahn misses its target** (2.2e-2 on 1 rank against 1e-2; DeepXDE's own example in this "
     "setting reports 1.5e-2). What limits it is one place: x = 0, where u starts at the unstable "
     "equilibrium u = 0 of the reaction 5(u - u^3) and grows only through diffusion. A residual error "
@@ -241,7 +251,9 @@ def main(problems: list[str]) -> None:
         "",
         *targets(rows),
         "",
-        *NOTES,
+        *[line for note in NOTES for line in (note, "")],
+        "poisson1d_paper, the paper's first case, is studied by its h-analysis in "
+        "[scaling.md](scaling.md#h-analysis-in-the-papers-setting-poisson-on--1-7).",
         "",
         "Commands:",
         "",
