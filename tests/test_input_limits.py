@@ -512,8 +512,8 @@ def test_reference_file_errors_are_located_in_the_spec(tmp_path: Path) -> None:
 def test_rank_zero_reads_the_reference_within_the_same_bounds(tmp_path: Path) -> None:
     from pinnrun.problem.reference import _from_file
 
-    class Problem:  # the two fields _from_file reads
-        inputs, outputs = ["x"], ["u"]
+    class Problem:  # the fields _from_file reads
+        inputs, outputs, derived = ["x"], ["u"], {}
 
     np.savez(tmp_path / "ok.npz", x=np.linspace(0, 1, 4), u=np.arange(4))
     grid = _from_file(Problem, tmp_path / "ok.npz")
