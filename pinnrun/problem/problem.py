@@ -41,10 +41,9 @@ class Problem:
         """The spatial bounding box."""
         return self.input_box[:len(self.space)]
 
-    def derived_derivatives(self, names=None) -> frozenset:
-        """The derivatives the derived quantities `names` (default: all) need."""
-        chosen = self.derived if names is None else names
-        return frozenset().union(*(self.derived[n].derivatives for n in chosen))
+    def derived_derivatives(self) -> frozenset:
+        """The derivatives the derived quantities need."""
+        return frozenset().union(*(expr.derivatives for expr in self.derived.values()))
 
     def expression(self, *path) -> Expression:
         return self.expressions[tuple(path)]
