@@ -78,10 +78,13 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
     def run() -> int:
         from pinnrun.problem.build import load_problem
 
+        from pinnrun.spec.memory import memory_line
+
         loaded, problem = load_problem(spec, list(overrides))
         s = loaded.spec
         terms = ", ".join(f"{t.name}={t.points}" for t in problem.terms)
         click.echo(f"{spec}: valid ({s.name}; terms {terms}; scaling {s.scaling})")
+        click.echo(f"memory: {memory_line(s, loaded.expressions)}")
         return 0
     _guard(run)
 
@@ -103,6 +106,10 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
               help="Checkpoint every STEPS steps (training.checkpoint.every_steps).")
 @click.option("--checkpoint-minutes", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
               help="Also checkpoint when MINUTES passed since the last (training.checkpoint.every_minutes).")
+@click.option("--memory-budget", metavar="SIZE", help="Memory a rank's training may hold, e.g. 8GiB: its points "
+              "are evaluated in micro-batches that fit (training.memory_budget).")
+@click.option("--micro-batch", type=click.IntRange(min=1), metavar="POINTS",
+              help="Evaluate each rank's points in micro-batches of at most POINTS (training.micro_batch).")
 @click.option("--hang-timeout", type=click.FloatRange(min=1, max=86400), default=30, show_default=True,
               metavar="SECONDS", help="A rank silent this long is hung: the job stops.")
 @click.option("--stop-grace", type=click.FloatRange(min=0, max=86400), default=60, show_default=True,
@@ -116,7 +123,7 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
 @click.option("--elastic-timeout", type=click.IntRange(min=1, max=86400), default=120, show_default=True,
               metavar="SECONDS", help="Elastic: how long to wait for --min-np ranks before the run fails.")
 def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides,
-          checkpoint_every, checkpoint_minutes, hang_timeout, stop_grace, elastic, min_np, max_np,
+          checkpoint_every, checkpoint_minutes, memory_budget, micro_batch, hang_timeout, stop_grace, elastic, min_np, max_np,
           elastic_timeout) -> None:
     """Train SPEC data-parallel and write a run folder (or continue one with --resume)."""
     def run() -> int:
@@ -128,6 +135,10 @@ def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, 
             sets.append(f"training.checkpoint.every_steps={checkpoint_every}")
         if checkpoint_minutes is not None:
             sets.append(f"training.checkpoint.every_minutes={checkpoint_minutes}")
+        if memory_budget is not None:  # the flag replaces the spec's choice, whichever it was
+            sets += [f"training.memory_budget={memory_budget}", "training.micro_batch=null"]
+        if micro_batch is not None:
+            sets += [f"training.micro_batch={micro_batch}", "training.memory_budget=null"]
         if (spec is None) == (resume is None):
             raise PinnrunError("give a SPEC to train, or --resume RUN_DIR to continue a run (not both)")
         host_list = parse_hosts(hosts) if hosts else None

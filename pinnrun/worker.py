@@ -123,7 +123,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
         train_loss = _global_loss(trainer.losses, comm)
         test_loss = _global_loss(LossTerms(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net,
-                                           session.parameters), comm)
+                                           session.parameters, trainer.losses.micro_batch), comm)
         costs = measure_step_costs(session) if probe else None
         if comm.rank == 0:
             final = solution()
@@ -135,6 +135,8 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             summary = build_summary(problem, spec.scaling, comm.size, counts, log,
                                     time.perf_counter() - started, l2, in_sync)
             summary["l2_relative_errors"] = l2_per_output
+            # rank 0's: strong-scaling ranks one point apart may differ by one micro-batch
+            summary["micro_batches"] = {"count": trainer.losses.micro_batches, "points": trainer.losses.micro_batch}
             summary.update(_generalisation(train_loss, test_loss))
             if problem.parameters:
                 summary["parameters"] = session.parameters.report()

@@ -124,7 +124,9 @@ def trained(tmp_path_factory):
         "strong-1": lambda: train(base / "strong-1", 1, *SMALL, *point_sets(STRONG_POINTS), "scaling=strong"),
         "weak-1": lambda: train(base / "weak-1", 1, *SMALL, *point_sets({k: 2 * n for k, n in WEAK_POINTS.items()}),
                                 "scaling=weak"),
-        "weak-2": lambda: train(base / "weak-2", 2, *SMALL, *point_sets(WEAK_POINTS), "scaling=weak"),
+        # micro-batched (319 points a rank in 4 micro-batches, every term padded): the same trajectory
+        "weak-2": lambda: train(base / "weak-2", 2, *SMALL, *point_sets(WEAK_POINTS), "scaling=weak",
+                                flags=["--micro-batch", "100"]),
         **{f"strong-2-{path}": (lambda path=path: train(
             base / f"strong-2-{path}", 2, *SMALL, *point_sets(STRONG_POINTS), "scaling=strong",
             flags=launch_flags(path, base))) for path in LAUNCH_PATHS},
@@ -250,6 +252,8 @@ def test_weak_two_ranks_of_n_points_are_one_rank_of_2n(trained):
     one, two = trained("weak-1"), trained("weak-2")
     assert (two.run["launcher"], two.summary["scaling"], two.summary["ranks"]) == ("mpirun", "weak", 2)
     assert two.summary["points"]["per_rank"] == WEAK_POINTS
+    assert two.summary["micro_batches"] == {"count": 4, "points": 100}
+    assert one.summary["micro_batches"] == {"count": 1, "points": None}
     assert two.summary["points"]["global"] == one.summary["points"]["global"] == \
         {name: 2 * n for name, n in WEAK_POINTS.items()}
     # rank r holds block r of the 1-rank run's 2N points

@@ -10,7 +10,7 @@ import re
 
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.command import LOCAL_NAMES, LaunchPlan
-from pinnrun.spec.memory import estimate_rank_memory, human_bytes
+from pinnrun.spec.memory import BudgetError, MemoryEstimate, estimate_rank_memory, human_bytes
 from pinnrun.spec.schema import Spec
 from pinnrun.spec.yaml_lines import format_path
 
@@ -50,7 +50,10 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
     """Raise when the local ranks cannot fit; a note for remote hosts (their memory is unknown here).
     `expressions` are the spec's, as validation parsed them; `memory()` gives the bytes available
     (None where it cannot be read: not checked)."""
-    estimate = estimate_rank_memory(spec, plan.ranks, expressions)
+    try:
+        estimate = estimate_rank_memory(spec, plan.ranks, expressions)
+    except BudgetError as e:
+        raise PinnrunError(f"training.memory_budget: {e}") from None
     reference = estimate.parts["reference"]  # rank 0 alone holds the reference grid
     training = estimate.total - reference
     per_rank = RANK_RUNTIME_BYTES + training
@@ -67,5 +70,13 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
             f"{plan.ranks} rank(s) on this host need about {human_bytes(needed)} but it has "
             f"{human_bytes(limit)} available: each rank {human_bytes(RANK_RUNTIME_BYTES)} for TensorFlow and "
             f"Horovod (measured idle) + about {human_bytes(training)} for training ({estimate.detail}); "
-            f"at most {fit} rank(s) fit; lower {format_path(estimate.blame)} or use more hosts")
+            f"at most {fit} rank(s) fit; {_remedy(spec, estimate)}")
     return []
+
+
+def _remedy(spec: Spec, estimate: MemoryEstimate) -> str:
+    if estimate.parts["tapes"] > estimate.total / 2:
+        # the points evaluated at once dominate: micro-batches bound them
+        return ("set a memory budget per rank (--memory-budget, training.memory_budget) to evaluate each rank's "
+                "points in micro-batches, or use more hosts")
+    return f"lower {format_path(estimate.blame)} or use more hosts"

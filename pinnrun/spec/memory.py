@@ -53,6 +53,8 @@ class MemoryEstimate:
     parts: dict[str, int]      # network, points, tapes, reference
     blame: tuple               # the spec field whose size dominates
     detail: str                # what that field contributes, in words
+    micro_batch: int | None = None  # points per micro-batch (None: the whole shard at once)
+    micro_batches: int = 1
 
 
 def tape_factor(order: int) -> float:
@@ -97,9 +99,60 @@ def term_orders(spec: Spec, expressions: dict) -> dict[str, int]:
     return orders
 
 
+def rank_points(spec: Spec, ranks: int | None) -> dict[str, int]:
+    """Points of each term on the rank holding the most. `ranks=None`: not known yet
+    (validation), so strong-scaling terms, whose points the ranks share, are left out."""
+    if spec.scaling == "weak":
+        return dict(spec.sampling.points)
+    if ranks is None:
+        return {}
+    return {term: math.ceil(count / ranks) for term, count in spec.sampling.points.items()}
+
+
+def micro_batches(points: int, micro_batch: int | None) -> int:
+    """How many micro-batches a rank holding `points` evaluates (training/losses.py counts alike)."""
+    return 1 if micro_batch is None or points <= micro_batch else math.ceil(points / micro_batch)
+
+
+class BudgetError(ValueError):
+    """training.memory_budget is below what one rank needs even one point at a time."""
+
+
+def micro_batch_points(spec: Spec, ranks: int | None, expressions: dict) -> int | None:
+    """Points per micro-batch: training.micro_batch, or the largest that keeps a rank's estimate
+    within training.memory_budget; None: the whole shard at once."""
+    if spec.training.micro_batch is not None:
+        return spec.training.micro_batch
+    budget = spec.training.memory_budget
+    if budget is None:
+        return None
+    total = sum(rank_points(spec, ranks).values())
+    if _estimate(spec, ranks, expressions, None).total <= budget:
+        return None
+    smallest = _estimate(spec, ranks, expressions, 1)
+    if smallest.total > budget:
+        held = {"traced graphs": FIXED_OVERHEAD, **{k: v for k, v in smallest.parts.items() if k != "tapes"}}
+        parts = ", ".join(f"{name} {human_bytes(size)}" for name, size in held.items() if size)
+        raise BudgetError(f"{human_bytes(budget)} is below what one rank holds whatever its micro-batches: about "
+                          f"{human_bytes(sum(held.values()))} ({parts})")
+    fits, too_big = 1, total  # the estimate grows with the micro-batch: bisect for the largest that fits
+    while too_big - fits > 1:
+        middle = (fits + too_big) // 2
+        if _estimate(spec, ranks, expressions, middle).total <= budget:
+            fits = middle
+        else:
+            too_big = middle
+    return math.ceil(total / micro_batches(total, fits))  # as many micro-batches, evened out
+
+
 def estimate_rank_memory(spec: Spec, ranks: int | None, expressions: dict) -> MemoryEstimate:
-    """Peak bytes of one training rank. `ranks=None`: not known yet (validation), so
-    strong-scaling points, which the ranks share, are left to the launch-time check."""
+    """Peak bytes of one training rank, micro-batched as the spec asks. `ranks=None`: not known
+    yet (validation), so strong-scaling points, which the ranks share, are left to the launch-time
+    check. A budget too small for any micro-batch raises BudgetError."""
+    return _estimate(spec, ranks, expressions, micro_batch_points(spec, ranks, expressions))
+
+
+def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int | None) -> MemoryEstimate:
     s = 4 if spec.network.dtype == "float32" else 8
     n_in = len(spec.variables.space) + (spec.variables.time is not None)
     n_params = parameter_count(spec)
@@ -109,17 +162,15 @@ def estimate_rank_memory(spec: Spec, ranks: int | None, expressions: dict) -> Me
     per_term = {}
     orders = term_orders(spec, expressions)
     width = sum(spec.network.hidden)
-    for term, count in spec.sampling.points.items():
-        if spec.scaling == "strong":
-            if ranks is None:
-                continue
-            count = math.ceil(count / ranks)
+    counts = rank_points(spec, ranks)
+    m = micro_batches(sum(counts.values()), micro_batch)
+    for term, count in counts.items():
         normals = len(spec.variables.space) if spec.conditions.get(term) and \
             spec.conditions[term].kind in ("neumann", "robin") else 0
-        if spec.conditions.get(term) and spec.conditions[term].kind == "periodic":
-            count *= 2  # a point on each of the two parts
-        per_term[term] = (count * (n_in + 1 + normals) * (s + 8),
-                          count * width * s * tape_factor(orders[term]), count)
+        pairs = 2 if spec.conditions.get(term) and spec.conditions[term].kind == "periodic" else 1  # a point on each part
+        at_once = math.ceil(count / m) * pairs  # the tapes hold one micro-batch
+        per_term[term] = (count * pairs * (n_in + 1 + normals) * (s + 8),
+                          at_once * width * s * tape_factor(orders[term]), count)
     points = sum(p for p, _, _ in per_term.values())
     tapes = sum(t for _, t, _ in per_term.values())
 
@@ -138,7 +189,16 @@ def estimate_rank_memory(spec: Spec, ranks: int | None, expressions: dict) -> Me
         blame, detail = ("reference", "grid"), f"a reference grid of {grid:,} points"
     else:
         blame, detail = ("network", "hidden"), f"{n_params:.3g} parameters x {s} bytes"
-    return MemoryEstimate(int(total), parts, blame, detail)
+    return MemoryEstimate(int(total), parts, blame, detail, micro_batch if m > 1 else None, m)
+
+
+def memory_line(spec: Spec, expressions: dict) -> str:
+    """What `pinnrun validate` says of a rank's memory: the estimate, micro-batched as the spec asks."""
+    e = estimate_rank_memory(spec, 1, expressions)
+    where = "per rank" if spec.scaling == "weak" else "on 1 rank (strong scaling: less per rank on more ranks)"
+    how = (f"in {e.micro_batches:,} micro-batches of at most {e.micro_batch:,} points" if e.micro_batch
+           else "the whole shard at once")
+    return f"about {human_bytes(e.total)} {how} {where} (estimate of training; the TensorFlow runtime comes on top)"
 
 
 def human_bytes(n: float) -> str:

@@ -11,7 +11,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
                       model_validator)
 
 from pinnrun.spec.geometry_schema import Geometry  # regions: one kind per mapping, CSG nested
-from pinnrun.spec.numbers import Bounds, Coordinate, no_boolean
+from pinnrun.spec.numbers import Bounds, Bytes, Coordinate, no_boolean
 
 
 def _no_boolean_expression(value):
@@ -32,6 +32,8 @@ MAX_CHECKPOINTS_KEPT = 1_000
 MAX_LEARNING_RATE = 10.0     # Adam rates are ~1e-4..1e-2
 MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
 MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
+MIN_MEMORY_BUDGET = 2**20    # 1 MiB; TensorFlow's own graphs take ~90 MiB (spec/memory.py)
+MAX_MEMORY_BUDGET = 2**40    # 1 TiB, spec/memory.py's ceiling for one rank
 MAX_GRID_AXIS = 4096
 MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
 DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial axis, by number of spatial axes
@@ -210,6 +212,17 @@ class Training(Strict):
     loss_weights: dict[TermName, Annotated[Float, Field(le=MAX_LOSS_WEIGHT)]] = {}
     log_every: PositiveInt = Field(100, le=MAX_STEPS)
     checkpoint: Checkpoint = Checkpoint()
+    # A rank evaluates its points in micro-batches of at most `micro_batch` points (all terms
+    # together), summing losses and gradients; or `memory_budget` (bytes a rank's training may
+    # hold) picks the largest micro-batch that fits (spec/memory.py). Neither: the whole shard at once.
+    micro_batch: PositiveInt | None = Field(None, le=MAX_POINTS)
+    memory_budget: Bytes | None = Field(None, ge=MIN_MEMORY_BUDGET, le=MAX_MEMORY_BUDGET)
+
+    @model_validator(mode="after")
+    def _one_batching(self):
+        if self.micro_batch is not None and self.memory_budget is not None:
+            raise ValueError("give micro_batch or memory_budget, not both")
+        return self
 
 
 class Reference(Strict):

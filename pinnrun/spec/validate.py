@@ -10,7 +10,7 @@ from __future__ import annotations
 import keyword
 
 from pinnrun.spec.expressions import RESERVED_NAMES, Expression, ExpressionError, evaluate_constants, parse
-from pinnrun.spec.memory import MAX_RANK_BYTES, estimate_rank_memory, human_bytes
+from pinnrun.spec.memory import MAX_RANK_BYTES, BudgetError, estimate_rank_memory, human_bytes
 from pinnrun.spec.schema import Spec
 from pinnrun.spec.yaml_lines import LocatedData
 
@@ -217,10 +217,13 @@ def _check_parameters_used(spec: Spec, at: LocatedData, parsed: Expressions) -> 
 
 
 def _check_memory(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
-    """One rank below a fixed ceiling, wherever it will run; the ranks a launch places on this
-    host are checked against its memory at launch, once their number is known (strong-scaling
-    points are shared between them)."""
-    estimate = estimate_rank_memory(spec, 1 if spec.scaling == "weak" else None, parsed)
+    """One rank below a fixed ceiling, wherever it will run, and within its memory budget; the
+    ranks a launch places on this host are checked against its memory at launch, once their
+    number is known (strong-scaling points are shared between them)."""
+    try:
+        estimate = estimate_rank_memory(spec, 1 if spec.scaling == "weak" else None, parsed)
+    except BudgetError as e:
+        raise at.error(("training", "memory_budget"), str(e)) from None
     if estimate.total > MAX_RANK_BYTES:
         raise at.error(estimate.blame, f"one rank needs about {human_bytes(estimate.total)} "
                                        f"({estimate.detail}); at most {human_bytes(MAX_RANK_BYTES)} a rank")

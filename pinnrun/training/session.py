@@ -13,6 +13,7 @@ from pinnrun.problem.problem import Problem
 from pinnrun.problem.terms.base import Batch
 from pinnrun.sampling.collocation import sample_problem
 from pinnrun.spec.loader import LoadedSpec, load_spec
+from pinnrun.spec.memory import micro_batch_points
 from pinnrun.training.losses import LossTerms
 from pinnrun.training.trainer import Trainer
 
@@ -42,12 +43,19 @@ class Session:
         grew): strong scaling splits the same global points anew, weak scaling draws as many
         per rank as before, so the global set changes with the ranks."""
         self.batches = _sample(self.problem, self.spec, self.comm)
-        self.losses = LossTerms(self.problem, self.batches, self.net, self.parameters)
+        self.losses = _losses(self.loaded, self.problem, self.batches, self.net, self.parameters, self.comm)
         self.trainer.set_losses(self.losses)
 
 
 def _sample(problem: Problem, s, comm) -> dict[str, Batch]:
     return sample_problem(problem, s.sampling.method, s.training.seed, comm.rank, comm.size, s.scaling)
+
+
+def _losses(loaded: LoadedSpec, problem: Problem, batches, net, parameters, comm) -> LossTerms:
+    """This rank's loss, in micro-batches when the spec asks (training.micro_batch, or what
+    training.memory_budget allows on this many ranks)."""
+    micro_batch = micro_batch_points(loaded.spec, comm.size, loaded.expressions)
+    return LossTerms(problem, batches, net, parameters, micro_batch)
 
 
 def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = (), broadcast: bool = True
@@ -63,6 +71,6 @@ def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = ()
     variables = [*net.params, *parameters.params]
     if broadcast:
         comm.broadcast_variables(variables)  # one model, whatever each rank initialised
-    losses = LossTerms(problem, batches, net, parameters)
+    losses = _losses(loaded, problem, batches, net, parameters, comm)
     return Session(loaded, problem, batches, net, parameters, losses,
                    Trainer(losses, variables, s.training, comm), comm)

@@ -31,7 +31,7 @@ import tensorflow as tf
 from pinnrun.spec.schema import Training
 from pinnrun.training.adam import Adam
 from pinnrun.training.lbfgs import LBFGS, STOP_NONE, STOP_REASONS
-from pinnrun.training.losses import LossTerms, flatten, unflatten
+from pinnrun.training.losses import LossTerms, unflatten
 
 
 @dataclass
@@ -142,13 +142,8 @@ class Trainer:
     def evaluate(self):
         """(total loss, flat gradient, global per-term losses, this rank's terms), all-reduced:
         gradients and loss terms travel in one fused all-reduce."""
-        with tf.GradientTape() as tape:
-            local = self.losses()
-            total_local = tf.reduce_sum(self.losses.weights * local)
-        # zero, not None, for a weight no term reaches: an output used only through its derivatives
-        # (a stream function) leaves its bias unconnected
-        grads = tape.gradient(total_local, self.params, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        reduced = self.comm.allreduce_sum(tf.concat([flatten(grads), local], axis=0))
+        local, flat_grad = self.losses.value_and_gradient(self.params)
+        reduced = self.comm.allreduce_sum(tf.concat([flat_grad, local], axis=0))
         terms = reduced[self.n_params:]
         return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
 
