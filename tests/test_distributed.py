@@ -254,6 +254,8 @@ def test_weak_two_ranks_of_n_points_are_one_rank_of_2n(trained):
     assert two.summary["points"]["per_rank"] == WEAK_POINTS
     assert two.summary["micro_batches"] == {"count": 4, "points": 100}
     assert one.summary["micro_batches"] == {"count": 1, "points": None}
+    shown = pinnrun("inspect", two.out)
+    assert shown.returncode == 0 and "4 per step on rank 0, at most 100 points each" in shown.stdout, shown.stdout
     assert two.summary["points"]["global"] == one.summary["points"]["global"] == \
         {name: 2 * n for name, n in WEAK_POINTS.items()}
     # rank r holds block r of the 1-rank run's 2N points

@@ -140,3 +140,20 @@ def test_validate_states_the_estimate_and_refuses_a_budget_nothing_fits(tmp_path
     line = one_error(pinnrun("validate", str(PROBLEMS / "burgers.yaml"), "--set", "training.memory_budget=8 parsecs",
                              cwd=tmp_path))
     assert "a size is a number of bytes or a number and a unit, e.g. 8 GiB" in line
+
+
+def test_launch_points_to_a_memory_budget_when_the_points_do_not_fit_and_a_budget_fits():
+    from pinnrun.errors import PinnrunError
+    from pinnrun.launch.command import LaunchPlan
+    from pinnrun.launch.memory_check import check_plan_memory
+    from pinnrun.spec.loader import load_spec
+    from pinnrun.launch.cluster import Host
+
+    local = [Host(name="localhost", slots=2)]
+    big = ["sampling.points.burgers=1000000", "scaling=weak"]
+    loaded = load_spec(PROBLEMS / "burgers.yaml", big)
+    with pytest.raises(PinnrunError, match=r"set a memory budget per rank \(--memory-budget, training.memory_budget\)"):
+        check_plan_memory(loaded.spec, LaunchPlan(2, local, "mpirun", "mpi"), loaded.expressions, memory=lambda: 2**31)
+    budgeted = load_spec(PROBLEMS / "burgers.yaml", [*big, "training.memory_budget=500MiB"])
+    assert check_plan_memory(budgeted.spec, LaunchPlan(2, local, "mpirun", "mpi"), budgeted.expressions,
+                             memory=lambda: 2**31) == []

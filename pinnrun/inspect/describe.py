@@ -15,10 +15,17 @@ from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_loss", "final_losses",
          "l2_relative_error", "l2_relative_errors", "parameters", "wall_seconds", "compile_seconds",
          "seconds_per_step", "points_per_second",
-         "steps", "phases", "ranks_in_sync", "param_digests", "point_digests"}
+         "steps", "phases", "ranks_in_sync", "param_digests", "point_digests", "micro_batches"}
 PARAMETER_FIELDS = ("initial", "value", "true_value", "relative_error")
 RESUMABLE = ("interrupted", "failed", "dead")  # a diverged run would diverge again from its checkpoint
 VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")
+
+
+def _micro_batches(value) -> tuple[int, int] | None:
+    """(micro-batches, points each at most) of rank 0, when its points were split."""
+    value = as_mapping(value) or {}
+    count, points = as_count(value.get("count")), as_count(value.get("points"))
+    return (count, points) if count and count > 1 and points else None
 
 
 def describe_run(files: RunFiles, now: float) -> dict:
@@ -44,6 +51,7 @@ def describe_run(files: RunFiles, now: float) -> dict:
         "overrides": [o for o in run.get("overrides") or [] if isinstance(o, str)]
         if isinstance(run.get("overrides"), list) else None,
         "points": _points(points),
+        "micro_batches": _micro_batches(summary.get("micro_batches")),
         "steps": _steps(summary, files.metrics, start, spec),
         "phases": _dicts(summary.get("phases")),
         "wall_seconds": as_number(summary.get("wall_seconds")),

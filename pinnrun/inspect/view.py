@@ -46,6 +46,9 @@ def _rows(d: dict):
         if kind in points:
             total = points[kind + "_total"]
             yield f"points {kind.replace('_', ' ')}", _terms(points[kind], count) + f"  (total {total:,})"
+    if d.get("micro_batches"):
+        batches, points = d["micro_batches"]
+        yield "micro-batches", f"{count(batches)} per step on rank 0, at most {count(points)} points each"
     yield "steps", _steps(d.get("steps") or {})
     times = [text for key, text in [
         ("wall_seconds", f"wall {seconds(d.get('wall_seconds'))} s"),

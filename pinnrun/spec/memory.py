@@ -194,8 +194,11 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
 
 def memory_line(spec: Spec, expressions: dict) -> str:
     """What `pinnrun validate` says of a rank's memory: the estimate, micro-batched as the spec asks."""
-    e = estimate_rank_memory(spec, 1, expressions)
     where = "per rank" if spec.scaling == "weak" else "on 1 rank (strong scaling: less per rank on more ranks)"
+    try:
+        e = estimate_rank_memory(spec, 1, expressions)
+    except BudgetError as error:  # strong scaling: validation could not count the points yet
+        return f"training.memory_budget: {error} {where}"
     how = (f"in {e.micro_batches:,} micro-batches of at most {e.micro_batch:,} points" if e.micro_batch
            else "the whole shard at once")
     return f"about {human_bytes(e.total)} {how} {where} (estimate of training; the TensorFlow runtime comes on top)"
