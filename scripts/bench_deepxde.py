@@ -21,6 +21,13 @@ Modes
   --mode full              The full example: Adam 15,000 steps, then model.compile("L-BFGS")
                            and model.train() with DeepXDE's default L-BFGS options.
 
+Backend: DDE_BACKEND=tensorflow (the default, the TF2 backend) or tensorflow.compat.v1, the
+only backend with DeepXDE's own data-parallel mode: started under Horovod's launcher
+(`bench_deepxde.sh --parallel N` runs `horovodrun -np N`), DeepXDE trains weak-scaled with
+its num_domain/num_boundary points per rank, pseudo-random points (its parallel mode allows
+no other) and hvd.DistributedOptimizer; each rank writes --out with `.rank<r>` appended.
+compat.v1 runs use pseudo-random points alone too, so the two compare like with like.
+
 Timings are wall-clock (time.perf_counter). Every number, the versions and the
 thread settings go to --out as JSON and a summary is printed.
 """
@@ -81,8 +88,11 @@ if not os.path.exists(ARGS.reference):
     sys.exit(f"bench_deepxde: reference file not found: {ARGS.reference} (pass --reference)")
 
 os.environ.setdefault("DDE_BACKEND", "tensorflow")
-if os.environ["DDE_BACKEND"] != "tensorflow":
-    sys.exit(f"bench_deepxde: DDE_BACKEND must be 'tensorflow' (got {os.environ['DDE_BACKEND']!r})")
+BACKENDS = ("tensorflow", "tensorflow.compat.v1")
+if os.environ["DDE_BACKEND"] not in BACKENDS:
+    sys.exit(f"bench_deepxde: DDE_BACKEND must be one of {BACKENDS} (got {os.environ['DDE_BACKEND']!r})")
+if os.environ["DDE_BACKEND"] != "tensorflow" and ARGS.mode != "steps":
+    sys.exit("bench_deepxde: the tensorflow.compat.v1 backend is measured in --mode steps only")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -94,8 +104,9 @@ tf.config.threading.set_inter_op_parallelism_threads(ARGS.inter)
 import deepxde as dde  # noqa: E402
 from deepxde.backend import backend_name  # noqa: E402
 
-if backend_name != "tensorflow":
-    sys.exit(f"bench_deepxde: DeepXDE loaded backend {backend_name!r}, expected 'tensorflow'")
+if backend_name != os.environ["DDE_BACKEND"]:
+    sys.exit(f"bench_deepxde: DeepXDE loaded backend {backend_name!r}, expected {os.environ['DDE_BACKEND']!r}")
+COMPAT = backend_name == "tensorflow.compat.v1"
 
 T_IMPORTED = time.perf_counter()
 
@@ -139,7 +150,8 @@ def build_model():
     geomtime = dde.geometry.GeometryXTime(geom, timedomain)
     bc = dde.icbc.DirichletBC(geomtime, lambda x: 0, lambda _, on_boundary: on_boundary)
     ic = dde.icbc.IC(geomtime, lambda x: -np.sin(np.pi * x[:, 0:1]), lambda _, on_initial: on_initial)
-    data = dde.data.TimePDE(geomtime, pde, [bc, ic], num_domain=2540, num_boundary=80, num_initial=160)
+    extra = {"train_distribution": "pseudo"} if COMPAT else {}  # its data-parallel mode takes nothing else
+    data = dde.data.TimePDE(geomtime, pde, [bc, ic], num_domain=2540, num_boundary=80, num_initial=160, **extra)
     net = dde.nn.FNN([2] + [20] * 3 + [1], "tanh", "Glorot normal")
     return dde.Model(data, net), data
 
@@ -255,6 +267,7 @@ def main(args):
         "seed": args.seed,
         "versions": versions(),
         "dde_backend": backend_name,
+        "train_distribution": "pseudo" if COMPAT else "Hammersley",
         "float": str(dde.config.default_float()),
         "threads": {
             "cores_available": args.cores,
@@ -323,7 +336,10 @@ def summary(r):
 
 if __name__ == "__main__":
     res = main(ARGS)
+    res["ranks"], res["rank"] = dde.config.world_size, dde.config.rank
     text = json.dumps(res, indent=2, default=str)
+    if ARGS.out and dde.config.world_size > 1:  # DeepXDE's data-parallel mode: every rank's own file
+        ARGS.out = f"{ARGS.out}.rank{dde.config.rank}"
     if ARGS.out:
         d = os.path.dirname(os.path.abspath(ARGS.out))
         os.makedirs(d, exist_ok=True)

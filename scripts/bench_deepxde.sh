@@ -6,6 +6,11 @@
 #   bash scripts/bench_deepxde.sh --mode steps --steps 2000 --out runs/dx_steps.json
 #   bash scripts/bench_deepxde.sh --mode full --out runs/dx_full.json     # ~10+ min on 2 cores
 #   bash scripts/bench_deepxde.sh --setup-only                            # just build the venv
+#   bash scripts/bench_deepxde.sh --parallel 2 --mode steps --steps 2000 --out runs/dx_dp.json
+#       DeepXDE's own data-parallel mode: backend tensorflow.compat.v1 with Horovod, started as
+#       its docs say (`horovodrun -np 2`); Horovod (pinnrun's cached wheel, the same TF 2.18.1)
+#       and mpi4py are added to the venv on first use
+#   DDE_BACKEND=tensorflow.compat.v1 bash scripts/bench_deepxde.sh --mode steps ...   # one process, that backend
 #
 # Idempotent: the venv is (re)built only when it is missing or the pinned requirements
 # in benchmarks/deepxde/ changed; a second call goes straight to the benchmark.
@@ -18,7 +23,7 @@ PY=${PYTHON:-python3.11}
 VENV=${DEEPXDE_VENV:-$ROOT/benchmarks/.venv-deepxde}
 REQ=$ROOT/benchmarks/deepxde/requirements.txt
 REQ_NODEPS=$ROOT/benchmarks/deepxde/requirements-nodeps.txt
-export DDE_BACKEND=tensorflow
+export DDE_BACKEND=${DDE_BACKEND:-tensorflow}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 say() { printf '[bench_deepxde] %s\n' "$*" >&2; }
 die() { printf '[bench_deepxde] error: %s\n' "$*" >&2; exit 1; }
@@ -27,9 +32,15 @@ die() { printf '[bench_deepxde] error: %s\n' "$*" >&2; exit 1; }
 [ -f "$ROOT/scripts/bench_deepxde.py" ] || die "missing scripts/bench_deepxde.py"
 
 SETUP_ONLY=0
+PARALLEL=0
 ARGS=()
-for a in "$@"; do
-  if [ "$a" = --setup-only ]; then SETUP_ONLY=1; else ARGS+=("$a"); fi
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --setup-only) SETUP_ONLY=1 ;;
+    --parallel) PARALLEL=${2:?--parallel needs a number of processes}; shift ;;
+    *) ARGS+=("$1") ;;
+  esac
+  shift
 done
 
 # 1. Python 3.11.
@@ -98,4 +109,14 @@ fi
 [ "$SETUP_ONLY" = 1 ] && exit 0
 
 # 3. The benchmark (TF threads are set inside from --threads, default: all cores available).
+if [ "$PARALLEL" -gt 0 ]; then
+  if ! "$VPY" -c "import horovod.tensorflow, mpi4py" >/dev/null 2>&1; then
+    WHEEL=$(ls "${PINNRUN_CACHE:-$HOME/.cache/pinnrun}"/wheels/tf2.18.1-cpu-*/horovod-0.28.1-*.whl 2>/dev/null | head -1)
+    [ -n "$WHEEL" ] || die "no cached Horovod wheel for TF 2.18.1 (run scripts/setup.sh first: it builds one)"
+    say "adding Horovod ($WHEEL) and mpi4py to $VENV"
+    "$VPY" -m pip install -q --disable-pip-version-check "$WHEEL" mpi4py || die "installing Horovod/mpi4py failed"
+  fi
+  export DDE_BACKEND=tensorflow.compat.v1
+  exec "$VENV/bin/horovodrun" -np "$PARALLEL" "$VPY" "$ROOT/scripts/bench_deepxde.py" ${ARGS[@]+"${ARGS[@]}"}
+fi
 exec "$VPY" "$ROOT/scripts/bench_deepxde.py" ${ARGS[@]+"${ARGS[@]}"}
