@@ -1,6 +1,6 @@
 """Single-process Adam steps/s of a problem spec, through the real training path.
 
-    .venv/bin/python scripts/profile_step.py [SPEC] [--threads 2] [--inter N] [--chunk 100] [--repeats 20]
+    .venv/bin/python scripts/profile_step.py [SPEC] [--threads 2] [--inter N] [--chunk 100] [--repeats 20] [--xla]
 
 Builds the problem, points, network and Trainer exactly as a 1-rank run does
 (default spec: problems/burgers_deepxde.yaml), then runs Adam in compiled
@@ -32,6 +32,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=100, help="Adam steps per compiled chunk")
     ap.add_argument("--repeats", type=int, default=20, help="timed chunks")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--xla", action="store_true", help="compile the loss and gradient with XLA (jit_compile)")
     args = ap.parse_args()
 
     import tensorflow as tf
@@ -46,6 +47,10 @@ def main() -> int:
     steps = 1 + args.chunk * (args.repeats + 1)  # 1 to compile, a partial chunk, then full ones
     trainer = build_session(args.spec, LocalComm(), [*args.overrides, f"training.adam.steps={steps}",
                                                      "training.lbfgs=null", f"training.log_every={args.chunk}"]).trainer
+    if args.xla:  # an experiment: the loss and its gradient as one XLA cluster (Adam stays outside)
+        losses, plain = trainer.losses, type(trainer.losses).value_and_gradient
+        compiled = tf.function(lambda: plain(losses, trainer.params), jit_compile=True)
+        losses.value_and_gradient = lambda variables: compiled()
     marks = []  # (step, wall clock, this process's CPU time) after each chunk
     trainer.run(lambda record: marks.append((record["step"], time.perf_counter(), time.process_time())))
 
