@@ -123,7 +123,8 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
 @click.option("--elastic-timeout", type=click.IntRange(min=1, max=86400), default=120, show_default=True,
               metavar="SECONDS", help="Elastic: how long to wait for --min-np ranks before the run fails.")
 def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides,
-          checkpoint_every, checkpoint_minutes, memory_budget, micro_batch, hang_timeout, stop_grace, elastic, min_np, max_np,
+          checkpoint_every, checkpoint_minutes, memory_budget, micro_batch, hang_timeout, stop_grace, elastic,
+          min_np, max_np,
           elastic_timeout) -> None:
     """Train SPEC data-parallel and write a run folder (or continue one with --resume)."""
     def run() -> int:

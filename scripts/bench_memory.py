@@ -46,17 +46,11 @@ NETWORKS = ["[50,50,50]", "[128,128,128,128]", "[256,256,256,256]"]
 SPEED_POINTS = 2**20
 SPEED_MICRO = [2**14, 2**16, 2**18]
 GIB8 = 8 * 2**30
+sys.path.insert(0, str(ROOT / "scripts"))
+from measure_step_memory import vm_kib  # noqa: E402  (the same peak and baseline as the calibration)
 GPU_NET = "[256,256,256,256]"
 GPU_POINTS = [2**k for k in range(16, 23)]
 GPU_MICRO = 2**18
-
-
-def vm_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def one(points: int, micro_batch: int | None, hidden: str, steps: int) -> dict:
@@ -97,7 +91,8 @@ def measure(points: int, micro_batch: int | None = None, hidden: str = NET, step
     cmd = [sys.executable, __file__, "--one", str(points), str(micro_batch or 0), hidden, str(steps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0 and may_fail:
-        print(f"  {points:>9,} points, micro-batch {micro_batch or '-'}: failed ({proc.stderr.strip().splitlines()[-1:]})")
+        last = proc.stderr.strip().splitlines()[-1:]
+        print(f"  {points:>9,} points, micro-batch {micro_batch or '-'}: failed ({last})")
         return None
     if proc.returncode != 0:
         raise SystemExit(f"bench_memory: {' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -190,8 +185,8 @@ def render(results: dict) -> str:
     wholes = [r for r in results["sweep"] if not r["micro_batch"] and "skipped" not in r]
     best = max(wholes, key=lambda r: r["points"] / r["seconds_per_step"])
     best_rate = best["points"] / best["seconds_per_step"]
-    lines += ["", f"| at 2^20 points per rank (5 Adam steps) | points/s | of the best whole-shard rate ({best_rate:,.0f} points/s "
-              f"at {best['points']:,}) | peak MiB |", "|---|---|---|---|"]
+    lines += ["", "| at 2^20 points per rank (5 Adam steps) | points/s | of the best whole-shard rate "
+              f"({best_rate:,.0f} points/s at {best['points']:,}) | peak MiB |", "|---|---|---|---|"]
     for r in results["speed"]:
         rate = r["points"] / r["seconds_per_step"]
         lines.append(f"| micro-batches of {r['micro_batch']:,} ({r['micro_batches']}) | {rate:,.0f} | "

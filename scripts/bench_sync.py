@@ -182,7 +182,8 @@ def main() -> int:
             print(f"{points:,} points, repeat {r}: plain {plain['ms_per_step'][0]:.2f} / {plain['ms_per_step'][1]:.2f} "
                   f"ms, with Horovod idle {alone['ms_per_step'][0]:.2f} / {alone['ms_per_step'][1]:.2f} ms, Horovod "
                   f"{together['ms_per_step'][0]:.2f} ms; weak ratio {row['ratio_to_mean']:.3f}, idle Horovod "
-                  f"{row['idle_horovod_to_plain']:.3f}, vs the slower idle rank {row['ratio_to_slower']:.3f}", flush=True)
+                  f"{row['idle_horovod_to_plain']:.3f}, vs the slower idle rank {row['ratio_to_slower']:.3f}",
+                  flush=True)
         # As every ratio of the bench (scripts/bench.py, paired_ratio): taken within a repeat, whose
         # launches ran back to back, then the median over the repeats.
         sizes.append({"points": points, "chunk_steps": chunk_steps(points), "runs": runs,

@@ -70,11 +70,11 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
             f"{plan.ranks} rank(s) on this host need about {human_bytes(needed)} but it has "
             f"{human_bytes(limit)} available: each rank {human_bytes(RANK_RUNTIME_BYTES)} for TensorFlow and "
             f"Horovod (measured idle) + about {human_bytes(training)} for training ({estimate.detail}); "
-            f"at most {fit} rank(s) fit; {_remedy(spec, estimate)}")
+            f"at most {fit} rank(s) fit; {_remedy(estimate)}")
     return []
 
 
-def _remedy(spec: Spec, estimate: MemoryEstimate) -> str:
+def _remedy(estimate: MemoryEstimate) -> str:
     if estimate.parts["tapes"] > estimate.total / 2:
         # the points evaluated at once dominate: micro-batches bound them
         return ("set a memory budget per rank (--memory-budget, training.memory_budget) to evaluate each rank's "

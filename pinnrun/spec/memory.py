@@ -167,7 +167,8 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
     for term, count in counts.items():
         normals = len(spec.variables.space) if spec.conditions.get(term) and \
             spec.conditions[term].kind in ("neumann", "robin") else 0
-        pairs = 2 if spec.conditions.get(term) and spec.conditions[term].kind == "periodic" else 1  # a point on each part
+        periodic = spec.conditions.get(term) and spec.conditions[term].kind == "periodic"
+        pairs = 2 if periodic else 1  # a point on each part
         at_once = math.ceil(count / m) * pairs  # the tapes hold one micro-batch
         per_term[term] = (count * pairs * (n_in + 1 + normals) * (s + 8),
                           at_once * width * s * tape_factor(orders[term]), count)

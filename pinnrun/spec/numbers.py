@@ -32,7 +32,7 @@ def _bytes(value):
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", value)
+        found = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{1,15})?)\s*([A-Za-z]{1,3})\s*", value)  # bounded: no overflow
         if found and found.group(2).lower() in _BYTE_UNITS:
             return int(float(found.group(1)) * _BYTE_UNITS[found.group(2).lower()])
     raise ValueError("a size is a number of bytes or a number and a unit, e.g. 8 GiB "

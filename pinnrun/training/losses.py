@@ -53,8 +53,9 @@ class LossTerms:
                 stacked = stack(batch, self.micro_batches)
                 x, arrays, mask = stacked.x, stacked.arrays, stacked.mask
             columns = [tf.constant(x[..., i:i + 1], dtype) for i in range(x.shape[-1])]
-            self._data.append(_TermData(term, columns, {key: tf.constant(value, dtype) for key, value in arrays.items()},
-                                        None if mask is None else tf.constant(mask, dtype), scale))
+            tensors = {key: tf.constant(value, dtype) for key, value in arrays.items()}
+            self._data.append(_TermData(term, columns, tensors, None if mask is None else tf.constant(mask, dtype),
+                                        scale))
 
     def batch(self, i=0) -> tf.Tensor:
         """(n_terms,) this rank's shares from micro-batch i (the whole shard when there is one)."""
