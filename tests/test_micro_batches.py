@@ -158,3 +158,14 @@ def test_launch_points_to_a_memory_budget_when_the_points_do_not_fit_and_a_budge
     budgeted = load_spec(PROBLEMS / "burgers.yaml", [*big, "training.memory_budget=500MiB"])
     assert check_plan_memory(budgeted.spec, LaunchPlan(2, local, "mpirun", "mpi"), budgeted.expressions,
                              memory=lambda: 2**31) == []
+
+
+@pytest.mark.parametrize("size, message", [
+    ("9" * 400 + " GiB", "a size is a number of bytes or a number and a unit"),  # no float overflow
+    ("2 TiB", "less than or equal to 1099511627776"), ("true", "a boolean is not a number")])
+def test_a_hostile_memory_budget_is_one_error(size, message):
+    from pinnrun.errors import SpecError
+    from pinnrun.spec.loader import load_spec
+
+    with pytest.raises(SpecError, match=message):
+        load_spec(PROBLEMS / "burgers.yaml", [f"training.memory_budget={size}"])
