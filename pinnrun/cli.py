@@ -77,7 +77,6 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
     """Check a problem spec and exit: 0 if valid, 2 with one line saying what is wrong."""
     def run() -> int:
         from pinnrun.problem.build import load_problem
-
         from pinnrun.spec.memory import memory_line
 
         loaded, problem = load_problem(spec, list(overrides))

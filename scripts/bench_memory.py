@@ -53,6 +53,13 @@ GPU_POINTS = [2**k for k in range(16, 23)]
 GPU_MICRO = 2**18
 
 
+def settings(points: int, micro_batch: int | None, hidden: str, steps: int) -> list[str]:
+    """The overrides of one measurement (and of its estimate)."""
+    sets = [*BASE, f"network.hidden={hidden}", f"sampling.points.burgers={points}",
+            f"training.adam.steps={steps}", "training.log_every=1"]
+    return sets + ([f"training.micro_batch={micro_batch}"] if micro_batch else [])
+
+
 def one(points: int, micro_batch: int | None, hidden: str, steps: int) -> dict:
     """In this process: build one rank, run `steps` Adam steps, report peak and step time."""
     import tensorflow as tf
@@ -64,11 +71,7 @@ def one(points: int, micro_batch: int | None, hidden: str, steps: int) -> dict:
 
     tf.constant(1.0) + 1.0  # the runtime's threads and allocator belong to the baseline
     baseline = vm_kib("VmRSS")
-    sets = [*BASE, f"network.hidden={hidden}", f"sampling.points.burgers={points}",
-            f"training.adam.steps={steps}", "training.log_every=1"]
-    if micro_batch:
-        sets.append(f"training.micro_batch={micro_batch}")
-    loaded = load_spec(SPEC, sets)
+    loaded = load_spec(SPEC, settings(points, micro_batch, hidden, steps))
     session = build_session(loaded, LocalComm())
     t0 = time.perf_counter()
     log = session.trainer.run(lambda record: None)
@@ -109,10 +112,7 @@ def fits_here(points: int, micro_batch: int | None) -> bool:
     from pinnrun.spec.loader import load_spec
     from pinnrun.spec.memory import estimate_rank_memory
 
-    sets = [*BASE, f"network.hidden={NET}", f"sampling.points.burgers={points}", "training.adam.steps=1"]
-    if micro_batch:
-        sets.append(f"training.micro_batch={micro_batch}")
-    loaded = load_spec(SPEC, sets)
+    loaded = load_spec(SPEC, settings(points, micro_batch, NET, 1))
     return estimate_rank_memory(loaded.spec, 1, loaded.expressions).total < 0.7 * available_memory()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -41,8 +42,6 @@ def deepxde_args(steps: int, out: Path, reference: Path) -> list[str]:
 
 def run_all(cmds: list[tuple[list[str], dict]]) -> None:
     """Start the commands together, wait for all; any failure stops the bench with its output."""
-    import os
-
     procs = [subprocess.Popen(c, cwd=ROOT, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True) for c, env in cmds]
     outs = [p.communicate()[0] for p in procs]

@@ -38,21 +38,14 @@ def chunk_steps(points: int) -> int:
     return max(1, round(100 * 2048 / points))
 
 
-class EnvComm:
-    """No Horovod: rank and size from mpirun's environment, collectives local (plain mode)."""
-    background_threads: frozenset = frozenset()
+def env_comm():
+    """No Horovod (plain mode): LocalComm's local collectives, with rank and size from mpirun."""
+    from pinnrun.training.comm import LocalComm
 
-    def __init__(self):
-        self.rank = int(os.environ["OMPI_COMM_WORLD_RANK"])
-        self.size = int(os.environ["OMPI_COMM_WORLD_SIZE"])
-        self.local_rank = int(os.environ["OMPI_COMM_WORLD_LOCAL_RANK"])
-        self.local_size = int(os.environ["OMPI_COMM_WORLD_LOCAL_SIZE"])
-
-    def allreduce_sum(self, tensor, name=None):
-        return tensor
-
-    def broadcast_variables(self, variables):
-        pass
+    comm = LocalComm()
+    comm.rank, comm.size, comm.local_rank, comm.local_size = (
+        int(os.environ[f"OMPI_COMM_WORLD_{key}"]) for key in ("RANK", "SIZE", "LOCAL_RANK", "LOCAL_SIZE"))
+    return comm
 
 
 class TimedComm:
@@ -98,7 +91,7 @@ def rank_main(mode: str, result: Path, points: int) -> None:
     from pinnrun.training.trainer import Trainer
 
     chunk = chunk_steps(points)
-    hvd = EnvComm() if mode == "plain" else HorovodComm()
+    hvd = env_comm() if mode == "plain" else HorovodComm()
     claim_devices(hvd)
     comm = TimedComm(hvd) if mode == "horovod" else LocalComm()
     session = build_session(ROOT / "problems" / "burgers.yaml", hvd,  # this rank's points of the 2-rank run

@@ -79,7 +79,7 @@ class LossTerms:
         """(n_terms,) this rank's shares; all-reduce-sum them for the global means."""
         if self.micro_batches == 1:
             return self.batch()
-        return self._sum(lambda i: (self.batch(i),), (self.weights * 0,))[0]
+        return self._sum(lambda i: (self.batch(i),), (tf.zeros_like(self.weights),))[0]
 
     def value_and_gradient(self, variables) -> tuple[tf.Tensor, tf.Tensor]:
         """(this rank's shares, flat gradient of their weighted sum with respect to `variables`)."""
@@ -93,7 +93,7 @@ class LossTerms:
             return local, flatten(grads)
         if self.micro_batches == 1:
             return one(0)
-        return self._sum(one, (self.weights * 0, tf.zeros(sum(int(np.prod(v.shape)) for v in variables),
+        return self._sum(one, (tf.zeros_like(self.weights), tf.zeros(sum(int(np.prod(v.shape)) for v in variables),
                                                              self.net.dtype)))
 
     def _sum(self, part, zeros: tuple):

@@ -29,6 +29,7 @@ class Stacked:
 
 
 def stack(batch: Batch, m: int) -> Stacked:
+    """An empty strong-scaling block (n = 0) becomes m empty slices."""
     n = len(batch.x) // batch.blocks
     rows = math.ceil(n / m)
     padded = rows * m
@@ -39,9 +40,6 @@ def stack(batch: Batch, m: int) -> Stacked:
             a = np.concatenate([a, np.repeat(a[-1:], padded - n, axis=0)])
         return a.reshape(m, rows, a.shape[1])
 
-    if n == 0:  # an empty strong-scaling block: m empty slices
-        return Stacked(np.zeros((m, 0, batch.x.shape[1])), {k: np.zeros((m, 0, v.shape[1]))
-                                                             for k, v in batch.arrays.items()}, None)
     blocks = [slices(batch.x[b * n:(b + 1) * n]) for b in range(batch.blocks)]
     mask = None
     if padded > n:
