@@ -169,3 +169,11 @@ def test_a_hostile_memory_budget_is_one_error(size, message):
 
     with pytest.raises(SpecError, match=message):
         load_spec(PROBLEMS / "burgers.yaml", [f"training.memory_budget={size}"])
+
+
+def test_resume_says_the_micro_batch_flags_do_not_apply(tmp_path):
+    from test_cli_errors import one_error, pinnrun
+
+    for flag, value in (("--memory-budget", "1GiB"), ("--micro-batch", "100")):
+        line = one_error(pinnrun("train", "--resume", str(tmp_path), flag, value, cwd=tmp_path))
+        assert line.endswith("--memory-budget, --micro-batch and --out do not apply"), line

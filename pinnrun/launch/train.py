@@ -153,7 +153,7 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
     unless --np/--gpus/--hosts say otherwise (strong scaling re-shards the same global points)."""
     if overrides or scaling or out:
         raise PinnrunError("--resume continues the run with its own spec and folder: "
-                           "--set, --scaling, --checkpoint-* and --out do not apply")
+                           "--set, --scaling, --checkpoint-*, --memory-budget, --micro-batch and --out do not apply")
     run_dir = run_dir.resolve()
     found = check_resumable(run_dir)
     loaded, _ = load_problem(run_dir / "spec.yaml", [])  # the spec as the run ran it, checked again
