@@ -392,7 +392,8 @@ def test_a_key_an_override_adds_is_blamed_on_the_override(tmp_path: Path) -> Non
     spec = write(tmp_path, POISSON)
     err = spec_error(spec, ["network.foo.bar=1"])
     assert str(err) == (f"{spec}: --set network.foo: unknown key 'foo' "
-                        "(allowed: hidden, activation, initializer, dtype, output_transform)")
+                        "(allowed: hidden, activation, initializer, dtype, output_transform, fourier_features, "
+                        "periodic)")
     bad = write(tmp_path, POISSON.replace("activation: tanh", "activation: relu"), "bad.yaml")
     err = spec_error(bad, ["network.hidden=[8]"])  # an override beside a field the file gets wrong
     assert str(err).startswith(f"{bad}:20: network.activation: ")

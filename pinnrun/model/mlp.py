@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from pinnrun.model.embeddings import build_embedding
+
 ACTIVATIONS = {
     "tanh": tf.tanh, "sin": tf.sin, "sigmoid": tf.sigmoid, "gelu": tf.nn.gelu,
     "swish": tf.nn.silu, "softplus": tf.nn.softplus,
@@ -22,18 +24,20 @@ def initial_matrix(rng: np.random.Generator, kind: str, fan_in: int, fan_out: in
 
 class MLP(tf.Module):
     """Inputs are rescaled from their domain box to [-1, 1] first: tanh nets train
-    far better on centred, unit-scale inputs whatever units the user's domain has."""
+    far better on centred, unit-scale inputs whatever units the user's domain has.
+    An `embedding` (model/embeddings.py) then maps them to what the first layer reads."""
 
     def __init__(self, box, hidden, n_out, activation="tanh", initializer="glorot_normal",
-                 dtype="float32", seed=0):
+                 dtype="float32", seed=0, embedding=None):
         super().__init__(name="mlp")
         lo, hi = np.array(box, dtype=np.float64).T
         self.dtype = tf.as_dtype(dtype)
         self.center = tf.constant((lo + hi) / 2, self.dtype)
         self.inv_half = tf.constant(2.0 / (hi - lo), self.dtype)
         self.activation = ACTIVATIONS[activation]
+        self.embedding = embedding
         rng = np.random.default_rng(seed)
-        sizes = [len(box), *hidden, n_out]
+        sizes = [len(box) if embedding is None else embedding.width, *hidden, n_out]
         self.weights = [tf.Variable(initial_matrix(rng, initializer, a, b), dtype=self.dtype, name=f"w{i}")
                         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
         self.biases = [tf.Variable(np.zeros(b), dtype=self.dtype, name=f"b{i}") for i, b in enumerate(sizes[1:])]
@@ -44,6 +48,8 @@ class MLP(tf.Module):
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         h = (x - self.center) * self.inv_half
+        if self.embedding is not None:
+            h = self.embedding(h)
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
             h = self.activation(tf.matmul(h, w) + b)
         return tf.matmul(h, self.weights[-1]) + self.biases[-1]
@@ -78,9 +84,11 @@ class TransformedNet(tf.Module):
 
 
 def build_model(spec_network, problem, seed: int, parameters=None):
-    """The network a spec asks for, with its output transform (parsed at validation) if any."""
+    """The network a spec asks for, with its input embedding and output transform (parsed at
+    validation) if any."""
+    embedding = build_embedding(spec_network, problem.inputs, problem.input_box, seed)
     net = MLP(problem.input_box, spec_network.hidden, len(problem.outputs), spec_network.activation,
-              spec_network.initializer, spec_network.dtype, seed=seed)
+              spec_network.initializer, spec_network.dtype, seed=seed, embedding=embedding)
     if not problem.output_transform:
         return net
     return TransformedNet(net, problem.output_transform, problem.inputs, problem.outputs, problem.constants,

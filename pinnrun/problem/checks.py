@@ -6,6 +6,7 @@ from pinnrun.problem.probe import Probes
 from pinnrun.problem.problem import Problem
 from pinnrun.problem.regions.csg import accepted_fraction
 from pinnrun.spec.loader import LoadedSpec
+from pinnrun.spec.schema import MAX_PERIODIC_CYCLES
 
 # Regions sampled by rejection (CSG) draw candidates until enough are kept: the cost is the
 # point count over this share, so a sliver (say 1e-6 of its bounding shape) would take
@@ -19,12 +20,25 @@ def check_problem(loaded: LoadedSpec, problem: Problem) -> None:
     from pinnrun.problem.reference_check import check_reference
 
     _check_acceptance(loaded, problem)
+    _check_periodic_inputs(loaded, problem)
     probes = Probes(loaded, problem)
     probes.check_terms()
     probes.check_output_transforms()
     probes.check_derived()
     if problem.reference is not None:
         check_reference(problem, problem.reference, loaded, loaded.path.parent, probes)
+
+
+def _check_periodic_inputs(loaded: LoadedSpec, problem: Problem) -> None:
+    """A periodic input's period against the domain's width along it: a tiny period makes the
+    embedding's phases float noise (or overflow), whatever its absolute size."""
+    for name, p in loaded.spec.network.periodic.items():
+        lo, hi = problem.input_box[problem.inputs.index(name)]
+        if p.period is not None and p.harmonics * (hi - lo) / p.period > MAX_PERIODIC_CYCLES:
+            raise loaded.error(("network", "periodic", name, "period"),
+                               f"{p.harmonics} harmonic(s) of period {p.period:g} make "
+                               f"{p.harmonics * (hi - lo) / p.period:.3g} cycles over the domain's width "
+                               f"{hi - lo:g} along {name}; at most {MAX_PERIODIC_CYCLES:g}")
 
 
 def _check_acceptance(loaded: LoadedSpec, problem: Problem) -> None:

@@ -6,10 +6,13 @@ The model (bytes, s = the dtype's size):
                                                gradient, two Adam slots, update
            + n_params * s * 2 * history       L-BFGS pairs (when L-BFGS runs)
   points     per term n * (inputs + 1 + normals) * (s + 8)   tf constants + float64 samples
-  tapes      per term n * sum(hidden) * s * TAPE_FACTOR[order]
+  tapes      per term n * (sum(hidden) + embedded) * s * TAPE_FACTOR[order]
              where order is the highest derivative the term needs: every nested
-             GradientTape keeps the activations of the level below
-  reference  (rank 0) grid points * ((inputs + outputs) * (s + 24) + max(hidden) * s * 3)
+             GradientTape keeps the activations of the level below; `embedded` is
+             the first layer's input width when network.fourier_features or
+             network.periodic embed the inputs (its cos and sin are kept like
+             activations; not calibrated below), else 0
+  reference  (rank 0) grid points * ((inputs + outputs) * (s + 24) + max(hidden, embedded) * s * 3)
              grid coordinates, meshgrid, values and predictions, one forward pass
 
 Calibration against measured peaks (VmHWM minus the RSS after starting TensorFlow,
@@ -63,9 +66,17 @@ def tape_factor(order: int) -> float:
     return TAPE_FACTOR[3] * 2.5 ** (order - 3)
 
 
+def input_width(spec: Spec) -> int:
+    """Values per point the first layer reads: the inputs, or their embedding (model/embeddings.py
+    computes the same): 2 * features for the non-periodic inputs, 2 * harmonics per periodic one."""
+    net = spec.network
+    rest = len(spec.variables.space) + (spec.variables.time is not None) - len(net.periodic)
+    embedded = 2 * net.fourier_features.features if net.fourier_features is not None and rest else rest
+    return embedded + sum(2 * p.harmonics for p in net.periodic.values())
+
+
 def parameter_count(spec: Spec) -> int:
-    n_in = len(spec.variables.space) + (spec.variables.time is not None)
-    sizes = [n_in, *spec.network.hidden, len(spec.outputs)]
+    sizes = [input_width(spec), *spec.network.hidden, len(spec.outputs)]
     return sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
@@ -161,7 +172,8 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
 
     per_term = {}
     orders = term_orders(spec, expressions)
-    width = sum(spec.network.hidden)
+    embedded = input_width(spec) if spec.network.fourier_features is not None or spec.network.periodic else 0
+    width = sum(spec.network.hidden) + embedded
     counts = rank_points(spec, ranks)
     m = micro_batches(sum(counts.values()), micro_batch)
     for term, count in counts.items():
@@ -176,7 +188,7 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
     tapes = sum(t for _, t, _ in per_term.values())
 
     grid = grid_points(spec)
-    reference = grid * ((n_in + len(spec.outputs)) * (s + 24) + max(spec.network.hidden) * s * 3)
+    reference = grid * ((n_in + len(spec.outputs)) * (s + 24) + max(*spec.network.hidden, embedded) * s * 3)
 
     parts = {"network": network, "points": points, "tapes": tapes, "reference": reference}
     total = FIXED_OVERHEAD + sum(parts.values())
@@ -185,7 +197,8 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
         term = max(per_term, key=lambda k: per_term[k][0] + per_term[k][1])
         count = per_term[term][2]
         blame, detail = ("sampling", "points", term), (
-            f"{count:,} points of '{term}' x {width:,} hidden units, derivatives of order {orders[term]}")
+            f"{count:,} points of '{term}' x {width:,} hidden{' and embedding' if embedded else ''} units, "
+            f"derivatives of order {orders[term]}")
     elif biggest == "reference":
         blame, detail = ("reference", "grid"), f"a reference grid of {grid:,} points"
     else:

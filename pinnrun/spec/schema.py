@@ -11,6 +11,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
                       model_validator)
 
 from pinnrun.spec.geometry_schema import Geometry  # regions: one kind per mapping, CSG nested
+from pinnrun.spec.limits import MAX_GEOMETRY_COORDINATE
 from pinnrun.spec.numbers import Bounds, Bytes, Coordinate, no_boolean
 
 
@@ -39,6 +40,12 @@ MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it who
 DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial axis, by number of spatial axes
 DEFAULT_TIME_POINTS = 101
 MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
+# Fourier features: B ~ N(0, scale^2) on inputs in [-1, 1], so ~scale cycles over the box. At 1e4 a float32
+# phase (|2 pi x B| up to ~3e5) carries ~0.02 rad of rounding; ten times more and the features are noise.
+# Each derivative order also multiplies by ~2 pi scale. Papers use 1-200.
+MAX_FOURIER_SCALE = 1e4
+MAX_HARMONICS = 64           # Dong & Ni use 1-4; each harmonic adds 2 inputs to the first layer
+MAX_PERIODIC_CYCLES = 1e4    # a periodic input's top harmonic over the domain's width: as MAX_FOURIER_SCALE
 
 Int = Annotated[int, BeforeValidator(no_boolean)]
 Float = Annotated[float, BeforeValidator(no_boolean)]
@@ -165,6 +172,20 @@ class Sampling(Strict):
     points: dict[TermName, Annotated[PositiveInt, Field(le=MAX_POINTS)]]
 
 
+class FourierFeatures(Strict):
+    """The first layer sees [cos(2 pi x B), sin(2 pi x B)] of the rescaled non-periodic inputs x, with B
+    fixed, drawn N(0, scale^2) from training.seed (model/embeddings.py): frequencies an MLP learns slowly."""
+    features: PositiveInt = Field(64, le=MAX_WIDTH)  # columns of B: the first layer reads 2 * features
+    scale: Float = Field(1.0, gt=0, le=MAX_FOURIER_SCALE)
+
+
+class PeriodicInput(Strict):
+    """A space input replaced by cos and sin of 2 pi k (x - lo) / period, k = 1..harmonics: the
+    output and all its derivatives are exactly periodic in it."""
+    period: Float | None = Field(None, gt=0, le=MAX_GEOMETRY_COORDINATE)  # None: the domain's width along it
+    harmonics: PositiveInt = Field(1, le=MAX_HARMONICS)
+
+
 class Network(Strict):
     hidden: list[Annotated[PositiveInt, Field(le=MAX_WIDTH)]] = Field(min_length=1, max_length=MAX_LAYERS)
     activation: Literal["tanh", "sin", "sigmoid", "gelu", "swish", "softplus"] = "tanh"
@@ -173,6 +194,8 @@ class Network(Strict):
     # Hard constraints: output -> expression of the inputs and the raw network output,
     # e.g. u: -sin(pi*x) + t*(1 - x**2)*u makes u(x, 0) and u(+-1, t) exact.
     output_transform: dict[Name, ExprText] = {}
+    fourier_features: FourierFeatures | None = None
+    periodic: dict[Name, PeriodicInput] = Field({}, max_length=3)  # space variable -> its embedding
 
 
 class Schedule(Strict):

@@ -64,6 +64,7 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
             raise at.error(here, "an output transform cannot use derivatives")
         if out not in expr.outputs:
             raise at.error(here, f"the transform must use the network's raw output '{out}' (else nothing is trained)")
+    _check_embedding(spec, at, inputs)
 
     for term, cond in spec.conditions.items():
         _check_condition(spec, at, term, cond, inputs, every, parsed)
@@ -93,6 +94,22 @@ def _parse_derived(spec: Spec, at: LocatedData, parse_at, every: dict) -> None:
                                  "write it in outputs and their derivatives")
         if not (expr.outputs or expr.derivatives):
             raise at.error(here, "a derived quantity must involve an output or its derivatives")
+
+
+def _check_embedding(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
+    """Periodic inputs are space variables (a time-periodic solution is a different problem: it
+    has no initial condition); Fourier features need a non-periodic input to embed."""
+    space, time = spec.variables.space, spec.variables.time
+    for name in spec.network.periodic:
+        here = ("network", "periodic", name)
+        if name == time:
+            raise at.error(here, f"'{name}' is the time variable; only space variables can be periodic "
+                                 f"({', '.join(space)})")
+        if name not in space:
+            raise at.error(here, f"not a space variable ({', '.join(space)})")
+    if spec.network.fourier_features is not None and set(inputs) <= set(spec.network.periodic):
+        raise at.error(("network", "fourier_features"), "every input is periodic, so Fourier features would "
+                                                        "embed nothing: drop them or make an input non-periodic")
 
 
 def _fields(spec: Spec, inputs: list[str] = ()) -> tuple[str, str]:
