@@ -107,12 +107,12 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
 
             def train(commit):
                 begin()
-                return trainer.run(record, [*hooks, Commits(commit)])
+                return session.train(record, [*hooks, Commits(commit)])
             log = comm.elastic_run(train, list(trainer.state_variables().values()), trainer.progress,
                                    trainer.restore_progress, reset)
         else:
             begin()
-            log = trainer.run(record, hooks)
+            log = session.train(record, hooks)
         points = session.batches
         counts = point_counts(problem, points)
         if log.status == "diverged":
@@ -138,6 +138,9 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             # rank 0's: strong-scaling ranks one point apart may differ by one micro-batch
             summary["micro_batches"] = {"count": trainer.losses.micro_batches, "points": trainer.losses.micro_batch}
             summary.update(_generalisation(train_loss, test_loss))
+            if session.adaptive is not None:
+                summary["adapt"] = {"method": spec.sampling.adapt.method, "terms": list(session.adaptive.terms),
+                                    "rounds": int(session.adaptive.rounds.numpy())}
             if problem.parameters:
                 summary["parameters"] = session.parameters.report()
             if costs:

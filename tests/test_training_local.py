@@ -109,7 +109,7 @@ def test_empty_strong_shards_keep_the_global_mean_exact():
     """poisson1d has one point per end: on 2 ranks (strong) one rank holds none of it."""
     net = MLP([(-1, 1)], [8], 1, dtype="float64", seed=2)
     ranks = [_losses("poisson1d", r, 2, "strong", net) for r in range(2)]
-    counts = [[d.columns[0].shape[0] for d in lt._data] for lt in ranks]
+    counts = [[d.columns[0].shape[0] for d in lt._data.values()] for lt in ranks]
     assert counts == [[128, 1, 1], [128, 0, 0]]
     mean = np.sum([lt().numpy() for lt in ranks], axis=0)
     np.testing.assert_allclose(mean, _losses("poisson1d", 0, 1, "strong", net)().numpy(), rtol=1e-12)

@@ -61,6 +61,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
     _export_stall_bound(plan, faults)
     spec = resolved_spec(loaded, scaling)
+    _check_adapt(spec, elastic)
     plan.notes.extend(check_plan_memory(spec, plan, loaded.expressions))  # ranks x estimate against this host's memory
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
@@ -163,6 +164,7 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
         np = earlier
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
     _export_stall_bound(plan, faults)
+    _check_adapt(loaded.spec, elastic, earlier if isinstance(earlier, int) else None, plan.ranks)
     plan.notes.extend(check_plan_memory(loaded.spec, plan, loaded.expressions))
     if isinstance(earlier, int) and earlier != plan.ranks:
         plan.notes.append(f"resuming on {plan.ranks} rank(s) instead of {earlier}: " + (
@@ -182,6 +184,19 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
     console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
     status, final = run_job(cmd, plan.env, run_dir, console, faults)
     return _report(run_dir, status, final, console, plan)
+
+
+def _check_adapt(spec, elastic, ranks_before: int | None = None, ranks: int | None = None) -> None:
+    """Adaptive points are state sized by the global point count: elastic resets and a weak-scaling
+    resume on other ranks would change it."""
+    adapt = spec.sampling.adapt
+    if adapt is None:
+        return
+    if elastic:
+        raise PinnrunError("--elastic does not support sampling.adapt yet: drop one of them")
+    if adapt.method != "resample" and spec.scaling == "weak" and ranks_before not in (None, ranks):
+        raise PinnrunError(f"this run's adaptive points ({adapt.method}, weak scaling) are {ranks_before} ranks' "
+                           f"worth: resume it on {ranks_before} rank(s)")
 
 
 def _report(run_dir: Path, status: int, final: dict | None, console: Console, plan=None) -> int:

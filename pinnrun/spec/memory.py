@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pinnrun.spec.adapt import adapt_rounds, adapted_terms
 from pinnrun.spec.schema import DEFAULT_POINTS, DEFAULT_TIME_POINTS, Spec
 
 PARAM_COPIES = 8
@@ -111,13 +112,16 @@ def term_orders(spec: Spec, expressions: dict) -> dict[str, int]:
 
 
 def rank_points(spec: Spec, ranks: int | None) -> dict[str, int]:
-    """Points of each term on the rank holding the most. `ranks=None`: not known yet
+    """Points of each term on the rank holding the most, RAR's added ones included (the loss
+    reserves their rows from the start: training/adapt.py). `ranks=None`: not known yet
     (validation), so strong-scaling terms, whose points the ranks share, are left out."""
-    if spec.scaling == "weak":
-        return dict(spec.sampling.points)
-    if ranks is None:
+    if spec.scaling == "strong" and ranks is None:
         return {}
-    return {term: math.ceil(count / ranks) for term, count in spec.sampling.points.items()}
+    share = (lambda n: n) if spec.scaling == "weak" else (lambda n: math.ceil(n / ranks))
+    adapt = spec.sampling.adapt
+    growing = adapted_terms(spec) if adapt is not None and adapt.method == "rar" else []
+    return {term: share(count) + (adapt_rounds(spec) * share(adapt.add) if term in growing else 0)
+            for term, count in spec.sampling.points.items()}
 
 
 def micro_batches(points: int, micro_batch: int | None) -> int:

@@ -39,6 +39,8 @@ MAX_GRID_AXIS = 4096
 MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
 DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial axis, by number of spatial axes
 DEFAULT_TIME_POINTS = 101
+MAX_RAD_EXPONENT = 10.0      # RAD's k: Wu et al. 2023 use 0-3; |r|^k overflows float64 far beyond
+MAX_RAD_OFFSET = 1e6         # RAD's c: beyond, the density is uniform to 6 digits
 MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
 # Fourier features: B ~ N(0, scale^2) on inputs in [-1, 1], so ~scale cycles over the box. At 1e4 a float32
 # phase (|2 pi x B| up to ~3e5) carries ~0.02 rad of rounding; ten times more and the features are noise.
@@ -167,9 +169,34 @@ class Parameter(Strict):
         return self
 
 
+class Adapt(Strict):
+    """Every `every` Adam steps the points of `terms` change (training/adapt.py): `resample` draws
+    a fresh block of a new global sequence; `rad` draws the term's points from `candidates` fresh
+    points with probability proportional to |r|^k / mean |r|^k + c; `rar` adds the `add` candidates
+    of largest residual. Counts are per rank under weak scaling, global under strong, like points."""
+    method: Literal["resample", "rad", "rar"]
+    every: PositiveInt = Field(le=MAX_STEPS)
+    terms: list[TermName] = Field([], max_length=64)  # default: the pde terms (resample: every sampled term)
+    candidates: Annotated[PositiveInt, Field(le=MAX_POINTS)] | None = None  # rad, rar; default 8x the points
+    k: Float = Field(1.0, ge=0, le=MAX_RAD_EXPONENT)
+    c: Float = Field(1.0, ge=0, le=MAX_RAD_OFFSET)
+    add: Annotated[PositiveInt, Field(le=MAX_POINTS)] | None = None  # rar: points added each round
+
+    @model_validator(mode="after")
+    def _method_fields(self):
+        if self.method == "rar" and self.add is None:
+            raise ValueError("rar needs add: the points added each round")
+        if self.method != "rar" and self.add is not None:
+            raise ValueError(f"add is for rar, not {self.method}")
+        if self.method == "resample" and self.candidates is not None:
+            raise ValueError("resample draws no candidates; drop candidates")
+        return self
+
+
 class Sampling(Strict):
     method: Literal["sobol", "halton", "hammersley", "pseudo-random", "uniform", "lhs"] = "sobol"
     points: dict[TermName, Annotated[PositiveInt, Field(le=MAX_POINTS)]]
+    adapt: Adapt | None = None
 
 
 class FourierFeatures(Strict):

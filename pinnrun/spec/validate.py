@@ -11,7 +11,8 @@ import keyword
 
 from pinnrun.spec.expressions import RESERVED_NAMES, Expression, ExpressionError, evaluate_constants, parse
 from pinnrun.spec.memory import MAX_RANK_BYTES, BudgetError, estimate_rank_memory, human_bytes
-from pinnrun.spec.schema import Spec
+from pinnrun.spec.adapt import adapt_rounds, adapted_terms, candidate_count
+from pinnrun.spec.schema import MAX_POINTS, Spec
 from pinnrun.spec.yaml_lines import LocatedData
 
 Expressions = dict[tuple, Expression]
@@ -214,6 +215,36 @@ def _check_terms(spec: Spec, at: LocatedData) -> None:
             raise at.error(("training", "loss_weights", term), f"unknown term (terms: {', '.join(terms)})")
         if weight < 0:
             raise at.error(("training", "loss_weights", term), "a loss weight must be >= 0")
+    if spec.sampling.adapt is not None:
+        _check_adapt(spec, at, sampled)
+
+
+def _check_adapt(spec: Spec, at: LocatedData, sampled: list[str]) -> None:
+    adapt = spec.sampling.adapt
+    for i, term in enumerate(adapt.terms):
+        here = ("sampling", "adapt", "terms", i)
+        if term not in sampled:
+            known = [t for t in sampled if t in spec.pde or spec.conditions[t].kind != "periodic"]
+            raise at.error(here, f"not a term with sampled points (terms: {', '.join(known)})")
+        if term in spec.conditions and spec.conditions[term].kind == "periodic":
+            raise at.error(here, "a periodic condition's points come in pairs: adapt the pde terms instead")
+    if len(set(adapt.terms)) != len(adapt.terms):
+        raise at.error(("sampling", "adapt", "terms"), "a term is listed twice")
+    for term in adapted_terms(spec):
+        points = spec.sampling.points[term]
+        if adapt.method != "resample" and candidate_count(spec, term) > MAX_POINTS:
+            raise at.error(("sampling", "adapt", "candidates"), f"{candidate_count(spec, term):,} candidates for "
+                           f"'{term}'; at most {MAX_POINTS:,}")
+        if adapt.method == "rad" and candidate_count(spec, term) < points:
+            raise at.error(("sampling", "adapt", "candidates"),
+                           f"fewer than the {points:,} points of '{term}' it must choose from them")
+        if adapt.method == "rar" and candidate_count(spec, term) < adapt.add:
+            raise at.error(("sampling", "adapt", "candidates"),
+                           f"fewer than the {adapt.add:,} points a round adds from them")
+        if adapt.method == "rar" and points + adapt_rounds(spec) * adapt.add > MAX_POINTS:
+            raise at.error(("sampling", "adapt", "add"), f"'{term}' would grow to "
+                           f"{points + adapt_rounds(spec) * adapt.add:,} points over {adapt_rounds(spec):,} "
+                           f"rounds; at most {MAX_POINTS:,}")
 
 
 def _check_parameters_used(spec: Spec, at: LocatedData, parsed: Expressions) -> None:

@@ -13,7 +13,9 @@ from pinnrun.problem.problem import Problem
 from pinnrun.problem.terms.base import Batch
 from pinnrun.sampling.collocation import sample_problem
 from pinnrun.spec.loader import LoadedSpec, load_spec
+from pinnrun.spec.adapt import adapted_terms
 from pinnrun.spec.memory import micro_batch_points
+from pinnrun.training.adapt import AdaptivePoints
 from pinnrun.training.losses import LossTerms
 from pinnrun.training.trainer import Trainer
 
@@ -28,15 +30,26 @@ class Session:
     losses: LossTerms
     trainer: Trainer
     comm: object
+    adaptive: AdaptivePoints | None = None  # sampling.adapt
 
     @property
     def spec(self):
         return self.loaded.spec
 
     @property
+    def hooks(self) -> list:
+        """What the spec adds to training, run before the caller's hooks."""
+        return [h for h in (self.adaptive,) if h is not None]
+
+    @property
     def variables(self) -> list:
         """Everything trained: the network's weights, then the unknown parameters."""
         return self.trainer.params
+
+    def train(self, log, hooks=()):
+        """Train to the end (trainer.run) with the spec's hooks first: a checkpoint taken at a
+        round's step then holds that round's points."""
+        return self.trainer.run(log, [*self.hooks, *hooks])
 
     def reshard(self) -> None:
         """This rank's points for the comm's rank and size now (an elastic job that shrank or
@@ -51,11 +64,12 @@ def _sample(problem: Problem, s, comm) -> dict[str, Batch]:
     return sample_problem(problem, s.sampling.method, s.training.seed, comm.rank, comm.size, s.scaling)
 
 
-def _losses(loaded: LoadedSpec, problem: Problem, batches, net, parameters, comm) -> LossTerms:
+def _losses(loaded: LoadedSpec, problem: Problem, batches, net, parameters, comm, extra_rows=None) -> LossTerms:
     """This rank's loss, in micro-batches when the spec asks (training.micro_batch, or what
-    training.memory_budget allows on this many ranks)."""
+    training.memory_budget allows on this many ranks); adaptive terms' points in variables."""
     micro_batch = micro_batch_points(loaded.spec, comm.size, loaded.expressions)
-    return LossTerms(problem, batches, net, parameters, micro_batch)
+    return LossTerms(problem, batches, net, parameters, micro_batch, adaptive=adapted_terms(loaded.spec),
+                     extra_rows=extra_rows)
 
 
 def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = (), broadcast: bool = True
@@ -71,6 +85,12 @@ def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = ()
     variables = [*net.params, *parameters.params]
     if broadcast:
         comm.broadcast_variables(variables)  # one model, whatever each rank initialised
-    losses = _losses(loaded, problem, batches, net, parameters, comm)
-    return Session(loaded, problem, batches, net, parameters, losses,
-                   Trainer(losses, variables, s.training, comm), comm)
+    session = Session(loaded, problem, batches, net, parameters, None, None, comm)
+    adaptive = AdaptivePoints(session) if s.sampling.adapt is not None else None
+    session.losses = _losses(loaded, problem, batches, net, parameters, comm,
+                             adaptive.extra_rows() if adaptive else None)
+    session.trainer = Trainer(session.losses, variables, s.training, comm)
+    if adaptive:
+        session.trainer.hook_variables |= adaptive.variables()
+        session.adaptive = adaptive
+    return session

@@ -101,7 +101,12 @@ class ChunkEnd:
 
 class Hook:
     """Runs between chunks. `poll` is this rank's local view (gathered from every rank in the
-    chunk's one collective), so decisions in `after_chunk` are the same on every rank."""
+    chunk's one collective), so decisions in `after_chunk` are the same on every rank. A hook
+    with `every` set has a chunk end at each multiple of it."""
+    every: int | None = None
+
+    def before_run(self, trainer: "Trainer") -> None:
+        pass
 
     def poll(self) -> dict:
         return {}
@@ -124,6 +129,7 @@ class Trainer:
         self.elapsed_before = 0.0   # training seconds of earlier attempts of a resumed run
         self._started: float | None = None
         self.extra: dict = {}       # JSON state hooks keep across checkpoints (e.g. phase digests)
+        self.hook_variables: dict[str, tf.Variable] = {}  # state variables of hooks (adaptive points)
 
     def elapsed(self) -> float:
         """Training seconds so far, earlier attempts of a resumed run included."""
@@ -170,6 +176,8 @@ class Trainer:
         diverges; `log` gets each logged record."""
         self._started = time.perf_counter()
         clock = self.elapsed
+        for hook in hooks:
+            hook.before_run(self)
         adam_spec = self.spec.adam
         if int(self.adam.step.numpy()) < adam_spec.steps:
             chunk = self.adam_steps(self.adam)
@@ -198,8 +206,8 @@ class Trainer:
         stats = self.log.phase(name)
         done = done_in_phase()
         compiling = True
-        for n in chunk_sizes(done, steps, self.spec.log_every, offset, self.spec.checkpoint.every_steps,
-                             fresh=done == 0):
+        periods = (self.spec.checkpoint.every_steps, *(h.every for h in hooks if h.every))
+        for n in chunk_sizes(done, steps, self.spec.log_every, offset, periods, fresh=done == 0):
             t0 = time.perf_counter()
             ran, total, terms, local, lr = call(n)
             stats.add(ran, time.perf_counter() - t0, compiling)
@@ -266,7 +274,7 @@ class Trainer:
         named["adam/step"] = self.adam.step
         if self.lbfgs is not None:
             named |= {f"lbfgs/{k}": getattr(self.lbfgs, k) for k in LBFGS.STATE}
-        return named
+        return named | self.hook_variables
 
     def snapshot(self) -> tuple[dict[str, np.ndarray], dict]:
         """(arrays, meta): the whole training state, for a checkpoint."""
@@ -310,16 +318,17 @@ class Trainer:
         self.extra = copy.deepcopy(meta.get("extra") or {})
 
 
-def chunk_sizes(done: int, steps: int, every: int, offset: int, checkpoint_every: int, fresh: bool):
+def chunk_sizes(done: int, steps: int, every: int, offset: int, periods: int | tuple, fresh: bool):
     """The compiled calls from `done` to `steps` steps of a phase that starts at global step
     `offset`: one step first in a fresh phase (it compiles), then calls ending at each multiple
-    of `every` in the phase and of `checkpoint_every` overall, so logs and checkpoints fall on the
-    same steps whether or not the run was resumed in between."""
+    of `every` in the phase and of each of `periods` overall (checkpoints, hooks), so logs,
+    checkpoints and hooks fall on the same steps whether or not the run was resumed in between."""
+    periods = (periods,) if isinstance(periods, int) else periods
     if fresh and done < steps:
         yield 1
         done += 1
     while done < steps:
         end = min(steps, (done // every + 1) * every,
-                  ((offset + done) // checkpoint_every + 1) * checkpoint_every - offset)
+                  *(((offset + done) // p + 1) * p - offset for p in periods))
         yield end - done
         done = end
