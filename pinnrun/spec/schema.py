@@ -41,6 +41,8 @@ DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial ax
 DEFAULT_TIME_POINTS = 101
 MAX_RAD_EXPONENT = 10.0      # RAD's k: Wu et al. 2023 use 0-3; |r|^k overflows float64 far beyond
 MAX_RAD_OFFSET = 1e6         # RAD's c: beyond, the density is uniform to 6 digits
+MAX_CAUSAL_CHUNKS = 4096     # time slices of the causal weights; jaxpi uses 16-32
+MAX_CAUSAL_EPSILON = 1e4     # exp(-epsilon x loss): Wang et al. 2022 anneal epsilon from 1e-2 to 1e2
 MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
 # Fourier features: B ~ N(0, scale^2) on inputs in [-1, 1], so ~scale cycles over the box. At 1e4 a float32
 # phase (|2 pi x B| up to ~3e5) carries ~0.02 rad of rounding; ten times more and the features are noise.
@@ -255,6 +257,25 @@ class Checkpoint(Strict):
     keep: PositiveInt = Field(3, le=MAX_CHECKPOINTS_KEPT)
 
 
+class LossBalancing(Strict):
+    """Loss weights from the all-reduced per-term gradients every `every` Adam steps (training/balance.py):
+    `grad_norm` (Wang, Sankaran, Wang & Perdikaris 2023) sets each weight to sum_j |g_j| / |g_i|;
+    `annealing` (Wang, Teng & Perdikaris 2021) sets each condition's to max |g_pde| / mean |g_i|.
+    New weights are averaged in with `momentum`."""
+    method: Literal["grad_norm", "annealing"]
+    every: PositiveInt = Field(1000, le=MAX_STEPS)
+    momentum: Float = Field(0.9, ge=0, lt=1)
+
+
+class Causal(Strict):
+    """Causal training (Wang, Sankaran & Perdikaris 2022): the pde term's residual, split in `chunks`
+    time slices, is weighted by exp(-epsilon x the losses of the slices before), so later times count
+    once earlier ones are fitted (training/causal.py)."""
+    term: TermName | None = None     # default: the pde term (there must be one, or name it)
+    chunks: PositiveInt = Field(32, le=MAX_CAUSAL_CHUNKS)
+    epsilon: Float = Field(1.0, gt=0, le=MAX_CAUSAL_EPSILON)
+
+
 class Training(Strict):
     seed: Int = Field(0, ge=0, le=MAX_SEED)
     adam: Adam
@@ -265,6 +286,8 @@ class Training(Strict):
     # A rank evaluates its points in micro-batches of at most `micro_batch` points (all terms
     # together), summing losses and gradients; or `memory_budget` (bytes a rank's training may
     # hold) picks the largest micro-batch that fits (spec/memory.py). Neither: the whole shard at once.
+    loss_balancing: LossBalancing | None = None
+    causal: Causal | None = None
     micro_batch: PositiveInt | None = Field(None, le=MAX_POINTS)
     memory_budget: Bytes | None = Field(None, ge=MIN_MEMORY_BUDGET, le=MAX_MEMORY_BUDGET)
 

@@ -217,6 +217,18 @@ def _check_terms(spec: Spec, at: LocatedData) -> None:
             raise at.error(("training", "loss_weights", term), "a loss weight must be >= 0")
     if spec.sampling.adapt is not None:
         _check_adapt(spec, at, sampled)
+    if spec.training.causal is not None:
+        _check_causal(spec, at)
+
+
+def _check_causal(spec: Spec, at: LocatedData) -> None:
+    causal = spec.training.causal
+    if spec.variables.time is None:
+        raise at.error(("training", "causal"), "causal weights need variables.time")
+    if causal.term is None and len(spec.pde) > 1:
+        raise at.error(("training", "causal"), f"several pde terms: say which with term: ({', '.join(spec.pde)})")
+    if causal.term is not None and causal.term not in spec.pde:
+        raise at.error(("training", "causal", "term"), f"not a pde term (pde terms: {', '.join(spec.pde)})")
 
 
 def _check_adapt(spec: Spec, at: LocatedData, sampled: list[str]) -> None:

@@ -21,6 +21,7 @@ from pinnrun.model.derivatives import evaluate_fields
 from pinnrun.problem.problem import Problem
 from pinnrun.problem.terms.base import Batch, Term
 from pinnrun.spec.memory import micro_batches as count_micro_batches
+from pinnrun.training.causal import CausalWeights
 from pinnrun.training.micro_batches import stack
 
 
@@ -39,11 +40,15 @@ class LossTerms:
     for points a term gains (RAR), masked out until filled."""
 
     def __init__(self, problem: Problem, batches: dict[str, Batch], net, parameters=None,
-                 micro_batch: int | None = None, adaptive=(), extra_rows: dict[str, int] | None = None):
+                 micro_batch: int | None = None, adaptive=(), extra_rows: dict[str, int] | None = None,
+                 weights: tf.Variable | None = None, causal: CausalWeights | None = None):
         self.problem, self.net, self.parameters = problem, net, parameters
         dtype = self.dtype = net.dtype
         self.names = [t.name for t in problem.terms]
-        self.weights = tf.constant([t.weight for t in problem.terms], dtype)
+        # a variable when training changes them (training/balance.py), else the spec's, fixed
+        self.weights = weights if weights is not None else tf.constant([t.weight for t in problem.terms], dtype)
+        self.causal = causal
+        self.width = len(self.names) + (causal.chunks if causal is not None else 0)  # a rank's local vector
         extra_rows = extra_rows or {}
         points = sum(len(batches[t.name].x) // batches[t.name].blocks + extra_rows.get(t.name, 0)
                      for t in problem.terms)
@@ -110,15 +115,28 @@ class LossTerms:
         return tf.square(d.term.residual(env, arrays))
 
     def batch(self, i=0) -> tf.Tensor:
-        """(n_terms,) this rank's shares from micro-batch i (the whole shard when there is one)."""
+        """(width,) this rank's shares from micro-batch i (the whole shard when there is one): one
+        per term, then the causal term's time slices (training/causal.py) if any."""
         pick = (lambda t: t) if self.micro_batches == 1 else (lambda t: tf.gather(t, i))
-        out = []
+        out, slices = [], []
         for d in self._data.values():
-            squares = self._squares(d, [pick(c) for c in d.columns], {k: pick(v) for k, v in d.arrays.items()})
+            columns = [pick(c) for c in d.columns]
+            squares = self._squares(d, columns, {k: pick(v) for k, v in d.arrays.items()})
             if d.mask is not None:
                 squares = squares * pick(d.mask)
             out.append(tf.reduce_sum(squares) * d.scale)  # every residual involves an output
-        return tf.stack(out)
+            if self.causal is not None and d.term.name == self.causal.term:
+                slices = [self.causal.slice_shares(squares, columns[self.causal.time_index], d.scale)]
+        return tf.concat([tf.stack(out), *slices], axis=0)
+
+    def objectives(self, local: tf.Tensor) -> tf.Tensor:
+        """(n_terms,) what each term trains on: its share, the causal term's weighted by time slice."""
+        n = len(self.names)
+        if self.causal is None:
+            return local[:n]
+        at = self.names.index(self.causal.term)
+        weighted = self.causal.objective(local[n:])
+        return tf.concat([local[:at], weighted[None], local[at + 1:n]], axis=0)
 
     def pointwise(self, name: str, batch: Batch, chunk: int) -> np.ndarray:
         """(n,) squared residual of term `name`, summed over its components, at `batch`'s points
@@ -140,24 +158,40 @@ class LossTerms:
 
     def __call__(self) -> tf.Tensor:
         """(n_terms,) this rank's shares; all-reduce-sum them for the global means."""
+        n = len(self.names)
         if self.micro_batches == 1:
-            return self.batch()
-        return self._sum(lambda i: (self.batch(i),), (tf.zeros_like(self.weights),))[0]
+            return self.batch()[:n]
+        return self._sum(lambda i: (self.batch(i),), (tf.zeros(self.width, self.dtype),))[0][:n]
 
     def value_and_gradient(self, variables) -> tuple[tf.Tensor, tf.Tensor]:
         """(this rank's shares, flat gradient of their weighted sum with respect to `variables`)."""
         def one(i):
             with tf.GradientTape() as tape:
                 local = self.batch(i)
-                total = tf.reduce_sum(self.weights * local)
+                total = tf.reduce_sum(self.weights * self.objectives(local))
             # zero, not None, for a weight no term reaches: an output used only through its
             # derivatives (a stream function) leaves its bias unconnected
             grads = tape.gradient(total, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return local, flatten(grads)
         if self.micro_batches == 1:
             return one(0)
-        return self._sum(one, (tf.zeros_like(self.weights), tf.zeros(sum(int(np.prod(v.shape)) for v in variables),
-                                                             self.dtype)))
+        return self._sum(one, (tf.zeros(self.width, self.dtype), tf.zeros(_size(variables), self.dtype)))
+
+    def term_gradients(self, variables) -> tf.Tensor:
+        """(n_terms, parameters) this rank's gradient of each term's objective, unweighted (loss
+        balancing reads their norms after the all-reduce)."""
+        n = len(self.names)
+
+        def one(i):
+            with tf.GradientTape(persistent=True) as tape:
+                objectives = tf.unstack(self.objectives(self.batch(i)))
+            grads = [flatten(tape.gradient(o, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+                     for o in objectives]
+            del tape
+            return (tf.stack(grads),)
+        if self.micro_batches == 1:
+            return one(0)[0]
+        return self._sum(one, (tf.zeros((n, _size(variables)), self.dtype),))[0]
 
     def _sum(self, part, zeros: tuple):
         """Sum of `part(i)` (a tuple of tensors shaped as `zeros`) over the micro-batches, one at a
@@ -182,6 +216,10 @@ def _with_rows(batch: Batch, extra: int) -> Batch:
         return np.concatenate([a, filler])
     return Batch(pad(batch.x), batch.shard, {k: pad(v) for k, v in batch.arrays.items()}, batch.components,
                  batch.blocks)
+
+
+def _size(variables) -> int:
+    return sum(int(np.prod(v.shape)) for v in variables)
 
 
 def flatten(tensors) -> tf.Tensor:

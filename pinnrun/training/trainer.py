@@ -150,8 +150,11 @@ class Trainer:
         gradients and loss terms travel in one fused all-reduce."""
         local, flat_grad = self.losses.value_and_gradient(self.params)
         reduced = self.comm.allreduce_sum(tf.concat([flat_grad, local], axis=0))
-        terms = reduced[self.n_params:]
-        return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local
+        n = len(self.losses.names)
+        terms = reduced[self.n_params:self.n_params + n]
+        if self.losses.causal is not None:  # the global time-slice losses set the next step's weights
+            self.losses.causal.observe(reduced[self.n_params + n:])
+        return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local[:n]
 
     def adam_steps(self, adam: Adam):
         """A compiled call running up to n Adam steps; returns the last evaluated step's losses,
@@ -179,7 +182,10 @@ class Trainer:
         for hook in hooks:
             hook.before_run(self)
         adam_spec = self.spec.adam
+        causal = self.losses.causal
         if int(self.adam.step.numpy()) < adam_spec.steps:
+            if causal is not None:
+                causal.active.assign(True)
             chunk = self.adam_steps(self.adam)
 
             def adam_call(n):
@@ -191,6 +197,8 @@ class Trainer:
         if self.lbfgs is not None and int(self.lbfgs.iterations.numpy()) < self.spec.lbfgs.steps \
                 and int(self.lbfgs.stop.numpy()) == STOP_NONE:
             lbfgs = self.lbfgs
+            if causal is not None:  # L-BFGS's line search needs one objective: the plain loss
+                causal.active.assign(False)
 
             def lbfgs_call(n):
                 before = int(lbfgs.iterations.numpy())
@@ -261,6 +269,10 @@ class Trainer:
         }
         if self.losses.parameters is not None and self.losses.parameters.names:
             record["parameters"] = self.losses.parameters.numpy()
+        if isinstance(self.losses.weights, tf.Variable):
+            record["weights"] = dict(zip(self.losses.names, map(float, self.losses.weights.numpy())))
+        if self.losses.causal is not None:  # the last time slice's weight: 1 once causality is satisfied
+            record["causal_weight"] = float(self.losses.causal.weights.numpy()[-1])
         log(record)
         return record, [p for _, p in gathered]
 
@@ -274,12 +286,16 @@ class Trainer:
         named["adam/step"] = self.adam.step
         if self.lbfgs is not None:
             named |= {f"lbfgs/{k}": getattr(self.lbfgs, k) for k in LBFGS.STATE}
+        if isinstance(self.losses.weights, tf.Variable):  # balanced: state (else the spec's, checked on restore)
+            named["loss/weights"] = self.losses.weights
+        if self.losses.causal is not None:
+            named["loss/causal"] = self.losses.causal.weights
         return named | self.hook_variables
 
     def snapshot(self) -> tuple[dict[str, np.ndarray], dict]:
         """(arrays, meta): the whole training state, for a checkpoint."""
         arrays = {name: v.numpy() for name, v in self.state_variables().items()}
-        arrays["loss/weights"] = self.losses.weights.numpy()  # fixed today; checked on restore
+        arrays.setdefault("loss/weights", self.losses.weights.numpy())  # the spec's: checked on restore
         return arrays, {"step": self.step, **self.progress()}
 
     def progress(self) -> dict:
@@ -303,7 +319,8 @@ class Trainer:
             if tuple(arrays[name].shape) != tuple(v.shape) or arrays[name].dtype != v.dtype.as_numpy_dtype:
                 raise ValueError(f"its {name} is {arrays[name].dtype}{list(arrays[name].shape)}, "
                                  f"this spec's {v.dtype.name}{v.shape.as_list()}")
-        if not np.array_equal(arrays.get("loss/weights"), self.losses.weights.numpy()):
+        if "loss/weights" not in named and not np.array_equal(arrays.get("loss/weights"),
+                                                              self.losses.weights.numpy()):
             raise ValueError("it was trained with other loss weights than this spec's")
         for name, v in named.items():
             v.assign(arrays[name])
