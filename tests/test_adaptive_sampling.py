@@ -142,15 +142,29 @@ class StopAt(Hook):
             end.stop = "test"
 
 
-@pytest.mark.parametrize("method", ["rad", "rar", "resample"])
-def test_a_run_restored_mid_adam_ends_where_an_uninterrupted_one_does(method):
-    whole = session(method)
+THROUGH_LBFGS = ["sampling.adapt.lbfgs=true", "training.lbfgs.steps=25"]
+
+
+def test_rounds_go_on_through_lbfgs_when_asked_and_restart_it():
+    s = session("rad", *THROUGH_LBFGS)
+    records = []
+    s.train(records.append)
+    assert int(s.trainer.hook_variables["adapt/rounds"].numpy()) == 6  # 10 ... 60 of 65 steps
+    assert s.trainer.log.phase("lbfgs").steps == 25
+    # each L-BFGS round evaluates the new loss first: more evaluations than iterations
+    assert s.trainer.log.phase("lbfgs").evaluations >= 25 + 3
+
+
+@pytest.mark.parametrize("method, extra, stop", [("rad", [], 20), ("rar", [], 20), ("resample", [], 20),
+                                                 ("rad", THROUGH_LBFGS, 50), ("rar", THROUGH_LBFGS, 50)])
+def test_a_run_restored_mid_training_ends_where_an_uninterrupted_one_does(method, extra, stop):
+    whole = session(method, *extra)
     whole.train(lambda record: None)
-    first = session(method)
-    first.train(lambda record: None, [StopAt(20)])
+    first = session(method, *extra)
+    first.train(lambda record: None, [StopAt(stop)])
     arrays, meta = first.trainer.snapshot()
-    assert int(arrays["adapt/rounds"]) == 2
-    second = session(method)
+    assert int(arrays["adapt/rounds"]) == stop // 10
+    second = session(method, *extra)
     second.trainer.restore_variables(arrays)
     second.trainer.restore_progress(meta)
     second.train(lambda record: None)

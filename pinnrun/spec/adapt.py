@@ -21,10 +21,14 @@ def adapted_terms(spec: Spec) -> list[str]:
 
 
 def adapt_rounds(spec: Spec) -> int:
-    """Rounds during Adam: at steps every, 2 every, ... before its last step (a round at the last
-    step would change points nothing trains on; L-BFGS keeps the points Adam ended with)."""
+    """Rounds at steps every, 2 every, ... before the last step of Adam, or with `lbfgs` of
+    L-BFGS (a round at the last step would change points nothing trains on; without `lbfgs`,
+    L-BFGS keeps the points Adam ended with)."""
     adapt = spec.sampling.adapt
-    return 0 if adapt is None else max(spec.training.adam.steps - 1, 0) // adapt.every
+    if adapt is None:
+        return 0
+    lbfgs = spec.training.lbfgs.steps if adapt.lbfgs and spec.training.lbfgs is not None else 0
+    return max(spec.training.adam.steps + lbfgs - 1, 0) // adapt.every
 
 
 def candidate_count(spec: Spec, term: str) -> int:

@@ -172,7 +172,7 @@ class Parameter(Strict):
 
 
 class Adapt(Strict):
-    """Every `every` Adam steps the points of `terms` change (training/adapt.py): `resample` draws
+    """Every `every` steps (Adam's; L-BFGS's too with `lbfgs`) the points of `terms` change (training/adapt.py): `resample` draws
     a fresh block of a new global sequence; `rad` draws the term's points from `candidates` fresh
     points with probability proportional to |r|^k / mean |r|^k + c; `rar` adds the `add` candidates
     of largest residual. Counts are per rank under weak scaling, global under strong, like points."""
@@ -183,6 +183,7 @@ class Adapt(Strict):
     k: Float = Field(1.0, ge=0, le=MAX_RAD_EXPONENT)
     c: Float = Field(1.0, ge=0, le=MAX_RAD_OFFSET)
     add: Annotated[PositiveInt, Field(le=MAX_POINTS)] | None = None  # rar: points added each round
+    lbfgs: StrictBool = False  # rounds go on through L-BFGS too, each restarting its history
 
     @model_validator(mode="after")
     def _method_fields(self):

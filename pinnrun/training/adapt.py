@@ -1,6 +1,7 @@
 """Adaptive collocation points: a hook that changes the points of some terms every
-`sampling.adapt.every` Adam steps (L-BFGS keeps the points Adam ended with: its
-history and line search assume one loss).
+`sampling.adapt.every` Adam steps. L-BFGS keeps the points Adam ended with (its history
+and line search assume one loss), unless `sampling.adapt.lbfgs`: then rounds go on through
+it, and each restarts L-BFGS from the new loss (history dropped, loss and gradient anew).
 
 - resample: each rank draws its block of a fresh global sequence (round j's seed);
 - rad: the term's points are drawn from fresh candidates by their residual;
@@ -70,11 +71,13 @@ class AdaptivePoints(Hook):
             self._apply(int(self.rounds.numpy()))
 
     def after_chunk(self, trainer: Trainer, end: ChunkEnd) -> None:
-        step = trainer.step
-        if end.record["phase"] != "adam" or step % self.every or not 0 < step // self.every <= self.total_rounds \
-                or step // self.every <= int(self.rounds.numpy()):
+        step, phase = trainer.step, end.record["phase"]
+        if (phase == "lbfgs" and not self.adapt.lbfgs) or step % self.every \
+                or not int(self.rounds.numpy()) < step // self.every <= self.total_rounds:
             return
         self.round(step // self.every)
+        if phase == "lbfgs":  # another loss now: its curvature history and f, g are stale
+            trainer.lbfgs.restart()
 
     def round(self, j: int) -> None:
         """Round j (1-based): choose, record the choice, train on it."""

@@ -49,6 +49,11 @@ class LBFGS(tf.Module):
         self.S.assign(tf.zeros_like(self.S)), self.Y.assign(tf.zeros_like(self.Y))
         self.rho.assign(tf.zeros_like(self.rho))
 
+    def restart(self) -> None:
+        """The loss changed (new points): drop the history; the next call evaluates anew."""
+        self._forget()
+        self.ready.assign(False)
+
     def _direction(self, g):
         """-H g by the two-loop recursion; empty history slots have rho = 0 and do nothing."""
         m = self.spec.history

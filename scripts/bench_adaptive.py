@@ -1,0 +1,100 @@
+"""What adaptive points, loss balancing and causal weights cost in training time.
+
+    .venv/bin/python scripts/bench_adaptive.py [--steps 3000] [--repeats 2] [--out benchmarks/adaptive.json]
+
+One process (1 rank, the threads a rank of a 2-rank run on 2 cores gets: 1 intra-op,
+1 inter-op) trains problems/burgers_soft.yaml's Adam phase (8,192 + 256 + 256 points,
+4 x 32 tanh) through the real path (build_session, Session.train) with each setting at the
+period the docs suggest, every 1,000 steps, and without. The time that counts is the
+Adam phase's wall time less its compile call (PhaseStats); the hooks' own seconds (the
+rounds: candidates, residuals, the choice; the per-term gradients) are timed apart.
+Settings run interleaved, `--repeats` times each; the overhead is the median time over
+the baseline's median, minus 1. Results go to --out with the command and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EVERY = 1000
+SETTINGS = {
+    "baseline": [],
+    "resample": ["sampling.adapt.method=resample", f"sampling.adapt.every={EVERY}"],
+    "rad": ["sampling.adapt.method=rad", f"sampling.adapt.every={EVERY}"],
+    "rar": ["sampling.adapt.method=rar", f"sampling.adapt.every={EVERY}", "sampling.adapt.add=512"],
+    "grad_norm": ["training.loss_balancing.method=grad_norm", f"training.loss_balancing.every={EVERY}"],
+    "causal": ["training.causal.chunks=32"],
+    "rad+grad_norm+causal": ["sampling.adapt.method=rad", f"sampling.adapt.every={EVERY}",
+                             "training.loss_balancing.method=grad_norm", f"training.loss_balancing.every={EVERY}",
+                             "training.causal.chunks=32"],
+}
+
+
+def measure(overrides: list[str], steps: int) -> dict:
+    from pinnrun.training.comm import LocalComm
+    from pinnrun.training.session import build_session
+
+    session = build_session(ROOT / "problems" / "burgers_soft.yaml", LocalComm(),
+                            [*overrides, f"training.adam.steps={steps}", "training.lbfgs=null",
+                             f"training.log_every={EVERY}"])
+    hook_seconds = 0.0
+    for hook in session.hooks:  # time each hook's work between chunks
+        inner = hook.after_chunk
+
+        def timed(trainer, end, inner=inner):
+            nonlocal hook_seconds
+            t0 = time.perf_counter()
+            inner(trainer, end)
+            hook_seconds += time.perf_counter() - t0
+        hook.after_chunk = timed
+    log = session.train(lambda record: None)
+    adam = log.phase("adam")
+    return {"seconds": adam.seconds - adam.compile_seconds, "compile_seconds": adam.compile_seconds,
+            "hook_seconds": hook_seconds, "steps": adam.steps}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "adaptive.json")
+    args = ap.parse_args()
+
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    runs: dict[str, list[dict]] = {name: [] for name in SETTINGS}
+    for r in range(args.repeats):
+        for name, overrides in SETTINGS.items():
+            runs[name].append(measure(overrides, args.steps))
+            print(f"repeat {r + 1} {name}: {runs[name][-1]}", flush=True)
+    base = statistics.median(m["seconds"] for m in runs["baseline"])
+    table = {}
+    for name, measured in runs.items():
+        seconds = statistics.median(m["seconds"] for m in measured)
+        table[name] = {"seconds": seconds, "overhead": seconds / base - 1,
+                       "hook_seconds": statistics.median(m["hook_seconds"] for m in measured),
+                       "runs": measured}
+        print(f"{name:>22}: {seconds:7.2f} s for {args.steps} Adam steps, overhead {100 * (seconds / base - 1):+5.1f} %, "
+              f"hooks {table[name]['hook_seconds']:.2f} s")
+    args.out.write_text(json.dumps({
+        "command": " ".join([".venv/bin/python", "scripts/bench_adaptive.py", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "setting": f"burgers_soft, 1 rank, 1 intra/1 inter-op thread, {args.steps} Adam steps, period {EVERY}",
+        "results": table}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
