@@ -72,6 +72,8 @@ def test_elastic_refuses_what_it_cannot_run(tmp_path):
         ("--elastic", "--np", "2"): "--np, --gpus and --launcher do not apply",
         ("--elastic", "--min-np", "3", "--max-np", "2"): "--min-np 3 is more than --max-np 2",
         ("--max-np", "2"): "--min-np, --max-np and --elastic-timeout are for --elastic",
+        ("--elastic", "--set", "sampling.adapt.method=resample", "--set", "sampling.adapt.every=100"):
+            "--elastic does not support sampling.adapt yet",
     }
     for flags, message in cases.items():
         proc = pinnrun("train", spec, *flags, "--dry-run")

@@ -213,3 +213,22 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path):
     assert finished.returncode == 2 and "the run finished; there is nothing to continue" in finished.stderr
     for proc in (missing, none, both, sets, finished):
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_resume_refuses_a_weak_adaptive_run_on_other_ranks(tmp_path):
+    """RAD/RAR under weak scaling hold a choice of the global points, which change with the ranks."""
+    from pinnrun.results.checkpoints import write_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    text = (PROBLEMS / "poisson1d.yaml").read_text()
+    assert "\nsampling:\n" in text
+    (run / "spec.yaml").write_text(text.replace("\nsampling:\n", "\nsampling:\n  adapt: {method: rad, every: 100}\n"))
+    (run / "run.json").write_text(json.dumps({"ranks": 2}))
+    (run / "summary.json").write_text(json.dumps({"status": "failed", "reason": "x"}))
+    write_checkpoint(run, 100, {"param/0": np.zeros(1)}, {"step": 100}, keep=3)
+    other = pinnrun("train", "--resume", run, "--np", "1", "--dry-run")
+    assert other.returncode == 2 and "resume it on 2 rank(s)" in other.stderr, other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+    same = pinnrun("train", "--resume", run, "--dry-run")
+    assert same.returncode == 0, same.stderr
