@@ -138,6 +138,8 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             # rank 0's: strong-scaling ranks one point apart may differ by one micro-batch
             summary["micro_batches"] = {"count": trainer.losses.micro_batches, "points": trainer.losses.micro_batch}
             summary.update(_generalisation(train_loss, test_loss))
+            if session.balancing is not None:
+                summary["loss_weights"] = dict(zip(trainer.losses.names, map(float, trainer.losses.weights.numpy())))
             if session.adaptive is not None:
                 summary["adapt"] = {"method": spec.sampling.adapt.method, "terms": list(session.adaptive.terms),
                                     "rounds": int(session.adaptive.rounds.numpy())}

@@ -224,6 +224,9 @@ def run_ranks(out, ranks: int, method: str) -> tuple[list[dict], dict]:
     assert summary["adapt"] == {"method": method, "terms": terms, "rounds": 2}
     growth = 2 * 31 if method == "rar" else 0
     assert summary["points"]["global"]["burgers"] == 301 + growth
+    shown = subprocess.run([sys.executable, "-m", "pinnrun.cli", "inspect", str(out)], capture_output=True,
+                           text=True, timeout=60)
+    assert f"adaptive points    {method}: 2 round(s) on {', '.join(terms)}" in shown.stdout, shown.stdout
     return records, latest_checkpoint(out).arrays
 
 

@@ -171,7 +171,13 @@ def run_ranks(out, ranks: int):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return records, latest_checkpoint(out).arrays
+    summary = json.loads((out / "summary.json").read_text())
+    arrays = latest_checkpoint(out).arrays
+    assert list(summary["loss_weights"].values()) == arrays["loss/weights"].tolist()
+    shown = subprocess.run([sys.executable, "-m", "pinnrun.cli", "inspect", str(out)], capture_output=True,
+                           text=True, timeout=60)
+    assert "loss weights" in shown.stdout and "(balanced, at the end)" in shown.stdout, shown.stdout
+    return records, arrays
 
 
 @pytest.mark.slow

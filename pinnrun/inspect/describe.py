@@ -15,7 +15,8 @@ from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_loss", "final_losses",
          "l2_relative_error", "l2_relative_errors", "parameters", "wall_seconds", "compile_seconds",
          "seconds_per_step", "points_per_second",
-         "steps", "phases", "ranks_in_sync", "param_digests", "point_digests", "micro_batches"}
+         "steps", "phases", "ranks_in_sync", "param_digests", "point_digests", "micro_batches",
+         "adapt", "loss_weights"}
 PARAMETER_FIELDS = ("initial", "value", "true_value", "relative_error")
 RESUMABLE = ("interrupted", "failed", "dead")  # a diverged run would diverge again from its checkpoint
 VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")
@@ -26,6 +27,14 @@ def _micro_batches(value) -> tuple[int, int] | None:
     value = as_mapping(value) or {}
     count, points = as_count(value.get("count")), as_count(value.get("points"))
     return (count, points) if count and count > 1 and points else None
+
+
+def _adapt(value) -> tuple[str, int, list[str]] | None:
+    """(method, rounds done, terms) of sampling.adapt."""
+    value = as_mapping(value) or {}
+    method, rounds = as_text(value.get("method")), as_count(value.get("rounds"))
+    terms = [t for t in value.get("terms") or [] if isinstance(t, str)] if isinstance(value.get("terms"), list) else []
+    return (method, rounds, terms) if method and rounds is not None else None
 
 
 def describe_run(files: RunFiles, now: float) -> dict:
@@ -52,6 +61,8 @@ def describe_run(files: RunFiles, now: float) -> dict:
         if isinstance(run.get("overrides"), list) else None,
         "points": _points(points),
         "micro_batches": _micro_batches(summary.get("micro_batches")),
+        "adapt": _adapt(summary.get("adapt")),
+        "loss_weights": _numbers(summary.get("loss_weights")),
         "steps": _steps(summary, files.metrics, start, spec),
         "phases": _dicts(summary.get("phases")),
         "wall_seconds": as_number(summary.get("wall_seconds")),

@@ -49,6 +49,11 @@ def _rows(d: dict):
     if d.get("micro_batches"):
         batches, points = d["micro_batches"]
         yield "micro-batches", f"{count(batches)} per step on rank 0, at most {count(points)} points each"
+    if d.get("adapt"):
+        method, rounds, terms = d["adapt"]
+        yield "adaptive points", f"{method}: {count(rounds)} round(s) on {', '.join(terms) or DASH}"
+    if d.get("loss_weights"):
+        yield "loss weights", f"{_terms(d['loss_weights'], sci)}  (balanced, at the end)"
     yield "steps", _steps(d.get("steps") or {})
     times = [text for key, text in [
         ("wall_seconds", f"wall {seconds(d.get('wall_seconds'))} s"),
