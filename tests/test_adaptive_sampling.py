@@ -20,7 +20,7 @@ from pinnrun.sampling.adaptive import CANDIDATES, RESAMPLE, draw_round, rad_choi
 from pinnrun.sampling.shards import Shard
 from pinnrun.training.comm import LocalComm
 from pinnrun.training.session import build_session
-from pinnrun.training.trainer import ChunkEnd, Hook
+from restore import Trained, stopped_and_restored
 
 SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=40", "training.lbfgs.steps=5",
          "training.log_every=10", "sampling.points.burgers=300", "sampling.points.initial=40",
@@ -133,15 +133,6 @@ def test_rar_micro_batched_equals_whole():
     assert np.allclose(a.losses().numpy(), b.losses().numpy(), rtol=1e-9, atol=0)
 
 
-class StopAt(Hook):
-    def __init__(self, step: int):
-        self.step = step
-
-    def after_chunk(self, trainer, end: ChunkEnd) -> None:
-        if trainer.step == self.step:
-            end.stop = "test"
-
-
 THROUGH_LBFGS = ["sampling.adapt.lbfgs=true", "training.lbfgs.steps=25"]
 
 
@@ -160,14 +151,8 @@ def test_rounds_go_on_through_lbfgs_when_asked_and_restart_it():
 def test_a_run_restored_mid_training_ends_where_an_uninterrupted_one_does(method, extra, stop):
     whole = session(method, *extra)
     whole.train(lambda record: None)
-    first = session(method, *extra)
-    first.train(lambda record: None, [StopAt(stop)])
-    arrays, meta = first.trainer.snapshot()
+    arrays, second = stopped_and_restored(lambda: session(method, *extra), stop)
     assert int(arrays["adapt/rounds"]) == stop // 10
-    second = session(method, *extra)
-    second.trainer.restore_variables(arrays)
-    second.trainer.restore_progress(meta)
-    second.train(lambda record: None)
     for a, b in zip(whole.variables, second.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(whole.batches["burgers"].x, second.batches["burgers"].x)
@@ -207,27 +192,13 @@ LOSS_RTOL = 1e-11  # the rounding level of test_distributed.py's strong runs (fl
 
 
 def run_ranks(out, ranks: int, method: str) -> tuple[list[dict], dict]:
-    import json
-    import subprocess
-    import sys
-
-    from pinnrun.results.checkpoints import latest_checkpoint
-
-    sets = [*STRONG, f"sampling.adapt.method={method}", *RANKS[method]]
-    proc = subprocess.run([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
-                           "--np", str(ranks), "--out", str(out), *[a for s in sets for a in ("--set", s)]],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    summary = json.loads((out / "summary.json").read_text())
+    run = Trained(out, ranks, [*STRONG, f"sampling.adapt.method={method}", *RANKS[method]])
     terms = ["burgers", "initial", "walls"] if method == "resample" else ["burgers"]  # the defaults
-    assert summary["adapt"] == {"method": method, "terms": terms, "rounds": 2}
+    assert run.summary["adapt"] == {"method": method, "terms": terms, "rounds": 2}
     growth = 2 * 31 if method == "rar" else 0
-    assert summary["points"]["global"]["burgers"] == 301 + growth
-    shown = subprocess.run([sys.executable, "-m", "pinnrun.cli", "inspect", str(out)], capture_output=True,
-                           text=True, timeout=60)
-    assert f"adaptive points    {method}: 2 round(s) on {', '.join(terms)}" in shown.stdout, shown.stdout
-    return records, latest_checkpoint(out).arrays
+    assert run.summary["points"]["global"]["burgers"] == 301 + growth
+    assert f"adaptive points    {method}: 2 round(s) on {', '.join(terms)}" in run.shown, run.shown
+    return run.records, run.arrays
 
 
 @pytest.mark.slow

@@ -9,10 +9,6 @@
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,9 +16,8 @@ import tensorflow as tf
 from helpers import PROBLEMS, load
 from pinnrun.training.balance import balanced
 from pinnrun.training.comm import LocalComm
-from pinnrun.training.losses import flatten
 from pinnrun.training.session import build_session
-from pinnrun.training.trainer import ChunkEnd, Hook
+from restore import Trained, stopped_and_restored
 
 SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=40", "training.lbfgs.steps=5",
          "training.log_every=10", "sampling.points.burgers=300", "sampling.points.initial=40",
@@ -104,26 +99,11 @@ def test_causal_training_weights_late_times_less_until_early_ones_fit():
 
 # ---------------------------------------------------------------- state
 
-class StopAt(Hook):
-    def __init__(self, step: int):
-        self.step = step
-
-    def after_chunk(self, trainer, end: ChunkEnd) -> None:
-        if trainer.step == self.step:
-            end.stop = "test"
-
-
 @pytest.mark.parametrize("extra", [BALANCED, CAUSAL, [*BALANCED, *CAUSAL, "training.loss_balancing.method=annealing"]])
 def test_a_run_restored_mid_adam_ends_where_an_uninterrupted_one_does(extra):
     whole = session(*extra)
     whole.train(lambda record: None)
-    first = session(*extra)
-    first.train(lambda record: None, [StopAt(20)])
-    arrays, meta = first.trainer.snapshot()
-    second = session(*extra)
-    second.trainer.restore_variables(arrays)
-    second.trainer.restore_progress(meta)
-    second.train(lambda record: None)
+    _, second = stopped_and_restored(lambda: session(*extra), 20)
     for a, b in zip([*whole.variables, whole.losses.weights], [*second.variables, second.losses.weights]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
 
@@ -164,20 +144,10 @@ LOSS_RTOL = 1e-11  # the rounding level of test_distributed.py's strong runs (fl
 
 
 def run_ranks(out, ranks: int):
-    from pinnrun.results.checkpoints import latest_checkpoint
-
-    proc = subprocess.run([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
-                           "--np", str(ranks), "--out", str(out), *[a for s in STRONG for a in ("--set", s)]],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    summary = json.loads((out / "summary.json").read_text())
-    arrays = latest_checkpoint(out).arrays
-    assert list(summary["loss_weights"].values()) == arrays["loss/weights"].tolist()
-    shown = subprocess.run([sys.executable, "-m", "pinnrun.cli", "inspect", str(out)], capture_output=True,
-                           text=True, timeout=60)
-    assert "loss weights" in shown.stdout and "(balanced, at the end)" in shown.stdout, shown.stdout
-    return records, arrays
+    run = Trained(out, ranks, STRONG)
+    assert list(run.summary["loss_weights"].values()) == run.arrays["loss/weights"].tolist()
+    assert "loss weights" in run.shown and "(balanced, at the end)" in run.shown, run.shown
+    return run.records, run.arrays
 
 
 @pytest.mark.slow
