@@ -31,8 +31,7 @@ class AdaptivePoints(Hook):
         self.session, self.spec, self.adapt = session, s, s.sampling.adapt
         self.every = self.adapt.every
         self.total_rounds = adapt_rounds(s)
-        comm, problem = session.comm, session.problem
-        self.terms = {t.name: (i, t) for i, t in enumerate(problem.terms) if t.name in adapted_terms(s)}
+        self.terms = {t.name: (i, t) for i, t in enumerate(session.problem.terms) if t.name in adapted_terms(s)}
         self.original = {name: session.batches[name] for name in self.terms}
         dtype = tf.float64
         self.rounds = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -41,7 +40,7 @@ class AdaptivePoints(Hook):
             batch = self.original[name]
             width = batch.x.shape[1] + sum(v.shape[1] for v in batch.arrays.values())
             if self.adapt.method != "resample":  # the global choice, on every rank: x and arrays side by side
-                rows = batch.shard.total if self.adapt.method == "rad" else self.total_rounds * self._added(name).total
+                rows = batch.shard.total if self.adapt.method == "rad" else self.total_rounds * self._added().total
                 self.state[name] = tf.Variable(np.zeros((rows, width)), dtype=dtype, trainable=False)
 
     def variables(self) -> dict[str, tf.Variable]:
@@ -51,9 +50,9 @@ class AdaptivePoints(Hook):
         """Rows a RAR term's loss reserves on this rank for the points it will gain."""
         if self.adapt.method != "rar":
             return {}
-        return {name: self.total_rounds * self._added(name).count for name in self.terms}
+        return {name: self.total_rounds * self._added().count for name in self.terms}
 
-    def _added(self, name: str) -> Shard:
+    def _added(self) -> Shard:
         """This rank's block of one RAR round's added points (counted like points)."""
         comm = self.session.comm
         return shard(self.adapt.add, comm.rank, comm.size, self.spec.scaling)
@@ -96,7 +95,7 @@ class AdaptivePoints(Hook):
                                     round_seed(where.seed, j, KEYS), comm)
                 self.state[name].assign(_side_by_side(chosen))
             else:
-                add = self._added(name).total
+                add = self._added().total
                 chosen = rar_choice(candidates, squares, add, comm)
                 self.state[name][(j - 1) * add:j * add].assign(_side_by_side(chosen))
         self.rounds.assign(j)
@@ -112,7 +111,7 @@ class AdaptivePoints(Hook):
             elif method == "rad":
                 batch = rows_of(self._unpack(name, self.state[name].numpy()), original.shard)
             else:
-                added = self._added(name)
+                added = self._added()
                 rows = self.state[name].numpy()[:j * added.total]
                 blocks = [rows_of(self._unpack(name, rows[r * added.total:(r + 1) * added.total]), added)
                           for r in range(j)]
