@@ -132,7 +132,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the two-loop recursion's first loop stops before the oldest curvature pair", (LBFGS_UNIT,)),
     Mutation(
         "loss terms not all-reduced", "pinnrun/training/trainer.py",
-        "terms = reduced[self.n_params:]", "terms = local",
+        "terms = reduced[self.n_params:self.n_params + n]", "terms = local[:n]",
         "each rank reports (and L-BFGS decides on) its own shard's loss terms", (DIST_REPORTED, DIST_STRONG)),
     Mutation(
         "L-BFGS history keeps its oldest pair", "pinnrun/training/lbfgs.py",
