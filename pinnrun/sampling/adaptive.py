@@ -85,14 +85,25 @@ def smallest(keys: np.ndarray, first: int, count: int, comm) -> np.ndarray:
 def gather_rows(batch: Batch, chosen: np.ndarray, comm) -> Batch:
     """The chosen rows of every rank's batch, in rank order (so in global-index order), as one
     batch every rank holds."""
-    names = sorted(batch.arrays)
-    widths = [batch.x.shape[1], *(batch.arrays[k].shape[1] for k in names)]
-    rows = np.concatenate([batch.x[chosen], *(batch.arrays[k][chosen] for k in names)], axis=1)
-    every = comm.allgather(tf.constant(rows.reshape(-1, sum(widths)), tf.float64),
-                           name="pinnrun_adapt_rows").numpy()
-    parts = np.split(every, np.cumsum(widths)[:-1], axis=1)
-    total = len(every)
-    return Batch(parts[0], Shard(0, total, total), dict(zip(names, parts[1:])), batch.components, batch.blocks)
+    rows = packed(batch)[chosen]
+    every = comm.allgather(tf.constant(rows, tf.float64), name="pinnrun_adapt_rows").numpy()
+    return unpacked(every, batch)
+
+
+def packed(batch: Batch) -> np.ndarray:
+    """(n, inputs + array columns): x and the arrays (by name) side by side, as rounds gather
+    and keep them."""
+    return np.concatenate([batch.x, *(batch.arrays[k] for k in sorted(batch.arrays))], axis=1).reshape(
+        len(batch.x), -1)
+
+
+def unpacked(rows: np.ndarray, like: Batch) -> Batch:
+    """`packed` undone: a batch of the term `like` is one of, holding `rows`."""
+    names = sorted(like.arrays)
+    widths = np.cumsum([like.x.shape[1], *(like.arrays[k].shape[1] for k in names)])[:-1]
+    parts = np.split(rows, widths, axis=1)
+    return Batch(parts[0], Shard(0, len(rows), len(rows)), dict(zip(names, parts[1:])), like.components,
+                 like.blocks)
 
 
 def rows_of(batch: Batch, block: Shard) -> Batch:

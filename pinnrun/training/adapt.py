@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from pinnrun.problem.terms.base import Batch, Draw
-from pinnrun.sampling.adaptive import (CANDIDATES, KEYS, RESAMPLE, draw_round, rad_choice, rar_choice,
-                                       round_seed, rows_of)
+from pinnrun.sampling.adaptive import (CANDIDATES, KEYS, RESAMPLE, draw_round, packed, rad_choice,
+                                       rar_choice, round_seed, rows_of, unpacked)
 from pinnrun.sampling.collocation import term_seed
 from pinnrun.sampling.shards import Shard, shard
 from pinnrun.spec.adapt import adapt_rounds, adapted_terms, candidate_count
@@ -93,11 +93,11 @@ class AdaptivePoints(Hook):
             if method == "rad":
                 chosen = rad_choice(candidates, squares, self.original[name].shard.total, self.adapt.k, self.adapt.c,
                                     round_seed(where.seed, j, KEYS), comm)
-                self.state[name].assign(_side_by_side(chosen))
+                self.state[name].assign(packed(chosen))
             else:
                 add = self._added().total
                 chosen = rar_choice(candidates, squares, add, comm)
-                self.state[name][(j - 1) * add:j * add].assign(_side_by_side(chosen))
+                self.state[name][(j - 1) * add:j * add].assign(packed(chosen))
         self.rounds.assign(j)
         self._apply(j)
 
@@ -109,30 +109,17 @@ class AdaptivePoints(Hook):
             if method == "resample":
                 batch = draw_round(self._where(name), term, term.points, j, RESAMPLE)
             elif method == "rad":
-                batch = rows_of(self._unpack(name, self.state[name].numpy()), original.shard)
+                batch = rows_of(unpacked(self.state[name].numpy(), original), original.shard)
             else:
                 added = self._added()
                 rows = self.state[name].numpy()[:j * added.total]
-                blocks = [rows_of(self._unpack(name, rows[r * added.total:(r + 1) * added.total]), added)
+                blocks = [rows_of(unpacked(rows[r * added.total:(r + 1) * added.total], original), added)
                           for r in range(j)]
                 total = original.shard.total + j * added.total
                 batch = _concat([original, *blocks], Shard(original.shard.start, original.shard.count
                                                            + j * added.count, total))
             self.session.losses.replace_points(name, batch, total)
             self.session.batches[name] = batch
-
-    def _unpack(self, name: str, rows: np.ndarray) -> Batch:
-        """Rows of x and arrays side by side (as the state holds them) as a batch of the term."""
-        like = self.original[name]
-        names, d = sorted(like.arrays), like.x.shape[1]
-        widths = np.cumsum([d, *(like.arrays[k].shape[1] for k in names)])[:-1]
-        parts = np.split(rows, widths, axis=1)
-        return Batch(parts[0], Shard(0, len(rows), len(rows)), dict(zip(names, parts[1:])), like.components,
-                     like.blocks)
-
-
-def _side_by_side(batch: Batch) -> np.ndarray:
-    return np.concatenate([batch.x, *(batch.arrays[k] for k in sorted(batch.arrays))], axis=1)
 
 
 def _concat(batches: list[Batch], block: Shard) -> Batch:
