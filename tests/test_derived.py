@@ -117,7 +117,7 @@ def test_each_refusal_is_one_located_line(tmp_path, old, new, line, field, messa
 # -- training: the data term observes derivatives -------------------------------------------
 
 def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_path, monkeypatch):
-    from pinnrun.results import solution as solution_module
+    from pinnrun.results import quantities, solution as solution_module
 
     path = stream_spec(tmp_path)
     session = build_session(path, LocalComm())
@@ -138,11 +138,13 @@ def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_pa
     assert got == pytest.approx(expected, rel=1e-12)
 
     # predictions at the reference's points, in chunks (357 grid points in 4 here)
-    monkeypatch.setattr(solution_module, "CHUNK", 100)
+    monkeypatch.setattr(quantities, "CHUNK", 100)
     solution = solution_module.Solution(session.problem, session.spec.reference, tmp_path, session.net,
                                         session.parameters)
+    evaluate, calls = solution.grid and solution._quantities.evaluate, []
+    solution._quantities.evaluate = lambda x: calls.append(len(x)) or evaluate(x)
     combined, per_name = solution.save(tmp_path / "predictions.npz")
-    assert len(solution._chunks) == 4
+    assert calls == [100, 100, 100, 57]
     with np.load(tmp_path / "predictions.npz") as saved:
         grid = np.stack([m.ravel() for m in np.meshgrid(saved["x"], saved["y"], indexing="ij")], axis=1)
         g = slopes(session.net, grid)

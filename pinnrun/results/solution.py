@@ -1,23 +1,18 @@
 """The network's solution at the reference's points (a grid, or scattered points):
 predictions of the outputs and derived quantities, and their L2 relative errors (combined
-and per name, counted inside the domain) while training (rank 0, at log points) and at the end.
-
-Points go through the network in chunks of at most CHUNK: a derived quantity's derivatives keep
-one tape level per order, which on a large 3-D grid would not fit in memory at once."""
+and per name, counted inside the domain) while training (rank 0, at log points) and at the end."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from pinnrun.model.derivatives import evaluate_fields
 from pinnrun.problem.reference import (ReferenceGrid, build_reference, default_grid, relative_l2,
                                        relative_l2_per_output)
+from pinnrun.results.quantities import Quantities
 
 ERROR_BUDGET = 0.02  # share of the training time the error curve may cost
-CHUNK = 65_536       # points per evaluation: a 3-D grid with third derivatives stays within memory
 
 
 class Solution:
@@ -28,6 +23,7 @@ class Solution:
         self.problem, self.net, self.parameters = problem, net, parameters
         self.names = (*problem.outputs, *problem.derived)  # the columns of every prediction
         self._grid = None
+        self._quantities = None
         self._next = 0.0  # when the error curve may next be evaluated
 
     @property
@@ -37,30 +33,13 @@ class Solution:
             problem, ref, spec_dir = self._args
             # Without a reference, predictions still go on the default grid (no error to report).
             self._grid = build_reference(problem, ref, spec_dir) if ref else default_grid(problem)
-            points = self._grid.points()
-            self._chunks = [tf.constant(points[i:i + CHUNK], self.net.dtype) for i in range(0, len(points), CHUNK)]
-            # one trace for every chunk (the last one shorter): the batch size is left open
-            signature = [tf.TensorSpec([None, points.shape[1]], self.net.dtype)]
-            self._forward = tf.function(self._fields, input_signature=signature, autograph=False)
+            self._points = self._grid.points()
+            self._quantities = Quantities(problem, self.net, self.parameters, self.names)
         return self._grid
-
-    def _fields(self, x: tf.Tensor) -> tf.Tensor:
-        """(n, outputs + derived) at the points x: plain net calls when nothing is derived."""
-        pb = self.problem
-        if not pb.derived:
-            return self.net(x)
-        columns = [x[:, i:i + 1] for i in range(len(pb.inputs))]
-        fields = evaluate_fields(self.net, columns, pb.inputs, pb.outputs, pb.derived_derivatives())
-        env = dict(pb.constants) | dict(zip(pb.inputs, columns)) | fields
-        if self.parameters is not None:
-            env |= self.parameters.values()
-        derived = [expr.evaluate(env, backend="tf") for expr in pb.derived.values()]
-        return tf.concat([fields[out] for out in pb.outputs] + derived, axis=1)
 
     def predict(self) -> dict[str, np.ndarray]:
         shape = self.grid.shape
-        out = np.concatenate([self._forward(chunk).numpy() for chunk in self._chunks]).astype(np.float64)
-        return {name: out[:, i].reshape(shape) for i, name in enumerate(self.names)}
+        return {name: values.reshape(shape) for name, values in self._quantities(self._points).items()}
 
     def errors(self) -> tuple[float | None, dict[str, float]]:
         """The combined L2 relative error and each compared name's (None and {} without a reference)."""
