@@ -265,5 +265,42 @@ def inspect(path: str, plot: bool, as_json: bool, sort: str) -> None:
     _guard(run)
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--points", "points_file", type=click.Path(dir_okay=False),
+              help="Points file (.npz, .csv or .mat) with one column per input, named like the inputs.")
+@click.option("--grid", metavar="x=0:1:101,...", help="A grid instead: NAME=START:STOP:COUNT for every input.")
+@click.option("--outputs", "names", metavar="u,u_x,...",
+              help="What to evaluate: outputs, derivatives (u_x, u_xt), derived quantities or expressions "
+              "of them (default: the outputs and derived quantities).")
+@click.option("--out", required=True, help="File to write (.npz or .csv); never overwritten.")
+def predict(run_dir, points_file, grid, names, out) -> None:
+    """Evaluate the trained model of RUN_DIR at new points."""
+    def run() -> int:
+        from pinnrun.quiet import quiet_tensorflow
+        quiet_tensorflow()
+        from pinnrun.results.predict import run_predict
+
+        return run_predict(run_dir, points_file, grid, names, out, click.echo)
+    _guard(run)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", help="Folder to write (new or empty); default RUN_DIR/export.")
+@click.option("--outputs", "names", metavar="u,u_x,...",
+              help="What the model serves (default: the outputs and derived quantities).")
+def export(run_dir, out, names) -> None:
+    """Write the trained model of RUN_DIR as a TensorFlow SavedModel (loads without pinnrun)."""
+    def run() -> int:
+        from pinnrun.quiet import quiet_tensorflow
+        quiet_tensorflow()
+        from pinnrun.results.export import export as run_export
+        from pinnrun.results.predict import parse_names
+
+        return run_export(run_dir, out, parse_names(names) if names else None, click.echo)
+    _guard(run)
+
+
 if __name__ == "__main__":
     main()

@@ -127,8 +127,6 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
         costs = measure_step_costs(session) if probe else None
         if comm.rank == 0:
             final = solution()
-            tf.train.Checkpoint(**{f"p{i}": p for i, p in enumerate(session.variables)}).write(
-                str(run_dir / "checkpoint" / "model"))
             l2, l2_per_output = final.save(run_dir / "predictions.npz")
             digests = trainer.extra.get("digests", {})
             in_sync = all(len(set(d)) == 1 for d in digests.values())

@@ -98,14 +98,10 @@ class Run:
             return p["u"]
 
     def parameters(self) -> list[np.ndarray]:
-        """Rank 0's final parameters, from the checkpoint it wrote (variables p0, p1, ...)."""
-        import tensorflow as tf
+        """Rank 0's final parameters, from the run's final checkpoint (as `pinnrun predict` reads them)."""
+        from pinnrun.results.trained import load_run
 
-        path = str(self.out / "checkpoint" / "model")
-        names = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-        count = sum(1 for name in names if name[0] == "p" and name[1:].isdigit())
-        reader = tf.train.load_checkpoint(path)
-        return [reader.get_tensor(f"p{i}/.ATTRIBUTES/VARIABLE_VALUE") for i in range(count)]
+        return [v.numpy() for v in load_run(self.out).variables]
 
 
 def train(out: Path, np_: int, *sets: str, flags=(), env: dict | None = None) -> Run:
@@ -376,7 +372,7 @@ def test_train_poisson_two_ranks_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "L2 relative error" in proc.stdout and str(out) in proc.stdout
     for name in ["spec.yaml", "run.json", "env.json", "metrics.jsonl", "events.jsonl", "summary.json",
-                 "predictions.npz", "worker.log", "checkpoint/model.index"]:
+                 "predictions.npz", "worker.log"]:
         assert (out / name).is_file(), name
     assert any((out / "tensorboard").iterdir())
     summary = json.loads((out / "summary.json").read_text())
