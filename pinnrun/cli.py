@@ -302,5 +302,26 @@ def export(run_dir, out, names) -> None:
     _guard(run)
 
 
+@main.command()
+@click.argument("kind", type=click.Choice(["problem", "cluster"]), default="problem")
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: standard output).")
+def schema(kind, out) -> None:
+    """Write the JSON Schema of a problem spec (or a cluster spec), for editors."""
+    def run() -> int:
+        import json
+
+        from pinnrun.spec.json_schema import json_schema
+
+        text = json.dumps(json_schema(kind), indent=2) + "\n"
+        if out is None:
+            click.echo(text, nl=False)
+        else:
+            with open(out, "x") as f:  # never over an existing file
+                f.write(text)
+            click.echo(f"JSON Schema of a {kind} spec -> {out}")
+        return 0
+    _guard(run)
+
+
 if __name__ == "__main__":
     main()
