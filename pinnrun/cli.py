@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from pinnrun import __version__
-from pinnrun.errors import PinnrunError, one_line, os_error_line
+from pinnrun.errors import PinnrunError, SpecErrors, one_line, os_error_line
 
 INTERRUPTED = 130  # the shell's status for a job stopped by Ctrl-C
 
@@ -21,6 +21,10 @@ def _guard(fn, *args, **kwargs) -> None:
     line with exit 1 (PINNRUN_DEBUG=1 shows its traceback). Never a traceback by default."""
     try:
         code = fn(*args, **kwargs)
+    except SpecErrors as err:  # every problem of a spec found in one pass: one line each
+        for line in err.lines[:-1]:
+            click.echo(one_line(f"error: {line}"), err=True)
+        _fail(f"error: {err.lines[-1]}", err.exit_code)
     except PinnrunError as err:
         _fail(f"error: {err}", err.exit_code)
     except BrokenPipeError:  # `pinnrun inspect ... | head`: the reader left; nothing more to say

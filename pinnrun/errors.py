@@ -27,6 +27,19 @@ class SpecError(PinnrunError):
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
 
+class SpecErrors(PinnrunError):
+    """Every error found in one pass over a spec, in file order (`--set`'s first): the CLI prints
+    one line each. str() is the first, so a caller that shows one line shows where to start."""
+
+    def __init__(self, errors: list[SpecError]):
+        self.errors = errors
+        super().__init__(str(errors[0]))
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
+
+
 def printable(text: str) -> str:
     """`text` with every hidden character escaped as Python writes it (\\n, \\x1b, \\u202e):
     one line whatever the input, and nothing that can move a terminal's cursor."""

@@ -3,6 +3,8 @@ internal error one line and exit 1, whatever the input holds (a megabyte, a newl
 terminal escapes)."""
 from __future__ import annotations
 
+import re
+
 import os
 import subprocess
 import sys
@@ -158,3 +160,22 @@ def test_a_broken_run_folder_is_inspected_not_raised(tmp_path: Path) -> None:
     proc = pinnrun("inspect", str(tmp_path / "runs"), cwd=ROOT)
     assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     assert "broken" in proc.stdout and "finished" in proc.stdout
+
+
+def test_every_shape_error_of_a_spec_in_file_order(tmp_path):
+    """Unknown keys, wrong types, bounds and names are all reported in one pass, one line each,
+    sorted by line (`--set`'s first); a name's pattern is said in words."""
+    spec = tmp_path / "bad.yaml"
+    spec.write_text((PROBLEMS / "poisson1d.yaml").read_text()
+                    .replace("  activation: tanh\n", "  activation: relu6\n")
+                    .replace("outputs: [u]\n", "outputs: [u]\nsolver: fast\n")
+                    .replace("  space: [x]\n", "  space: [x_1]\n"))
+    proc = pinnrun("validate", str(spec), "--set", "training.adam.steps=-1", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    fields = [re.match(rf"error: {re.escape(str(spec))}(?::\d+)?: (.*?): ", line).group(1) for line in lines]
+    assert fields == [
+        "--set training.adam.steps", "variables.space[0]", "solver", "network.activation"]
+    assert lines[1] == (f"error: {spec}:6: variables.space[0]: a name is a letter, then letters or digits "
+                        "(no _: u_x would read as a derivative) (got 'x_1')")
+    assert lines[2].startswith(f"error: {spec}:8: solver: unknown key 'solver'")

@@ -12,9 +12,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pinnrun.errors import SpecError
+from pinnrun.errors import SpecError, SpecErrors
 from pinnrun.spec.overrides import apply_overrides
-from pinnrun.spec.schema import Spec
+from pinnrun.spec.schema import PATTERN_HELP, Spec
 from pinnrun.spec.yaml_lines import LocatedData, format_path, load_located_file
 
 
@@ -28,7 +28,7 @@ class LoadedSpec:
 
     def error(self, path: tuple, message: str):
         """A located error for a check made after loading (the problem layer's)."""
-        from pinnrun.errors import SpecError
+        from pinnrun.errors import SpecError, SpecErrors
 
         return self.at.error(path, message) if self.at is not None else SpecError(self.path, None, ".".join(
             map(str, path)), message)
@@ -47,12 +47,31 @@ def load_spec(path: str | Path, overrides: list[str] = ()) -> LoadedSpec:
     return LoadedSpec(spec, constants, Path(path).resolve(), expressions, located)
 
 
+MAX_REPORTED = 20  # errors listed from one pass; the rest are counted
+
+
 def validate_model(model: type[BaseModel], located: LocatedData):
-    """Schema-check located data; the first problem becomes a one-line SpecError."""
+    """Schema-check located data: every problem found, one SpecError each, in file order
+    (SpecErrors when there are several)."""
     try:
         return model.model_validate(located.data)
     except ValidationError as err:
-        raise _first_error(err, located, model) from None
+        errors = _spec_errors(err, located, model)
+        raise (errors[0] if len(errors) == 1 else SpecErrors(errors)) from None
+
+
+def _spec_errors(err: ValidationError, located: LocatedData, model: type[BaseModel]) -> list[SpecError]:
+    """One error per field (a union's members each report the same field: the first is kept),
+    sorted by line, `--set`'s (no line) first."""
+    by_field: dict[str, SpecError] = {}
+    for detail in err.errors(include_url=False):
+        found = _spec_error(detail, located, model)
+        by_field.setdefault(found.field, found)
+    errors = sorted(by_field.values(), key=lambda e: e.line or 0)  # stable: pydantic's order within a line
+    if len(errors) > MAX_REPORTED:
+        rest = len(errors) - MAX_REPORTED + 1
+        errors = errors[:MAX_REPORTED - 1] + [SpecError(located.file, None, "", f"... and {rest} more errors")]
+    return errors
 
 
 def dump_spec(spec: Spec) -> str:
@@ -76,8 +95,7 @@ class _Located(LocatedData):
         return super().error(path, message)
 
 
-def _first_error(err: ValidationError, located: LocatedData, model: type[BaseModel]) -> SpecError:
-    first = err.errors(include_url=False)[0]
+def _spec_error(first: dict, located: LocatedData, model: type[BaseModel]) -> SpecError:
     path = _data_path(first["loc"], located.data, keep_last=first["type"] == "missing")
     message = first["msg"][0].lower() + first["msg"][1:]
     if first["type"] == "extra_forbidden":
@@ -85,6 +103,9 @@ def _first_error(err: ValidationError, located: LocatedData, model: type[BaseMod
         message = f"unknown key '{path[-1]}'" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
     elif first["type"] == "missing":
         message = "required field is missing"
+    elif first["type"] == "string_pattern_mismatch":
+        pattern = first.get("ctx", {}).get("pattern")
+        message = f"{PATTERN_HELP.get(pattern, f'does not have the form {pattern}')} (got {first['input']!r})"
     elif "input" in first and not isinstance(first["input"], (dict, list)):
         message += f" (got {first['input']!r})"
     if message.startswith("value error, "):

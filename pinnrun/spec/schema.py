@@ -54,8 +54,15 @@ MAX_PERIODIC_CYCLES = 1e4    # a periodic input's top harmonic over the domain's
 Int = Annotated[int, BeforeValidator(no_boolean)]
 Float = Annotated[float, BeforeValidator(no_boolean)]
 PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(no_boolean)]
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=MAX_NAME_CHARS)]
-TermName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=MAX_NAME_CHARS)]
+NAME, TERM_NAME = r"^[A-Za-z][A-Za-z0-9]*$", r"^[A-Za-z][A-Za-z0-9_]*$"
+PART_NAME, DERIVATIVE_NAME = r"^[A-Za-z][A-Za-z0-9_.]*$", r"^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$"
+# what an error says instead of the pattern a name failed
+PATTERN_HELP = {NAME: "a name is a letter, then letters or digits (no _: u_x would read as a derivative)",
+                TERM_NAME: "a name is a letter, then letters, digits or _",
+                PART_NAME: "a boundary part is a letter, then letters, digits, _ or . (operand.part)",
+                DERIVATIVE_NAME: "a derivative is written OUTPUT_VARIABLES, e.g. u_x or u_xt"}
+Name = Annotated[str, StringConstraints(pattern=NAME, max_length=MAX_NAME_CHARS)]
+TermName = Annotated[str, StringConstraints(pattern=TERM_NAME, max_length=MAX_NAME_CHARS)]
 # YAML gives numbers for constant expressions
 ExprText = Annotated[Union[str, float, int], BeforeValidator(_no_boolean_expression)]
 
@@ -73,9 +80,8 @@ class Variables(Strict):
 
 # Conditions: one class per kind, told apart by `kind`. The loss term that implements a kind
 # lives in pinnrun/problem/terms/<kind>.py; adding a kind is that file plus a class here.
-PartName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.]*$", max_length=4 * MAX_NAME_CHARS)]
-DerivativeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$",
-                                                  max_length=4 * MAX_NAME_CHARS)]
+PartName = Annotated[str, StringConstraints(pattern=PART_NAME, max_length=4 * MAX_NAME_CHARS)]
+DerivativeName = Annotated[str, StringConstraints(pattern=DERIVATIVE_NAME, max_length=4 * MAX_NAME_CHARS)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
