@@ -14,7 +14,7 @@ from pinnrun.spec.expressions import Derivative
 from pinnrun.spec.schema import LBFGS as LBFGSSpec, Adam as AdamSpec, Training
 from pinnrun.training.adam import Adam
 from pinnrun.training.comm import LocalComm
-from pinnrun.training.lbfgs import LBFGS, STOP_GRADIENT
+from pinnrun.training.lbfgs import LBFGS, STOP_GRADIENT, STOP_LINE_SEARCH
 from pinnrun.training.losses import LossTerms, flatten
 from pinnrun.training.trainer import Hook, Trainer
 
@@ -177,6 +177,23 @@ def test_lbfgs_minimises_rosenbrock():
     assert float(f) < 1e-12
     assert int(opt.stop) == STOP_GRADIENT
     assert int(opt.iterations) < 100 and int(opt.evaluations) < 2 * int(opt.iterations) + 5
+
+
+def test_lbfgs_stops_where_float32_cannot_lower_the_loss():
+    """A loss whose changes are below float32's resolution (1 + 1e-9 x^2 rounds to 1): a step
+    that leaves it equal is no decrease, so L-BFGS stops at once instead of taking step after
+    unchanged step at ~20 evaluations each."""
+    x = tf.Variable([3.0, -2.0], dtype=tf.float32)
+
+    def evaluate():
+        with tf.GradientTape() as tape:
+            f = 1.0 + 1e-9 * tf.reduce_sum(x ** 2)
+        return f, tape.gradient(f, x), tf.reshape(f, [1]), tf.reshape(f, [1])
+
+    opt = LBFGS([x], evaluate, LBFGSSpec(steps=100, history=5, tolerance=0.0), 1)
+    opt.run(tf.constant(100))
+    assert int(opt.stop) == STOP_LINE_SEARCH and int(opt.iterations) == 0
+    assert int(opt.evaluations) <= 21 and x.numpy().tolist() == [3.0, -2.0]
 
 
 def two_loop_direction(g, pairs):

@@ -108,7 +108,10 @@ class LBFGS(tf.Module):
             self._assign(x + step * d)
             f_new, g_new, terms, local = self.evaluate()
             self.evaluations.assign_add(1)
-            if f_new <= f + 1e-4 * step * gd:
+            # strictly lower too: at float32's precision f + 1e-4 step gd rounds to f, and steps that
+            # change nothing were accepted at ~10 evaluations each (burgers_soft: 500 steps at 2 it/s,
+            # the loss unchanged to 5 digits) instead of ending the phase
+            if f_new <= f + 1e-4 * step * gd and f_new < f:
                 accepted = tf.constant(True)
                 break
             step = step * 0.5
