@@ -26,7 +26,9 @@ WORKER = [sys.executable, "-m", "pinnrun.worker", str(RUN)]
 # settings, and --tag-output, which prefixes each line with [job,rank] so a failure names its rank.
 MPIRUN_2_LOCAL = ["mpirun", "-np", "2", "-H", "localhost:2", "-bind-to", "none", "-map-by", "slot",
                   "-mca", "pml", "ob1", "-mca", "btl", "^openib", "--tag-output"]
-EXPORTED = ["-x", "PATH", "-x", "LD_LIBRARY_PATH", "-x", "PYTHONUNBUFFERED", "-x", "TF_CPP_MIN_LOG_LEVEL"]
+# LD_LIBRARY_PATH only where it is set (mpirun warns about a -x name it cannot find)
+EXPORTED = ["-x", "PATH", *(["-x", "LD_LIBRARY_PATH"] if "LD_LIBRARY_PATH" in os.environ else []),
+            "-x", "PYTHONUNBUFFERED", "-x", "TF_CPP_MIN_LOG_LEVEL"]
 CYCLE_TIME = {"HOROVOD_CYCLE_TIME": "0.1"}  # every local run: a short Horovod cycle (see launch/command.py)
 
 
@@ -696,3 +698,14 @@ def test_ranks_fill_only_the_slots_they_need() -> None:
         for np_, listed in ((1, "a:1"), (2, "a:1,b:1"), (3, "a:1,b:2"), (4, "a:1,b:2,c:1")):
             cmd = build_command(plan(np=np_, hosts=hosts, launcher=launcher, network_of=lambda names: None), RUN)
             assert cmd[cmd.index("-H") + 1] == listed, (launcher, np_)
+
+
+def test_mpirun_exports_ld_library_path_only_when_it_is_set(monkeypatch):
+    """mpirun's `Warning: could not find environment variable "LD_LIBRARY_PATH"` headed every
+    failure's excerpt when it was exported unset."""
+    from pinnrun.launch.command import exported
+
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    assert exported() == ["PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/lib")
+    assert exported() == ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]

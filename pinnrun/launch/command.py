@@ -24,6 +24,13 @@ MPIRUN_FLAGS = ["-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-m
 # (2 ranks here). Local GPU ranks get it too; that case is not measured.
 LOCAL_ENV = {"HOROVOD_CYCLE_TIME": "0.1"}
 ALWAYS_EXPORTED = ["PATH", "LD_LIBRARY_PATH", "PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"]
+SET_BY_LAUNCHER = {"PYTHONUNBUFFERED", "TF_CPP_MIN_LOG_LEVEL"}  # launch/runner.py sets them for every job
+
+
+def exported() -> list[str]:
+    """ALWAYS_EXPORTED that will be set: mpirun warns about each `-x` name it cannot find
+    (`Warning: could not find environment variable "LD_LIBRARY_PATH"` headed every failure's excerpt)."""
+    return [k for k in ALWAYS_EXPORTED if k in os.environ or k in SET_BY_LAUNCHER]
 # srun starts every rank itself, as a step of the allocation (measured on the test cluster, slurm 22.05):
 SRUN_FLAGS = [
     "--mpi=pmix",            # Open MPI's MPI_Init needs a process manager; with MpiDefault=none it aborts in every
@@ -212,7 +219,7 @@ def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
         cmd = ["mpirun", "-np", str(plan.ranks), "-H", host_list, *MPIRUN_FLAGS]
         if is_root:
             cmd.append("--allow-run-as-root")
-        for key in [*ALWAYS_EXPORTED, *plan.env]:
+        for key in [*exported(), *plan.env]:
             cmd += ["-x", key]
         if plan.network:
             cmd += ["-mca", "btl_tcp_if_include", plan.network, "-mca", "oob_tcp_if_include", plan.network]
