@@ -125,10 +125,11 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
               "or 2 on this host).")
 @click.option("--elastic-timeout", type=click.IntRange(min=1, max=86400), default=120, show_default=True,
               metavar="SECONDS", help="Elastic: how long to wait for --min-np ranks before the run fails.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress: only the result (for scripts).")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the launch command.")
 def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, dry_run, overrides,
           checkpoint_every, checkpoint_minutes, memory_budget, micro_batch, hang_timeout, stop_grace, elastic,
-          min_np, max_np,
-          elastic_timeout) -> None:
+          min_np, max_np, elastic_timeout, quiet, verbose) -> None:
     """Train SPEC data-parallel and write a run folder (or continue one with --resume)."""
     def run() -> int:
         from pinnrun.launch.cluster import parse_hosts
@@ -143,6 +144,8 @@ def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, 
             sets += [f"training.memory_budget={memory_budget}", "training.micro_batch=null"]
         if micro_batch is not None:
             sets += [f"training.micro_batch={micro_batch}", "training.memory_budget=null"]
+        if quiet and verbose:
+            raise PinnrunError("-q and -v: give one of them")
         if (spec is None) == (resume is None):
             raise PinnrunError("give a SPEC to train, or --resume RUN_DIR to continue a run (not both)")
         host_list = parse_hosts(hosts) if hosts else None
@@ -151,7 +154,7 @@ def train(spec, resume, np_, gpus, hosts, scaling, launcher, cluster_path, out, 
         scheme = Elastic(min_np, max_np, elastic_timeout) if elastic else None
         return run_train(spec, sets, np_, gpus, host_list, scaling, launcher, cluster_path, out, dry_run, Console(),
                          resume=resume, faults=Faults(hang_timeout=hang_timeout, stop_grace=stop_grace),
-                         elastic=scheme)
+                         elastic=scheme, verbosity=verbose - quiet)
     _guard(run)
 
 

@@ -421,3 +421,19 @@ def test_ctrl_c_stops_all_ranks_and_keeps_what_was_written(tmp_path):
     leftover = subprocess.run(["pgrep", "-f", f"pinnrun.worker {out}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "a rank survived Ctrl-C"
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_quiet_shows_only_the_result_and_verbose_the_launch_command(tmp_path):
+    quick = ["--set", "training.adam.steps=20", "--set", "training.lbfgs=null", "--set", "training.log_every=5"]
+    proc = pinnrun("train", PROBLEMS / "poisson1d.yaml", "--np", 1, "--out", tmp_path / "q", "-q", *quick)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("finished in ") and lines[1] == f"results: {tmp_path / 'q'}"
+    proc = pinnrun("train", PROBLEMS / "poisson1d.yaml", "--np", 1, "--out", tmp_path / "v", "-v", *quick)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    command = json.loads((tmp_path / "v" / "run.json").read_text())["command"]
+    assert "$ " + command in " ".join(proc.stdout.split()) or "$ " in proc.stdout.splitlines()[0]
+    assert "first 1 step(s) with compilation in" in proc.stdout and " adam step      20" in proc.stdout
+    both = pinnrun("train", PROBLEMS / "poisson1d.yaml", "--np", 1, "-q", "-v")
+    assert both.returncode == 2 and both.stderr.strip() == "error: -q and -v: give one of them"

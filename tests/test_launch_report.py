@@ -8,7 +8,8 @@ import math
 
 from rich.console import Console
 
-from pinnrun.launch.runner import EventTail, _ProgressView
+from pinnrun.launch.progress import ProgressView
+from pinnrun.launch.runner import EventTail
 from pinnrun.launch.train import _report
 from pinnrun.results.recorder import write_json
 
@@ -29,15 +30,65 @@ def test_event_tail_skips_lines_that_are_not_json_objects_and_restores_non_finit
 
 def test_progress_shows_a_diverged_or_missing_loss_as_text():
     con, out = console()
-    view = _ProgressView(con)
+    view = ProgressView(con)
     with view:
         view.update({"event": "start", "time": 0.0, "total_steps": 10, "ranks": 2, "scaling": "weak",
                      "points": {"global": {"pde": 8}}})
         view.update({"event": "progress", "time": 1.0, "step": 5, "phase": "adam", "loss": math.inf})
         view.update({"event": "progress", "time": 2.0, "step": 6, "phase": "adam"})
     lines = out.getvalue().splitlines()
-    assert lines[1] == " adam step       5  loss inf  5 it/s"
+    assert lines[1] == " adam step       5  loss inf  first 5 step(s) with compilation in 1.0 s"
     assert lines[2] == " adam step       6  loss -  1 it/s"
+
+
+START = {"event": "start", "time": 100.0, "total_steps": 3000, "phases": {"adam": 2000, "lbfgs": 1000}, "ranks": 2,
+         "scaling": "weak", "points": {"global": {"pde": 8}}}
+
+
+def test_each_phase_has_its_bar_says_compiling_and_moves_between_logs():
+    con, _ = console()
+    view = ProgressView(con)
+    view.live = True  # as on a terminal (the console writes to a buffer)
+    adam, lbfgs = 0, 1
+
+    def shown(task):
+        t = view.progress.tasks[task]
+        return t.completed, t.fields["status"]
+    view.update(START)
+    assert [t.description for t in view.progress.tasks] == ["adam", "lbfgs"]
+    assert shown(adam) == (0, "compiling") and shown(lbfgs) == (0, "waiting")
+    view.update({"event": "progress", "time": 105.0, "step": 1, "phase": "adam", "loss": 1.0})
+    assert shown(adam) == (1, "…")  # no rate from the step that compiled
+    view.update({"event": "progress", "time": 106.0, "step": 101, "phase": "adam", "loss": 0.5})
+    assert shown(adam) == (101, "100 it/s")
+    arrived = view.last[2]
+    view.tick(arrived + 0.5)
+    assert shown(adam)[0] == 151  # half a second at 100 it/s
+    view.tick(arrived + 30)
+    assert shown(adam)[0] == 201  # never past where the next log is due
+    view.update({"event": "progress", "time": 125.0, "step": 2000, "phase": "adam", "loss": 0.1})
+    assert shown(adam) == (2000, "done") and shown(lbfgs) == (0, "compiling")
+    view.update({"event": "progress", "time": 140.0, "step": 2001, "phase": "lbfgs", "loss": 0.05})
+    assert shown(lbfgs) == (1, "…")
+    view.update({"event": "done", "time": 150.0})
+    assert shown(lbfgs) == (1000, "done")
+
+
+def test_a_run_resumed_in_lbfgs_shows_adam_done():
+    con, _ = console()
+    view = ProgressView(con)
+    view.update(START)
+    view.update({"event": "progress", "time": 101.0, "step": 2500, "phase": "lbfgs", "loss": 0.05})
+    assert [(t.completed, t.fields["status"]) for t in view.progress.tasks] == [(2000, "done"), (500, "…")]
+
+
+def test_quiet_shows_no_progress():
+    con, out = console()
+    view = ProgressView(con, quiet=True)
+    with view:
+        view.update(START)
+        view.update({"event": "progress", "time": 105.0, "step": 1, "phase": "adam", "loss": 1.0})
+    assert out.getvalue() == ""
 
 
 def test_a_finished_run_with_a_diverged_loss_is_reported_not_a_crash(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import PROBLEMS
-from pinnrun.launch.runner import parameters_text
+from pinnrun.launch.progress import parameters_text
 from pinnrun.model.parameters import Parameters
 from pinnrun.results.recorder import Recorder
 from pinnrun.spec.schema import Parameter

@@ -15,14 +15,12 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from pinnrun.errors import printable
 from pinnrun.launch.command import shell_safe_environment
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.job_watch import JobWatch, SignalInbox
 from pinnrun.launch.lifeline import die_with_parent
+from pinnrun.launch.progress import ProgressView
 from pinnrun.launch.terminal import survive_hangup
 from pinnrun.results import strict_json
 from pinnrun.results.heartbeat import clear_beats
@@ -73,9 +71,10 @@ def launcher_death_signal(cmd: list[str]) -> int:
 
 
 def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console,
-            faults: Faults = Faults()) -> tuple[int, dict | None]:
+            faults: Faults = Faults(), quiet: bool = False) -> tuple[int, dict | None]:
     """Run to completion; returns (exit status, the final event or None). A signal to the
-    launcher stops every rank (128+N); a hung rank stops the job (launch/job_watch.py)."""
+    launcher stops every rank (128+N); a hung rank stops the job (launch/job_watch.py).
+    `quiet`: no progress shown."""
     tail = EventTail(run_dir / EVENTS)
     # cmd is an argument list (no shell here); horovodrun itself writes every variable name
     # unquoted into a shell command, so names a shell could not export are left out.
@@ -90,74 +89,15 @@ def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=die_with_parent(launcher_death_signal(cmd)))
         watch = JobWatch(proc, run_dir, console, faults)
-        view = _ProgressView(console)
+        view = ProgressView(console, quiet)
         final = None
         with view:
             while proc.poll() is None:
                 for event in tail.read():
                     final = view.update(event) or final
+                view.tick()
                 watch.check(inbox.take())
                 time.sleep(POLL_SECONDS)
             for event in tail.read():
                 final = view.update(event) or final
         return watch.outcome(), final
-
-
-class _ProgressView:
-    """A live bar on a terminal; one line per logged step elsewhere (CI logs, pipes)."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.live = console.is_terminal
-        self.progress = Progress(
-            TextColumn("[bold]{task.fields[phase]:>5}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[params]}"),
-            TextColumn("{task.fields[rate]} it/s"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not self.live)
-        self.task = None
-        self.last = (0.0, 0)
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.__exit__(*exc)
-
-    def update(self, event: dict) -> dict | None:
-        kind = event.get("event")
-        if kind == "start":
-            self.task = self.progress.add_task("train", total=event["total_steps"], phase="", loss="-", rate="-",
-                                              params="")
-            self.last = (event["time"], 0)
-            self.console.print(f"training on {event['ranks']} rank(s), {event['scaling']} scaling, "
-                               f"{sum(event['points']['global'].values()):,} points in all")
-        elif kind == "progress":
-            t, step = event["time"], event["step"]
-            rate = (step - self.last[1]) / (t - self.last[0]) if t > self.last[0] else 0.0
-            self.last = (t, step)
-            params = parameters_text(event.get("parameters"))
-            if self.task is not None:
-                self.progress.update(self.task, completed=step, phase=event["phase"], params=escape(params),
-                                     loss=number_text(event.get("loss"), ".3e"), rate=f"{rate:,.0f}")
-            if not self.live:
-                self.console.print(f"{event['phase']:>5} step {step:>7}  loss {number_text(event.get('loss'), '.4e')}  "
-                                   + (f"{escape(params)}  " if params else "") + f"{rate:,.0f} it/s")
-        elif kind in ("done", "failed", "interrupted"):
-            if self.task is not None and kind == "done":
-                self.progress.update(self.task, completed=self.progress.tasks[0].total)
-            return event
-        return None
-
-
-def parameters_text(parameters) -> str:
-    """`D=0.1021 k=2.31`: the unknown parameters' current values (inverse problems), else ''."""
-    if not isinstance(parameters, dict):
-        return ""
-    return " ".join(f"{printable(str(name))}={number_text(v, '.4g')}" for name, v in list(parameters.items())[:8])
-
-
-def number_text(value, spec: str) -> str:
-    """A reported number as text: a diverged loss reads nan or inf (restored from strict JSON's
-    null), a missing or odd value '-'."""
-    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"

@@ -24,7 +24,8 @@ from pinnrun.launch.rank_exit import rank_exit
 from pinnrun.launch.reachability import lost_hosts_reason, unreachable_hosts
 from pinnrun.launch.resume import check_resumable, prepare_resume
 from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
-from pinnrun.launch.runner import INTERRUPTED, LOG, number_text, run_job
+from pinnrun.launch.progress import number_text
+from pinnrun.launch.runner import INTERRUPTED, LOG, run_job
 from pinnrun.results import strict_json
 from pinnrun.results.failures import knock_on, rank_failures
 from pinnrun.results.heartbeat import read_beats
@@ -52,10 +53,11 @@ def resolved_spec(loaded: LoadedSpec, scaling: str | None):
 def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
           scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
           dry_run: bool, console: Console, worker_args: tuple[str, ...] = (), resume: str | None = None,
-          faults: Faults = Faults(), elastic: Elastic | None = None) -> int:
+          faults: Faults = Faults(), elastic: Elastic | None = None, verbosity: int = 0) -> int:
+    """`verbosity` -1: no progress (for scripts); 1: the launch command too."""
     if resume is not None:
         return _resume(Path(resume), overrides, np, gpus, hosts, scaling, launcher, cluster_path, out, dry_run,
-                       console, worker_args, faults, elastic)
+                       console, worker_args, faults, elastic, verbosity)
     loaded, _ = load_problem(spec_path, overrides)  # every check, before any rank starts
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
@@ -83,9 +85,10 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
         **({"elastic": _elastic_record(elastic)} if elastic else {}),
     })
-    console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
-    console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
-    status, final = run_job(cmd, plan.env, run_dir, console, faults)
+    _show_command(console, cmd, plan, verbosity)
+    if verbosity >= 0:
+        console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
+    status, final = run_job(cmd, plan.env, run_dir, console, faults, quiet=verbosity < 0)
     return _report(run_dir, status, final, console, plan)
 
 
@@ -149,7 +152,8 @@ def _command(plan, run_dir: Path, worker_args: tuple[str, ...], elastic: Elastic
 
 def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
             scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None, dry_run: bool,
-            console: Console, worker_args: tuple[str, ...], faults: Faults, elastic: Elastic | None) -> int:
+            console: Console, worker_args: tuple[str, ...], faults: Faults, elastic: Elastic | None,
+            verbosity: int = 0) -> int:
     """Continue RUN_DIR from its newest checkpoint, with its own spec; the rank count is the run's
     unless --np/--gpus/--hosts say otherwise (strong scaling re-shards the same global points)."""
     if overrides or scaling or out:
@@ -180,10 +184,18 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
                              {"elastic": _elastic_record(elastic)} if elastic else {})
     if elastic:
         write_discovery(run_dir, plan.hosts)
-    console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…", highlight=False)
-    console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
-    status, final = run_job(cmd, plan.env, run_dir, console, faults)
+    if verbosity >= 0:
+        console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…",
+                      highlight=False)
+    _show_command(console, cmd, plan, verbosity)
+    status, final = run_job(cmd, plan.env, run_dir, console, faults, quiet=verbosity < 0)
     return _report(run_dir, status, final, console, plan)
+
+
+def _show_command(console: Console, cmd: list[str], plan, verbosity: int) -> None:
+    """The launch command, with -v (run.json always records it; --dry-run prints it alone)."""
+    if verbosity > 0:
+        console.print(f"[dim]$ {escape(printable(cmd, plan.env))}[/dim]", soft_wrap=True, highlight=False)
 
 
 def _check_adapt(spec, elastic, ranks_before: int | None = None, ranks: int | None = None) -> None:
