@@ -208,3 +208,26 @@ def test_a_checkpoint_at_a_phase_s_last_step_holds_that_phase_s_end(tmp_path):
     log = s.trainer.run(lambda r: None, [hook, StopAt(40), PhaseDigests(s.comm)])
     assert log.status == "interrupted" and s.trainer.step == 40
     assert list(latest_checkpoint(tmp_path).meta["extra"]["digests"]) == ["adam"]
+
+
+def test_tensorboard_holds_real_scalars_tensorboard_reads(tmp_path):
+    """What TensorBoard's own reader (EventAccumulator) sees as scalars: losses, the L2 error (combined
+    and per output), learning rate, parameters, balanced weights, the causal weight and the ranks'
+    loss spread."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    record = {"phase": "adam", "step": 100, "loss": 0.5, "losses": {"pde": 0.3, "bc": 0.2}, "lr": 1e-3,
+              "rank_losses": [[0.4, 0.2], [0.2, 0.2]], "l2_relative_error": 0.02,
+              "l2_relative_errors": {"u": 0.01, "v": 0.03}, "parameters": {"D": 0.11},
+              "weights": {"pde": 1.0, "bc": 4.0}, "causal_weight": 0.25, "elapsed": 1.0}
+    rec = Recorder(tmp_path, True)
+    rec.metric(record)
+    rec.metric({**record, "step": 200, "loss": 0.25, "l2_relative_error": None, "l2_relative_errors": {}})
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    scalars = {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    assert scalars["loss/total"] == [(100, 0.5), (200, 0.25)]
+    assert scalars["error/l2"] == [(100, pytest.approx(0.02))]  # only where it was evaluated
+    assert scalars["error/l2/v"] == [(100, pytest.approx(0.03))]
+    assert scalars["loss/rank_spread"][0] == (100, pytest.approx(0.2 / 0.5))
+    assert {"loss/pde", "loss/bc", "learning_rate", "parameter/D", "weight/bc", "causal_weight"} <= set(scalars)

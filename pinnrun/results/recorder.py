@@ -44,24 +44,19 @@ class Recorder:
                 self._tensorboard(record)
 
     def _tensorboard(self, record: dict) -> None:
+        """Each record's numbers as TensorBoard scalars (simple values, which every TensorBoard
+        reader shows as scalars; tf.summary.scalar writes tensors that older readers skip)."""
         import tensorflow as tf
 
-        def scalar(name: str, value) -> None:
-            # float64: a finite loss beyond float32's range (1e39) is written, not refused
-            tf.summary.scalar(name, tf.constant(value, tf.float64))
-
         folder = self.run_dir / "tensorboard"
+        values = tensorboard_scalars(record)
+        summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value)
+                                              for tag, value in values.items()])
         try:
             if self._tb is None:
                 self._tb = tf.summary.create_file_writer(str(folder))
             with self._tb.as_default(step=record["step"]):
-                scalar("loss/total", record["loss"])
-                for name, value in record["losses"].items():
-                    scalar(f"loss/{name}", value)
-                if record.get("lr") is not None:
-                    scalar("learning_rate", record["lr"])
-                for name, value in record.get("parameters", {}).items():
-                    scalar(f"parameter/{name}", value)
+                tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=record["step"])
             self._tb.flush()
         except tf.errors.OpError as err:  # a full disk: ResourceExhaustedError '…/events.out…; No space left…'
             reason = err.message.split("\n")[0].rsplit("; ", 1)[-1]
@@ -134,3 +129,26 @@ def _remove(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
+
+
+def tensorboard_scalars(record: dict) -> dict[str, float]:
+    """Tag -> value of one metrics record: the total loss and each term's, the L2 error (combined and
+    per output, at the records where it was evaluated), the learning rate, unknown parameters, loss
+    weights that training changes, the causal weight, and the spread of the ranks' own loss
+    estimates ((max - min) / mean: how differently the ranks' shards see the loss)."""
+    values = {"loss/total": record["loss"], **{f"loss/{k}": v for k, v in record["losses"].items()}}
+    if record.get("l2_relative_error") is not None:
+        values["error/l2"] = record["l2_relative_error"]
+    errors = record.get("l2_relative_errors") or {}
+    if len(errors) > 1:
+        values |= {f"error/l2/{k}": v for k, v in errors.items() if v is not None}
+    if record.get("lr") is not None:
+        values["learning_rate"] = record["lr"]
+    values |= {f"parameter/{k}": v for k, v in (record.get("parameters") or {}).items()}
+    values |= {f"weight/{k}": v for k, v in (record.get("weights") or {}).items()}
+    if record.get("causal_weight") is not None:
+        values["causal_weight"] = record["causal_weight"]
+    totals = [sum(losses) for losses in record.get("rank_losses") or []]
+    if len(totals) > 1 and sum(totals) > 0:
+        values["loss/rank_spread"] = (max(totals) - min(totals)) / (sum(totals) / len(totals))
+    return {tag: float(v) for tag, v in values.items() if v is not None}
