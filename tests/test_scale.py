@@ -79,6 +79,43 @@ def test_fit_needs_a_size_with_an_allreduce():
         fit([(100, 1e-3)], [], 1000)
 
 
+def test_strong_predictions_hold_whole_points_per_rank():
+    model = CostModel(1e-3, 1e-6, 1e-5, 1e-9, 4000)
+    row = model.predict("strong", 16, 258)  # 258 / 16 = 16.125: the largest rank holds 17
+    assert row["points_per_rank"] == 17 and row["compute_seconds"] == pytest.approx(1e-3 + 17e-6)
+    assert model.predict("weak", 16, 258)["points_per_rank"] == 258
+
+
+def _study(rows, repeat=1, model=True):
+    base = {"status": "finished", "oversubscribed": False, "seconds_per_step": 1e-3, "allreduce_share": 0.2,
+            "efficiency": 1.0, "model_seconds_per_step": 1e-3}
+    return {"kind": "scaling", "mode": "weak", "problem": "p", "repeat": repeat, "predicted": [],
+            "model": None, "rows": [{**base, **r} for r in rows]}
+
+
+def test_implausible_results_are_flagged_with_what_to_do():
+    from pinnrun.scale.report import study_notes
+
+    study = _study([{"ranks": 1, "allreduce_share": None}, {"ranks": 2, "efficiency": 1.35, "allreduce_share": 0.0},
+                    {"ranks": 4, "efficiency": 0.9}])
+    notes = study_notes(study)
+    assert sum("warning" in n for n in notes) == 2
+    assert any("2 ranks: efficiency 135% is more than one rank's" in n and "--repeat 3" in n for n in notes)
+    assert any("2 ranks: no all-reduce time was measured" in n for n in notes)
+    assert not any("4 ranks" in n and "warning" in n for n in notes)  # plausible: nothing said
+    assert not any("--repeat" in n for n in study_notes({**study, "repeat": 3}))
+
+
+def test_the_model_fit_is_shown_against_each_measured_size():
+    from pinnrun.scale.report import study_notes
+
+    study = _study([{"ranks": 1, "seconds_per_step": 1.94e-3, "model_seconds_per_step": 2.0e-3},
+                    {"ranks": 2, "seconds_per_step": 1.94e-3, "model_seconds_per_step": 2.79e-3}])
+    notes = study_notes(study)
+    assert "cost model against the measured sizes: 1 rank 2 vs 1.94 ms (+3%), 2 ranks 2.79 vs 1.94 ms (+44%)" in notes
+    assert any("misses a measured size by 44%" in n for n in notes)
+
+
 def test_steps_flag_times_adam_only_with_about_twenty_chunks():
     assert step_overrides(None, 100) == []
     assert step_overrides(400, 100) == ["training.adam.steps=400", "training.lbfgs=null", "training.log_every=20"]
@@ -193,7 +230,8 @@ def test_a_real_strong_sweep_writes_table_json_csv_and_plot(strong_sweep):
     # the table: measured rows, the skipped size and why, the predicted rows apart
     assert "strong scaling of poisson1d (measured)" in proc.stdout
     assert f"{too_many} ranks skipped" in proc.stdout and "--oversubscribe" in proc.stdout
-    assert "predicted by the ring all-reduce cost model (not measured)" in proc.stdout
+    assert "PREDICTED by the ring all-reduce cost model fitted above" in " ".join(proc.stdout.split())
+    assert "cost model against the measured sizes: 1 rank " in " ".join(proc.stdout.split())
     with open(out / "scaling.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["source"] for r in rows[:3]] == ["measured"] * 3 and rows[3]["source"] == "predicted"

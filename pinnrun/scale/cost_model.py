@@ -43,7 +43,8 @@ class CostModel:
     def predict(self, mode: str, ranks: int, problem_points: int) -> dict:
         """One predicted row; `problem_points` is the 1-rank problem size (per rank in
         weak mode, global in strong mode)."""
-        n = problem_points if mode == "weak" else problem_points / ranks
+        # strong: the ranks hold floor or ceil of N/p whole points and each step waits for the largest
+        n = problem_points if mode == "weak" else -(-problem_points // ranks)
         t1, t = self.compute(problem_points), self.step(ranks, n)
         speedup = ranks * t1 / t if mode == "weak" else t1 / t
         return {"mode": mode, "ranks": ranks, "points_per_rank": n,

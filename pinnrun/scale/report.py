@@ -81,11 +81,48 @@ def study_notes(study: dict) -> list[str]:
                          f"gradient {m['gradient_bytes']:,} bytes")
         elif study.get("model_note"):
             notes.append(study["model_note"])
+        notes += model_fit_notes(study) + implausible_notes(study)
         done = [r for r in study["rows"] if r["status"] == "finished" and r.get("l2_relative_error") is not None]
         if study["mode"] == "weak" and len(done) > 1:
             notes.append("weak scaling, error against global points: " + ", ".join(
                 f"{r['global_points']:,} pts ({r['ranks']} rank{'s' * (r['ranks'] > 1)}): {r['l2_relative_error']:.2e}"
                 for r in done))
+    return notes
+
+
+EFFICIENCY_LIMIT = 1.05   # more than this is noise or a cache effect, not data parallelism
+MODEL_MISS = 0.25         # the cost model off by more than this at a measured size: trust its predictions less
+
+
+def model_fit_notes(study: dict) -> list[str]:
+    """How far the fitted model is from each measured size's time per step."""
+    rows = [r for r in study["rows"] if r["status"] == "finished" and r.get("model_seconds_per_step")]
+    if not rows:
+        return []
+    misses = [(r, r["model_seconds_per_step"] / r["seconds_per_step"] - 1) for r in rows]
+    notes = ["cost model against the measured sizes: " + ", ".join(
+        f"{r['ranks']} rank{'s' * (r['ranks'] > 1)} {r['model_seconds_per_step'] * 1e3:.3g} vs "
+        f"{r['seconds_per_step'] * 1e3:.3g} ms ({miss:+.0%})" for r, miss in misses)]
+    worst = max(abs(miss) for _, miss in misses)
+    if worst > MODEL_MISS:
+        notes.append(f"[yellow]warning:[/yellow] the model misses a measured size by {worst:.0%}: its predictions "
+                     "are rough (the probe's compute and all-reduce timings do not add up to the measured steps)")
+    return notes
+
+
+def implausible_notes(study: dict) -> list[str]:
+    """Results a data-parallel run cannot really give, and what to do about them."""
+    notes = []
+    again = " (repeat with --repeat 3 or more: the table then shows medians)" if study.get("repeat", 1) < 3 else ""
+    for r in study["rows"]:
+        if r["status"] != "finished" or r["ranks"] < 2:
+            continue
+        if r.get("efficiency") is not None and r["efficiency"] > EFFICIENCY_LIMIT:
+            notes.append(f"[yellow]warning:[/yellow] {r['ranks']} ranks: efficiency {r['efficiency']:.0%} is more "
+                         "than one rank's: timing noise or a cache effect, not a speed-up to report" + again)
+        if not r.get("allreduce_share"):
+            notes.append(f"[yellow]warning:[/yellow] {r['ranks']} ranks: no all-reduce time was measured: the "
+                         "probe found none, so this size's communication cost is unknown" + again)
     return notes
 
 
@@ -109,13 +146,13 @@ def _measured_table(study: dict) -> Table:
 
 
 def _predicted_table(study: dict) -> Table:
-    t = Table(title="predicted by the ring all-reduce cost model (not measured)", title_justify="left",
-              style="cyan")
+    t = Table(title="PREDICTED by the ring all-reduce cost model fitted above (the model's numbers, not "
+                    "measured; strong: points/rank is the largest rank's)", title_justify="left", style="cyan")
     for name in ("mode", "ranks", "points/rank", "global points", "ms/step", "compute ms", "all-reduce ms",
                  "all-reduce", "speedup", "efficiency"):
         t.add_column(name, justify="left" if name == "mode" else "right")
     for r in study["predicted"]:
-        t.add_row(r["mode"], str(r["ranks"]), f"{r['points_per_rank']:,.4g}", f"{r['global_points']:,.0f}",
+        t.add_row(r["mode"], str(r["ranks"]), f"{r['points_per_rank']:,.0f}", f"{r['global_points']:,.0f}",
                   _ms(r["seconds_per_step"]), _ms(r["compute_seconds"]), _ms(r["allreduce_seconds"]),
                   _pct(r["allreduce_share"]), f"{r['speedup']:.3g}", f"{r['efficiency']:.0%}")
     return t
