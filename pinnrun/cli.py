@@ -258,17 +258,21 @@ def doctor(hosts, cluster_path) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path())
-@click.option("--plot", is_flag=True, help="Write loss and solution PNGs into each run folder.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
+@click.option("--plot", is_flag=True, help="Write loss and solution PNGs into each run folder; with several "
+              "runs, one PNG of their loss and error curves overlaid.")
+@click.option("--out", type=click.Path(dir_okay=False), help="The overlay PNG of several runs (default "
+              "runs-compare.png); never overwritten.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same content as one JSON object on stdout.")
 @click.option("--sort", type=click.Choice(["name", "error", "time"]), default="name", show_default=True,
-              help="Order of the runs in a parent folder's table.")
-def inspect(path: str, plot: bool, as_json: bool, sort: str) -> None:
-    """Show a run folder (status, times, losses, error, loss curve), or compare every run under PATH."""
+              help="Order of the runs in a table of several.")
+def inspect(paths: tuple[str, ...], plot: bool, out: str | None, as_json: bool, sort: str) -> None:
+    """Show a run folder (status, times, losses, error, loss curve), compare every run under PATH, or
+    compare the runs named."""
     def run() -> int:
         from pinnrun.inspect.command import inspect as run_inspect
 
-        return run_inspect(path, plot, as_json, sort, Console())
+        return run_inspect(list(paths), plot, as_json, sort, Console(), out)
     _guard(run)
 
 

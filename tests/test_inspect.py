@@ -356,3 +356,19 @@ def test_large_or_special_files_are_read_within_bounds(tmp_path, monkeypatch):
     os.mkfifo(fifo / "metrics.jsonl")  # reading it would wait for a writer forever
     os.symlink("/dev/zero", fifo / "events.jsonl")  # and this would never end
     assert inspect_json(fifo)["status"] == "finished"
+
+
+def test_several_runs_are_compared_and_their_curves_overlaid(runs, tmp_path):
+    heat, ranks1, ranks2 = runs["heat"], runs["study"] / "ranks-1", runs["study"] / "ranks-2"
+    out = tmp_path / "overlay.png"
+    result = inspect(heat, ranks1, ranks2, "--plot", "--out", out, "--sort", "error")
+    assert result.exit_code == 0, result.output
+    assert "3 run(s) under" in result.stdout and f"wrote {out}" in result.stdout
+    image = png(out)
+    assert image.shape[1] > 2 * image.shape[0]  # loss and error side by side
+    d = inspect_json(heat, ranks2)
+    assert d["kind"] == "runs" and [Path(r["path"]).name for r in d["runs"]] == ["heat", "ranks-2"]
+    again = inspect(heat, ranks1, "--plot", "--out", out)
+    assert again.exit_code == 2 and "exists; choose another file" in again.stderr
+    assert inspect(heat, tmp_path, "--plot").exit_code == 2
+    assert "--out is for the overlay plot" in inspect(heat, "--out", out).stderr

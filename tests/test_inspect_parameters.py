@@ -45,14 +45,14 @@ def run_folder(base: Path, name: str = "run", summary: dict | None = SUMMARY, me
 
 def text_view(path: Path, plot: bool = False) -> str:
     console = Console(record=True, width=200, color_system=None)
-    assert inspect(str(path), plot, False, "name", console) == 0
+    assert inspect([str(path)], plot, False, "name", console) == 0
     # each line with its runs of spaces as one: the label column's width depends on the longest label
     return "\n".join(" ".join(line.split()) for line in console.export_text().splitlines()) + "\n"
 
 
 def json_view(path: Path, capsys, plot: bool = False) -> dict:
     capsys.readouterr()
-    assert inspect(str(path), plot, True, "name", Console()) == 0
+    assert inspect([str(path)], plot, True, "name", Console()) == 0
     return json.loads(capsys.readouterr().out)
 
 

@@ -14,7 +14,14 @@ from pinnrun.inspect.describe import broken_run, describe_run
 from pinnrun.inspect.read import MARKERS, is_run_dir, read_run, short_reason
 
 
-def inspect(path: str, plot: bool, as_json: bool, sort: str, console: Console) -> int:
+def inspect(paths: list[str], plot: bool, as_json: bool, sort: str, console: Console,
+            out: str | None = None) -> int:
+    """One run, every run under a parent folder, or (several paths) those runs side by side."""
+    if len(paths) > 1:
+        return _several([Path(p) for p in paths], plot, as_json, sort, console, out)
+    if out is not None:
+        raise PinnrunError("--out is for the overlay plot of several runs (inspect RUN_A RUN_B ... --plot)")
+    path = paths[0]
     folder = Path(path)
     if not folder.exists():
         raise PinnrunError(f"{path}: no such file or folder")
@@ -76,6 +83,44 @@ def _parent(folder: Path, plot: bool, as_json: bool, sort: str, console: Console
         for note in content.get("notes", []):
             console.print(f"[yellow]note:[/] {escape(Path(content['path']).name)}: {escape(note)}", highlight=False)
     return 0
+
+
+def _several(folders: list[Path], plot: bool, as_json: bool, sort: str, console: Console,
+             out: str | None) -> int:
+    """The named runs in one table; with --plot, their loss and error curves overlaid in one PNG."""
+    import os
+
+    from pinnrun.inspect.compare import runs_table, sort_runs
+    from pinnrun.inspect.wide import print_wide
+
+    for folder in folders:
+        if not is_run_dir(folder):
+            raise PinnrunError(f"{folder}: not a run folder (no {', '.join(MARKERS)})")
+    target = Path(out or "runs-compare.png")
+    if plot and target.exists():
+        raise PinnrunError(f"--out {target}: exists; choose another file (nothing is overwritten)")
+    if plot and target.suffix.lower() != ".png":
+        raise PinnrunError(f"--out {target}: the overlay is a .png")
+    contents = sort_runs([_run(folder, False) for folder in folders], sort)
+    written = None
+    if plot:
+        from pinnrun.inspect.overlay_plot import plot_overlay
+
+        written = str(plot_overlay([(_label(folder, folders), read_run(folder)) for folder in folders], target))
+    if as_json:
+        _print_json({"kind": "runs", "sort": sort, "runs": contents, **({"overlay": written} if written else {})})
+        return 0
+    parent = Path(os.path.commonpath([str(f.resolve()) for f in folders]))
+    print_wide(console, runs_table([{**c, "path": str(Path(c["path"]).resolve())} for c in contents], parent, sort))
+    if written:
+        console.print(f"wrote {escape(written)}", highlight=False)
+    return 0
+
+
+def _label(folder: Path, folders: list[Path]) -> str:
+    """A run's name in the legend: its folder's name, with the parent's where two names are alike."""
+    names = [f.name for f in folders]
+    return f"{folder.parent.name}/{folder.name}" if names.count(folder.name) > 1 else folder.name
 
 
 def _print_json(content: dict) -> None:
