@@ -28,8 +28,6 @@ class LoadedSpec:
 
     def error(self, path: tuple, message: str):
         """A located error for a check made after loading (the problem layer's)."""
-        from pinnrun.errors import SpecError, SpecErrors
-
         return self.at.error(path, message) if self.at is not None else SpecError(self.path, None, ".".join(
             map(str, path)), message)
 

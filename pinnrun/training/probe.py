@@ -32,7 +32,6 @@ def halve(batches: dict[str, Batch]) -> dict[str, Batch]:
 
 def measure_step_costs(session) -> dict:
     problem, points, net, comm = session.problem, session.batches, session.net, session.comm
-    training_spec = session.spec.training
     params = session.variables
     saved = [p.numpy() for p in params]
     try:
