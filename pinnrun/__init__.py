@@ -1,2 +1,3 @@
 """pinnrun: data-parallel PINN training with Horovod."""
+
 __version__ = "0.1.0"

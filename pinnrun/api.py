@@ -7,6 +7,7 @@
 
 Everything here is one process (LocalComm): multi-rank training is `pinnrun train`. Importing this
 module turns TensorFlow's start-up chatter off (set TF_CPP_MIN_LOG_LEVEL yourself to keep it)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,9 @@ from pinnrun.results.trained import TrainedModel, load_run  # noqa: E402
 __all__ = ["TrainedModel", "PinnrunError", "load_run", "train", "read_run", "RunFiles"]
 
 
-def train(spec: str | Path, overrides: Sequence[str] = (),
-          on_record: Callable[[dict], None] | None = None) -> TrainedModel:
+def train(
+    spec: str | Path, overrides: Sequence[str] = (), on_record: Callable[[dict], None] | None = None
+) -> TrainedModel:
     """Train `spec` (with `--set`-style overrides) in this process, on one rank, and return the
     trained model; `on_record` gets each metrics record (as metrics.jsonl holds them) as it comes.
     Nothing is written: for a run folder, checkpoints and several ranks use `pinnrun train`.
@@ -41,6 +43,7 @@ def train(spec: str | Path, overrides: Sequence[str] = (),
         records.append(record)
         if on_record is not None:
             on_record(record)
+
     training_log = session.train(log)
     model = TrainedModel(session.loaded, session.problem, session.net, session.parameters, session.trainer.step)
     model.records, model.log = records, training_log

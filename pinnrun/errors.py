@@ -1,11 +1,12 @@
 """User-facing errors: one line, no traceback, exit status 2."""
+
 from __future__ import annotations
 
 import re
 import unicodedata
 
-MAX_TOKEN_CHARS = 200   # a value quoted in a message (a path, a --set value) is shown up to this long
-MAX_LINE_CHARS = 1000   # a whole error line, after escaping
+MAX_TOKEN_CHARS = 200  # a value quoted in a message (a path, a --set value) is shown up to this long
+MAX_LINE_CHARS = 1000  # a whole error line, after escaping
 # characters a terminal would not show as themselves: controls (newline, escape...), format characters
 # (bidi overrides, zero-width), lone surrogates (undecodable file names), line and paragraph separators
 _HIDDEN = {"Cc", "Cf", "Cs", "Zl", "Zp"}
@@ -56,7 +57,7 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = len(text) - limit
     head = limit * 2 // 3
-    return f"{text[:head]}…({cut:,} characters cut)…{text[head + cut:]}"
+    return f"{text[:head]}…({cut:,} characters cut)…{text[head + cut :]}"
 
 
 def one_line(message: str) -> str:

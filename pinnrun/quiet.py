@@ -1,6 +1,7 @@
 """TensorFlow's own chatter off (C++ start-up lines, retracing and AutoGraph warnings) for the
 commands and the Python API, unless the user set TF_CPP_MIN_LOG_LEVEL. Call before TensorFlow is
 first imported: its C++ logging level is read once, when it loads."""
+
 from __future__ import annotations
 
 import logging

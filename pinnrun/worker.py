@@ -4,6 +4,7 @@ Started by the launcher under horovodrun / mpirun / srun. Loads the resolved
 spec from the run folder, samples its own shard, trains, and (rank 0) writes
 the results.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,9 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
 
         def solution():
             if comm.rank == 0 and "rank 0" not in solutions:
-                solutions["rank 0"] = Solution(problem, spec.reference, session.loaded.path.parent, net,
-                                               session.parameters)
+                solutions["rank 0"] = Solution(
+                    problem, spec.reference, session.loaded.path.parent, net, session.parameters
+                )
             return solutions.get("rank 0") if comm.rank == 0 else None
 
         write_failures = WriteFailures()
@@ -93,14 +95,21 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
                 rec.event("resized", ranks=comm.size, step=trainer.step, points=counts)
             else:
                 lbfgs_steps = spec.training.lbfgs.steps if spec.training.lbfgs else 0
-                rec.event("start", ranks=comm.size, scaling=spec.scaling, points=counts,
-                          total_steps=spec.training.adam.steps + lbfgs_steps,
-                          phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps},
-                          **({"resumed_from": resumed} if resumed else {}), **({"elastic": True} if elastic else {}))
+                rec.event(
+                    "start",
+                    ranks=comm.size,
+                    scaling=spec.scaling,
+                    points=counts,
+                    total_steps=spec.training.adam.steps + lbfgs_steps,
+                    phases={"adam": spec.training.adam.steps, "lbfgs": lbfgs_steps},
+                    **({"resumed_from": resumed} if resumed else {}),
+                    **({"elastic": True} if elastic else {}),
+                )
             entries.append(comm.size)
 
         hooks = [write_failures, checkpoints, StopRequests(run_dir), PhaseDigests(comm)]
         if elastic:
+
             def reset() -> None:
                 session.reshard()
                 checkpoints.meta["sampling"] = _sampling(session)
@@ -108,8 +117,10 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             def train(commit):
                 begin()
                 return session.train(record, [*hooks, Commits(commit)])
-            log = comm.elastic_run(train, list(trainer.state_variables().values()), trainer.progress,
-                                   trainer.restore_progress, reset)
+
+            log = comm.elastic_run(
+                train, list(trainer.state_variables().values()), trainer.progress, trainer.restore_progress, reset
+            )
         else:
             begin()
             log = session.train(record, hooks)
@@ -122,16 +133,25 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             return _interrupted(rec, log.stopped_by, saved, trainer.step, started)
         point_digests = comm.allgather_object({name: digest([p.x]) for name, p in points.items()})
         train_loss = _global_loss(trainer.losses, comm)
-        test_loss = _global_loss(LossTerms(problem, sample_holdout(problem, comm.rank, comm.size, spec.scaling), net,
-                                           session.parameters, trainer.losses.micro_batch), comm)
+        test_loss = _global_loss(
+            LossTerms(
+                problem,
+                sample_holdout(problem, comm.rank, comm.size, spec.scaling),
+                net,
+                session.parameters,
+                trainer.losses.micro_batch,
+            ),
+            comm,
+        )
         costs = measure_step_costs(session) if probe else None
         if comm.rank == 0:
             final = solution()
             l2, l2_per_output = final.save(run_dir / "predictions.npz")
             digests = trainer.extra.get("digests", {})
             in_sync = all(len(set(d)) == 1 for d in digests.values())
-            summary = build_summary(problem, spec.scaling, comm.size, counts, log,
-                                    time.perf_counter() - started, l2, in_sync)
+            summary = build_summary(
+                problem, spec.scaling, comm.size, counts, log, time.perf_counter() - started, l2, in_sync
+            )
             summary["l2_relative_errors"] = l2_per_output
             # rank 0's: strong-scaling ranks one point apart may differ by one micro-batch
             summary["micro_batches"] = {"count": trainer.losses.micro_batches, "points": trainer.losses.micro_batch}
@@ -139,8 +159,11 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             if session.balancing is not None:
                 summary["loss_weights"] = dict(zip(trainer.losses.names, map(float, trainer.losses.weights.numpy())))
             if session.adaptive is not None:
-                summary["adapt"] = {"method": spec.sampling.adapt.method, "terms": list(session.adaptive.terms),
-                                    "rounds": int(session.adaptive.rounds.numpy())}
+                summary["adapt"] = {
+                    "method": spec.sampling.adapt.method,
+                    "terms": list(session.adaptive.terms),
+                    "rounds": int(session.adaptive.rounds.numpy()),
+                }
             if problem.parameters:
                 summary["parameters"] = session.parameters.report()
             if costs:
@@ -163,8 +186,9 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             return LAUNCHER_GONE_EXIT
         name = str(err) or "SIGINT"
         last = checkpoints.last if checkpoints else None
-        _fail(rec, "interrupted", f"stopped by {name}", started, signal=name,
-              checkpoint=in_run(last[1]) if last else None)
+        _fail(
+            rec, "interrupted", f"stopped by {name}", started, signal=name, checkpoint=in_run(last[1]) if last else None
+        )
         return interrupted_exit(name)
     except (RecordError, CheckpointError) as err:  # a full disk or an unwritable run folder: one line
         reason = one_line(str(err))
@@ -222,15 +246,24 @@ def _resume_each(session: Session, run_dir: Path) -> dict:
 def _resumed_from(trainer, name: str, meta: dict) -> dict:
     """What summary.json and the start event say of the checkpoint a run continued from."""
     earlier = meta.get("sampling", {})
-    return {"step": trainer.step, "checkpoint": in_run(name), "ranks_before": earlier.get("ranks"),
-            "points_before": earlier.get("points")}
+    return {
+        "step": trainer.step,
+        "checkpoint": in_run(name),
+        "ranks_before": earlier.get("ranks"),
+        "points_before": earlier.get("points"),
+    }
 
 
 def _sampling(session: Session) -> dict:
     """What a checkpoint records of the points it was trained on."""
     spec = session.spec
-    return {"method": spec.sampling.method, "seed": spec.training.seed, "scaling": spec.scaling,
-            "ranks": session.comm.size, "points": point_counts(session.problem, session.batches)["global"]}
+    return {
+        "method": spec.sampling.method,
+        "seed": spec.training.seed,
+        "scaling": spec.scaling,
+        "ranks": session.comm.size,
+        "points": point_counts(session.problem, session.batches)["global"],
+    }
 
 
 def _kept_metrics(run_dir: Path) -> list[dict]:
@@ -252,17 +285,32 @@ def _diverged(rec: Recorder, record: dict, checkpoints: Checkpoints, started: fl
     bad = {k: v for k, v in record["losses"].items() if not np.isfinite(v)}
     what = ", ".join(f"{k} {v}" for k, v in bad.items()) or f"total {record['loss']} (a gradient was not finite)"
     last = checkpoints.last
-    keep = (f"last good checkpoint: {in_run(last[1])} (step {last[0]})" if last
-            else "no checkpoint was written before it")
+    keep = (
+        f"last good checkpoint: {in_run(last[1])} (step {last[0]})" if last else "no checkpoint was written before it"
+    )
     reason = f"diverged at step {record['step']} ({record['phase']}): loss not finite ({what}); {keep}"
-    _fail(rec, "diverged", reason, started, step=record["step"], phase=record["phase"],
-          checkpoint=in_run(last[1]) if last else None)
+    _fail(
+        rec,
+        "diverged",
+        reason,
+        started,
+        step=record["step"],
+        phase=record["phase"],
+        checkpoint=in_run(last[1]) if last else None,
+    )
     return DIVERGED
 
 
 def _interrupted(rec: Recorder, signal_name: str, saved: str, step: int, started: float) -> int:
-    _fail(rec, "interrupted", f"stopped by {signal_name} at step {step}; final checkpoint {in_run(saved)}",
-          started, signal=signal_name, step=step, checkpoint=in_run(saved))
+    _fail(
+        rec,
+        "interrupted",
+        f"stopped by {signal_name} at step {step}; final checkpoint {in_run(saved)}",
+        started,
+        signal=signal_name,
+        step=step,
+        checkpoint=in_run(saved),
+    )
     return interrupted_exit(signal_name)
 
 
@@ -273,8 +321,13 @@ def _global_loss(losses: LossTerms, comm) -> tuple[float, dict]:
 
 
 def _generalisation(train: tuple[float, dict], test: tuple[float, dict]) -> dict:
-    return {"train_loss": train[0], "train_losses": train[1], "test_loss": test[0], "test_losses": test[1],
-            "train_test_gap": test[0] - train[0]}
+    return {
+        "train_loss": train[0],
+        "train_losses": train[1],
+        "test_loss": test[0],
+        "test_losses": test[1],
+        "train_test_gap": test[0] - train[0],
+    }
 
 
 def _allreduce_share(costs: dict, step_seconds: float | None, size: int) -> float | None:
@@ -291,8 +344,9 @@ def _fail(rec: Recorder, status: str, reason: str, started: float, **fields) -> 
     summary_path = rec.run_dir / SUMMARY
     try:
         if rec.enabled and not summary_path.exists():
-            rec.write_json(SUMMARY, {"status": status, "reason": reason,
-                                     "wall_seconds": time.perf_counter() - started, **fields})
+            rec.write_json(
+                SUMMARY, {"status": status, "reason": reason, "wall_seconds": time.perf_counter() - started, **fields}
+            )
         rec.event(status, status=status, reason=reason)
     except RecordError as err:
         print(f"error: {one_line(str(err))}", file=sys.stderr, flush=True)
@@ -303,9 +357,15 @@ def _environment(devices: list[dict]) -> dict:
 
     import horovod
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "horovod": horovod.__version__,
-            "numpy": np.__version__, "platform": platform.platform(), "ranks": devices,
-            "hosts": sorted({d["host"] for d in devices})}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "horovod": horovod.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "ranks": devices,
+        "hosts": sorted({d["host"] for d in devices}),
+    }
 
 
 def _parse(argv: list[str]) -> tuple[Path, bool, bool, bool]:

@@ -12,6 +12,7 @@ rounds: candidates, residuals, the choice; the per-term gradients) are timed apa
 Settings run interleaved, `--repeats` times each; the overhead is the median time over
 the baseline's median, minus 1. Results go to --out with the command and the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,13 @@ SETTINGS = {
     "rar": ["sampling.adapt.method=rar", f"sampling.adapt.every={EVERY}", "sampling.adapt.add=512"],
     "grad_norm": ["training.loss_balancing.method=grad_norm", f"training.loss_balancing.every={EVERY}"],
     "causal": ["training.causal.chunks=32"],
-    "rad+grad_norm+causal": ["sampling.adapt.method=rad", f"sampling.adapt.every={EVERY}",
-                             "training.loss_balancing.method=grad_norm", f"training.loss_balancing.every={EVERY}",
-                             "training.causal.chunks=32"],
+    "rad+grad_norm+causal": [
+        "sampling.adapt.method=rad",
+        f"sampling.adapt.every={EVERY}",
+        "training.loss_balancing.method=grad_norm",
+        f"training.loss_balancing.every={EVERY}",
+        "training.causal.chunks=32",
+    ],
 }
 
 
@@ -45,9 +50,11 @@ def measure(overrides: list[str], steps: int) -> dict:
     from pinnrun.training.comm import LocalComm
     from pinnrun.training.session import build_session
 
-    session = build_session(ROOT / "problems" / "burgers_soft.yaml", LocalComm(),
-                            [*overrides, f"training.adam.steps={steps}", "training.lbfgs=null",
-                             f"training.log_every={EVERY}"])
+    session = build_session(
+        ROOT / "problems" / "burgers_soft.yaml",
+        LocalComm(),
+        [*overrides, f"training.adam.steps={steps}", "training.lbfgs=null", f"training.log_every={EVERY}"],
+    )
     hook_seconds = 0.0
     for hook in session.hooks:  # time each hook's work between chunks
         inner = hook.after_chunk
@@ -57,11 +64,16 @@ def measure(overrides: list[str], steps: int) -> dict:
             t0 = time.perf_counter()
             inner(trainer, end)
             hook_seconds += time.perf_counter() - t0
+
         hook.after_chunk = timed
     log = session.train(lambda record: None)
     adam = log.phase("adam")
-    return {"seconds": adam.seconds - adam.compile_seconds, "compile_seconds": adam.compile_seconds,
-            "hook_seconds": hook_seconds, "steps": adam.steps}
+    return {
+        "seconds": adam.seconds - adam.compile_seconds,
+        "compile_seconds": adam.compile_seconds,
+        "hook_seconds": hook_seconds,
+        "steps": adam.steps,
+    }
 
 
 def rounds(steps: int) -> dict:
@@ -71,9 +83,16 @@ def rounds(steps: int) -> dict:
     from pinnrun.training.comm import LocalComm
     from pinnrun.training.session import build_session
 
-    session = build_session(ROOT / "problems" / "burgers_soft.yaml", LocalComm(),
-                            [*SETTINGS["rad+grad_norm+causal"], f"training.adam.steps={steps}", "training.lbfgs=null",
-                             f"training.log_every={EVERY}"])
+    session = build_session(
+        ROOT / "problems" / "burgers_soft.yaml",
+        LocalComm(),
+        [
+            *SETTINGS["rad+grad_norm+causal"],
+            f"training.adam.steps={steps}",
+            "training.lbfgs=null",
+            f"training.log_every={EVERY}",
+        ],
+    )
     calls = []
     for hook in session.hooks:
         inner = hook.after_chunk
@@ -82,10 +101,15 @@ def rounds(steps: int) -> dict:
             t0 = time.perf_counter()
             inner(trainer, end)
             calls.append({"hook": name, "step": trainer.step, "seconds": time.perf_counter() - t0})
+
         hook.after_chunk = timed
     adam = session.train(lambda record: None).phase("adam")
-    return {"steps": steps, "adam_seconds": adam.seconds - adam.compile_seconds, "chunks": adam.chunks,
-            "hook_calls": [c for c in calls if c["step"] % EVERY == 0 and 0 < c["step"] < steps]}
+    return {
+        "steps": steps,
+        "adam_seconds": adam.seconds - adam.compile_seconds,
+        "chunks": adam.chunks,
+        "hook_calls": [c for c in calls if c["step"] % EVERY == 0 and 0 < c["step"] < steps],
+    }
 
 
 def main() -> int:
@@ -93,11 +117,16 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "adaptive.json")
-    ap.add_argument("--rounds", type=int, metavar="STEPS",
-                    help="only time each round of every setting together over STEPS Adam steps, into --out's 'rounds'")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        metavar="STEPS",
+        help="only time each round of every setting together over STEPS Adam steps, into --out's 'rounds'",
+    )
     args = ap.parse_args()
 
     import tensorflow as tf
+
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     if args.rounds:
@@ -106,8 +135,11 @@ def main() -> int:
             print(f"step {call['step']:>6} {call['hook']:>15}: {call['seconds']:.3f} s")
         print(f"Adam: {measured['adam_seconds']:.1f} s for {args.rounds} steps")
         record = json.loads(args.out.read_text()) if args.out.exists() else {}
-        record["rounds"] = {"command": " ".join([".venv/bin/python", "scripts/bench_adaptive.py", *sys.argv[1:]]),
-                            "date": time.strftime("%Y-%m-%d"), **measured}
+        record["rounds"] = {
+            "command": " ".join([".venv/bin/python", "scripts/bench_adaptive.py", *sys.argv[1:]]),
+            "date": time.strftime("%Y-%m-%d"),
+            **measured,
+        }
         args.out.write_text(json.dumps(record, indent=2) + "\n")
         return 0
 
@@ -120,17 +152,31 @@ def main() -> int:
     table = {}
     for name, measured in runs.items():
         seconds = statistics.median(m["seconds"] for m in measured)
-        table[name] = {"seconds": seconds, "overhead": seconds / base - 1,
-                       "hook_seconds": statistics.median(m["hook_seconds"] for m in measured),
-                       "runs": measured}
-        print(f"{name:>22}: {seconds:7.2f} s for {args.steps} Adam steps, overhead {100 * (seconds / base - 1):+5.1f} %, "
-              f"hooks {table[name]['hook_seconds']:.2f} s")
+        table[name] = {
+            "seconds": seconds,
+            "overhead": seconds / base - 1,
+            "hook_seconds": statistics.median(m["hook_seconds"] for m in measured),
+            "runs": measured,
+        }
+        print(
+            f"{name:>22}: {seconds:7.2f} s for {args.steps} Adam steps, overhead {100 * (seconds / base - 1):+5.1f} %, "
+            f"hooks {table[name]['hook_seconds']:.2f} s"
+        )
     kept = json.loads(args.out.read_text()).get("rounds") if args.out.exists() else None
-    args.out.write_text(json.dumps({
-        **({"rounds": kept} if kept else {}), "command": " ".join([".venv/bin/python", "scripts/bench_adaptive.py", *sys.argv[1:]]),
-        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "setting": f"burgers_soft, 1 rank, 1 intra/1 inter-op thread, {args.steps} Adam steps, period {EVERY}",
-        "results": table}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                **({"rounds": kept} if kept else {}),
+                "command": " ".join([".venv/bin/python", "scripts/bench_adaptive.py", *sys.argv[1:]]),
+                "date": time.strftime("%Y-%m-%d"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "setting": f"burgers_soft, 1 rank, 1 intra/1 inter-op thread, {args.steps} Adam steps, period {EVERY}",
+                "results": table,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return 0
 
 

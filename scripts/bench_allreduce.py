@@ -12,6 +12,7 @@ to its own core, and Horovod's threads in the idle scheduling class. A
 baseline runs the same compute in 2 processes with no all-reduce.
 Configurations are interleaved over --repeats; the medians go to --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,11 @@ def launch(launcher: str, env: dict, args: list[str]) -> float:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *args]
     full_env = os.environ | env | {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     if launcher == "mpi":
-        cmd = ["mpirun", "--allow-run-as-root", "-np", "2", "-bind-to", "none", *cmd] if os.geteuid() == 0 \
+        cmd = (
+            ["mpirun", "--allow-run-as-root", "-np", "2", "-bind-to", "none", *cmd]
+            if os.geteuid() == 0
             else ["mpirun", "-np", "2", "-bind-to", "none", *cmd]
+        )
     else:
         cmd = [sys.executable, "-m", "pinnrun.launch.gloo_local", "2", *cmd]
     out = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=300, cwd=ROOT)
@@ -112,12 +116,20 @@ def main() -> int:
             row["alone"].append(launch(launcher, env, ["--layers", "0"]))
             row["with compute"].append(launch(launcher, env, ["--layers", str(args.layers)]))
         base = runs.setdefault("compute only, 2 pinned processes", {"alone": [], "with compute": []})
-        base["with compute"].append(launch("mpi", {"BENCH_PIN": "1", "BENCH_IDLE": "1"},
-                                           ["--layers", str(args.layers), "--no-reduce"]))
+        base["with compute"].append(
+            launch("mpi", {"BENCH_PIN": "1", "BENCH_IDLE": "1"}, ["--layers", str(args.layers), "--no-reduce"])
+        )
     table = {name: {k: statistics.median(v) if v else None for k, v in row.items()} for name, row in runs.items()}
-    result = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-              "cores": os.cpu_count(), "repeats": args.repeats,
-              "tensor_elements": ELEMENTS, "compute_layers": args.layers, "ms_per_step": table, "runs": runs}
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "cores": os.cpu_count(),
+        "repeats": args.repeats,
+        "tensor_elements": ELEMENTS,
+        "compute_layers": args.layers,
+        "ms_per_step": table,
+        "runs": runs,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"| 2 ranks | all-reduce alone, ms | step with {args.layers} layers of compute, ms |\n|---|---|---|")

@@ -12,6 +12,7 @@
    (every 10^9 steps, 10^6 minutes; the final one is still written). The training seconds
    (the phases' wall time, compile included) are compared, median of --repeats each.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,11 @@ def one_checkpoint(folder: Path) -> dict:
     from pinnrun.training.hooks import Checkpoints
     from pinnrun.training.session import build_session
 
-    session = build_session(SPEC, LocalComm(), ["training.adam.steps=20", "training.lbfgs.steps=60",
-                                                 "training.log_every=10", "reference=null"])
+    session = build_session(
+        SPEC,
+        LocalComm(),
+        ["training.adam.steps=20", "training.lbfgs.steps=60", "training.log_every=10", "reference=null"],
+    )
     trainer = session.trainer
     hook = Checkpoints(folder, session.spec.training.checkpoint.model_copy(update={"keep": 2}), session.comm, {})
     found = {}
@@ -58,9 +62,13 @@ def one_checkpoint(folder: Path) -> dict:
 
     trainer.run(lambda record: None, [Timed()])
     size = max(p.stat().st_size for p in (folder / "checkpoints").glob("*.npz"))
-    return {"spec": "problems/burgers.yaml", "variables": trainer.n_params, "bytes": size,
-            "seconds": {phase: statistics.median(t) for phase, t in found.items()},
-            "samples": {phase: len(t) for phase, t in found.items()}}
+    return {
+        "spec": "problems/burgers.yaml",
+        "variables": trainer.n_params,
+        "bytes": size,
+        "seconds": {phase: statistics.median(t) for phase, t in found.items()},
+        "samples": {phase: len(t) for phase, t in found.items()},
+    }
 
 
 def training(folder: Path, name: str, flags: list[str]) -> dict:
@@ -71,8 +79,12 @@ def training(folder: Path, name: str, flags: list[str]) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     summary = json.loads((out / "summary.json").read_text())
     written = len(list((out / "checkpoints").glob("*.npz")))
-    return {"training_seconds": sum(p["seconds"] for p in summary["phases"]), "wall_seconds": summary["wall_seconds"],
-            "steps": summary["steps"], "checkpoints_kept": written}
+    return {
+        "training_seconds": sum(p["seconds"] for p in summary["phases"]),
+        "wall_seconds": summary["wall_seconds"],
+        "steps": summary["steps"],
+        "checkpoints_kept": written,
+    }
 
 
 def main() -> None:
@@ -90,8 +102,11 @@ def main() -> None:
                 print(mode, runs[mode][-1], flush=True)
     median = {mode: statistics.median(r["training_seconds"] for r in rs) for mode, rs in runs.items()}
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join(["scripts/bench_checkpoint.py", *sys.argv[1:]]),
-        "one_checkpoint": single, "trainings": runs, "median_training_seconds": median,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(["scripts/bench_checkpoint.py", *sys.argv[1:]]),
+        "one_checkpoint": single,
+        "trainings": runs,
+        "median_training_seconds": median,
         "overhead": median["default"] / median["off"] - 1,
         # 9 periodic checkpoints in 9,000 steps at the default cadence, each timed above
         "overhead_from_one_checkpoint": 9 * max(single["seconds"].values()) / median["off"],

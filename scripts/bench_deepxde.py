@@ -31,6 +31,7 @@ compat.v1 runs use pseudo-random points alone too, so the two compare like with 
 Timings are wall-clock (time.perf_counter). Every number, the versions and the
 thread settings go to --out as JSON and a summary is printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,26 +48,40 @@ def parse_args(argv=None):
     cores = len(os.sched_getaffinity(0))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=("steps", "full"), required=True)
-    p.add_argument("--steps", type=int, default=None,
-                   help="steps mode: number of Adam steps (required there)")
-    p.add_argument("--adam-steps", type=int, default=15000,
-                   help="full mode: Adam steps before L-BFGS (DeepXDE's example: 15000)")
-    p.add_argument("--lbfgs-maxiter", type=int, default=None,
-                   help="full mode: override DeepXDE's L-BFGS maxiter (default: DeepXDE's own, 15000); "
-                        "only for quick checks, the benchmark leaves it unset")
-    p.add_argument("--warmup", type=int, default=1000,
-                   help="Adam steps excluded from the steady steps/s timing (default 1000)")
-    p.add_argument("--display-every", type=int, default=1000,
-                   help="DeepXDE's display_every for Adam (example default 1000)")
-    p.add_argument("--threads", type=int, default=cores,
-                   help=f"TensorFlow intra- and inter-op threads (default: cores available = {cores}, "
-                        "as pinnrun uses for a single rank)")
+    p.add_argument("--steps", type=int, default=None, help="steps mode: number of Adam steps (required there)")
+    p.add_argument(
+        "--adam-steps", type=int, default=15000, help="full mode: Adam steps before L-BFGS (DeepXDE's example: 15000)"
+    )
+    p.add_argument(
+        "--lbfgs-maxiter",
+        type=int,
+        default=None,
+        help="full mode: override DeepXDE's L-BFGS maxiter (default: DeepXDE's own, 15000); "
+        "only for quick checks, the benchmark leaves it unset",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=1000, help="Adam steps excluded from the steady steps/s timing (default 1000)"
+    )
+    p.add_argument(
+        "--display-every", type=int, default=1000, help="DeepXDE's display_every for Adam (example default 1000)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=cores,
+        help=f"TensorFlow intra- and inter-op threads (default: cores available = {cores}, "
+        "as pinnrun uses for a single rank)",
+    )
     p.add_argument("--intra", type=int, default=None, help="intra-op threads (default: --threads)")
     p.add_argument("--inter", type=int, default=None, help="inter-op threads (default: --threads)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="dde.config.set_random_seed(SEED); default: unseeded, as the example")
-    p.add_argument("--reference", default="/work/shared/reference/deepxde_Burgers.npz",
-                   help="DeepXDE's Burgers.npz (keys t, x, usol[x, t])")
+    p.add_argument(
+        "--seed", type=int, default=None, help="dde.config.set_random_seed(SEED); default: unseeded, as the example"
+    )
+    p.add_argument(
+        "--reference",
+        default="/work/shared/reference/deepxde_Burgers.npz",
+        help="DeepXDE's Burgers.npz (keys t, x, usol[x, t])",
+    )
     p.add_argument("--out", default=None, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true", help="DeepXDE verbose=0 (no loss table)")
     a = p.parse_args(argv)
@@ -115,8 +130,16 @@ def versions():
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for dist in ("deepxde", "tensorflow-cpu", "tensorflow", "tensorflow-probability", "tf-keras",
-                 "keras", "numpy", "scipy"):
+    for dist in (
+        "deepxde",
+        "tensorflow-cpu",
+        "tensorflow",
+        "tensorflow-probability",
+        "tf-keras",
+        "keras",
+        "numpy",
+        "scipy",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -127,6 +150,7 @@ def versions():
 
 
 # ---- DeepXDE's example, unchanged in substance -------------------------------------
+
 
 def gen_testdata(path):
     data = np.load(path, allow_pickle=False)
@@ -157,6 +181,7 @@ def build_model():
 
 
 # ---- measurement helpers -------------------------------------------------------------
+
 
 class StepClock(dde.callbacks.Callback):
     """Wall-clock time at the end of chosen training steps (train_state.step)."""
@@ -189,19 +214,18 @@ def run_adam(model, steps, args):
     start = int(model.train_state.step)
     clock = StepClock({start + args.warmup, start + steps})
     t0 = time.perf_counter()
-    model.train(iterations=steps, display_every=args.display_every, callbacks=[clock],
-                verbose=0 if args.quiet else 1)
+    model.train(iterations=steps, display_every=args.display_every, callbacks=[clock], verbose=0 if args.quiet else 1)
     t1 = time.perf_counter()
     a, b = clock.times[start + args.warmup], clock.times[start + steps]
     steady = (steps - args.warmup) / (b - a)
     return {
         "steps": steps,
-        "train_call_s": t1 - t0,                      # whole model.train(): tracing, first steps, tests
+        "train_call_s": t1 - t0,  # whole model.train(): tracing, first steps, tests
         "steps_per_s_whole_call": steps / (t1 - t0),
         "warmup_steps": args.warmup,
         "steady_window_steps": steps - args.warmup,
         "steady_window_s": b - a,
-        "steps_per_s": steady,                         # the headline number
+        "steps_per_s": steady,  # the headline number
         "ms_per_step": 1e3 / steady,
         "compile_and_warmup_s": a - t0,
         **losses(model.train_state),
@@ -240,11 +264,11 @@ def run_lbfgs(model, args):
     return {
         "options": opts,
         "compile_s": compile_s,
-        "train_call_s": train_s,                       # model.train(): whole L-BFGS run
+        "train_call_s": train_s,  # model.train(): whole L-BFGS run
         "lbfgs_minimize_calls": len(calls),
-        "iterations": iters,                           # tfp num_iterations (L-BFGS updates)
-        "objective_evaluations": evals,                # loss+gradient evaluations incl. line search
-        "deepxde_steps_counted": steps_counted,        # what DeepXDE adds to train_state.step
+        "iterations": iters,  # tfp num_iterations (L-BFGS updates)
+        "objective_evaluations": evals,  # loss+gradient evaluations incl. line search
+        "deepxde_steps_counted": steps_counted,  # what DeepXDE adds to train_state.step
         "iterations_per_s": iters / train_s if train_s > 0 else None,
         "evaluations_per_s": evals / train_s if train_s > 0 else None,
         "converged": bool(last.converged.numpy()) if last is not None else None,
@@ -275,9 +299,16 @@ def main(args):
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         },
         "host": platform.node(),
-        "setting": {"layers": [2, 20, 20, 20, 1], "activation": "tanh", "init": "Glorot normal",
-                    "num_domain": 2540, "num_boundary": 80, "num_initial": 160, "adam_lr": 1e-3,
-                    "display_every": args.display_every},
+        "setting": {
+            "layers": [2, 20, 20, 20, 1],
+            "activation": "tanh",
+            "init": "Glorot normal",
+            "num_domain": 2540,
+            "num_boundary": 80,
+            "num_initial": 160,
+            "adam_lr": 1e-3,
+            "display_every": args.display_every,
+        },
         "import_s": T_IMPORTED - T_PROCESS0,
     }
     t_setup0 = time.perf_counter()
@@ -317,20 +348,25 @@ def main(args):
 
 def summary(r):
     v = r["versions"]
-    lines = [f"DeepXDE {v.get('deepxde')} / TensorFlow {v.get('tf.__version__')} / "
-             f"tfp {v.get('tensorflow-probability')} / Python {v['python']}; threads intra="
-             f"{r['threads']['intra_op']} inter={r['threads']['inter_op']} (cores {r['threads']['cores_available']})"]
+    lines = [
+        f"DeepXDE {v.get('deepxde')} / TensorFlow {v.get('tf.__version__')} / "
+        f"tfp {v.get('tensorflow-probability')} / Python {v['python']}; threads intra="
+        f"{r['threads']['intra_op']} inter={r['threads']['inter_op']} (cores {r['threads']['cores_available']})"
+    ]
     a = r["adam"]
-    lines.append(f"Adam: {a['steps']} steps, {a['train_call_s']:.1f} s in model.train(); steady "
-                 f"{a['steps_per_s']:.1f} steps/s (steps {a['warmup_steps']}..{a['steps']}), "
-                 f"L2 rel. error after Adam {a['l2_relative_error']:.3e}")
+    lines.append(
+        f"Adam: {a['steps']} steps, {a['train_call_s']:.1f} s in model.train(); steady "
+        f"{a['steps_per_s']:.1f} steps/s (steps {a['warmup_steps']}..{a['steps']}), "
+        f"L2 rel. error after Adam {a['l2_relative_error']:.3e}"
+    )
     if r["mode"] == "full":
         b = r["lbfgs"]
-        lines.append(f"L-BFGS: {b['iterations']} iterations, {b['objective_evaluations']} loss+grad "
-                     f"evaluations in {b['train_call_s']:.1f} s = {b['iterations_per_s']:.2f} it/s "
-                     f"({b['evaluations_per_s']:.2f} evals/s); converged={b['converged']} failed={b['failed']}")
-        lines.append(f"wall (setup+Adam+L-BFGS): {r['wall_s']:.1f} s; final L2 rel. error "
-                     f"{r['l2_relative_error']:.3e}")
+        lines.append(
+            f"L-BFGS: {b['iterations']} iterations, {b['objective_evaluations']} loss+grad "
+            f"evaluations in {b['train_call_s']:.1f} s = {b['iterations_per_s']:.2f} it/s "
+            f"({b['evaluations_per_s']:.2f} evals/s); converged={b['converged']} failed={b['failed']}"
+        )
+        lines.append(f"wall (setup+Adam+L-BFGS): {r['wall_s']:.1f} s; final L2 rel. error {r['l2_relative_error']:.3e}")
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ once TensorFlow has started, and the median seconds of its timed Adam steps.
 and where that fails (out of GPU memory) micro-batches of 2^18 points; points/s and TensorFlow's
 peak GPU memory (`tf.config.experimental.get_memory_info`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ SPEED_MICRO = [2**14, 2**16, 2**18]
 GIB8 = 8 * 2**30
 sys.path.insert(0, str(ROOT / "scripts"))
 from measure_step_memory import vm_kib  # noqa: E402  (the same peak and baseline as the calibration)
+
 GPU_NET = "[256,256,256,256]"
 GPU_POINTS = [2**k for k in range(16, 23)]
 GPU_MICRO = 2**18
@@ -55,8 +57,13 @@ GPU_MICRO = 2**18
 
 def settings(points: int, micro_batch: int | None, hidden: str, steps: int) -> list[str]:
     """The overrides of one measurement (and of its estimate)."""
-    sets = [*BASE, f"network.hidden={hidden}", f"sampling.points.burgers={points}",
-            f"training.adam.steps={steps}", "training.log_every=1"]
+    sets = [
+        *BASE,
+        f"network.hidden={hidden}",
+        f"sampling.points.burgers={points}",
+        f"training.adam.steps={steps}",
+        "training.log_every=1",
+    ]
     return sets + ([f"training.micro_batch={micro_batch}"] if micro_batch else [])
 
 
@@ -80,17 +87,30 @@ def one(points: int, micro_batch: int | None, hidden: str, steps: int) -> dict:
     estimate = estimate_rank_memory(loaded.spec, 1, loaded.expressions)
     gpu = {}
     if tf.config.list_physical_devices("GPU"):
-        gpu = {"gpu_peak_mib": tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20,
-               "gpu": tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-               .get("device_name")}
-    return {**gpu, "points": points, "micro_batch": micro_batch, "micro_batches": session.losses.micro_batches,
-            "hidden": hidden, "steps": steps, "peak_mib": (vm_kib("VmHWM") - baseline) / 1024,
-            "seconds_per_step": adam.seconds_per_step, "compile_seconds": adam.compile_seconds, "wall": wall,
-            "estimate_mib": estimate.total / 2**20}
+        gpu = {
+            "gpu_peak_mib": tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20,
+            "gpu": tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
+                "device_name"
+            ),
+        }
+    return {
+        **gpu,
+        "points": points,
+        "micro_batch": micro_batch,
+        "micro_batches": session.losses.micro_batches,
+        "hidden": hidden,
+        "steps": steps,
+        "peak_mib": (vm_kib("VmHWM") - baseline) / 1024,
+        "seconds_per_step": adam.seconds_per_step,
+        "compile_seconds": adam.compile_seconds,
+        "wall": wall,
+        "estimate_mib": estimate.total / 2**20,
+    }
 
 
-def measure(points: int, micro_batch: int | None = None, hidden: str = NET, steps: int = 2,
-            may_fail: bool = False) -> dict | None:
+def measure(
+    points: int, micro_batch: int | None = None, hidden: str = NET, steps: int = 2, may_fail: bool = False
+) -> dict | None:
     cmd = [sys.executable, __file__, "--one", str(points), str(micro_batch or 0), hidden, str(steps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0 and may_fail:
@@ -101,9 +121,12 @@ def measure(points: int, micro_batch: int | None = None, hidden: str = NET, step
         raise SystemExit(f"bench_memory: {' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     gpu = f", GPU peak {result['gpu_peak_mib']:,.0f} MiB" if "gpu_peak_mib" in result else ""
-    print(f"  {points:>9,} points, micro-batch {micro_batch or '-':>7}, {hidden:>20}: peak "
-          f"{result['peak_mib']:8.1f} MiB (estimate {result['estimate_mib']:8.1f}){gpu}, "
-          f"{result['seconds_per_step']:.3f} s/step, {points / result['seconds_per_step']:,.0f} points/s", flush=True)
+    print(
+        f"  {points:>9,} points, micro-batch {micro_batch or '-':>7}, {hidden:>20}: peak "
+        f"{result['peak_mib']:8.1f} MiB (estimate {result['estimate_mib']:8.1f}){gpu}, "
+        f"{result['seconds_per_step']:.3f} s/step, {points / result['seconds_per_step']:,.0f} points/s",
+        flush=True,
+    )
     return result
 
 
@@ -117,17 +140,27 @@ def fits_here(points: int, micro_batch: int | None) -> bool:
 
 
 def run(out: Path) -> dict:
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
-               f"{os.cpu_count()} cores", "setting": "burgers.yaml residual, 3x50 tanh, float32, Adam, 1 rank",
-               "sweep": [], "networks": [], "speed": []}
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "setting": "burgers.yaml residual, 3x50 tanh, float32, Adam, 1 rank",
+        "sweep": [],
+        "networks": [],
+        "speed": [],
+    }
     print("1. peak memory against points per rank")
     for points in SWEEP:
         for micro in (None, MICRO):
             if micro and points <= micro:
                 continue
             if not fits_here(points, micro):
-                results["sweep"].append({"points": points, "micro_batch": micro, "skipped": "estimate over 70 % of "
-                                         "the memory available here"})
+                results["sweep"].append(
+                    {
+                        "points": points,
+                        "micro_batch": micro,
+                        "skipped": "estimate over 70 % of the memory available here",
+                    }
+                )
                 print(f"  {points:>9,} points, micro-batch {micro or '-'}: skipped (estimate too large here)")
                 continue
             results["sweep"].append(measure(points, micro, steps=3 if points <= 2**20 else 2))
@@ -142,8 +175,11 @@ def run(out: Path) -> dict:
 
 
 def run_gpu(out: Path) -> dict:
-    results = {"date": time.strftime("%Y-%m-%d"), "setting": f"burgers.yaml residual, {GPU_NET} tanh, float32, Adam, "
-               "1 rank on the first GPU", "runs": []}
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "setting": f"burgers.yaml residual, {GPU_NET} tanh, float32, Adam, 1 rank on the first GPU",
+        "runs": [],
+    }
     for points in GPU_POINTS:
         result = measure(points, None, GPU_NET, steps=5, may_fail=True)
         if result is None:
@@ -160,10 +196,14 @@ def slope(pair: list[dict]) -> float:
 
 
 def render(results: dict) -> str:
-    lines = [f"Measured {results['date']} on {results['machine']}; {results['setting']}; "
-             "`.venv/bin/python scripts/bench_memory.py`.", "",
-             "| points per rank | whole shard: peak MiB (estimate) | s/step | "
-             f"micro-batches of {MICRO:,}: peak MiB (estimate) | s/step |", "|---|---|---|---|---|"]
+    lines = [
+        f"Measured {results['date']} on {results['machine']}; {results['setting']}; "
+        "`.venv/bin/python scripts/bench_memory.py`.",
+        "",
+        "| points per rank | whole shard: peak MiB (estimate) | s/step | "
+        f"micro-batches of {MICRO:,}: peak MiB (estimate) | s/step |",
+        "|---|---|---|---|---|",
+    ]
     by_points: dict[int, dict] = {}
     for r in results["sweep"]:
         by_points.setdefault(r["points"], {})["micro" if r["micro_batch"] else "whole"] = r
@@ -174,33 +214,50 @@ def render(results: dict) -> str:
         if "skipped" in r:
             return ["not run: " + r["skipped"], "–"]
         return [f"{r['peak_mib']:,.0f} ({r['estimate_mib']:,.0f})", f"{r['seconds_per_step']:.3g}"]
+
     for points, rs in sorted(by_points.items()):
-        lines.append(f"| 2^{points.bit_length() - 1} = {points:,} | " +
-                     " | ".join(cells(rs.get("whole")) + cells(rs.get("micro"))) + " |")
-    lines += ["", "| network (float32, 2nd-order residual) | bytes per point (peak slope, 2^13 → 2^15) | "
-              "per point and hidden unit |", "|---|---|---|"]
+        lines.append(
+            f"| 2^{points.bit_length() - 1} = {points:,} | "
+            + " | ".join(cells(rs.get("whole")) + cells(rs.get("micro")))
+            + " |"
+        )
+    lines += [
+        "",
+        "| network (float32, 2nd-order residual) | bytes per point (peak slope, 2^13 → 2^15) | "
+        "per point and hidden unit |",
+        "|---|---|---|",
+    ]
     for pair in results["networks"]:
         width = sum(json.loads(pair[0]["hidden"]))
         lines.append(f"| {pair[0]['hidden']} | {slope(pair):,.0f} | {slope(pair) / width:.1f} |")
     wholes = [r for r in results["sweep"] if not r["micro_batch"] and "skipped" not in r]
     best = max(wholes, key=lambda r: r["points"] / r["seconds_per_step"])
     best_rate = best["points"] / best["seconds_per_step"]
-    lines += ["", "| at 2^20 points per rank (5 Adam steps) | points/s | of the best whole-shard rate "
-              f"({best_rate:,.0f} points/s at {best['points']:,}) | peak MiB |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| at 2^20 points per rank (5 Adam steps) | points/s | of the best whole-shard rate "
+        f"({best_rate:,.0f} points/s at {best['points']:,}) | peak MiB |",
+        "|---|---|---|---|",
+    ]
     for r in results["speed"]:
         rate = r["points"] / r["seconds_per_step"]
-        lines.append(f"| micro-batches of {r['micro_batch']:,} ({r['micro_batches']}) | {rate:,.0f} | "
-                     f"{rate / best_rate:.0%} | {r['peak_mib']:,.0f} |")
+        lines.append(
+            f"| micro-batches of {r['micro_batch']:,} ({r['micro_batches']}) | {rate:,.0f} | "
+            f"{rate / best_rate:.0%} | {r['peak_mib']:,.0f} |"
+        )
     micro_runs = [r for r in results["sweep"] if r["micro_batch"] and "skipped" not in r]
     if len(micro_runs) >= 2:
         a, b = micro_runs[0], micro_runs[-1]
         per_point_micro = (b["peak_mib"] - a["peak_mib"]) * 2**20 / (b["points"] - a["points"])
         fixed_micro = a["peak_mib"] * 2**20 - per_point_micro * a["points"]
         per_point_whole = slope(results["networks"][0])
-        lines += ["", f"Largest shard in 8 GiB (3x50, from the measured slopes): whole, about "
-                  f"{GIB8 / per_point_whole:,.0f} points ({per_point_whole:,.0f} bytes a point); in micro-batches of "
-                  f"{MICRO:,}, about {(GIB8 - fixed_micro) / per_point_micro:,.0f} points "
-                  f"({per_point_micro:,.0f} bytes a point held beside the micro-batch's tapes; extrapolated)."]
+        lines += [
+            "",
+            f"Largest shard in 8 GiB (3x50, from the measured slopes): whole, about "
+            f"{GIB8 / per_point_whole:,.0f} points ({per_point_whole:,.0f} bytes a point); in micro-batches of "
+            f"{MICRO:,}, about {(GIB8 - fixed_micro) / per_point_micro:,.0f} points "
+            f"({per_point_micro:,.0f} bytes a point held beside the micro-batch's tapes; extrapolated).",
+        ]
     return "\n".join(lines)
 
 

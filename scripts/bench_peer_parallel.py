@@ -17,6 +17,7 @@ the median of its timed chunks). A tool's weak ratio is its 2-rank rate over the
 alone; ratios are taken within a repeat, then the median (as scripts/bench.py's paired_ratio).
 DeepXDE runs through scripts/bench_deepxde.sh in benchmarks/.venv-deepxde.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,14 +37,29 @@ COMPAT = {"DDE_BACKEND": "tensorflow.compat.v1"}
 
 
 def deepxde_args(steps: int, out: Path, reference: Path) -> list[str]:
-    return ["--mode", "steps", "--steps", str(steps), "--warmup", "500", "--threads", "1", "--quiet",
-            "--reference", str(reference), "--out", str(out)]
+    return [
+        "--mode",
+        "steps",
+        "--steps",
+        str(steps),
+        "--warmup",
+        "500",
+        "--threads",
+        "1",
+        "--quiet",
+        "--reference",
+        str(reference),
+        "--out",
+        str(out),
+    ]
 
 
 def run_all(cmds: list[tuple[list[str], dict]]) -> None:
     """Start the commands together, wait for all; any failure stops the bench with its output."""
-    procs = [subprocess.Popen(c, cwd=ROOT, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for c, env in cmds]
+    procs = [
+        subprocess.Popen(c, cwd=ROOT, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for c, env in cmds
+    ]
     outs = [p.communicate()[0] for p in procs]
     for (c, _), p, out in zip(cmds, procs, outs):
         if p.returncode != 0:
@@ -56,29 +72,49 @@ def pinnrun_rate(folder: Path) -> float:
 
 def repeat(work: Path, r: int, steps: int, reference: Path) -> dict:
     alone = [work / f"dx-alone-{r}-{c}.json" for c in (0, 1)]
-    run_all([(["taskset", "-c", str(c), *DEEPXDE, *deepxde_args(steps, alone[c], reference)], COMPAT)
-             for c in (0, 1)])
+    run_all([(["taskset", "-c", str(c), *DEEPXDE, *deepxde_args(steps, alone[c], reference)], COMPAT) for c in (0, 1)])
     dp = work / f"dx-dp-{r}.json"
     run_all([([*DEEPXDE, "--parallel", "2", *deepxde_args(steps, dp, reference)], {})])
-    sets = [a for s in (f"training.adam.steps={steps}", "training.lbfgs=null", "training.log_every=100",
-                        "reference=null", f"training.seed={r}") for a in ("--set", s)]
+    sets = [
+        a
+        for s in (
+            f"training.adam.steps={steps}",
+            "training.lbfgs=null",
+            "training.log_every=100",
+            "reference=null",
+            f"training.seed={r}",
+        )
+        for a in ("--set", s)
+    ]
     train = [sys.executable, "-m", "pinnrun.cli", "train", str(SPEC)]
-    run_all([(["taskset", "-c", str(c), *train, "--np", "1", "--out", str(work / f"pr-alone-{r}-{c}"), *sets], {})
-             for c in (0, 1)])
+    run_all(
+        [
+            (["taskset", "-c", str(c), *train, "--np", "1", "--out", str(work / f"pr-alone-{r}-{c}"), *sets], {})
+            for c in (0, 1)
+        ]
+    )
     run_all([([*train, "--np", "2", "--out", str(work / f"pr-dp-{r}"), *sets], {})])
     dx_alone = [json.loads(p.read_text())["steps_per_s"] for p in alone]
     dx_dp = [json.loads(Path(f"{dp}.rank{k}").read_text())["steps_per_s"] for k in (0, 1)]
     pr_alone = [pinnrun_rate(work / f"pr-alone-{r}-{c}") for c in (0, 1)]
     pr_dp = pinnrun_rate(work / f"pr-dp-{r}")
-    row = {"deepxde_alone": dx_alone, "deepxde_two_ranks": min(dx_dp), "deepxde_two_ranks_by_rank": dx_dp,
-           "pinnrun_alone": pr_alone, "pinnrun_two_ranks": pr_dp}
+    row = {
+        "deepxde_alone": dx_alone,
+        "deepxde_two_ranks": min(dx_dp),
+        "deepxde_two_ranks_by_rank": dx_dp,
+        "pinnrun_alone": pr_alone,
+        "pinnrun_two_ranks": pr_dp,
+    }
     row["deepxde_weak_ratio"] = row["deepxde_two_ranks"] / statistics.mean(dx_alone)
     row["pinnrun_weak_ratio"] = pr_dp / statistics.mean(pr_alone)
     row["pinnrun_over_deepxde_two_ranks"] = pr_dp / row["deepxde_two_ranks"]
-    print(f"repeat {r}: DeepXDE alone {dx_alone[0]:.0f} / {dx_alone[1]:.0f}, 2 ranks {row['deepxde_two_ranks']:.0f} "
-          f"steps/s (weak {row['deepxde_weak_ratio']:.2f}); pinnrun alone {pr_alone[0]:.0f} / {pr_alone[1]:.0f}, "
-          f"2 ranks {pr_dp:.0f} (weak {row['pinnrun_weak_ratio']:.2f}); pinnrun / DeepXDE on 2 ranks "
-          f"{row['pinnrun_over_deepxde_two_ranks']:.2f}", flush=True)
+    print(
+        f"repeat {r}: DeepXDE alone {dx_alone[0]:.0f} / {dx_alone[1]:.0f}, 2 ranks {row['deepxde_two_ranks']:.0f} "
+        f"steps/s (weak {row['deepxde_weak_ratio']:.2f}); pinnrun alone {pr_alone[0]:.0f} / {pr_alone[1]:.0f}, "
+        f"2 ranks {pr_dp:.0f} (weak {row['pinnrun_weak_ratio']:.2f}); pinnrun / DeepXDE on 2 ranks "
+        f"{row['pinnrun_over_deepxde_two_ranks']:.2f}",
+        flush=True,
+    )
     return row
 
 
@@ -98,15 +134,22 @@ def main() -> int:
         runs = [repeat(work, r, args.steps, reference) for r in range(args.repeats)]
         versions = json.loads((work / "dx-dp-0.json.rank0").read_text())["versions"]
     keys = ("deepxde_weak_ratio", "pinnrun_weak_ratio", "pinnrun_over_deepxde_two_ranks")
-    result = {"setting": "DeepXDE's Burgers example, 3x20 tanh, 2,540 + 80 + 160 points per rank, Adam, "
-                         "weak scaling, 2 ranks on this host", "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "steps": args.steps,
-              "duration_seconds": time.time() - started, "deepxde_versions": {k: v for k, v in versions.items()
-                                                                             if k != "all"},
-              "runs": runs, **{k: statistics.median(r[k] for r in runs) for k in keys}}
+    result = {
+        "setting": "DeepXDE's Burgers example, 3x20 tanh, 2,540 + 80 + 160 points per rank, Adam, "
+        "weak scaling, 2 ranks on this host",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "steps": args.steps,
+        "duration_seconds": time.time() - started,
+        "deepxde_versions": {k: v for k, v in versions.items() if k != "all"},
+        "runs": runs,
+        **{k: statistics.median(r[k] for r in runs) for k in keys},
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"medians: DeepXDE weak {result['deepxde_weak_ratio']:.2f}, pinnrun weak {result['pinnrun_weak_ratio']:.2f}, "
-          f"pinnrun / DeepXDE on 2 ranks {result['pinnrun_over_deepxde_two_ranks']:.2f} -> {args.out}")
+    print(
+        f"medians: DeepXDE weak {result['deepxde_weak_ratio']:.2f}, pinnrun weak {result['pinnrun_weak_ratio']:.2f}, "
+        f"pinnrun / DeepXDE on 2 ranks {result['pinnrun_over_deepxde_two_ranks']:.2f} -> {args.out}"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ MPI controller) and by `--launcher horovodrun`, interleaved; each timed from the
 start to the end of the first training step, as the bench times start-up. Imports: a rank's
 `import pinnrun.worker` under `python -X importtime`, cumulative seconds of the heavy modules.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,13 @@ def import_seconds(repeats: int) -> dict:
     """Cumulative import time per module, from `-X importtime` (microseconds on stderr)."""
     runs: dict[str, list[float]] = {m: [] for m in MODULES}
     for _ in range(repeats):
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pinnrun.worker"], cwd=ROOT,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import pinnrun.worker"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         cumulative = {}
         for line in proc.stderr.splitlines():
             if line.startswith("import time:") and "|" in line and "cumulative" not in line:
@@ -63,12 +69,15 @@ def main() -> int:
     load_before = Path("/proc/loadavg").read_text().split()[:3]  # other work on the host slows start-up
     with tempfile.TemporaryDirectory(prefix="pinnrun-startup-") as work:
         launchers = launcher_startup(Path(work), args.repeats)
-    result = {"setting": "burgers.yaml, 3x50 tanh, float32, 2,048 points per rank, Adam, 2 ranks",
-              "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-              "load_average_before": load_before,
-              "seconds_to_first_step": launchers, "import_seconds": import_seconds(args.repeats + 1),
-              "load_average_after": Path("/proc/loadavg").read_text().split()[:3]}
+    result = {
+        "setting": "burgers.yaml, 3x50 tanh, float32, 2,048 points per rank, Adam, 2 ranks",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "load_average_before": load_before,
+        "seconds_to_first_step": launchers,
+        "import_seconds": import_seconds(args.repeats + 1),
+        "load_average_after": Path("/proc/loadavg").read_text().split()[:3],
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

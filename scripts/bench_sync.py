@@ -15,6 +15,7 @@ what Horovod's background thread costs; a Horovod step near the slower independe
 means the rest of the gap is the cores' speed difference, which no synchronous scheme can
 close; beyond it, the difference is the exchange's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,8 @@ def env_comm():
 
     comm = LocalComm()
     comm.rank, comm.size, comm.local_rank, comm.local_size = (
-        int(os.environ[f"OMPI_COMM_WORLD_{key}"]) for key in ("RANK", "SIZE", "LOCAL_RANK", "LOCAL_SIZE"))
+        int(os.environ[f"OMPI_COMM_WORLD_{key}"]) for key in ("RANK", "SIZE", "LOCAL_RANK", "LOCAL_SIZE")
+    )
     return comm
 
 
@@ -94,15 +96,18 @@ def rank_main(mode: str, result: Path, points: int) -> None:
     hvd = env_comm() if mode == "plain" else HorovodComm()
     claim_devices(hvd)
     comm = TimedComm(hvd) if mode == "horovod" else LocalComm()
-    session = build_session(ROOT / "problems" / "burgers.yaml", hvd,  # this rank's points of the 2-rank run
-                            [*SETS, f"sampling.points.burgers={points}"])
+    session = build_session(
+        ROOT / "problems" / "burgers.yaml",
+        hvd,  # this rank's points of the 2-rank run
+        [*SETS, f"sampling.points.burgers={points}"],
+    )
     spec = session.spec
     trainer = Trainer(session.losses, session.variables, spec.training, comm)  # timed or local all-reduce
     steps = trainer.adam_steps(Adam(session.variables, spec.training.adam))
-    float(steps(tf.constant(1))[0])       # compile
-    float(steps(tf.constant(chunk))[0])   # warm-up
+    float(steps(tf.constant(1))[0])  # compile
+    float(steps(tf.constant(chunk))[0])  # warm-up
     if mode != "plain":
-        hvd.allgather_object(None)        # both ranks start timing together (plain: as mpirun started them)
+        hvd.allgather_object(None)  # both ranks start timing together (plain: as mpirun started them)
     times, split = [], []
     for _ in range(CHUNKS):
         if mode == "horovod":
@@ -117,9 +122,16 @@ def rank_main(mode: str, result: Path, points: int) -> None:
         return
     gathered, splits = hvd.allgather_object(times), hvd.allgather_object(split)
     if hvd.rank == 0:
-        result.write_text(json.dumps({"mode": mode, "ms_per_step": [statistics.median(t) * 1e3 for t in gathered],
-                                      "chunks_ms": [[round(x * 1e3, 3) for x in t] for t in gathered],
-                                      "compute_allreduce_ms": splits}))
+        result.write_text(
+            json.dumps(
+                {
+                    "mode": mode,
+                    "ms_per_step": [statistics.median(t) * 1e3 for t in gathered],
+                    "chunks_ms": [[round(x * 1e3, 3) for x in t] for t in gathered],
+                    "compute_allreduce_ms": splits,
+                }
+            )
+        )
 
 
 def launch(mode: str, points: int) -> dict:
@@ -128,16 +140,27 @@ def launch(mode: str, points: int) -> dict:
     plan = plan_launch(np=2)
     if plan.launcher != "mpirun":
         raise SystemExit(f"bench_sync: needs mpirun (pinnrun chose '{plan.launcher}')")
-    cmd = build_command(plan, ROOT)[:-len(worker_command(ROOT))]  # the launcher part, as pinnrun runs it
+    cmd = build_command(plan, ROOT)[: -len(worker_command(ROOT))]  # the launcher part, as pinnrun runs it
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        cmd += [sys.executable, str(Path(__file__).resolve()), "--rank", mode, "--result", str(result),
-                "--points", str(points)]
+        cmd += [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--rank",
+            mode,
+            "--result",
+            str(result),
+            "--points",
+            str(points),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=os.environ | plan.env)
         if mode == "plain" and proc.returncode == 0:
             times = [json.loads(Path(f"{result}.{r}").read_text()) for r in range(2)]
-            return {"mode": mode, "ms_per_step": [statistics.median(t) * 1e3 for t in times],
-                    "chunks_ms": [[round(x * 1e3, 3) for x in t] for t in times]}
+            return {
+                "mode": mode,
+                "ms_per_step": [statistics.median(t) * 1e3 for t in times],
+                "chunks_ms": [[round(x * 1e3, 3) for x in t] for t in times],
+            }
         if proc.returncode != 0 or not result.exists():
             raise SystemExit(f"bench_sync: {mode} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
         return json.loads(result.read_text())
@@ -162,35 +185,54 @@ def main() -> int:
             ceiling = [1e3 / ms for ms in plain["ms_per_step"]]
             idle = [1e3 / ms for ms in alone["ms_per_step"]]
             horovod = 1e3 / together["ms_per_step"][0]
-            row = {"plain_ms": plain["ms_per_step"], "independent_ms": alone["ms_per_step"],
-                   "horovod_ms": together["ms_per_step"][0],
-                   "ratio_to_mean": horovod / statistics.mean(ceiling),          # the weak-scaling ratio
-                   "idle_horovod_to_plain": statistics.mean(idle) / statistics.mean(ceiling),
-                   "ratio_to_slower": horovod / min(idle),
-                   "plain_chunks_ms": plain["chunks_ms"], "independent_chunks_ms": alone["chunks_ms"],
-                   "horovod_chunks_ms": together["chunks_ms"][0],
-                   # per rank, per chunk: [compute, all-reduce + wait] ms per step
-                   "horovod_split_ms": together["compute_allreduce_ms"]}
+            row = {
+                "plain_ms": plain["ms_per_step"],
+                "independent_ms": alone["ms_per_step"],
+                "horovod_ms": together["ms_per_step"][0],
+                "ratio_to_mean": horovod / statistics.mean(ceiling),  # the weak-scaling ratio
+                "idle_horovod_to_plain": statistics.mean(idle) / statistics.mean(ceiling),
+                "ratio_to_slower": horovod / min(idle),
+                "plain_chunks_ms": plain["chunks_ms"],
+                "independent_chunks_ms": alone["chunks_ms"],
+                "horovod_chunks_ms": together["chunks_ms"][0],
+                # per rank, per chunk: [compute, all-reduce + wait] ms per step
+                "horovod_split_ms": together["compute_allreduce_ms"],
+            }
             runs.append(row)
-            print(f"{points:,} points, repeat {r}: plain {plain['ms_per_step'][0]:.2f} / {plain['ms_per_step'][1]:.2f} "
-                  f"ms, with Horovod idle {alone['ms_per_step'][0]:.2f} / {alone['ms_per_step'][1]:.2f} ms, Horovod "
-                  f"{together['ms_per_step'][0]:.2f} ms; weak ratio {row['ratio_to_mean']:.3f}, idle Horovod "
-                  f"{row['idle_horovod_to_plain']:.3f}, vs the slower idle rank {row['ratio_to_slower']:.3f}",
-                  flush=True)
+            print(
+                f"{points:,} points, repeat {r}: plain {plain['ms_per_step'][0]:.2f} / {plain['ms_per_step'][1]:.2f} "
+                f"ms, with Horovod idle {alone['ms_per_step'][0]:.2f} / {alone['ms_per_step'][1]:.2f} ms, Horovod "
+                f"{together['ms_per_step'][0]:.2f} ms; weak ratio {row['ratio_to_mean']:.3f}, idle Horovod "
+                f"{row['idle_horovod_to_plain']:.3f}, vs the slower idle rank {row['ratio_to_slower']:.3f}",
+                flush=True,
+            )
         # As every ratio of the bench (scripts/bench.py, paired_ratio): taken within a repeat, whose
         # launches ran back to back, then the median over the repeats.
-        sizes.append({"points": points, "chunk_steps": chunk_steps(points), "runs": runs,
-                      **{key: statistics.median(r[key] for r in runs)
-                         for key in ("ratio_to_mean", "idle_horovod_to_plain", "ratio_to_slower")}})
-    result = {"setting": "burgers.yaml, 3x50 tanh, float32, Adam, 2 ranks via mpirun, each pinned to its core",
-              "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-              "duration_seconds": time.time() - started, "sizes": sizes}
+        sizes.append(
+            {
+                "points": points,
+                "chunk_steps": chunk_steps(points),
+                "runs": runs,
+                **{
+                    key: statistics.median(r[key] for r in runs)
+                    for key in ("ratio_to_mean", "idle_horovod_to_plain", "ratio_to_slower")
+                },
+            }
+        )
+    result = {
+        "setting": "burgers.yaml, 3x50 tanh, float32, Adam, 2 ranks via mpirun, each pinned to its core",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "duration_seconds": time.time() - started,
+        "sizes": sizes,
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for size in sizes:
-        print(f"{size['points']:,} points per rank, medians: weak ratio {size['ratio_to_mean']:.3f}, "
-              f"idle Horovod / plain {size['idle_horovod_to_plain']:.3f}, "
-              f"Horovod / slower idle rank {size['ratio_to_slower']:.3f}")
+        print(
+            f"{size['points']:,} points per rank, medians: weak ratio {size['ratio_to_mean']:.3f}, "
+            f"idle Horovod / plain {size['idle_horovod_to_plain']:.3f}, "
+            f"Horovod / slower idle rank {size['ratio_to_slower']:.3f}"
+        )
     return 0
 
 

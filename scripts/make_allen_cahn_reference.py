@@ -13,6 +13,7 @@ On 4,000 cells it takes ~6 s; against 2,000 cells u differs by 4.9e-6 (relative 
 against DeepXDE's data (../shared/reference/deepxde_Allen_Cahn.mat, not made by this project)
 by 1.6e-4; tests/test_allen_cahn_reference.py checks both.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -16,6 +16,7 @@ and against Raissi's data (../shared/reference/raissi_NLS.mat, not made by this 
 1.2e-5; tests/test_nls_reference.py checks both. Stored as float32 (7 digits, far below the
 5e-3 error a PINN reaches).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -16,6 +16,7 @@ so 0.01 is 1% of the signal's size even where it crosses zero; `absolute` adds N
 The expression goes through pinnrun's parser (never eval). Points, noise and the file depend
 only on the arguments: the same --seed writes the same numbers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,17 +65,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _arguments() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--spec", help="a spec whose reference.exact and domain to sample")
     parser.add_argument("--exact", help="an exact solution as an expression of the --box axes")
-    parser.add_argument("--box", action="append", default=[], metavar="NAME=LO:HI",
-                        help="an input axis and its range (repeat; their order is the columns')")
-    parser.add_argument("--constant", action="append", default=[], metavar="NAME=VALUE",
-                        help="a named number the expression uses (with --exact; repeat)")
-    parser.add_argument("--output", action="append", default=[],
-                        help="the output's column name (with --exact, default u); with --spec, the outputs "
-                             "or derived quantities to keep")
+    parser.add_argument(
+        "--box",
+        action="append",
+        default=[],
+        metavar="NAME=LO:HI",
+        help="an input axis and its range (repeat; their order is the columns')",
+    )
+    parser.add_argument(
+        "--constant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a named number the expression uses (with --exact; repeat)",
+    )
+    parser.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        help="the output's column name (with --exact, default u); with --spec, the outputs "
+        "or derived quantities to keep",
+    )
     parser.add_argument("--points", type=int, required=True)
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--noise-kind", choices=("relative", "absolute"), default="relative")
@@ -125,8 +141,11 @@ def _from_spec(args):
         raise Refused(f"{args.spec}: no reference.exact to sample")
     inputs = [*spec.variables.space, *([spec.variables.time] if spec.variables.time else [])]
     single = not isinstance(spec.reference.exact, dict)
-    exact = {spec.outputs[0]: loaded.expressions[("reference", "exact")]} if single else \
-        {out: loaded.expressions[("reference", "exact", out)] for out in spec.reference.exact}
+    exact = (
+        {spec.outputs[0]: loaded.expressions[("reference", "exact")]}
+        if single
+        else {out: loaded.expressions[("reference", "exact", out)] for out in spec.reference.exact}
+    )
     unknown = [o for o in args.output if o not in exact]
     if unknown:
         raise Refused(f"--output {unknown[0]}: the spec's reference.exact gives {', '.join(exact)}")
@@ -185,7 +204,7 @@ def _evaluate(expr, columns: dict, constants: dict, out: str) -> np.ndarray:
 def _noise(rng: np.random.Generator, clean: np.ndarray, size: float, kind: str) -> np.ndarray:
     if size == 0:
         return np.zeros_like(clean)
-    scale = size * (np.sqrt(np.mean(clean ** 2)) if kind == "relative" else 1.0)
+    scale = size * (np.sqrt(np.mean(clean**2)) if kind == "relative" else 1.0)
     return rng.normal(0.0, scale, clean.shape)
 
 
@@ -194,8 +213,14 @@ def _write(path: Path, columns: dict[str, np.ndarray]) -> None:
     if path.suffix.lower() == ".npz":
         np.savez(path, **columns)
     else:  # every digit: read back, the values are the same float64 numbers
-        np.savetxt(path, np.stack(list(columns.values()), axis=1), delimiter=",", fmt="%.17g",
-                   header=",".join(columns), comments="")
+        np.savetxt(
+            path,
+            np.stack(list(columns.values()), axis=1),
+            delimiter=",",
+            fmt="%.17g",
+            header=",".join(columns),
+            comments="",
+        )
 
 
 if __name__ == "__main__":

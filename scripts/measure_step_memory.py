@@ -8,6 +8,7 @@ L-BFGS, a few L-BFGS steps, then prints one JSON line: the peak RSS above the
 baseline taken after TensorFlow is imported, and the estimate for the same spec
 (without the reference grid, which rank 0 alone builds and this script does not).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,11 +50,18 @@ def main() -> None:
     build_session(loaded, LocalComm()).trainer.run(lambda record: None)
     peak = vm_kib("VmHWM")
     estimate = estimate_rank_memory(spec, 1, loaded.expressions)
-    print(json.dumps({"spec": args.spec, "overrides": args.overrides,
-                      "measured_mib": round((peak - baseline) / 1024, 1),
-                      # no Solution is built here: the reference grid's part is not measured
-                      "estimate_training_mib": round((estimate.total - estimate.parts["reference"]) / 2**20, 1),
-                      "parts_mib": {k: round(v / 2**20, 1) for k, v in estimate.parts.items()}}))
+    print(
+        json.dumps(
+            {
+                "spec": args.spec,
+                "overrides": args.overrides,
+                "measured_mib": round((peak - baseline) / 1024, 1),
+                # no Solution is built here: the reference grid's part is not measured
+                "estimate_training_mib": round((estimate.total - estimate.parts["reference"]) / 2**20, 1),
+                "parts_mib": {k: round(v / 2**20, 1) for k, v in estimate.parts.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

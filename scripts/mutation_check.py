@@ -25,6 +25,7 @@ copy and the script stops (exit 2).
 Prints a markdown table; --write-doc also writes it into docs/testing.md
 (between the mutation markers) and the results into benchmarks/mutations.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ BEGIN, END = "<!-- mutations:begin -->", "<!-- mutations:end -->"
 @dataclass(frozen=True)
 class Stage:
     """One pytest run: a test file, optionally narrowed by a -k expression."""
+
     path: str
     keyword: str | None = None
 
@@ -64,10 +66,10 @@ class Stage:
 @dataclass(frozen=True)
 class Mutation:
     name: str
-    file: str           # relative to the repository root
-    old: str            # must occur exactly once in `file`
+    file: str  # relative to the repository root
+    old: str  # must occur exactly once in `file`
     new: str
-    what: str           # the break, in words
+    what: str  # the break, in words
     stages: tuple[Stage, ...]  # tried in order; the first that fails catches the break
     sanity: bool = False  # checks the harness itself (the copy is what runs), not the core
 
@@ -94,110 +96,181 @@ DIST_RESUME = Stage("tests/test_resume.py", "bit_identical and adam")
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
-        "sanity: tests import the copy", "pinnrun/training/trainer.py",
+        "sanity: tests import the copy",
+        "pinnrun/training/trainer.py",
         "from __future__ import annotations\n",
         "from __future__ import annotations\nraise ImportError('mutation_check: the copy was imported')\n",
-        "the copy's trainer.py raises on import", (ONE_PROCESS,), sanity=True),
+        "the copy's trainer.py raises on import",
+        (ONE_PROCESS,),
+        sanity=True,
+    ),
     Mutation(
-        "sanity: launched ranks run the copy", "pinnrun/training/comm.py",
-        "        hvd.init()\n", "        raise SystemExit('mutation_check: the copy runs in this rank')\n",
+        "sanity: launched ranks run the copy",
+        "pinnrun/training/comm.py",
+        "        hvd.init()\n",
+        "        raise SystemExit('mutation_check: the copy runs in this rank')\n",
         "the copy's Horovod ranks exit at start (a 1-rank run, without a launcher, is untouched)",
-        (DIST_STRONG,), sanity=True),
+        (DIST_STRONG,),
+        sanity=True,
+    ),
     Mutation(
-        "gradient scaled by the rank count", "pinnrun/training/trainer.py",
-        "reduced[:self.n_params], terms, local",
-        "reduced[:self.n_params] * self.comm.size, terms, local",
+        "gradient scaled by the rank count",
+        "pinnrun/training/trainer.py",
+        "reduced[: self.n_params], terms, local",
+        "reduced[: self.n_params] * self.comm.size, terms, local",
         "the all-reduced gradient times the rank count (as if each rank's share were a mean); loss terms exact",
-        (DIST_STRONG,)),
+        (DIST_STRONG,),
+    ),
     Mutation(
-        "no broadcast", "pinnrun/training/session.py",
-        "comm.broadcast_variables(variables)", "pass",
-        "rank 0's initial parameters are not broadcast", (DIST_BROADCAST,)),
+        "no broadcast",
+        "pinnrun/training/session.py",
+        "comm.broadcast_variables(variables)",
+        "pass",
+        "rank 0's initial parameters are not broadcast",
+        (DIST_BROADCAST,),
+    ),
     Mutation(
-        "a shard's last point dropped", "pinnrun/sampling/shards.py",
-        "base + (rank < extra), points)", "base + (rank < extra) - (size > 1 and rank == size - 1), points)",
-        "strong scaling: the last rank's block ends one point early", (SHARDS_UNIT, DIST_STRONG)),
+        "a shard's last point dropped",
+        "pinnrun/sampling/shards.py",
+        "base + (rank < extra), points)",
+        "base + (rank < extra) - (size > 1 and rank == size - 1), points)",
+        "strong scaling: the last rank's block ends one point early",
+        (SHARDS_UNIT, DIST_STRONG),
+    ),
     Mutation(
-        "wrong global point count", "pinnrun/training/losses.py",
+        "wrong global point count",
+        "pinnrun/training/losses.py",
         "scale = 1.0 / max(batch.shard.total * batch.components, 1)",
         "scale = 1.0 / max(batch.shard.count * batch.components, 1)",
-        "the loss normalised by this rank's point count instead of the global count", (LOSS_UNIT, DIST_STRONG)),
+        "the loss normalised by this rank's point count instead of the global count",
+        (LOSS_UNIT, DIST_STRONG),
+    ),
     Mutation(
-        "L-BFGS history off by one", "pinnrun/training/lbfgs.py",
-        "for i in tf.range(m):", "for i in tf.range(m - 1):",
-        "the two-loop recursion's second loop stops before the newest curvature pair", (LBFGS_UNIT,)),
+        "L-BFGS history off by one",
+        "pinnrun/training/lbfgs.py",
+        "for i in tf.range(m):",
+        "for i in tf.range(m - 1):",
+        "the two-loop recursion's second loop stops before the newest curvature pair",
+        (LBFGS_UNIT,),
+    ),
     Mutation(
-        "L-BFGS history off by one, first loop", "pinnrun/training/lbfgs.py",
-        "for i in tf.range(m - 1, -1, -1):", "for i in tf.range(m - 1, 0, -1):",
-        "the two-loop recursion's first loop stops before the oldest curvature pair", (LBFGS_UNIT,)),
+        "L-BFGS history off by one, first loop",
+        "pinnrun/training/lbfgs.py",
+        "for i in tf.range(m - 1, -1, -1):",
+        "for i in tf.range(m - 1, 0, -1):",
+        "the two-loop recursion's first loop stops before the oldest curvature pair",
+        (LBFGS_UNIT,),
+    ),
     Mutation(
-        "loss terms not all-reduced", "pinnrun/training/trainer.py",
-        "terms = reduced[self.n_params:self.n_params + n]", "terms = local[:n]",
-        "each rank reports (and L-BFGS decides on) its own shard's loss terms", (DIST_REPORTED, DIST_STRONG)),
+        "loss terms not all-reduced",
+        "pinnrun/training/trainer.py",
+        "terms = reduced[self.n_params : self.n_params + n]",
+        "terms = local[:n]",
+        "each rank reports (and L-BFGS decides on) its own shard's loss terms",
+        (DIST_REPORTED, DIST_STRONG),
+    ),
     Mutation(
-        "L-BFGS history keeps its oldest pair", "pinnrun/training/lbfgs.py",
+        "L-BFGS history keeps its oldest pair",
+        "pinnrun/training/lbfgs.py",
         "self.S.assign(tf.concat([self.S[1:], s[None]], 0))",
         "self.S.assign(tf.concat([self.S[:1], self.S[2:], s[None]], 0))",
-        "the history shift drops the second-oldest step instead of the oldest", (LBFGS_UNIT,)),
+        "the history shift drops the second-oldest step instead of the oldest",
+        (LBFGS_UNIT,),
+    ),
     Mutation(
-        "Adam without bias correction", "pinnrun/training/adam.py",
-        "tf.cast(lr64 * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t)), dtype)", "tf.cast(lr64, dtype)",
-        "the step size lacks the sqrt(1-b2^t)/(1-b1^t) factor", (ADAM_UNIT,)),
+        "Adam without bias correction",
+        "pinnrun/training/adam.py",
+        "tf.cast(lr64 * tf.sqrt(1 - tf.pow(b2, t)) / (1 - tf.pow(b1, t)), dtype)",
+        "tf.cast(lr64, dtype)",
+        "the step size lacks the sqrt(1-b2^t)/(1-b1^t) factor",
+        (ADAM_UNIT,),
+    ),
     Mutation(
-        "Adam epsilon not bias-corrected", "pinnrun/training/adam.py",
-        "tf.cast(self.spec.epsilon * tf.sqrt(1 - tf.pow(b2, t)), dtype)", "tf.cast(self.spec.epsilon, dtype)",
-        "epsilon added to sqrt(v) instead of the paper's sqrt(v_hat) (a ~1e-8 relative change)", (ADAM_UNIT,)),
+        "Adam epsilon not bias-corrected",
+        "pinnrun/training/adam.py",
+        "tf.cast(self.spec.epsilon * tf.sqrt(1 - tf.pow(b2, t)), dtype)",
+        "tf.cast(self.spec.epsilon, dtype)",
+        "epsilon added to sqrt(v) instead of the paper's sqrt(v_hat) (a ~1e-8 relative change)",
+        (ADAM_UNIT,),
+    ),
     Mutation(
-        "everything averaged", "pinnrun/training/comm.py",
-        "op=self._hvd.Sum", "op=self._hvd.Average",
-        "Horovod averages the ranks' shares of gradients and loss terms instead of summing them", (DIST_STRONG,)),
+        "everything averaged",
+        "pinnrun/training/comm.py",
+        "op=self._hvd.Sum",
+        "op=self._hvd.Average",
+        "Horovod averages the ranks' shares of gradients and loss terms instead of summing them",
+        (DIST_STRONG,),
+    ),
     Mutation(
-        "weak shards overlap", "pinnrun/sampling/shards.py",
-        "Shard(rank * points, points, size * points)", "Shard(0, points, size * points)",
-        "weak scaling: every rank samples the first block", (SHARDS_UNIT, DIST_WEAK)),
+        "weak shards overlap",
+        "pinnrun/sampling/shards.py",
+        "Shard(rank * points, points, size * points)",
+        "Shard(0, points, size * points)",
+        "weak scaling: every rank samples the first block",
+        (SHARDS_UNIT, DIST_WEAK),
+    ),
     Mutation(
-        "rejection blocks miscounted", "pinnrun/sampling/draw.py",
-        "kept += len(rows)", "kept += len(take)",
+        "rejection blocks miscounted",
+        "pinnrun/sampling/draw.py",
+        "kept += len(rows)",
+        "kept += len(take)",
         "a rank counts only the kept points it takes, so blocks after the first overlap or shift",
-        (DRAW_UNIT, DIST_CSG)),
+        (DRAW_UNIT, DIST_CSG),
+    ),
     Mutation(
-        "parameters not trained", "pinnrun/training/session.py",
-        "variables = [*net.params, *parameters.params]", "variables = [*net.params]",
-        "the unknown parameters stay out of the all-reduce and the optimizers", (DIST_INVERSE,)),
+        "parameters not trained",
+        "pinnrun/training/session.py",
+        "variables = [*net.params, *parameters.params]",
+        "variables = [*net.params]",
+        "the unknown parameters stay out of the all-reduce and the optimizers",
+        (DIST_INVERSE,),
+    ),
     Mutation(
-        "checkpoints without Adam's moments", "pinnrun/training/trainer.py",
-        '        named |= {f"adam/m/{i}": m for i, m in enumerate(self.adam.m)}\n', "",
+        "checkpoints without Adam's moments",
+        "pinnrun/training/trainer.py",
+        '        named |= {f"adam/m/{i}": m for i, m in enumerate(self.adam.m)}\n',
+        "",
         "a checkpoint lacks Adam's first moments, so a resumed run restarts them from zero",
-        (STATE_UNIT, DIST_RESUME)),
+        (STATE_UNIT, DIST_RESUME),
+    ),
     Mutation(
-        "a resumed phase compiles with one step", "pinnrun/training/trainer.py",
-        "fresh=done == 0):", "fresh=True):",
+        "a resumed phase compiles with one step",
+        "pinnrun/training/trainer.py",
+        "fresh=done == 0):",
+        "fresh=True):",
         "a resumed phase starts with a one-step chunk, so its logs (and L-BFGS's chunk bounds) fall elsewhere",
-        (STATE_UNIT, DIST_RESUME)),
+        (STATE_UNIT, DIST_RESUME),
+    ),
     Mutation(
-        "periodic partners not translated", "pinnrun/problem/terms/periodic.py",
-        "first + self.offset]", "first]",
-        "a periodic condition compares each point with itself", (TERMS_UNIT, DIST_PERIODIC)),
+        "periodic partners not translated",
+        "pinnrun/problem/terms/periodic.py",
+        "first + self.offset]",
+        "first]",
+        "a periodic condition compares each point with itself",
+        (TERMS_UNIT, DIST_PERIODIC),
+    ),
 )
 
 
 @dataclass
 class StageRun:
     stage: Stage
-    verdict: str          # passed / failed / timeout / error
-    failed: list[str]     # test ids that failed or errored
-    counts: dict          # tests, failures, errors, skipped (from pytest's JUnit XML)
+    verdict: str  # passed / failed / timeout / error
+    failed: list[str]  # test ids that failed or errored
+    counts: dict  # tests, failures, errors, skipped (from pytest's JUnit XML)
     seconds: float
-    tail: str             # the end of pytest's output, for an error or a failure
-    messages: dict        # failed test id -> its failure message
+    tail: str  # the end of pytest's output, for an error or a failure
+    messages: dict  # failed test id -> its failure message
 
 
 def apply(text: str, mutation: Mutation) -> str:
     """The source with the mutation applied; refuses unless `old` occurs exactly once."""
     found = text.count(mutation.old)
     if found != 1:
-        raise ValueError(f"mutation '{mutation.name}': {found} occurrences of {mutation.old!r} in {mutation.file} "
-                         "(expected exactly 1): the core changed; update the mutation in scripts/mutation_check.py")
+        raise ValueError(
+            f"mutation '{mutation.name}': {found} occurrences of {mutation.old!r} in {mutation.file} "
+            "(expected exactly 1): the core changed; update the mutation in scripts/mutation_check.py"
+        )
     return text.replace(mutation.old, mutation.new)
 
 
@@ -206,30 +279,49 @@ def make_copy(dest: Path, working_tree: bool) -> None:
     ignore (tracked and new: a test being written, and the files it needs, come along)."""
     dest.mkdir(parents=True)
     if working_tree:
-        names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                               check=True, capture_output=True).stdout
+        names = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout
         for name in filter(None, names.decode().split("\0")):
             src = ROOT / name
             if src.is_file():  # a tracked file deleted in the working tree is not copied
                 (dest / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest / name)
     else:
-        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
 
 
 def run_stage(copy: Path, stage: Stage, timeout: float, work: Path) -> StageRun:
     tag = time.monotonic_ns()
     xml = work / f"junit-{tag}.xml"
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(copy), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                        "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x", f"--junitxml={xml}",
-           f"--basetemp={work / f'tmp-{tag}'}", *stage.args()]
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(copy), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-x",
+        f"--junitxml={xml}",
+        f"--basetemp={work / f'tmp-{tag}'}",
+        *stage.args(),
+    ]
     started = time.perf_counter()
     # Own session: on a timeout the whole group (mpirun and its ranks included) is stopped.
-    proc = subprocess.Popen(cmd, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -293,12 +385,14 @@ class Baseline:
     def require(self, stage: Stage) -> None:
         if stage not in self.runs:
             run = self.runs[stage] = run_stage(self.pristine, stage, self.timeout, self.work)
-            print(f"baseline  {stage.label():<60} {run.verdict:<8} {_count_line(run)}  {run.seconds:6.1f} s",
-                  flush=True)
+            print(
+                f"baseline  {stage.label():<60} {run.verdict:<8} {_count_line(run)}  {run.seconds:6.1f} s", flush=True
+            )
         run = self.runs[stage]
         if run.verdict != "passed" or run.counts.get("skipped", 0):
-            raise BaselineNotClean(f"baseline not clean: {stage.label()}: {run.verdict}, {_count_line(run)}\n"
-                                   f"{run.tail}")
+            raise BaselineNotClean(
+                f"baseline not clean: {stage.label()}: {run.verdict}, {_count_line(run)}\n{run.tail}"
+            )
 
 
 def check(mutation: Mutation, baseline: Baseline, every_stage: bool) -> list[StageRun]:
@@ -342,11 +436,14 @@ def _cell(text: str) -> str:
 
 
 def render(rows: list[dict], meta: dict) -> str:
-    lines = [f"Run {meta['date']} on commit `{meta['commit'][:10]}` ({meta['source']}), "
-             f"{meta['seconds']:.0f} s in all (baseline {meta['baseline_seconds']:.0f} s): "
-             f"`{meta['command']}`. Results: [benchmarks/mutations.json](../benchmarks/mutations.json).", "",
-             "| mutation | file | what changed | tests run | result | seconds |",
-             "|---|---|---|---|---|---:|"]
+    lines = [
+        f"Run {meta['date']} on commit `{meta['commit'][:10]}` ({meta['source']}), "
+        f"{meta['seconds']:.0f} s in all (baseline {meta['baseline_seconds']:.0f} s): "
+        f"`{meta['command']}`. Results: [benchmarks/mutations.json](../benchmarks/mutations.json).",
+        "",
+        "| mutation | file | what changed | tests run | result | seconds |",
+        "|---|---|---|---|---|---:|",
+    ]
     for r in rows:
         stages = "<br>".join(f"`{s['stage']}`: {s['verdict']}" for s in r["stages"])
         result = r["result"]
@@ -354,8 +451,9 @@ def render(rows: list[dict], meta: dict) -> str:
             result += " by " + ", ".join(f"`{t}`" for t in r["caught_by"][:2])
         name = r["name"] + (" *(sanity)*" if r["sanity"] else "")
         what = r["what"] if r["sanity"] else f"{r['what']}: `{r['old']}` → `{r['new']}`"
-        lines.append(f"| {_cell(name)} | `{r['file']}` | {_cell(what)} | {stages} | {_cell(result)} | "
-                     f"{r['seconds']:.0f} |")
+        lines.append(
+            f"| {_cell(name)} | `{r['file']}` | {_cell(what)} | {stages} | {_cell(result)} | {r['seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -376,12 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated mutation names or prefixes of them")
     parser.add_argument("--every-stage", action="store_true", help="run every stage, not only up to the first catch")
-    parser.add_argument("--working-tree", action="store_true",
-                        help="copy the working tree (files git does not ignore), not HEAD")
+    parser.add_argument(
+        "--working-tree", action="store_true", help="copy the working tree (files git does not ignore), not HEAD"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run (default 900)")
-    parser.add_argument("--write-doc", action="store_true",
-                        help=f"write the table into {DOC.relative_to(ROOT)} and the results into "
-                             f"{RESULTS.relative_to(ROOT)}")
+    parser.add_argument(
+        "--write-doc",
+        action="store_true",
+        help=f"write the table into {DOC.relative_to(ROOT)} and the results into {RESULTS.relative_to(ROOT)}",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -430,13 +531,32 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             result = outcome(runs)
             outcomes.append(result)
-            caught_by = [t for r in runs for t in r.failed] or [r.stage.label() + " (timed out)"
-                                                               for r in runs if r.verdict == "timeout"]
-            rows.append({"name": m.name, "file": m.file, "what": m.what, "old": m.old, "new": m.new,
-                         "sanity": m.sanity, "result": result, "caught_by": caught_by,
-                         "stages": [{"stage": r.stage.label(), "verdict": r.verdict, "counts": r.counts,
-                                     "failed": r.messages, "seconds": round(r.seconds, 1)} for r in runs],
-                         "seconds": round(time.perf_counter() - t0, 1)})
+            caught_by = [t for r in runs for t in r.failed] or [
+                r.stage.label() + " (timed out)" for r in runs if r.verdict == "timeout"
+            ]
+            rows.append(
+                {
+                    "name": m.name,
+                    "file": m.file,
+                    "what": m.what,
+                    "old": m.old,
+                    "new": m.new,
+                    "sanity": m.sanity,
+                    "result": result,
+                    "caught_by": caught_by,
+                    "stages": [
+                        {
+                            "stage": r.stage.label(),
+                            "verdict": r.verdict,
+                            "counts": r.counts,
+                            "failed": r.messages,
+                            "seconds": round(r.seconds, 1),
+                        }
+                        for r in runs
+                    ],
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
             print(f"{result:<7} {m.name:<36} {', '.join(caught_by[:2])}  ({rows[-1]['seconds']:.0f} s)", flush=True)
             for r in runs:
                 for test, message in r.messages.items():
@@ -448,20 +568,34 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"sanity check '{m.name}' not caught: stopping", file=sys.stderr)
                     return 2
 
-    meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
-            "source": source, "seconds": round(time.perf_counter() - started, 1),
-            "baseline_seconds": round(sum(r.seconds for r in baseline.runs.values()), 1),
-            "command": shlex.join([".venv/bin/python", "scripts/mutation_check.py", *argv]),
-            "python": sys.version.split()[0]}
+    meta = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "source": source,
+        "seconds": round(time.perf_counter() - started, 1),
+        "baseline_seconds": round(sum(r.seconds for r in baseline.runs.values()), 1),
+        "command": shlex.join([".venv/bin/python", "scripts/mutation_check.py", *argv]),
+        "python": sys.version.split()[0],
+    }
     table = render(rows, meta)
     print()
     print(table)
     if args.write_doc:
         write_doc(table)
-        RESULTS.write_text(json.dumps(meta | {
-            "baseline": [{"stage": r.stage.label(), "counts": r.counts, "seconds": round(r.seconds, 1)}
-                         for r in baseline.runs.values()],
-            "mutations": rows}, indent=2) + "\n")
+        RESULTS.write_text(
+            json.dumps(
+                meta
+                | {
+                    "baseline": [
+                        {"stage": r.stage.label(), "counts": r.counts, "seconds": round(r.seconds, 1)}
+                        for r in baseline.runs.values()
+                    ],
+                    "mutations": rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     missed = [r["name"] for r in rows if r["result"] != "caught"]
     if missed:
         print(f"\nnot caught: {', '.join(missed)}", file=sys.stderr)

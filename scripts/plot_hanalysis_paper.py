@@ -10,6 +10,7 @@ from its own code: mean L2 error over 8 seeds, 4 x 50 tanh, Adam 1e-4, 20,000 ep
 pseudo-random points. Prints a markdown table (mean, min-max per point count) and writes the
 plot: mean error against points, every seed as a dot, the paper as a line and its plateau as a band.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,16 +30,19 @@ def read(folder: Path) -> list[tuple[int, list[float]]]:
 
 
 def table(studies: dict[str, list]) -> str:
-    lines = ["| points | paper (mean of 8) | " + " | ".join(f"{k}: mean (min–max), seeds" for k in studies) + " |",
-             "|---|---|" + "---|" * len(studies)]
+    lines = [
+        "| points | paper (mean of 8) | " + " | ".join(f"{k}: mean (min–max), seeds" for k in studies) + " |",
+        "|---|---|" + "---|" * len(studies),
+    ]
     paper = dict(PAPER)
     counts = sorted({n for rows in studies.values() for n, _ in rows})
     for n in counts:
         cells = []
         for rows in studies.values():
             values = dict(rows).get(n) or []
-            cells.append(f"{np.mean(values):.2e} ({min(values):.1e}–{max(values):.1e}), {len(values)}"
-                         if values else "–")
+            cells.append(
+                f"{np.mean(values):.2e} ({min(values):.1e}–{max(values):.1e}), {len(values)}" if values else "–"
+            )
         ref = f"{paper[n]:.1e}" if n in paper else ("2–6e-4" if PAPER_PLATEAU[0][0] <= n else "–")
         lines.append(f"| {n:,} | {ref} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -46,6 +50,7 @@ def table(studies: dict[str, list]) -> str:
 
 def plot(studies: dict[str, list], out: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -59,8 +64,13 @@ def plot(studies: dict[str, list], out: Path) -> None:
         ax.plot([n for n, _ in done], [np.mean(v) for _, v in done], "-s", color=color, label=f"pinnrun, {label}")
         for n, values in done:
             ax.scatter([n] * len(values), values, s=10, color=color, alpha=0.5)
-    ax.set(xscale="log", yscale="log", xlabel="collocation points N on [-1, 7]", ylabel="L2 relative error",
-           title="h-analysis, Poisson 1D (paper's setting)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="collocation points N on [-1, 7]",
+        ylabel="L2 relative error",
+        title="h-analysis, Poisson 1D (paper's setting)",
+    )
     ax.axvline(35 * 8, color="0.6", lw=0.8, ls=":")
     ax.text(35 * 8 * 1.05, ax.get_ylim()[1] * 0.5, "35 points per unit", fontsize=8, color="0.4", va="top")
     ax.legend(fontsize=8)

@@ -10,6 +10,7 @@ is printed with the range, and steps per CPU second (median and best), which
 a busy machine disturbs less. The machine may be shared: compare variants
 interleaved (A B A B), several times, and run under `nice -n -20` if you can.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,11 @@ def main() -> int:
     from pinnrun.training.session import build_session
 
     steps = 1 + args.chunk * (args.repeats + 1)  # 1 to compile, a partial chunk, then full ones
-    trainer = build_session(args.spec, LocalComm(), [*args.overrides, f"training.adam.steps={steps}",
-                                                     "training.lbfgs=null", f"training.log_every={args.chunk}"]).trainer
+    trainer = build_session(
+        args.spec,
+        LocalComm(),
+        [*args.overrides, f"training.adam.steps={steps}", "training.lbfgs=null", f"training.log_every={args.chunk}"],
+    ).trainer
     if args.xla:  # an experiment: the loss and its gradient as one XLA cluster (Adam stays outside)
         losses, plain = trainer.losses, type(trainer.losses).value_and_gradient
         compiled = tf.function(lambda: plain(losses, trainer.params), jit_compile=True)
@@ -57,10 +61,12 @@ def main() -> int:
     spans = list(zip(marks[1:], marks[2:]))  # the first chunk compiles, the second warms up
     wall = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in spans]
     cpu = [(b[0] - a[0]) / (b[2] - a[2]) for a, b in spans]  # less sensitive to a busy machine
-    print(f"{Path(args.spec).name}: threads={args.threads} inter={args.inter or args.threads} "
-          f"chunk={args.chunk} steps/s median "
-          f"{statistics.median(wall):.1f} range {min(wall):.1f}-{max(wall):.1f}; per CPU second "
-          f"median {statistics.median(cpu):.1f} best {max(cpu):.1f} (n={len(spans)})")
+    print(
+        f"{Path(args.spec).name}: threads={args.threads} inter={args.inter or args.threads} "
+        f"chunk={args.chunk} steps/s median "
+        f"{statistics.median(wall):.1f} range {min(wall):.1f}-{max(wall):.1f}; per CPU second "
+        f"median {statistics.median(cpu):.1f} best {max(cpu):.1f} (n={len(spans)})"
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ and the parameter gradient is one reverse pass through that. Measured 2026-12-06
 docs/performance.md): +2 to +5 % steps/s on DeepXDE's setting, -9 to -11 % on 3x50 at 32,768 points,
 so pinnrun keeps the tapes. Plain MLPs and order <= 2 only; anything else falls back to tapes.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,14 @@ from pinnrun.model.mlp import MLP  # noqa: E402
 from pinnrun.spec.expressions import Derivative  # noqa: E402
 
 MAX_ORDER = 2
-ACTIVATION_NAMES = {"tanh": tf.tanh, "sin": tf.sin, "sigmoid": tf.sigmoid, "softplus": tf.nn.softplus,
-                    "swish": tf.nn.silu, "gelu": tf.nn.gelu}
+ACTIVATION_NAMES = {
+    "tanh": tf.tanh,
+    "sin": tf.sin,
+    "sigmoid": tf.sigmoid,
+    "softplus": tf.nn.softplus,
+    "swish": tf.nn.silu,
+    "gelu": tf.nn.gelu,
+}
 
 
 def _tanh(z):
@@ -71,12 +78,19 @@ def _gelu(z):
 
 
 # value, first and second derivative of each activation the spec offers
-ACTIVATION_SERIES = {"tanh": _tanh, "sin": _sin, "sigmoid": _sigmoid, "softplus": _softplus, "swish": _swish,
-                     "gelu": _gelu}
+ACTIVATION_SERIES = {
+    "tanh": _tanh,
+    "sin": _sin,
+    "sigmoid": _sigmoid,
+    "softplus": _softplus,
+    "swish": _swish,
+    "gelu": _gelu,
+}
 
 
-def taylor_fields(net, columns: list[tf.Tensor], inputs: tuple[str, ...], outputs: tuple[str, ...],
-                  derivatives: frozenset[Derivative]) -> dict | None:
+def taylor_fields(
+    net, columns: list[tf.Tensor], inputs: tuple[str, ...], outputs: tuple[str, ...], derivatives: frozenset[Derivative]
+) -> dict | None:
     """{output: (n, 1)} and {Derivative: (n, 1)} as model/derivatives.evaluate_fields gives them,
     or None where this propagation does not apply (an output transform, order above 2)."""
     name = next((k for k, f in ACTIVATION_NAMES.items() if f is getattr(net, "activation", None)), None)
@@ -97,7 +111,7 @@ def taylor_fields(net, columns: list[tf.Tensor], inputs: tuple[str, ...], output
     z = {(): tf.matmul((x - net.center) * net.inv_half, w0) + b0}
     for key in firsts:
         i = key[0]
-        z[key] = tf.broadcast_to(net.inv_half[i] * w0[i:i + 1], [n, w0.shape[1]])
+        z[key] = tf.broadcast_to(net.inv_half[i] * w0[i : i + 1], [n, w0.shape[1]])
     for key in seconds:
         z[key] = None  # the first layer is affine: zero, left out of the products
     for w, b in zip(net.weights[1:], net.biases[1:]):
@@ -111,9 +125,9 @@ def taylor_fields(net, columns: list[tf.Tensor], inputs: tuple[str, ...], output
                 a[(i, j)] += d1 * z[(i, j)]
         z = {k: tf.matmul(a[k], w) for k in streams}
         z[()] = z[()] + b
-    fields = {name: z[()][:, i:i + 1] for i, name in enumerate(outputs)}
+    fields = {name: z[()][:, i : i + 1] for i, name in enumerate(outputs)}
     for d, key in keys.items():
-        fields[d] = z[key][:, outputs.index(d.output):outputs.index(d.output) + 1]
+        fields[d] = z[key][:, outputs.index(d.output) : outputs.index(d.output) + 1]
     return fields
 
 
@@ -123,8 +137,10 @@ def main() -> None:
     def evaluate_fields(net, columns, inputs, outputs, derivatives):
         fields = taylor_fields(net, columns, inputs, outputs, derivatives) if derivatives else None
         return fields if fields is not None else fallback(net, columns, inputs, outputs, derivatives)
+
     tapes.evaluate_fields = evaluate_fields
     import pinnrun.training.losses as losses
+
     losses.evaluate_fields = evaluate_fields  # imported by name there
     sys.argv = [str(ROOT / "scripts" / "profile_step.py"), *sys.argv[1:]]
     runpy.run_path(sys.argv[0], run_name="__main__")

@@ -8,6 +8,7 @@ Every number in docs/results.md comes from the run folders this makes
 env.json; the rows are also written to benchmarks/full_runs.json, which is committed
 (run folders are not).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,28 @@ RECORD = ROOT / "benchmarks" / "full_runs.json"
 
 # Rows that train a shipped spec with overrides: row name -> (spec, --set overrides).
 VARIANTS = {
-    "navier_stokes_inverse_noisy": ("navier_stokes_inverse",
-                                    ["conditions.measured.file=data/navier_stokes_obs_noisy.csv"]),
+    "navier_stokes_inverse_noisy": (
+        "navier_stokes_inverse",
+        ["conditions.measured.file=data/navier_stokes_obs_noisy.csv"],
+    ),
     # issue 18: adaptive points and loss weights on the specs that missed their targets
     "burgers_soft_rad": ("burgers_soft", ["sampling.adapt.method=rad", "sampling.adapt.every=500"]),
-    "burgers_soft_rar": ("burgers_soft", ["sampling.adapt.method=rar", "sampling.adapt.every=500",
-                                          "sampling.adapt.add=512"]),
-    "burgers_soft_grad_norm": ("burgers_soft", ["training.loss_balancing.method=grad_norm",
-                                                "training.loss_balancing.every=500"]),
-    "allen_cahn_rad": ("allen_cahn", ["sampling.adapt.method=rad", "sampling.adapt.every=1000",
-                                      "sampling.adapt.lbfgs=true"]),
-    "allen_cahn_causal": ("allen_cahn", ["training.causal.chunks=32", "training.adam.steps=4000",
-                                         "training.lbfgs.steps=10000"]),
+    "burgers_soft_rar": (
+        "burgers_soft",
+        ["sampling.adapt.method=rar", "sampling.adapt.every=500", "sampling.adapt.add=512"],
+    ),
+    "burgers_soft_grad_norm": (
+        "burgers_soft",
+        ["training.loss_balancing.method=grad_norm", "training.loss_balancing.every=500"],
+    ),
+    "allen_cahn_rad": (
+        "allen_cahn",
+        ["sampling.adapt.method=rad", "sampling.adapt.every=1000", "sampling.adapt.lbfgs=true"],
+    ),
+    "allen_cahn_causal": (
+        "allen_cahn",
+        ["training.causal.chunks=32", "training.adam.steps=4000", "training.lbfgs.steps=10000"],
+    ),
 }
 
 
@@ -51,26 +62,50 @@ def _field(name: str):
 # The issue's targets on this 2-core machine, each run within 10 minutes (problem, quantity, how to
 # read it from summary.json, target); the published figure for comparison, where there is one.
 TARGETS = [
-    ("nls", "L2 error of abs(h)", _field("h"), 5e-3,
-     "Raissi et al. 2019: 1.97e-3 (5 x 100 net, 20,000 points, L-BFGS to convergence)"),
-    ("navier_stokes_inverse", "lambda1 relative error", _param("lambda1"), 1e-2,
-     "Raissi et al. 2019, cylinder wake, clean data: 0.08%"),
-    ("navier_stokes_inverse", "lambda2 relative error", _param("lambda2"), 5e-2,
-     "the same: 4.7%"),
+    (
+        "nls",
+        "L2 error of abs(h)",
+        _field("h"),
+        5e-3,
+        "Raissi et al. 2019: 1.97e-3 (5 x 100 net, 20,000 points, L-BFGS to convergence)",
+    ),
+    (
+        "navier_stokes_inverse",
+        "lambda1 relative error",
+        _param("lambda1"),
+        1e-2,
+        "Raissi et al. 2019, cylinder wake, clean data: 0.08%",
+    ),
+    ("navier_stokes_inverse", "lambda2 relative error", _param("lambda2"), 5e-2, "the same: 4.7%"),
     ("navier_stokes_inverse_noisy", "lambda1 relative error", _param("lambda1"), None, ""),
     ("navier_stokes_inverse_noisy", "lambda2 relative error", _param("lambda2"), None, ""),
-    ("allen_cahn", "L2 error", lambda s: s["l2_relative_error"], 1e-2,
-     "DeepXDE's example, same setting: 1.5e-2 (lululxvi/deepxde pull request 526)"),
+    (
+        "allen_cahn",
+        "L2 error",
+        lambda s: s["l2_relative_error"],
+        1e-2,
+        "DeepXDE's example, same setting: 1.5e-2 (lululxvi/deepxde pull request 526)",
+    ),
     ("kovasznay", "L2 error, worst of u, v, p", lambda s: max(s["l2_relative_errors"].values()), 1e-2, ""),
     ("heat_disk", "L2 error", lambda s: s["l2_relative_error"], 1e-2, ""),
     ("poisson2d_mixed", "L2 error, worst of u, v", lambda s: max(s["l2_relative_errors"].values()), 1e-2, ""),
     ("diffusion_reaction", "L2 error", lambda s: s["l2_relative_error"], 1e-2, ""),
     ("diffusion_reaction", "k relative error", _param("k"), None, ""),
     # issue 18's: soft-constraint Burgers to 1e-3, Allen-Cahn in DeepXDE's setting to 5e-3
-    *[(name, "L2 error", lambda s: s["l2_relative_error"], 1e-3, "") for name in
-      ("burgers_soft", "burgers_soft_rad", "burgers_soft_rar", "burgers_soft_grad_norm")],
-    *[(name, "L2 error (issue 18's target)", lambda s: s["l2_relative_error"], 5e-3,
-       "DeepXDE's example, same setting: 1.5e-2") for name in ("allen_cahn", "allen_cahn_rad", "allen_cahn_causal")],
+    *[
+        (name, "L2 error", lambda s: s["l2_relative_error"], 1e-3, "")
+        for name in ("burgers_soft", "burgers_soft_rad", "burgers_soft_rar", "burgers_soft_grad_norm")
+    ],
+    *[
+        (
+            name,
+            "L2 error (issue 18's target)",
+            lambda s: s["l2_relative_error"],
+            5e-3,
+            "DeepXDE's example, same setting: 1.5e-2",
+        )
+        for name in ("allen_cahn", "allen_cahn_rad", "allen_cahn_causal")
+    ],
 ]
 TIME_LIMIT = 600.0
 # What the numbers mean, and what limits a missed target (measured, see each spec's comment).
@@ -124,25 +159,38 @@ def targets(rows: list[dict]) -> list[str]:
     """The targets table: every row of a targeted problem, its value, and whether it met the target
     within TIME_LIMIT."""
     by_name = {(r["problem"], r["ranks"]): r for r in rows}
-    lines = ["| problem | ranks | quantity | target | measured | wall | met | published |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| problem | ranks | quantity | target | measured | wall | met | published |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for problem, what, read, target, published in TARGETS:
         for ranks in (1, 2):
             r = by_name.get((problem, ranks))
             if r is None:
                 continue
             value, wall = read(r["summary"]), r["summary"]["wall_seconds"]
-            met = "–" if target is None or value is None else (
-                "yes" if value <= target and wall <= TIME_LIMIT else "**no**")
-            lines.append(f"| {problem} | {ranks} | {what} | {'–' if target is None else f'{target:g}'} | "
-                         f"{_num(value, '.2e')} | {wall:.0f} s | {met} | {published or '–'} |")
+            met = (
+                "–"
+                if target is None or value is None
+                else ("yes" if value <= target and wall <= TIME_LIMIT else "**no**")
+            )
+            lines.append(
+                f"| {problem} | {ranks} | {what} | {'–' if target is None else f'{target:g}'} | "
+                f"{_num(value, '.2e')} | {wall:.0f} s | {met} | {published or '–'} |"
+            )
     return lines
 
 
 def command(problem: str, ranks: int) -> list[str]:
     spec, sets = VARIANTS.get(problem, (problem, []))
-    return ["pinnrun", "train", f"problems/{spec}.yaml", "--np", str(ranks),
-            *[arg for s in sets for arg in ("--set", s)]]
+    return [
+        "pinnrun",
+        "train",
+        f"problems/{spec}.yaml",
+        "--np",
+        str(ranks),
+        *[arg for s in sets for arg in ("--set", s)],
+    ]
 
 
 def run(problem: str, ranks: int) -> dict:
@@ -159,12 +207,20 @@ def collect(out: Path) -> dict:
     env = json.loads((out / "env.json").read_text())
     problem = out.name.split(f"-{summary['ranks']}r-")[0]
     rank0 = env["ranks"][0]
-    return {"problem": problem, "ranks": summary["ranks"],
-            "command": " ".join(command(problem, summary["ranks"])),
-            "launch": {"launcher": run_info["launcher"], "controller": run_info["controller"],
-                       "created": run_info["created"], "tf_threads": [rank0["intra_op"], rank0["inter_op"]],
-                       "versions": {k: env[k] for k in ("tensorflow", "horovod", "python")}},
-            "summary": summary, "folder": str(out.relative_to(ROOT))}
+    return {
+        "problem": problem,
+        "ranks": summary["ranks"],
+        "command": " ".join(command(problem, summary["ranks"])),
+        "launch": {
+            "launcher": run_info["launcher"],
+            "controller": run_info["controller"],
+            "created": run_info["created"],
+            "tf_threads": [rank0["intra_op"], rank0["inter_op"]],
+            "versions": {k: env[k] for k in ("tensorflow", "horovod", "python")},
+        },
+        "summary": summary,
+        "folder": str(out.relative_to(ROOT)),
+    }
 
 
 def newest_runs() -> list[dict]:
@@ -183,12 +239,16 @@ def newest_runs() -> list[dict]:
 
 def row(r: dict) -> str:
     s = r["summary"]
-    phases = ", ".join(f"{p['name']} {p['steps']}" + (f" ({p['stop_reason']})" if p["stop_reason"] != "steps done"
-                                                     else "") for p in s["phases"])
+    phases = ", ".join(
+        f"{p['name']} {p['steps']}" + (f" ({p['stop_reason']})" if p["stop_reason"] != "steps done" else "")
+        for p in s["phases"]
+    )
     pts = "+".join(str(v) for v in s["points"]["global"].values())
-    return (f"| {r['problem']} | {r['ranks']} | {s['scaling']} | {pts} | {phases} | "
-            f"{error(s)} | {parameters(s)} | {_num(s['final_loss'], '.2e')} | "
-            f"{s['wall_seconds']:.0f} s | {1 / s['seconds_per_step']:.1f} | {r['launch']['created'][:10]} |")
+    return (
+        f"| {r['problem']} | {r['ranks']} | {s['scaling']} | {pts} | {phases} | "
+        f"{error(s)} | {parameters(s)} | {_num(s['final_loss'], '.2e')} | "
+        f"{s['wall_seconds']:.0f} s | {1 / s['seconds_per_step']:.1f} | {r['launch']['created'][:10]} |"
+    )
 
 
 def error(summary: dict) -> str:
@@ -201,10 +261,18 @@ def error(summary: dict) -> str:
 def parameters(summary: dict) -> str:
     """Identified unknowns: `D = 0.100187 (true 0.1, relative error 0.0019)`; '–' for a forward problem."""
     found = summary.get("parameters") or {}
-    return "; ".join(f"{name} = {p['value']:.6g}" + (f" (true {p['true_value']:g}, relative error "
-                                                     f"{p['relative_error']:.2g})" if p.get("true_value") is not None
-                                                     else "")
-                     for name, p in found.items()) or "–"
+    return (
+        "; ".join(
+            f"{name} = {p['value']:.6g}"
+            + (
+                f" (true {p['true_value']:g}, relative error {p['relative_error']:.2g})"
+                if p.get("true_value") is not None
+                else ""
+            )
+            for name, p in found.items()
+        )
+        or "–"
+    )
 
 
 def _num(value, spec: str) -> str:
@@ -216,8 +284,11 @@ def launch_paths(rows: list[dict]) -> str:
     seen = []
     for r in rows:
         launch = r["launch"]
-        how = ("one process, no launcher" if launch["launcher"] == "direct"
-               else f"`{launch['launcher']}` with Horovod's {launch['controller'].upper()} controller")
+        how = (
+            "one process, no launcher"
+            if launch["launcher"] == "direct"
+            else f"`{launch['launcher']}` with Horovod's {launch['controller'].upper()} controller"
+        )
         intra, inter = launch["tf_threads"]
         text = f"{r['ranks']} rank(s): {how}, {intra} intra-op / {inter} inter-op TensorFlow thread(s) per rank"
         if text not in seen:

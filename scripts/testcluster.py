@@ -20,6 +20,7 @@ kills every process left in the hosts' namespaces, then deletes them; it runs
 on `down`, and the pytest fixture (tests/cluster.py) runs it after a failure
 or Ctrl-C too. Needs root.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-SUBNET = "10.77.0"          # private and isolated: the bridge is reachable from no other namespace
-FIRST_ADDRESS = 11          # host k gets SUBNET.(11+k)
+SUBNET = "10.77.0"  # private and isolated: the bridge is reachable from no other namespace
+FIRST_ADDRESS = 11  # host k gets SUBNET.(11+k)
 HOST_NAMES = "abcdefgh"
 INTERFACE = "eth0"
 TRAP_INTERFACE, TRAP_ADDRESS = "docker0", "172.17.0.1/16"
-PREFIX = "pinnrun-tc"       # namespace names: pinnrun-tc<id>-<host>, pinnrun-tc<id>-switch
+PREFIX = "pinnrun-tc"  # namespace names: pinnrun-tc<id>-<host>, pinnrun-tc<id>-switch
 REQUIRED_TOOLS = ("ip", "nsenter", "unshare", "ssh", "ssh-keygen", "/usr/sbin/sshd")
 READY_SECONDS = 20
-ALT_SSH_PORT = 2222         # sshd listens here too, for a cluster spec's ssh_port (its log says which port was used)
+ALT_SSH_PORT = 2222  # sshd listens here too, for a cluster spec's ssh_port (its log says which port was used)
 
 
 def missing_requirements() -> str | None:
@@ -60,7 +61,7 @@ class Host:
     name: str
     namespace: str
     address: str
-    anchor: int = 0           # a process holding the host's namespaces (nsenter's target)
+    anchor: int = 0  # a process holding the host's namespaces (nsenter's target)
     sshd: int = 0
 
 
@@ -70,7 +71,7 @@ class Cluster:
     switch: str
     hosts: list[Host] = field(default_factory=list)
     owner: int = field(default_factory=os.getpid)
-    services: dict[str, int] = field(default_factory=dict)   # name -> pid (munged, slurmctld, slurmd-a, ...)
+    services: dict[str, int] = field(default_factory=dict)  # name -> pid (munged, slurmctld, slurmd-a, ...)
 
     # ------------------------------------------------------------------ running things on a host
 
@@ -113,8 +114,9 @@ class Cluster:
     # ------------------------------------------------------------------ state
 
     def save(self) -> None:
-        (self.state / "cluster.json").write_text(json.dumps(
-            {**asdict(self), "state": str(self.state)}, indent=2) + "\n")
+        (self.state / "cluster.json").write_text(
+            json.dumps({**asdict(self), "state": str(self.state)}, indent=2) + "\n"
+        )
 
     @classmethod
     def load(cls, state: Path) -> "Cluster":
@@ -132,6 +134,7 @@ class Cluster:
 
 
 # ---------------------------------------------------------------------- bring-up and teardown
+
 
 def up(count: int = 3, root: Path | None = None) -> Cluster:
     """Create `count` hosts (a, b, c, ...) with sshd each; the cluster is torn down if any step fails."""
@@ -211,14 +214,17 @@ def _network(cluster: Cluster, tag: str, count: int) -> None:
     for host in cluster.hosts:
         # ...and Debian's /etc/hosts, where a host's own name is a loopback address.
         (cluster.state / f"hosts-{host.name}").write_text(
-            f"127.0.0.1 localhost\n127.0.1.1 {host.name}\n::1 localhost\n" + cluster.hostfile_text())
+            f"127.0.0.1 localhost\n127.0.1.1 {host.name}\n::1 localhost\n" + cluster.hostfile_text()
+        )
 
 
 def _keys(cluster: Cluster) -> None:
     s = cluster.state
     for key in ("host_key", "id_ed25519"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"pinnrun-testcluster-{key}",
-                        "-f", str(s / key)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"pinnrun-testcluster-{key}", "-f", str(s / key)],
+            check=True,
+        )
     shutil.copy(s / "id_ed25519.pub", s / "authorized_keys")
     cluster.ssh_config.write_text(
         "# the test cluster's hosts trust each other with this cluster's key (keys made per run)\n"
@@ -229,18 +235,39 @@ def _keys(cluster: Cluster) -> None:
         "  StrictHostKeyChecking no\n"
         "  UserKnownHostsFile /dev/null\n"
         "  LogLevel ERROR\n"
-        "  ConnectTimeout 5\n")
+        "  ConnectTimeout 5\n"
+    )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation folder
 
 
 def _anchor(cluster: Cluster, host: Host) -> None:
     """A process that owns the host's namespaces: its network, a UTS namespace with the host's
     name, a mount namespace where /etc/hosts and the ssh client config are the cluster's."""
-    script = ('hostname "$1" && mount --bind "$2" /etc/hosts && mount --bind "$3" /etc/ssh/ssh_config '
-              '&& echo ready && exec sleep infinity')
-    proc = subprocess.Popen(["ip", "netns", "exec", host.namespace, "unshare", "--uts", "--", "sh", "-c", script,
-                             "sh", host.name, str(cluster.state / f"hosts-{host.name}"), str(cluster.ssh_config)],
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+    script = (
+        'hostname "$1" && mount --bind "$2" /etc/hosts && mount --bind "$3" /etc/ssh/ssh_config '
+        "&& echo ready && exec sleep infinity"
+    )
+    proc = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            host.namespace,
+            "unshare",
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            host.name,
+            str(cluster.state / f"hosts-{host.name}"),
+            str(cluster.ssh_config),
+        ],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     host.anchor = proc.pid
     cluster.save()
     if proc.stdout.readline().strip() != b"ready":
@@ -254,10 +281,16 @@ def _sshd(cluster: Cluster, host: Host) -> None:
         f"ListenAddress {host.address}\nPort 22\nPort {ALT_SSH_PORT}\nHostKey {s / 'host_key'}\nPidFile {s / f'sshd-{host.name}.pid'}\n"
         f"AuthorizedKeysFile {s / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        "PrintMotd no\nMaxStartups 200\nMaxSessions 200\nLogLevel VERBOSE\n")  # VERBOSE: each connection's port
+        "PrintMotd no\nMaxStartups 200\nMaxSessions 200\nLogLevel VERBOSE\n"
+    )  # VERBOSE: each connection's port
     log = open(s / f"sshd-{host.name}.log", "ab")
-    proc = subprocess.Popen(cluster.enter(host.name) + ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
-                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cluster.enter(host.name) + ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     host.sshd = proc.pid
     cluster.save()
 
@@ -313,6 +346,7 @@ def main(argv: list[str]) -> int:
         if args.slurm:
             sys.path.insert(0, str(Path(__file__).parent))
             from testcluster_slurm import start_slurm
+
             start_slurm(cluster)
         cluster.owner = 1  # outlives this command: only `down` ends it
         cluster.save()

@@ -16,6 +16,7 @@ state's slurm.conf: `slurm_env(cluster)`, or `slurm_run(cluster, host, argv)`.
 By hand: `S=$(scripts/testcluster.py up --slurm)`, then
 `scripts/testcluster.py exec $S a -- env SLURM_CONF=$S/slurm.conf sinfo`.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,9 +92,21 @@ def _munge(cluster) -> None:
     socket = s / "munge.socket"
     # --force: the state folder lies under /tmp, which munged's directory checks (sticky, world
     # writable) would otherwise refuse; the key itself is made per cluster and only root reads it.
-    _daemon(cluster, cluster.hosts[0].name, "munged",
-            ["munged", "--foreground", "--force", f"--socket={socket}", f"--key-file={key}",
-             f"--pid-file={s / 'munged.pid'}", f"--log-file={s / 'munged.log'}", f"--seed-file={s / 'munged.seed'}"])
+    _daemon(
+        cluster,
+        cluster.hosts[0].name,
+        "munged",
+        [
+            "munged",
+            "--foreground",
+            "--force",
+            f"--socket={socket}",
+            f"--key-file={key}",
+            f"--pid-file={s / 'munged.pid'}",
+            f"--log-file={s / 'munged.log'}",
+            f"--seed-file={s / 'munged.seed'}",
+        ],
+    )
     deadline = time.monotonic() + READY_SECONDS
     while not socket.exists():
         if time.monotonic() > deadline:
@@ -105,8 +118,10 @@ def _write_config(cluster) -> None:
     s = cluster.state
     first = cluster.hosts[0]
     names = ",".join(h.name for h in cluster.hosts)
-    nodes = "".join(f"NodeName={h.name} NodeAddr={h.address} CPUs={CPUS_PER_NODE} Gres=gpu:{GPUS_PER_NODE} "
-                    "State=UNKNOWN\n" for h in cluster.hosts)
+    nodes = "".join(
+        f"NodeName={h.name} NodeAddr={h.address} CPUs={CPUS_PER_NODE} Gres=gpu:{GPUS_PER_NODE} State=UNKNOWN\n"
+        for h in cluster.hosts
+    )
     slurm_conf(cluster).write_text(
         "# The test cluster's SLURM (scripts/testcluster_slurm.py); every file lives in the state folder.\n"
         "ClusterName=pinnruntest\n"
@@ -135,9 +150,8 @@ def _write_config(cluster) -> None:
         "ReturnToService=2\n"
         f"KillWait={KILL_WAIT}\n"
         # a finished job stays visible to squeue/scontrol a while (no accounting database here for sacct)
-        "MinJobAge=300\n"
-        + nodes +
-        f"PartitionName={PARTITION} Nodes={names} Default=YES MaxTime=INFINITE State=UP\n")
+        "MinJobAge=300\n" + nodes + f"PartitionName={PARTITION} Nodes={names} Default=YES MaxTime=INFINITE State=UP\n"
+    )
     # slurmd drops a GPU with no device file ("Removing file-less GPU"): /dev/null stands in
     (s / "gres.conf").write_text(f"NodeName={names} Name=gpu File=/dev/null\n")
     # slurmd 22.05 loads a cgroup plugin even when nothing uses it, and its default (autodetect) fails
@@ -153,8 +167,9 @@ def _write_config(cluster) -> None:
 def _daemon(cluster, host: str, name: str, argv: list[str]) -> None:
     log = open(cluster.state / f"{name}.out", "ab")
     # SLURM_CONF as well as -f: slurmd finds gres.conf and cgroup.conf beside the file it names
-    proc = cluster.popen(host, argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-                         env=slurm_env(cluster))
+    proc = cluster.popen(
+        host, argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=slurm_env(cluster)
+    )
     cluster.services[name] = proc.pid
     cluster.save()
 
@@ -173,11 +188,13 @@ def _wait_idle(cluster) -> None:
             return
         for name, pid in cluster.services.items():
             if not Path(f"/proc/{pid}").exists():
-                raise RuntimeError(f"{name} exited: {_tail(cluster.state / f'{name}.out')} "
-                                   f"{_tail(cluster.state / f'{name}.log')}")
+                raise RuntimeError(
+                    f"{name} exited: {_tail(cluster.state / f'{name}.out')} {_tail(cluster.state / f'{name}.log')}"
+                )
         time.sleep(0.5)
-    raise RuntimeError(f"SLURM nodes not idle after {READY_SECONDS} s: {seen}; slurmctld.log: "
-                       f"{_tail(cluster.state / 'slurmctld.log')}")
+    raise RuntimeError(
+        f"SLURM nodes not idle after {READY_SECONDS} s: {seen}; slurmctld.log: {_tail(cluster.state / 'slurmctld.log')}"
+    )
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -6,6 +6,7 @@ as root and scripts/test.sh installs the packages. Teardown always runs: after a
 and after Ctrl-C (pytest unwinds its fixtures); a cluster whose pytest was killed outright is
 swept by the next bring-up (testcluster.sweep_stale).
 """
+
 from __future__ import annotations
 
 import sys

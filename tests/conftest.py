@@ -5,6 +5,7 @@ A suite that skips what it cannot run (a Horovod that does not import, reference
 that is missing) would otherwise stay green while testing nothing. Outside CI a skip
 stays a skip: a developer's machine may lack what CI has.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,10 @@ import pytest
 # The skip reason, exactly as the test gives it -> why CI may skip that test.
 # Not listed, on purpose: ../shared/reference (CI has it beside the clone), Horovod, mpirun.
 ALLOWED_SKIPS = {
-    "this user (root) writes into a 0o555 folder anyway":
-        "file modes do not stop root and CI runs as root, so no read-only folder can be made there; "
-        "the test runs for any other user",
-    "no GPU visible to TensorFlow":
-        "CI runs on machines without a GPU (the brief: CI never depends on one); the GPU-marked tests "
-        "run through scripts/gpu_check.sh on a machine that has one",
+    "this user (root) writes into a 0o555 folder anyway": "file modes do not stop root and CI runs as root, so no read-only folder can be made there; "
+    "the test runs for any other user",
+    "no GPU visible to TensorFlow": "CI runs on machines without a GPU (the brief: CI never depends on one); the GPU-marked tests "
+    "run through scripts/gpu_check.sh on a machine that has one",
 }
 
 
@@ -43,8 +42,10 @@ def unlisted_skip(report) -> str | None:
 
 
 def why_failed(reason: str) -> str:
-    return (f"skipped under CI ({reason}), and that reason is not on ALLOWED_SKIPS in tests/conftest.py: "
-            "CI must run every test, or list the reason there with why it cannot")
+    return (
+        f"skipped under CI ({reason}), and that reason is not on ALLOWED_SKIPS in tests/conftest.py: "
+        "CI must run every test, or list the reason there with why it cannot"
+    )
 
 
 class SkipsFailInCI:

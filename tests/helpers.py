@@ -1,4 +1,5 @@
 """Shared helpers for tests: spec files in tmp folders, problem building."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Whether file modes stop this process: not for root (CI), so tests of unreadable or
 read-only folders run only where they can mean something."""
+
 from __future__ import annotations
 
 import tempfile

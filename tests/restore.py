@@ -1,5 +1,6 @@
 """A training stopped at a step, snapshotted, and continued in a new session: what the
 restore tests of adaptive points and loss weights share."""
+
 from __future__ import annotations
 
 from pinnrun.training.trainer import ChunkEnd, Hook
@@ -39,10 +40,19 @@ class Trained:
         from pinnrun.results.checkpoints import latest_checkpoint
 
         def cli(*args):
-            return subprocess.run([sys.executable, "-m", "pinnrun.cli", *map(str, args)], capture_output=True,
-                                  text=True, timeout=300)
-        proc = cli("train", PROBLEMS / "burgers_soft.yaml", "--np", ranks, "--out", out,
-                   *[a for s in sets for a in ("--set", s)])
+            return subprocess.run(
+                [sys.executable, "-m", "pinnrun.cli", *map(str, args)], capture_output=True, text=True, timeout=300
+            )
+
+        proc = cli(
+            "train",
+            PROBLEMS / "burgers_soft.yaml",
+            "--np",
+            ranks,
+            "--out",
+            out,
+            *[a for s in sets for a in ("--set", s)],
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         self.records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         self.summary = json.loads((out / "summary.json").read_text())

@@ -9,6 +9,7 @@
 - The state goes through a checkpoint: a run stopped and restored mid-Adam ends where an
   uninterrupted one does; the spec's errors are one located line.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,16 +23,29 @@ from pinnrun.training.comm import LocalComm
 from pinnrun.training.session import build_session
 from restore import Trained, stopped_and_restored
 
-SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=40", "training.lbfgs.steps=5",
-         "training.log_every=10", "sampling.points.burgers=300", "sampling.points.initial=40",
-         "sampling.points.walls=40", "sampling.adapt.every=10", "reference=null"]
-ADAPT = {"resample": [], "rad": ["sampling.adapt.candidates=1200"],
-         "rar": ["sampling.adapt.candidates=1200", "sampling.adapt.add=30"]}
+SMALL = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    "training.adam.steps=40",
+    "training.lbfgs.steps=5",
+    "training.log_every=10",
+    "sampling.points.burgers=300",
+    "sampling.points.initial=40",
+    "sampling.points.walls=40",
+    "sampling.adapt.every=10",
+    "reference=null",
+]
+ADAPT = {
+    "resample": [],
+    "rad": ["sampling.adapt.candidates=1200"],
+    "rar": ["sampling.adapt.candidates=1200", "sampling.adapt.add=30"],
+}
 
 
 def session(method: str, *extra: str):
-    return build_session(PROBLEMS / "burgers_soft.yaml", LocalComm(),
-                         [*SMALL, f"sampling.adapt.method={method}", *ADAPT[method], *extra])
+    return build_session(
+        PROBLEMS / "burgers_soft.yaml", LocalComm(), [*SMALL, f"sampling.adapt.method={method}", *ADAPT[method], *extra]
+    )
 
 
 def candidates(n: int, start: int = 0, total: int | None = None) -> Batch:
@@ -40,6 +54,7 @@ def candidates(n: int, start: int = 0, total: int | None = None) -> Batch:
 
 
 # ---------------------------------------------------------------- the choice itself
+
 
 def test_smallest_takes_the_smallest_keys_ties_by_global_index():
     keys = np.array([3.0, 1.0, 2.0, 1.0, np.inf, 0.5])
@@ -83,6 +98,7 @@ def test_resampled_blocks_of_two_ranks_are_disjoint_and_one_rank_s_round():
     loaded = load(PROBLEMS / "burgers_soft.yaml", ["sampling.points.burgers=301", "reference=null"])
     from pinnrun.problem.build import build_problem
     from pinnrun.sampling.collocation import term_seed
+
     problem = build_problem(loaded)
     term = problem.terms[0]
     seed = term_seed(0, 0)
@@ -99,6 +115,7 @@ def test_resampled_blocks_of_two_ranks_are_disjoint_and_one_rank_s_round():
 
 # ---------------------------------------------------------------- in training
 
+
 @pytest.mark.parametrize("method", ["resample", "rad", "rar"])
 def test_rounds_change_the_points_without_retracing(method):
     s = session(method)
@@ -113,7 +130,7 @@ def test_rounds_change_the_points_without_retracing(method):
         assert after.x.shape == before.shape and not np.array_equal(after.x, before)
     assert np.array_equal(s.batches["initial"].x.shape, (40, 2))
     # the loss's variables hold the new points
-    held = s.losses._data["burgers"].columns[0].numpy()[:len(after.x)]
+    held = s.losses._data["burgers"].columns[0].numpy()[: len(after.x)]
     assert np.array_equal(held[:, 0], after.x[:, 0])
 
 
@@ -121,6 +138,7 @@ def test_rar_loss_is_the_mean_over_the_points_it_holds():
     s = session("rar")
     s.train(lambda record: None)
     from pinnrun.training.losses import LossTerms
+
     fresh = LossTerms(s.problem, s.batches, s.net, s.parameters)
     assert np.allclose(s.losses().numpy(), fresh().numpy(), rtol=1e-12, atol=0)
 
@@ -146,8 +164,10 @@ def test_rounds_go_on_through_lbfgs_when_asked_and_restart_it():
     assert s.trainer.log.phase("lbfgs").evaluations >= 25 + 3
 
 
-@pytest.mark.parametrize("method, extra, stop", [("rad", [], 20), ("rar", [], 20), ("resample", [], 20),
-                                                 ("rad", THROUGH_LBFGS, 50), ("rar", THROUGH_LBFGS, 50)])
+@pytest.mark.parametrize(
+    "method, extra, stop",
+    [("rad", [], 20), ("rar", [], 20), ("resample", [], 20), ("rad", THROUGH_LBFGS, 50), ("rar", THROUGH_LBFGS, 50)],
+)
 def test_a_run_restored_mid_training_ends_where_an_uninterrupted_one_does(method, extra, stop):
     whole = session(method, *extra)
     whole.train(lambda record: None)
@@ -160,22 +180,44 @@ def test_a_run_restored_mid_training_ends_where_an_uninterrupted_one_does(method
 
 # ---------------------------------------------------------------- the spec
 
-@pytest.mark.parametrize("sets, field, words", [
-    (["sampling.adapt.method=rar"], "sampling.adapt", "rar needs add"),
-    (["sampling.adapt.method=rad", "sampling.adapt.candidates=100"], "sampling.adapt.candidates",
-     "fewer than the 300 points"),
-    (["sampling.adapt.method=rar", "sampling.adapt.add=500", "sampling.adapt.candidates=400"],
-     "sampling.adapt.candidates", "fewer than the 500 points a round adds"),
-    (["sampling.adapt.method=rad", "sampling.adapt.terms=[nope]"], "sampling.adapt.terms[0]", "not a term"),
-    (["sampling.adapt.method=rad", "sampling.adapt.terms=[burgers, burgers]"], "sampling.adapt.terms",
-     "listed twice"),
-    (["sampling.adapt.method=resample", "sampling.adapt.candidates=10"], "sampling.adapt", "drop candidates"),
-    (["sampling.adapt.method=rad", "sampling.adapt.k=11"], "sampling.adapt.k", "less than or equal"),
-    (["sampling.adapt.method=rar", "sampling.adapt.add=2000000000", "sampling.adapt.candidates=2000000000",
-      "training.adam.steps=100"], "sampling.adapt.add", "would grow to 18,000,000,300 points over 9 rounds"),
-])
+
+@pytest.mark.parametrize(
+    "sets, field, words",
+    [
+        (["sampling.adapt.method=rar"], "sampling.adapt", "rar needs add"),
+        (
+            ["sampling.adapt.method=rad", "sampling.adapt.candidates=100"],
+            "sampling.adapt.candidates",
+            "fewer than the 300 points",
+        ),
+        (
+            ["sampling.adapt.method=rar", "sampling.adapt.add=500", "sampling.adapt.candidates=400"],
+            "sampling.adapt.candidates",
+            "fewer than the 500 points a round adds",
+        ),
+        (["sampling.adapt.method=rad", "sampling.adapt.terms=[nope]"], "sampling.adapt.terms[0]", "not a term"),
+        (
+            ["sampling.adapt.method=rad", "sampling.adapt.terms=[burgers, burgers]"],
+            "sampling.adapt.terms",
+            "listed twice",
+        ),
+        (["sampling.adapt.method=resample", "sampling.adapt.candidates=10"], "sampling.adapt", "drop candidates"),
+        (["sampling.adapt.method=rad", "sampling.adapt.k=11"], "sampling.adapt.k", "less than or equal"),
+        (
+            [
+                "sampling.adapt.method=rar",
+                "sampling.adapt.add=2000000000",
+                "sampling.adapt.candidates=2000000000",
+                "training.adam.steps=100",
+            ],
+            "sampling.adapt.add",
+            "would grow to 18,000,000,300 points over 9 rounds",
+        ),
+    ],
+)
 def test_bad_adapt_settings_are_one_located_line(sets, field, words):
     from pinnrun.errors import SpecError
+
     with pytest.raises(SpecError) as err:
         load(PROBLEMS / "burgers_soft.yaml", ["sampling.points.burgers=300", "sampling.adapt.every=10", *sets])
     text = str(err.value)
@@ -184,10 +226,19 @@ def test_bad_adapt_settings_are_one_located_line(sets, field, words):
 
 # ---------------------------------------------------------------- 2 real ranks
 
-STRONG = [*SMALL, "sampling.points.burgers=301", "sampling.points.initial=41", "sampling.points.walls=39",
-          "scaling=strong", "training.adam.steps=30"]
-RANKS = {"resample": [], "rad": ["sampling.adapt.candidates=1203"],
-         "rar": ["sampling.adapt.candidates=1203", "sampling.adapt.add=31"]}
+STRONG = [
+    *SMALL,
+    "sampling.points.burgers=301",
+    "sampling.points.initial=41",
+    "sampling.points.walls=39",
+    "scaling=strong",
+    "training.adam.steps=30",
+]
+RANKS = {
+    "resample": [],
+    "rad": ["sampling.adapt.candidates=1203"],
+    "rar": ["sampling.adapt.candidates=1203", "sampling.adapt.add=31"],
+}
 LOSS_RTOL = 1e-11  # the rounding level of test_distributed.py's strong runs (float64)
 
 

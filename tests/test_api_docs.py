@@ -2,6 +2,7 @@
 folder where runs/burgers is a real run of problems/burgers_soft.yaml (small) and problems/ is
 the repository's. The pinnrun.api blocks run without TF_CPP_MIN_LOG_LEVEL: TensorFlow must say
 nothing on stderr."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,16 @@ def blocks(kind: str) -> list[str]:
 @pytest.mark.slow
 def test_api_doc_examples_run_as_written(tmp_path):
     (tmp_path / "problems").symlink_to(PROBLEMS)
-    proc = pinnrun("train", "problems/burgers_soft.yaml", "--np", "1", "--out", "runs/burgers",
-                   *[a for s in BURGERS_SMALL for a in ("--set", s)], cwd=tmp_path)
+    proc = pinnrun(
+        "train",
+        "problems/burgers_soft.yaml",
+        "--np",
+        "1",
+        "--out",
+        "runs/burgers",
+        *[a for s in BURGERS_SMALL for a in ("--set", s)],
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     commands = [line for body in blocks("bash") for line in body.splitlines() if line.strip()]
     assert len(commands) >= 5
@@ -44,8 +53,9 @@ def test_api_doc_examples_run_as_written(tmp_path):
     assert served and len(api) >= 3
     quiet = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     for script, env in (("\n".join(served), quiet | {"TF_CPP_MIN_LOG_LEVEL": "2"}), ("\n".join(api), quiet)):
-        run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                             env=env, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         assert run.stderr == "", run.stderr  # no TensorFlow start-up or retracing messages
     assert "(201, 101)" in run.stdout and "L2 relative error" in run.stdout

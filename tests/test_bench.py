@@ -1,6 +1,7 @@
 """The benchmark's report: one definition of every ratio (the median of per-repeat ratios, shown
 with those ratios), docs/performance.md's generated part equal to what benchmarks/results.json
 renders to, and rewriting only that part (the hand-written analysis around it must survive)."""
+
 from __future__ import annotations
 
 import copy
@@ -40,10 +41,12 @@ def three_repeats() -> dict:
     differs from the ratio of the medians, so a report that used the latter shows it."""
     r = copy.deepcopy(committed_results())
     r["repeats"] = 3
-    r["scaling"]["weak"].update(two_rank_runs=[100.0, 60.0, 80.0], ceiling_runs=[100.0, 50.0, 200.0],
-                                slower_process_runs=[80.0, 40.0, 160.0])
-    r["strong"].update(one_rank_runs=[0.03, 0.02, 0.04], two_rank_runs=[0.02, 0.01, 0.04],
-                       one_rank_one_core_runs=[0.06, 0.05, 0.04])
+    r["scaling"]["weak"].update(
+        two_rank_runs=[100.0, 60.0, 80.0], ceiling_runs=[100.0, 50.0, 200.0], slower_process_runs=[80.0, 40.0, 160.0]
+    )
+    r["strong"].update(
+        one_rank_runs=[0.03, 0.02, 0.04], two_rank_runs=[0.02, 0.01, 0.04], one_rank_one_core_runs=[0.06, 0.05, 0.04]
+    )
     r["peer"].update(pinnrun_runs=[300.0, 400.0, 500.0], deepxde_runs=[100.0, 400.0, 125.0])
     return r
 
@@ -61,10 +64,14 @@ def test_every_ratio_is_the_median_of_the_per_repeat_ratios() -> None:
     # 3, 1, 4 -> median 3 (the medians' ratio would be 400/125 = 3.2)
     assert row(table, "vs DeepXDE: pinnrun / DeepXDE steps/s") == "3.00 (per repeat: 3.00, 1.00, 4.00)"
     # the rates beside them are the medians of their own runs
-    assert row(table, "weak, steps/s per rank: 2-rank job; two independent processes (their mean); "
-                      "the slower process") == "80; 100; 80"
-    assert row(table, "strong, 8,192 points, ms/step: 1 rank on all cores; 1 rank on one core; 2 ranks") \
+    assert (
+        row(table, "weak, steps/s per rank: 2-rank job; two independent processes (their mean); the slower process")
+        == "80; 100; 80"
+    )
+    assert (
+        row(table, "strong, 8,192 points, ms/step: 1 rank on all cores; 1 rank on one core; 2 ranks")
         == "30.0; 50.0; 20.0"
+    )
 
 
 def test_committed_table_matches_an_independent_computation() -> None:
@@ -76,14 +83,17 @@ def test_committed_table_matches_an_independent_computation() -> None:
         per_repeat = np.asarray(numerators) / np.asarray(denominators)
         return f"{np.median(per_repeat):.2f} (per repeat: {', '.join(f'{x:.2f}' for x in per_repeat)})"
 
-    assert row(table, "weak: 2-rank job / two independent processes") == \
-        expected(weak["two_rank_runs"], weak["ceiling_runs"])
-    assert row(table, "strong: speedup 2 ranks vs 1 rank on all cores") == \
-        expected(strong["one_rank_runs"], strong["two_rank_runs"])
+    assert row(table, "weak: 2-rank job / two independent processes") == expected(
+        weak["two_rank_runs"], weak["ceiling_runs"]
+    )
+    assert row(table, "strong: speedup 2 ranks vs 1 rank on all cores") == expected(
+        strong["one_rank_runs"], strong["two_rank_runs"]
+    )
     assert row(table, "vs DeepXDE: pinnrun / DeepXDE steps/s") == expected(peer["pinnrun_runs"], peer["deepxde_runs"])
     seconds, deepxde = full["pinnrun"]["seconds_to_target"], full["deepxde"]["wall_seconds"]
     assert row(table, "time to DeepXDE's final error, one run each: pinnrun / DeepXDE").startswith(
-        f"{seconds:.0f} s / {deepxde:.0f} s = {seconds / deepxde:.3f} ")
+        f"{seconds:.0f} s / {deepxde:.0f} s = {seconds / deepxde:.3f} "
+    )
     startup = np.median(results["scaling"]["startup"]["two_rank_runs"])
     assert row(table, "start-up to first step, 2 ranks") == f"{startup:.1f} s"
 
@@ -97,8 +107,9 @@ def test_results_keep_runs_not_ratios() -> None:
 def test_performance_doc_shows_what_the_committed_results_render_to() -> None:
     bench = load_bench()
     generated = DOC.read_text().partition(bench.BEGIN)[2].partition(bench.END)[0]
-    assert generated.strip() == bench.render(committed_results()), \
+    assert generated.strip() == bench.render(committed_results()), (
         "docs/performance.md is stale: run `.venv/bin/python scripts/bench.py --render`"
+    )
 
 
 def test_render_mode_measures_nothing_and_rewrites_only_the_generated_part(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """tests/conftest.py itself: under CI an unlisted skip fails the run, a listed one does not,
 and without CI nothing changes. Each case is a small pytest run with that conftest."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -104,9 +105,12 @@ def test_a_module_skipped_at_import_fails_the_run_under_ci_and_the_rest_still_ru
     result = run(project, monkeypatch, "true", test_skipped_module=MODULE_SKIP, test_other=OTHER)
     result.assert_outcomes(passed=1, skipped=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*skipped modules fail under CI*",
-                                 "test_skipped_module.py: skipped under CI (could not import "
-                                 "'no_such_module_for_pinnrun_tests'*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*skipped modules fail under CI*",
+            "test_skipped_module.py: skipped under CI (could not import 'no_such_module_for_pinnrun_tests'*",
+        ]
+    )
 
 
 @pytest.mark.parametrize("reason", sorted(ALLOWED_SKIPS))
@@ -125,8 +129,9 @@ def test_an_xfail_is_not_a_skip(project, monkeypatch) -> None:
 
 @pytest.mark.parametrize("ci", [None, "", "0", "false", "False"])
 def test_without_ci_a_skip_stays_a_skip(project, monkeypatch, ci) -> None:
-    result = run(project, monkeypatch, ci, test_one=UNLISTED, test_skipped_module=MODULE_SKIP,
-                 test_fixture=FIXTURE_SKIP)
+    result = run(
+        project, monkeypatch, ci, test_one=UNLISTED, test_skipped_module=MODULE_SKIP, test_fixture=FIXTURE_SKIP
+    )
     result.assert_outcomes(passed=1, skipped=3)
     assert result.ret == pytest.ExitCode.OK
     assert "skipped under CI" not in result.stdout.str()

@@ -1,6 +1,7 @@
 """No traceback anywhere in the CLI: bad input is one line on stderr and exit 2, an
 internal error one line and exit 1, whatever the input holds (a megabyte, a newline,
 terminal escapes)."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,9 @@ TOKEN_CAP, CAP = 200 + 60, 1000 + 40
 def pinnrun(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "pinnrun"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "pinnrun.cli"]
-    return subprocess.run(cmd + list(args), cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        cmd + list(args), cwd=cwd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 def one_error(proc: subprocess.CompletedProcess, starts: str = "error: ") -> str:
@@ -48,14 +50,17 @@ def test_one_line_escapes_hidden_characters_and_caps_length() -> None:
     assert one_line("file.yaml:3: pde.u: unknown name 'v'") == "file.yaml:3: pde.u: unknown name 'v'"
 
 
-@pytest.mark.parametrize("out, says", [
-    ("", "error: --out: empty path"),
-    ("   ", "error: --out: empty path"),
-    ("afile/run", "error: --out afile/run: cannot create: Not a directory"),
-    ("afile", "error: --out afile: already exists and is a file"),
-    ("/proc/1/pinnrun-run", "error: --out /proc/1/pinnrun-run: cannot create: "),
-    ("run\nx", "error: --out run\\nx: a folder name of printable characters only"),
-])
+@pytest.mark.parametrize(
+    "out, says",
+    [
+        ("", "error: --out: empty path"),
+        ("   ", "error: --out: empty path"),
+        ("afile/run", "error: --out afile/run: cannot create: Not a directory"),
+        ("afile", "error: --out afile: already exists and is a file"),
+        ("/proc/1/pinnrun-run", "error: --out /proc/1/pinnrun-run: cannot create: "),
+        ("run\nx", "error: --out run\\nx: a folder name of printable characters only"),
+    ],
+)
 def test_train_out_that_cannot_be_a_run_folder(tmp_path: Path, out: str, says: str) -> None:
     (tmp_path / "afile").write_text("kept")
     steps = ["--set", "training.adam.steps=1", "--set", "training.lbfgs=null"]
@@ -66,8 +71,10 @@ def test_train_out_that_cannot_be_a_run_folder(tmp_path: Path, out: str, says: s
     assert (tmp_path / "afile").read_text() == "kept" and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("out, says", [("", "error: --out: empty path"),
-                                       ("afile/study", "error: --out afile/study: cannot create: Not a directory")])
+@pytest.mark.parametrize(
+    "out, says",
+    [("", "error: --out: empty path"), ("afile/study", "error: --out afile/study: cannot create: Not a directory")],
+)
 def test_scale_out_that_cannot_be_a_study_folder(tmp_path: Path, out: str, says: str) -> None:
     (tmp_path / "afile").write_text("kept")
     line = one_error(pinnrun("scale", str(POISSON), "--sweep", "1", "--steps", "3", "--out", out, cwd=tmp_path))
@@ -77,18 +84,25 @@ def test_scale_out_that_cannot_be_a_study_folder(tmp_path: Path, out: str, says:
 def test_a_huge_value_gives_a_capped_line(tmp_path: Path) -> None:
     huge = "n" * 120_000  # about the most one argument may hold (Linux: 128 KiB)
     spec = POISSON.read_text() + f"\nunknown_field: {'m' * 1_000_000}\n"  # a spec of just under 1 MiB
-    (tmp_path / "big.yaml").write_text(spec[:1024 * 1024 - 1])
-    for args in [("validate", f"{huge}.yaml"), ("inspect", huge), ("validate", "big.yaml"),
-                 ("validate", str(POISSON), "--set", f"network.activation={huge}"),
-                 ("validate", str(POISSON), "--set", f"{huge}=1"),
-                 ("train", str(POISSON), "--out", f"{huge}/run", "--dry-run")]:
+    (tmp_path / "big.yaml").write_text(spec[: 1024 * 1024 - 1])
+    for args in [
+        ("validate", f"{huge}.yaml"),
+        ("inspect", huge),
+        ("validate", "big.yaml"),
+        ("validate", str(POISSON), "--set", f"network.activation={huge}"),
+        ("validate", str(POISSON), "--set", f"{huge}=1"),
+        ("train", str(POISSON), "--out", f"{huge}/run", "--dry-run"),
+    ]:
         one_error(pinnrun(*args, cwd=tmp_path))
 
 
 def test_newlines_and_escapes_in_values_stay_on_one_line(tmp_path: Path) -> None:
-    for args in [("validate", "spec\nfile\x1b[2J.yaml"), ("inspect", "no\nsuch\rfolder"),
-                 ("validate", str(POISSON), "--set", "name\nx=1"),
-                 ("train", str(POISSON), "--out", "afile\n/x", "--dry-run")]:
+    for args in [
+        ("validate", "spec\nfile\x1b[2J.yaml"),
+        ("inspect", "no\nsuch\rfolder"),
+        ("validate", str(POISSON), "--set", "name\nx=1"),
+        ("train", str(POISSON), "--out", "afile\n/x", "--dry-run"),
+    ]:
         (tmp_path / "afile\n").write_text("x")
         line = one_error(pinnrun(*args, cwd=tmp_path))
         assert "\x1b" not in line and "\r" not in line
@@ -128,6 +142,7 @@ def guarded(fn, capsys, env: dict | None = None, monkeypatch=None) -> tuple[int,
 def raiser(err: BaseException):
     def fn():
         raise err
+
     return fn
 
 
@@ -139,8 +154,11 @@ def test_the_guard_turns_every_exception_into_one_line(capsys, monkeypatch) -> N
         (OSError(30, "Read-only file system", "/ro/run"), 2, "error: /ro/run: Read-only file system\n"),
         (KeyboardInterrupt(), 130, "interrupted\n"),
         (ValueError("odd"), 1, "internal error: ValueError: odd (set PINNRUN_DEBUG=1 for the traceback)\n"),
-        (RecursionError("maximum recursion depth exceeded"), 1,
-         "internal error: RecursionError: maximum recursion depth exceeded (set PINNRUN_DEBUG=1 for the traceback)\n"),
+        (
+            RecursionError("maximum recursion depth exceeded"),
+            1,
+            "internal error: RecursionError: maximum recursion depth exceeded (set PINNRUN_DEBUG=1 for the traceback)\n",
+        ),
         (MemoryError(), 1, "internal error: MemoryError (set PINNRUN_DEBUG=1 for the traceback)\n"),
     ]
     for err, code, text in cases:
@@ -166,16 +184,20 @@ def test_every_shape_error_of_a_spec_in_file_order(tmp_path):
     """Unknown keys, wrong types, bounds and names are all reported in one pass, one line each,
     sorted by line (`--set`'s first); a name's pattern is said in words."""
     spec = tmp_path / "bad.yaml"
-    spec.write_text((PROBLEMS / "poisson1d.yaml").read_text()
-                    .replace("  activation: tanh\n", "  activation: relu6\n")
-                    .replace("outputs: [u]\n", "outputs: [u]\nsolver: fast\n")
-                    .replace("  space: [x]\n", "  space: [x_1]\n"))
+    spec.write_text(
+        (PROBLEMS / "poisson1d.yaml")
+        .read_text()
+        .replace("  activation: tanh\n", "  activation: relu6\n")
+        .replace("outputs: [u]\n", "outputs: [u]\nsolver: fast\n")
+        .replace("  space: [x]\n", "  space: [x_1]\n")
+    )
     proc = pinnrun("validate", str(spec), "--set", "training.adam.steps=-1", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
     lines = proc.stderr.splitlines()
     fields = [re.match(rf"error: {re.escape(str(spec))}(?::\d+)?: (.*?): ", line).group(1) for line in lines]
-    assert fields == [
-        "--set training.adam.steps", "variables.space[0]", "solver", "network.activation"]
-    assert lines[1] == (f"error: {spec}:6: variables.space[0]: a name is a letter, then letters or digits "
-                        "(no _: u_x would read as a derivative) (got 'x_1')")
+    assert fields == ["--set training.adam.steps", "variables.space[0]", "solver", "network.activation"]
+    assert lines[1] == (
+        f"error: {spec}:6: variables.space[0]: a name is a letter, then letters or digits "
+        "(no _: u_x would read as a derivative) (got 'x_1')"
+    )
     assert lines[2].startswith(f"error: {spec}:8: solver: unknown key 'solver'")

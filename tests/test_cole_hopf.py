@@ -1,4 +1,5 @@
 """Cole-Hopf Burgers reference: external cross-checks, PDE residual, boundaries, convergence."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,19 +60,17 @@ def test_max_front_slope_matches_literature() -> None:
         u = burgers_cole_hopf(sine, NU, np.array([-d, d]), np.array([t]))
         return float(u[1, 0] - u[0, 0]) / (2 * d)
 
-    best = minimize_scalar(slope, bounds=(0.45, 0.55), method="bounded",
-                           options={"xatol": 1e-7})
+    best = minimize_scalar(slope, bounds=(0.45, 0.55), method="bounded", options={"xatol": 1e-7})
     assert -best.fun == pytest.approx(152.00516, abs=1e-4)
     assert best.x * np.pi == pytest.approx(1.6037, abs=1e-4)
 
 
 def pde_residual(u0, nu: float, x: np.ndarray, t: np.ndarray, d: float) -> float:
     """max |u_t + u u_x - nu u_xx| by central differences with step d in x and t."""
-    u = burgers_cole_hopf(u0, nu, np.concatenate([x - d, x, x + d]),
-                          np.concatenate([t - d, t, t + d]))
+    u = burgers_cole_hopf(u0, nu, np.concatenate([x - d, x, x + d]), np.concatenate([t - d, t, t + d]))
     n, m = x.size, t.size
-    um, uc, up = u[:n, m:2 * m], u[n:2 * n, m:2 * m], u[2 * n:, m:2 * m]
-    u_t = (u[n:2 * n, 2 * m:] - u[n:2 * n, :m]) / (2 * d)
+    um, uc, up = u[:n, m : 2 * m], u[n : 2 * n, m : 2 * m], u[2 * n :, m : 2 * m]
+    u_t = (u[n : 2 * n, 2 * m :] - u[n : 2 * n, :m]) / (2 * d)
     u_x = (up - um) / (2 * d)
     u_xx = (up - 2 * uc + um) / d**2
     return float(np.abs(u_t + uc * u_x - nu * u_xx).max())

@@ -1,6 +1,7 @@
 """The references this project computes itself (scripts/make_*_reference.py): the committed
 files are what the scripts make, the solvers have converged, and they agree with independent
 solutions from ../shared/reference/ (skipped when that folder is absent: a fresh clone)."""
+
 from __future__ import annotations
 
 import sys
@@ -64,8 +65,8 @@ def test_nls_agrees_with_raissis_data(nls_solution):
     x, t, h = nls_solution
     np.testing.assert_allclose(x, data["x"].ravel(), atol=1e-12)
     np.testing.assert_allclose(t, data["tt"].ravel(), atol=1e-12)
-    assert relative(np.abs(h), np.abs(data["uu"])) < 5e-5   # measured 1.2e-5
-    assert relative(h, data["uu"]) < 5e-5                     # the phase too: 1.7e-5
+    assert relative(np.abs(h), np.abs(data["uu"])) < 5e-5  # measured 1.2e-5
+    assert relative(h, data["uu"]) < 5e-5  # the phase too: 1.7e-5
 
 
 def test_allen_cahn_committed_file_is_the_scripts_output(allen_cahn_solution):
@@ -73,12 +74,12 @@ def test_allen_cahn_committed_file_is_the_scripts_output(allen_cahn_solution):
     saved = np.load(ROOT / "problems/data/allen_cahn_reference.npz", allow_pickle=False)
     np.testing.assert_array_equal(saved["x"], x)
     np.testing.assert_array_equal(saved["t"], t)
-    np.testing.assert_allclose(saved["u"], u, rtol=0, atol=1e-9)   # Radau's steps may differ in the last bits
+    np.testing.assert_allclose(saved["u"], u, rtol=0, atol=1e-9)  # Radau's steps may differ in the last bits
 
 
 def test_allen_cahn_solver_has_converged(allen_cahn_solution):
     coarser = allen_cahn.solve(cells=2000)[2]
-    assert relative(coarser, allen_cahn_solution[2]) < 2e-5    # measured 4.9e-6
+    assert relative(coarser, allen_cahn_solution[2]) < 2e-5  # measured 4.9e-6
     x, t, u = allen_cahn_solution
     np.testing.assert_allclose(u[:, 0], x**2 * np.cos(np.pi * x), atol=1e-12)
     np.testing.assert_array_equal(u[[0, -1]], -1.0)
@@ -89,4 +90,4 @@ def test_allen_cahn_agrees_with_deepxdes_data(allen_cahn_solution):
     x, t, u = allen_cahn_solution
     np.testing.assert_allclose(x, data["x"].ravel(), atol=1e-12)
     np.testing.assert_allclose(t, data["t"].ravel(), atol=1e-12)
-    assert relative(u, data["u"].T) < 1e-3    # measured 1.6e-4 (DeepXDE's file stores u[t, x])
+    assert relative(u, data["u"].T) < 1e-3  # measured 1.6e-4 (DeepXDE's file stores u[t, x])

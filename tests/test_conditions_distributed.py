@@ -6,6 +6,7 @@ points and data (strong scaling, odd counts so the ranks hold unequal blocks):
 - a CSG region sampled by rejection: every rank holds exactly its block of the points
   one rank draws, and training matches.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,29 +16,51 @@ import yaml
 from helpers import PROBLEMS, load
 from test_distributed import LOSS_RTOL, Run, max_rel, pinnrun
 
-SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=10", "training.lbfgs.steps=10",
-         "training.log_every=1", "training.adam.learning_rate=0.005", "scaling=strong"]
+SMALL = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    "training.adam.steps=10",
+    "training.lbfgs.steps=10",
+    "training.log_every=1",
+    "training.adam.learning_rate=0.005",
+    "scaling=strong",
+]
 
 PERIODIC_HEAT = {
-    "name": "periodic_heat", "variables": {"space": ["x"], "time": "t"}, "outputs": ["u"],
-    "constants": {"k": 0.05}, "geometry": {"interval": [0, 2]}, "time_domain": [0, 1],
+    "name": "periodic_heat",
+    "variables": {"space": ["x"], "time": "t"},
+    "outputs": ["u"],
+    "constants": {"k": 0.05},
+    "geometry": {"interval": [0, 2]},
+    "time_domain": [0, 1],
     "pde": {"heat": "u_t - k*u_xx"},
-    "conditions": {"start": {"kind": "initial", "value": "sin(pi*x)"},
-                   "wrap": {"kind": "periodic", "on": ["left", "right"], "derivatives": ["u_x"]}},
+    "conditions": {
+        "start": {"kind": "initial", "value": "sin(pi*x)"},
+        "wrap": {"kind": "periodic", "on": ["left", "right"], "derivatives": ["u_x"]},
+    },
     "sampling": {"method": "sobol", "points": {"heat": 255, "start": 63, "wrap": 33}},
-    "network": {"hidden": [16, 16]}, "training": {"adam": {"steps": 10}},
+    "network": {"hidden": [16, 16]},
+    "training": {"adam": {"steps": 10}},
     "reference": {"exact": "exp(-k*pi**2*t)*sin(pi*x)"},
 }
 SQUARE_WITH_HOLE = {
-    "name": "holed_poisson", "variables": {"space": ["x", "y"]}, "outputs": ["u"],
-    "geometry": {"difference": [{"rectangle": [[-1, 1], [-1, 1]], "name": "outer"},
-                                {"disk": {"center": [0.2, 0.1], "radius": 0.4}, "name": "hole"}]},
+    "name": "holed_poisson",
+    "variables": {"space": ["x", "y"]},
+    "outputs": ["u"],
+    "geometry": {
+        "difference": [
+            {"rectangle": [[-1, 1], [-1, 1]], "name": "outer"},
+            {"disk": {"center": [0.2, 0.1], "radius": 0.4}, "name": "hole"},
+        ]
+    },
     "pde": {"poisson": "u_xx + u_yy + 2*pi**2*sin(pi*x)*sin(pi*y)"},
-    "conditions": {"walls": {"kind": "dirichlet", "on": "outer", "value": "sin(pi*x)*sin(pi*y)"},
-                   "rim": {"kind": "neumann", "on": "hole",
-                           "value": "0"}},
+    "conditions": {
+        "walls": {"kind": "dirichlet", "on": "outer", "value": "sin(pi*x)*sin(pi*y)"},
+        "rim": {"kind": "neumann", "on": "hole", "value": "0"},
+    },
     "sampling": {"method": "halton", "points": {"poisson": 301, "walls": 65, "rim": 33}},
-    "network": {"hidden": [16, 16]}, "training": {"adam": {"steps": 10}},
+    "network": {"hidden": [16, 16]},
+    "training": {"adam": {"steps": 10}},
     "reference": {"exact": "sin(pi*x)*sin(pi*y)"},
 }
 

@@ -1,6 +1,7 @@
 """Derived quantities (`derived: {u: psi_y}`): validated as one located line, observed by data
 conditions through their derivatives, predicted and compared with the reference, computed
 from a reference's outputs where they use none of its derivatives (|h| = sqrt(u**2 + v**2))."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,8 +56,12 @@ reference:
 def observations(folder: Path, n: int = 30) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
     x, y = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
-    data = {"x": x, "y": y, "u": np.pi * np.sin(np.pi * x) * np.cos(np.pi * y),
-            "v": -np.pi * np.cos(np.pi * x) * np.sin(np.pi * y)}
+    data = {
+        "x": x,
+        "y": y,
+        "u": np.pi * np.sin(np.pi * x) * np.cos(np.pi * y),
+        "v": -np.pi * np.cos(np.pi * x) * np.sin(np.pi * y),
+    }
     np.savez(folder / "obs.npz", **data)
     return data
 
@@ -80,31 +85,71 @@ def slopes(net, points: np.ndarray) -> np.ndarray:
 
 # -- validation ---------------------------------------------------------------------------
 
+
 def test_a_spec_with_derived_quantities_is_accepted(tmp_path):
     loaded = load(stream_spec(tmp_path))
     u, v = loaded.expressions[("derived", "u")], loaded.expressions[("derived", "v")]
     assert {d.name for d in u.derivatives} == {"psi_y"} and v.constants == {"c"}
 
 
-@pytest.mark.parametrize("old, new, line, field, message", [
-    ("  u: psi_y", "  x: psi_y", 7, "derived", "name 'x' is used twice (also in variables)"),
-    ("  v: -c*psi_x", "  v: -c*2*x", 9, "derived.v", "a derived quantity must involve an output or its derivatives"),
-    ("  v: -c*psi_x", "  v: -c*u", 9, "derived.v", "a derived quantity cannot use another one ('u'): "
-                                                   "write it in outputs and their derivatives"),
-    ("  v: -c*psi_x", "  v: -c*u_x", 9, "derived.v", "u_x: cannot differentiate 'u', only outputs can be "
-                                                     "differentiated (outputs: psi)"),
-    ("  v: -c*psi_x", "  v: -c*phi_x", 9, "derived.v", "unknown name 'phi_x'"),
-    ("  v: -c*psi_x", "  v: c*log(psi_x - 1)", 9, "derived.v", "not finite at"),
-    ("  v: -c*psi_x", "  v: -c*psi_x\n  w: log(psi)", 10, "derived.w",  # its reference, from the exact psi
-     "not finite at x=0, y=0 with the reference's values psi=0 (-inf)"),
-    ("  exact: {psi", "  exact: {w: x, psi", 26, "reference.exact.w",
-     "unknown output or derived quantity (outputs: psi; derived: u, v)"),
-    ("v: v, u: u}", "v: v, w: u}", 15, "conditions.obs.columns.w",
-     "not an input, output or derived quantity (x, y, psi, u, v)"),
-    (", v: v, u: u}", "}", 15, "conditions.obs.columns",
-     "give the column of at least one observed output or derived quantity (psi, u, v)"),
-    ("v: v, u: u}", "u: u}", 6, "parameters.c", "used only in derived quantities that no data condition observes"),
-])
+@pytest.mark.parametrize(
+    "old, new, line, field, message",
+    [
+        ("  u: psi_y", "  x: psi_y", 7, "derived", "name 'x' is used twice (also in variables)"),
+        (
+            "  v: -c*psi_x",
+            "  v: -c*2*x",
+            9,
+            "derived.v",
+            "a derived quantity must involve an output or its derivatives",
+        ),
+        (
+            "  v: -c*psi_x",
+            "  v: -c*u",
+            9,
+            "derived.v",
+            "a derived quantity cannot use another one ('u'): write it in outputs and their derivatives",
+        ),
+        (
+            "  v: -c*psi_x",
+            "  v: -c*u_x",
+            9,
+            "derived.v",
+            "u_x: cannot differentiate 'u', only outputs can be differentiated (outputs: psi)",
+        ),
+        ("  v: -c*psi_x", "  v: -c*phi_x", 9, "derived.v", "unknown name 'phi_x'"),
+        ("  v: -c*psi_x", "  v: c*log(psi_x - 1)", 9, "derived.v", "not finite at"),
+        (
+            "  v: -c*psi_x",
+            "  v: -c*psi_x\n  w: log(psi)",
+            10,
+            "derived.w",  # its reference, from the exact psi
+            "not finite at x=0, y=0 with the reference's values psi=0 (-inf)",
+        ),
+        (
+            "  exact: {psi",
+            "  exact: {w: x, psi",
+            26,
+            "reference.exact.w",
+            "unknown output or derived quantity (outputs: psi; derived: u, v)",
+        ),
+        (
+            "v: v, u: u}",
+            "v: v, w: u}",
+            15,
+            "conditions.obs.columns.w",
+            "not an input, output or derived quantity (x, y, psi, u, v)",
+        ),
+        (
+            ", v: v, u: u}",
+            "}",
+            15,
+            "conditions.obs.columns",
+            "give the column of at least one observed output or derived quantity (psi, u, v)",
+        ),
+        ("v: v, u: u}", "u: u}", 6, "parameters.c", "used only in derived quantities that no data condition observes"),
+    ],
+)
 def test_each_refusal_is_one_located_line(tmp_path, old, new, line, field, message):
     path = stream_spec(tmp_path, old, new)
     with pytest.raises(SpecError) as info:
@@ -115,6 +160,7 @@ def test_each_refusal_is_one_located_line(tmp_path, old, new, line, field, messa
 
 
 # -- training: the data term observes derivatives -------------------------------------------
+
 
 def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_path, monkeypatch):
     from pinnrun.results import quantities, solution as solution_module
@@ -139,8 +185,9 @@ def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_pa
 
     # predictions at the reference's points, in chunks (357 grid points in 4 here)
     monkeypatch.setattr(quantities, "CHUNK", 100)
-    solution = solution_module.Solution(session.problem, session.spec.reference, tmp_path, session.net,
-                                        session.parameters)
+    solution = solution_module.Solution(
+        session.problem, session.spec.reference, tmp_path, session.net, session.parameters
+    )
     evaluate, calls = solution.grid and solution._quantities.evaluate, []
     solution._quantities.evaluate = lambda x: calls.append(len(x)) or evaluate(x)
     combined, per_name = solution.save(tmp_path / "predictions.npz")
@@ -159,18 +206,25 @@ def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_pa
 def test_a_run_reports_derived_quantities(tmp_path):
     """pinnrun train: predictions.npz, summary.json and metrics.jsonl carry u, and inspect plots it."""
     path, out = stream_spec(tmp_path), tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "pinnrun.cli", "train", str(path), "--np", "1", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pinnrun.cli", "train", str(path), "--np", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     with np.load(out / "predictions.npz") as saved:
         assert {"psi", "u", "v", "psi_reference", "u_reference"} <= set(saved.files)
         assert "v_reference" not in saved.files
-        errors = {k: np.linalg.norm(saved[k] - saved[f"{k}_reference"]) / np.linalg.norm(saved[f"{k}_reference"])
-                  for k in ("psi", "u")}
+        errors = {
+            k: np.linalg.norm(saved[k] - saved[f"{k}_reference"]) / np.linalg.norm(saved[f"{k}_reference"])
+            for k in ("psi", "u")
+        }
         both = np.concatenate([(saved[k] - saved[f"{k}_reference"]).ravel() for k in ("psi", "u")])
-        combined = np.linalg.norm(both) / np.linalg.norm(np.concatenate([saved["psi_reference"].ravel(),
-                                                                         saved["u_reference"].ravel()]))
+        combined = np.linalg.norm(both) / np.linalg.norm(
+            np.concatenate([saved["psi_reference"].ravel(), saved["u_reference"].ravel()])
+        )
     assert summary["l2_relative_errors"] == pytest.approx(errors, rel=1e-10)
     assert summary["l2_relative_error"] == pytest.approx(combined, rel=1e-10)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -221,7 +275,8 @@ def test_a_derived_reference_comes_from_the_reference_outputs(tmp_path):
     np.testing.assert_array_equal(ref.values["h"], np.sqrt(ref.values["a"] ** 2 + ref.values["b"] ** 2))
 
     combined, per_name = Solution(session.problem, loaded.spec.reference, tmp_path, session.net).save(
-        tmp_path / "predictions.npz")
+        tmp_path / "predictions.npz"
+    )
     with np.load(tmp_path / "predictions.npz") as saved:
         np.testing.assert_allclose(saved["h"], np.hypot(saved["a"], saved["b"]), rtol=1e-14)
         assert "ax" in saved.files and "ax_reference" not in saved.files
@@ -237,9 +292,11 @@ def test_a_file_that_holds_the_derived_quantity_is_used_as_it_is(tmp_path):
 
     X, Y = np.meshgrid(np.linspace(0, 1, 11), np.linspace(0, 1, 7), indexing="ij")
     listed = MODULUS.replace("{file: ref.npz}", "{file: ref.npz, columns: {h: H}}")
-    for text, arrays, expected in [(MODULUS, {"H": X + Y}, np.hypot(np.cos(X) * (Y + 1), np.sin(X) * (Y + 1))),
-                                   (MODULUS, {"h": X + Y}, X + Y),    # under its own name
-                                   (listed, {"H": X + Y}, X + Y)]:    # under the name columns gives
+    for text, arrays, expected in [
+        (MODULUS, {"H": X + Y}, np.hypot(np.cos(X) * (Y + 1), np.sin(X) * (Y + 1))),
+        (MODULUS, {"h": X + Y}, X + Y),  # under its own name
+        (listed, {"H": X + Y}, X + Y),
+    ]:  # under the name columns gives
         loaded = load(modulus_spec(tmp_path, text, **arrays))
         ref = build_reference(build_problem(loaded), loaded.spec.reference, tmp_path)
         np.testing.assert_allclose(ref.values["h"], expected, rtol=1e-15)
@@ -257,6 +314,7 @@ def test_a_derived_reference_is_refused_where_it_is_not_finite(tmp_path):
 
 
 # -- scripts/make_observations.py -------------------------------------------------------------
+
 
 def test_make_observations_writes_derived_names_of_the_exact_mapping(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("make_observations", ROOT / "scripts" / "make_observations.py")

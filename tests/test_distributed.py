@@ -12,6 +12,7 @@ Faults are put into the real ranks by tests/inject/sitecustomize.py (on the PYTH
 the launchers pass on), never by changing pinnrun. Runs are shared between tests
 (`trained`, module-scoped) and made only when a selected test asks for them.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,15 @@ from helpers import PROBLEMS, ROOT, load
 pytest.importorskip("horovod.tensorflow")
 
 INJECT = ROOT / "tests" / "inject"
-SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=10", "training.lbfgs.steps=10",
-         "training.log_every=1", "training.adam.learning_rate=0.005", "reference=null"]
+SMALL = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    "training.adam.steps=10",
+    "training.lbfgs.steps=10",
+    "training.log_every=1",
+    "training.adam.learning_rate=0.005",
+    "reference=null",
+]
 # Odd counts: 2 ranks hold unequal blocks (written out: 256 + 255, 32 + 31, 33 + 32 points).
 STRONG_POINTS = {"burgers": 511, "initial": 63, "walls": 65}
 STRONG_BLOCKS = {"burgers": [(0, 256), (256, 511)], "initial": [(0, 32), (32, 63)], "walls": [(0, 33), (33, 65)]}
@@ -55,8 +63,13 @@ SURVIVOR_WAIT = 30  # seconds a stopped job's ranks may take to disappear
 
 
 def pinnrun(*args, env: dict | None = None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pinnrun.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=None if env is None else os.environ | env)
+    return subprocess.run(
+        [sys.executable, "-m", "pinnrun.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else os.environ | env,
+    )
 
 
 def injected(folder: Path, **faults) -> dict:
@@ -105,8 +118,17 @@ class Run:
 
 
 def train(out: Path, np_: int, *sets: str, flags=(), env: dict | None = None) -> Run:
-    proc = pinnrun("train", PROBLEMS / "burgers_soft.yaml", "--np", np_, "--out", out, *flags,
-                   *[a for s in sets for a in ("--set", s)], env=env)
+    proc = pinnrun(
+        "train",
+        PROBLEMS / "burgers_soft.yaml",
+        "--np",
+        np_,
+        "--out",
+        out,
+        *flags,
+        *[a for s in sets for a in ("--set", s)],
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return Run(out)
 
@@ -118,20 +140,33 @@ def trained(tmp_path_factory):
     made = {}
     recipes = {
         "strong-1": lambda: train(base / "strong-1", 1, *SMALL, *point_sets(STRONG_POINTS), "scaling=strong"),
-        "weak-1": lambda: train(base / "weak-1", 1, *SMALL, *point_sets({k: 2 * n for k, n in WEAK_POINTS.items()}),
-                                "scaling=weak"),
+        "weak-1": lambda: train(
+            base / "weak-1", 1, *SMALL, *point_sets({k: 2 * n for k, n in WEAK_POINTS.items()}), "scaling=weak"
+        ),
         # micro-batched (319 points a rank in 4 micro-batches, every term padded): the same trajectory
-        "weak-2": lambda: train(base / "weak-2", 2, *SMALL, *point_sets(WEAK_POINTS), "scaling=weak",
-                                flags=["--micro-batch", "100"]),
-        **{f"strong-2-{path}": (lambda path=path: train(
-            base / f"strong-2-{path}", 2, *SMALL, *point_sets(STRONG_POINTS), "scaling=strong",
-            flags=launch_flags(path, base))) for path in LAUNCH_PATHS},
+        "weak-2": lambda: train(
+            base / "weak-2", 2, *SMALL, *point_sets(WEAK_POINTS), "scaling=weak", flags=["--micro-batch", "100"]
+        ),
+        **{
+            f"strong-2-{path}": (
+                lambda path=path: train(
+                    base / f"strong-2-{path}",
+                    2,
+                    *SMALL,
+                    *point_sets(STRONG_POINTS),
+                    "scaling=strong",
+                    flags=launch_flags(path, base),
+                )
+            )
+            for path in LAUNCH_PATHS
+        },
     }
 
     def get(name: str) -> Run:
         if name not in made:
             made[name] = recipes[name]()
         return made[name]
+
     return get
 
 
@@ -158,8 +193,9 @@ def assert_same_trajectory(two: Run, one: Run, label: str) -> None:
         terms = max_rel([list(r["losses"].values()) for r in a], [list(r["losses"].values()) for r in b])
         print(f"{label} {phase}: max rel diff total {total:.1e}, per term {terms:.1e}")
         assert total <= LOSS_RTOL and terms <= LOSS_RTOL, (label, phase, total, terms)
-    assert [(p["name"], p["steps"], p["evaluations"]) for p in two.summary["phases"]] == \
-        [(p["name"], p["steps"], p["evaluations"]) for p in one.summary["phases"]]
+    assert [(p["name"], p["steps"], p["evaluations"]) for p in two.summary["phases"]] == [
+        (p["name"], p["steps"], p["evaluations"]) for p in one.summary["phases"]
+    ]
     assert one.phase("lbfgs")[-1]["loss"] < one.phase("adam")[-1]["loss"] < one.phase("adam")[0]["loss"]
 
 
@@ -174,8 +210,10 @@ def rank_digests(points: dict[str, np.ndarray], blocks: dict[str, list[tuple[int
     """What each rank's point digests must be if it holds exactly its block of `points`."""
     from pinnrun.worker import digest
 
-    return [{name: digest([points[name][lo:hi]]) for name, (lo, hi) in ((n, b[r]) for n, b in blocks.items())}
-            for r in range(2)]
+    return [
+        {name: digest([points[name][lo:hi]]) for name, (lo, hi) in ((n, b[r]) for n, b in blocks.items())}
+        for r in range(2)
+    ]
 
 
 def one_rank_points(run: Run, scaling: str) -> dict[str, np.ndarray]:
@@ -183,13 +221,16 @@ def one_rank_points(run: Run, scaling: str) -> dict[str, np.ndarray]:
     from pinnrun.problem.build import build_problem
     from pinnrun.sampling.collocation import sample_problem
 
-    return {name: p.x for name, p in sample_problem(build_problem(load(run.out / "spec.yaml")), "sobol", 0, 0, 1,
-                                                    scaling).items()}
+    return {
+        name: p.x
+        for name, p in sample_problem(build_problem(load(run.out / "spec.yaml")), "sobol", 0, 0, 1, scaling).items()
+    }
 
 
 # --------------------------------------------------------------------------
 # strong scaling: 1 rank vs 2 ranks, every local launch path
 # --------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LAUNCH_PATHS)
@@ -211,8 +252,9 @@ def test_strong_every_launch_path_gives_the_same_bits(trained):
     reference = runs["mpirun"]
     for path, run in runs.items():
         assert run.summary["param_digests"] == reference.summary["param_digests"], path
-        assert [(r["loss"], r["losses"]) for r in run.records] == \
-            [(r["loss"], r["losses"]) for r in reference.records], path
+        assert [(r["loss"], r["losses"]) for r in run.records] == [
+            (r["loss"], r["losses"]) for r in reference.records
+        ], path
 
 
 @pytest.mark.slow
@@ -243,6 +285,7 @@ def test_reported_loss_is_the_mean_of_the_ranks_local_losses(trained):
 # weak scaling: 2 ranks of N points = 1 rank of 2N points
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_weak_two_ranks_of_n_points_are_one_rank_of_2n(trained):
     one, two = trained("weak-1"), trained("weak-2")
@@ -252,8 +295,11 @@ def test_weak_two_ranks_of_n_points_are_one_rank_of_2n(trained):
     assert one.summary["micro_batches"] == {"count": 1, "points": None}
     shown = pinnrun("inspect", two.out)
     assert shown.returncode == 0 and "4 per step on rank 0, at most 100 points each" in shown.stdout, shown.stdout
-    assert two.summary["points"]["global"] == one.summary["points"]["global"] == \
-        {name: 2 * n for name, n in WEAK_POINTS.items()}
+    assert (
+        two.summary["points"]["global"]
+        == one.summary["points"]["global"]
+        == {name: 2 * n for name, n in WEAK_POINTS.items()}
+    )
     # rank r holds block r of the 1-rank run's 2N points
     blocks = {name: [(0, n), (n, 2 * n)] for name, n in WEAK_POINTS.items()}
     assert two.summary["point_digests"] == rank_digests(one_rank_points(one, "weak"), blocks)
@@ -270,6 +316,7 @@ def test_weak_two_ranks_of_n_points_are_one_rank_of_2n(trained):
 # the broadcast: a rank that starts elsewhere ends bit-identical
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["mpirun", "gloo"])
 def test_a_rank_started_from_another_initialisation_ends_identical(trained, tmp_path, path):
@@ -281,8 +328,15 @@ def test_a_rank_started_from_another_initialisation_ends_identical(trained, tmp_
 
     clean = trained(f"strong-2-{path}")
     marks = tmp_path / "marks"
-    run = train(tmp_path / "run", 2, *SMALL, *point_sets(STRONG_POINTS), "scaling=strong",
-                flags=launch_flags(path, tmp_path), env=injected(marks, seed={"rank": 1, "seed": 7}))
+    run = train(
+        tmp_path / "run",
+        2,
+        *SMALL,
+        *point_sets(STRONG_POINTS),
+        "scaling=strong",
+        flags=launch_flags(path, tmp_path),
+        env=injected(marks, seed={"rank": 1, "seed": 7}),
+    )
     # the injection happened, on rank 1 only, and really gave other initial parameters
     assert sorted(p.name for p in marks.iterdir()) == ["init-1.json", "pid-0", "pid-1"]
     init = json.loads((marks / "init-1.json").read_text())
@@ -298,6 +352,7 @@ def test_a_rank_started_from_another_initialisation_ends_identical(trained, tmp_
 # --------------------------------------------------------------------------
 # a rank that fails
 # --------------------------------------------------------------------------
+
 
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for its parent has stopped running)."""
@@ -318,10 +373,20 @@ def failed_runs(tmp_path_factory):
         if path not in made:
             marks, out = base / f"marks-{path}", base / f"run-{path}"
             sets = [a for s in [*SMALL, *point_sets(STRONG_POINTS), "scaling=strong"] for a in ("--set", s)]
-            proc = pinnrun("train", PROBLEMS / "burgers_soft.yaml", "--np", 2, "--out", out,
-                           *launch_flags(path, base), *sets, env=injected(marks, fail={"rank": 1, "step": 5}))
+            proc = pinnrun(
+                "train",
+                PROBLEMS / "burgers_soft.yaml",
+                "--np",
+                2,
+                "--out",
+                out,
+                *launch_flags(path, base),
+                *sets,
+                env=injected(marks, fail={"rank": 1, "step": 5}),
+            )
             made[path] = proc, out, marks
         return made[path]
+
     return get
 
 
@@ -364,15 +429,34 @@ def test_a_failing_rank_s_own_reason_is_shown_and_recorded(failed_runs, path):
 # end to end
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_train_poisson_two_ranks_end_to_end(tmp_path):
     out = tmp_path / "poisson"
-    proc = pinnrun("train", PROBLEMS / "poisson1d.yaml", "--np", 2, "--out", out,
-                   "--set", "training.adam.steps=500", "--set", "training.lbfgs.steps=200")
+    proc = pinnrun(
+        "train",
+        PROBLEMS / "poisson1d.yaml",
+        "--np",
+        2,
+        "--out",
+        out,
+        "--set",
+        "training.adam.steps=500",
+        "--set",
+        "training.lbfgs.steps=200",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "L2 relative error" in proc.stdout and str(out) in proc.stdout
-    for name in ["spec.yaml", "run.json", "env.json", "metrics.jsonl", "events.jsonl", "summary.json",
-                 "predictions.npz", "worker.log"]:
+    for name in [
+        "spec.yaml",
+        "run.json",
+        "env.json",
+        "metrics.jsonl",
+        "events.jsonl",
+        "summary.json",
+        "predictions.npz",
+        "worker.log",
+    ]:
         assert (out / name).is_file(), name
     assert any((out / "tensorboard").iterdir())
     summary = json.loads((out / "summary.json").read_text())
@@ -403,10 +487,26 @@ def test_train_poisson_two_ranks_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_all_ranks_and_keeps_what_was_written(tmp_path):
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
-                             "--np", "2", "--out", str(out), "--set", "training.log_every=10",
-                             "--set", "training.adam.steps=100000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pinnrun.cli",
+            "train",
+            str(PROBLEMS / "burgers_soft.yaml"),
+            "--np",
+            "2",
+            "--out",
+            str(out),
+            "--set",
+            "training.log_every=10",
+            "--set",
+            "training.adam.steps=100000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "metrics.jsonl").exists():
         time.sleep(0.5)

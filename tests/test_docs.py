@@ -3,6 +3,7 @@ spec that uses every section, every complete example passes what `pinnrun
 validate` runs, it names every whitelisted function, every schema field (the
 geometry's too), every allowed value of a choice field and shows every condition
 kind, and every shipped problem is mentioned somewhere in the docs."""
+
 from __future__ import annotations
 
 import re
@@ -92,15 +93,20 @@ def test_every_whitelisted_function_is_documented() -> None:
 
 def spec_models() -> list[type[BaseModel]]:
     """Every model of the spec's schema, the geometry's included."""
-    return [m for module in (schema, geometry_schema) for m in vars(module).values()
-            if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__]
+    return [
+        m
+        for module in (schema, geometry_schema)
+        for m in vars(module).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == module.__name__
+    ]
 
 
 def test_every_schema_field_is_documented() -> None:
     """Each field of each spec model appears as `field` in the reference section."""
     text = doc_text()
-    missing = sorted({f"{m.__name__}.{field}" for m in spec_models() for field in m.model_fields
-                      if f"`{field}`" not in text})
+    missing = sorted(
+        {f"{m.__name__}.{field}" for m in spec_models() for field in m.model_fields if f"`{field}`" not in text}
+    )
     assert not missing, f"docs/spec.md does not document field(s): {', '.join(missing)}"
 
 
@@ -115,9 +121,15 @@ def test_every_choice_is_documented() -> None:
     """Each value a choice field allows (a sampling method, an activation, a condition kind...)
     appears as `value` in docs/spec.md."""
     text = doc_text()
-    missing = sorted({f"{m.__name__}.{name}: {value}" for m in spec_models()
-                      for name, field in m.model_fields.items() for value in literal_values(field.annotation)
-                      if f"`{value}`" not in text})
+    missing = sorted(
+        {
+            f"{m.__name__}.{name}: {value}"
+            for m in spec_models()
+            for name, field in m.model_fields.items()
+            for value in literal_values(field.annotation)
+            if f"`{value}`" not in text
+        }
+    )
     assert not missing, f"docs/spec.md does not name the choice(s): {', '.join(missing)}"
 
 

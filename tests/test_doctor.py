@@ -1,4 +1,5 @@
 """Tests for `pinnrun doctor` (pinnrun/doctor/local.py)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,20 +35,36 @@ def _horovod_tf_importable() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _horovod_tf_importable(),
-                    reason="horovod.tensorflow is not importable: run scripts/setup.sh first")
+@pytest.mark.skipif(
+    not _horovod_tf_importable(), reason="horovod.tensorflow is not importable: run scripts/setup.sh first"
+)
 def test_everything_present_on_this_machine() -> None:
     checks = _by_name(doctor.collect())
-    for name in ("Python", "tensorflow", "horovod", "Horovod framework: TensorFlow",
-                 "Horovod controller: MPI", "Horovod controller: Gloo", "horovodrun", "mpirun"):
+    for name in (
+        "Python",
+        "tensorflow",
+        "horovod",
+        "Horovod framework: TensorFlow",
+        "Horovod controller: MPI",
+        "Horovod controller: Gloo",
+        "horovodrun",
+        "mpirun",
+    ):
         assert checks[name].status == "ok", checks[name]
     assert checks["tensorflow"].detail.startswith("2.18.1 (")
     assert "Open MPI" in checks["mpirun"].detail
 
     status, out = _render()
     assert status == 0, out
-    for text in ("pinnrun doctor", "tensorflow", "2.18.1", "Horovod controller: Gloo",
-                 "mpirun", "CPU cores", "All required components are present."):
+    for text in (
+        "pinnrun doctor",
+        "tensorflow",
+        "2.18.1",
+        "Horovod controller: Gloo",
+        "mpirun",
+        "CPU cores",
+        "All required components are present.",
+    ):
         assert text in out
     assert "Missing" not in out
 
@@ -71,10 +88,15 @@ def test_missing_mpirun_is_reported_with_fix(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_horovod_without_gloo_asks_for_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_hvd = SimpleNamespace(mpi_built=lambda: True, gloo_built=lambda: False,
-                               nccl_built=lambda: False, ddl_built=lambda: False,
-                               ccl_built=lambda: False, cuda_built=lambda: False,
-                               rocm_built=lambda: False)
+    fake_hvd = SimpleNamespace(
+        mpi_built=lambda: True,
+        gloo_built=lambda: False,
+        nccl_built=lambda: False,
+        ddl_built=lambda: False,
+        ccl_built=lambda: False,
+        cuda_built=lambda: False,
+        rocm_built=lambda: False,
+    )
     monkeypatch.setattr(doctor, "_import_horovod_tensorflow", lambda: fake_hvd)
     checks = _by_name(doctor._probe_horovod_build())
     gloo = checks["Horovod controller: Gloo"]
@@ -120,5 +142,4 @@ def test_as_dict_is_json_ready() -> None:
     checks = [Check("a", "ok", "fine"), Check("b", "missing", "gone", fix="do x", required=True)]
     data = json.loads(json.dumps(doctor.as_dict(checks)))
     assert data["ok"] is False
-    assert data["checks"][1] == {"name": "b", "status": "missing", "detail": "gone",
-                                 "fix": "do x", "required": True}
+    assert data["checks"][1] == {"name": "b", "status": "missing", "detail": "gone", "fix": "do x", "required": True}

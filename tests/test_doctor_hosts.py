@@ -6,6 +6,7 @@ launcher's telling line. Then whole runs: on this machine alone (localhost, no s
 test cluster (hosts a, b, c; slow): all ok, a host whose cable is pulled, a network interface no
 host has and an install missing on one host.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -52,10 +53,10 @@ def facts_line(**changes) -> str:
 def test_remote_words_are_quoted_one_by_one_and_never_read_as_options() -> None:
     words = [PYTHON, "-m", "x", "$(touch /tmp/MARK); `id` | a b", "it's"]
     argv = on_host("node-1", words, port=2222)
-    assert argv[:argv.index("--")] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-p", "2222"]
+    assert argv[: argv.index("--")] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-p", "2222"]
     assert argv[argv.index("--") + 1] == "node-1"
     # ssh joins what follows the host with spaces for the remote shell: it must split back exactly
-    remote_line = " ".join(argv[argv.index("--") + 2:])
+    remote_line = " ".join(argv[argv.index("--") + 2 :])
     assert shlex.split(remote_line) == words
 
 
@@ -119,13 +120,22 @@ def test_path_check_ok_and_each_way_it_fails() -> None:
     assert check.status == "ok" and INSTALL in check.detail
     expect = {
         "moved": (ran(facts_line(pinnrun_path="/elsewhere/pinnrun")), "imported from /elsewhere/pinnrun there"),
-        "import": (ran(facts_line(import_error="ImportError: libhorovod.so: cannot open")),
-                   "import pinnrun, horovod.tensorflow: ImportError: libhorovod.so"),
-        "no python": (ran(stderr=f"bash: line 1: {PYTHON}: No such file or directory", code=127),
-                      f"{PYTHON} does not exist there"),
-        "no pinnrun": (ran(stderr=f"{PYTHON}: Error while finding module specification for "
-                                  "'pinnrun.doctor.remote' (ModuleNotFoundError: No module named 'pinnrun')",
-                           code=1), f"{PYTHON} there has no pinnrun"),
+        "import": (
+            ran(facts_line(import_error="ImportError: libhorovod.so: cannot open")),
+            "import pinnrun, horovod.tensorflow: ImportError: libhorovod.so",
+        ),
+        "no python": (
+            ran(stderr=f"bash: line 1: {PYTHON}: No such file or directory", code=127),
+            f"{PYTHON} does not exist there",
+        ),
+        "no pinnrun": (
+            ran(
+                stderr=f"{PYTHON}: Error while finding module specification for "
+                "'pinnrun.doctor.remote' (ModuleNotFoundError: No module named 'pinnrun')",
+                code=1,
+            ),
+            f"{PYTHON} there has no pinnrun",
+        ),
         "hangs": (ran(code=None), "no answer in 45 s"),
     }
     for case, (result, detail) in expect.items():
@@ -249,13 +259,16 @@ KeyError: 'nosuch0'
 
 def test_the_launchers_telling_line() -> None:
     assert telling_line(ran(stderr=OPEN_MPI_NO_INTERFACE, code=1)) == (
-        "None of the TCP networks specified to be included for out-of-band communications could be found:")
+        "None of the TCP networks specified to be included for out-of-band communications could be found:"
+    )
     assert telling_line(ran(stderr=OPEN_MPI_TRAP, code=1)) == (
-        "A process or daemon was unable to complete a TCP connection to another process:")
+        "A process or daemon was unable to complete a TCP connection to another process:"
+    )
     assert telling_line(ran(stderr=HOROVODRUN_NO_INTERFACE, code=1)) == "KeyError: 'nosuch0'"
     gloo = "[1]<stderr>:[2026-12-06 15:00:57. 88075: E http_store.cc:96] HTTP GET request failed too many times\n"
     assert telling_line(ran(stdout="[1]<stdout>:starting\n" + gloo, code=1)).endswith(
-        "HTTP GET request failed too many times")
+        "HTTP GET request failed too many times"
+    )
     assert telling_line(ran(stdout="one\nlast words\n", code=1)) == "last words"
 
 
@@ -280,14 +293,20 @@ def test_a_cluster_spec_without_hosts_is_one_line(tmp_path: Path) -> None:
 def doctor_run(argv: list[str], runner=subprocess.run, timeout: float = 150, **kwargs):
     """`pinnrun doctor ARGS` as a user runs it, wide enough that no line wraps."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")} | {"COLUMNS": "400"}
-    return runner([PYTHON, "-m", "pinnrun.cli", "doctor", *argv], capture_output=True, text=True,
-                  timeout=timeout, env=env, **kwargs)
+    return runner(
+        [PYTHON, "-m", "pinnrun.cli", "doctor", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
+    )
 
 
 def rows(out: str) -> dict[tuple[str, str], str]:
     """(host, check) -> status from the hosts' table."""
     found, host = {}, None
-    table = out[out.index("pinnrun doctor --"):]
+    table = out[out.index("pinnrun doctor --") :]
     for line in table.splitlines():
         cells = [c.strip() for c in line.split("│")[1:-1]]
         if len(cells) == 4 and cells[2] in ("ok", "warning", "failed"):
@@ -320,8 +339,10 @@ def test_cluster_all_checks_ok(cluster) -> None:  # noqa: F811
     table = rows(proc.stdout)
     assert set(table.values()) == {"ok"}, proc.stdout
     checks = ("ssh", "path", "versions", "network")
-    assert set(table) == {(h, c) for h in "abc" for c in checks} | {("all hosts", "mpi4py all-reduce"),
-                                                                    ("all hosts", "Horovod all-reduce")}
+    assert set(table) == {(h, c) for h in "abc" for c in checks} | {
+        ("all hosts", "mpi4py all-reduce"),
+        ("all hosts", "Horovod all-reduce"),
+    }
     for host, address in (("a", "10.77.0.11"), ("b", "10.77.0.12"), ("c", "10.77.0.13")):
         assert f"{address} on 10.77.0.0/24 (eth0 here): reaches the 2 other hosts, and they reach it" in proc.stdout
     assert "mpirun: 3 ranks on a:1, b:1, c:1 summed to 6" in proc.stdout
@@ -340,11 +361,16 @@ def test_cluster_host_with_its_cable_pulled_and_one_that_does_not_exist(cluster)
     finally:
         cluster.link("c", up=True)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "  - c: ssh: ssh: connect to host c port 22: Connection timed out\n" \
-           "    fix: check that c is up and its network link works" in proc.stdout
+    assert (
+        "  - c: ssh: ssh: connect to host c port 22: Connection timed out\n"
+        "    fix: check that c is up and its network link works" in proc.stdout
+    )
     # the resolver's own words differ (no DNS here: "Temporary failure in name resolution")
-    assert re.search(r"  - nosuch: ssh: ssh: Could not resolve hostname nosuch: .*\n"
-                     r"    fix: check the name 'nosuch': it must resolve on this host", proc.stdout)
+    assert re.search(
+        r"  - nosuch: ssh: ssh: Could not resolve hostname nosuch: .*\n"
+        r"    fix: check the name 'nosuch': it must resolve on this host",
+        proc.stdout,
+    )
     table = rows(proc.stdout)
     assert table[("c", "ssh")] == table[("nosuch", "ssh")] == "failed"
     assert ("c", "path") not in table and ("nosuch", "path") not in table
@@ -373,10 +399,12 @@ def test_cluster_interface_no_host_has_and_install_missing_on_one_host(cluster, 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     table = rows(proc.stdout)
     assert table[("c", "ssh")] == "ok" and table[("c", "path")] == "failed"
-    assert f"  - c: path: {PYTHON} does not exist there\n    fix: give c this install at the same path" \
-        in proc.stdout
+    assert f"  - c: path: {PYTHON} does not exist there\n    fix: give c this install at the same path" in proc.stdout
     for host in ("a", "b"):
         assert table[(host, "path")] == table[(host, "versions")] == "ok"
-        assert re.search(rf"  - {host}: network: no address on nosuch0 \(this host has: .*eth0 10\.77\.0\.\d+/24.*\)\n"
-                         rf"    fix: name a network {host} has: network_interface in a cluster spec", proc.stdout)
+        assert re.search(
+            rf"  - {host}: network: no address on nosuch0 \(this host has: .*eth0 10\.77\.0\.\d+/24.*\)\n"
+            rf"    fix: name a network {host} has: network_interface in a cluster spec",
+            proc.stdout,
+        )
     assert cluster.processes() == []

@@ -1,5 +1,6 @@
 """Exact sharded drawing: k ranks' blocks are bit-identical to one draw of the whole,
 for every sampler and every region kind, rejection sampling included."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ from pinnrun.sampling.sequences import METHODS, unit_block
 from pinnrun.sampling.shards import shard
 from test_regions import R_HOLE, REGION_NAMES, region_of
 
-N = 37   # per rank (weak) and in all (strong, k = 2, 3: blocks of differing sizes)
+N = 37  # per rank (weak) and in all (strong, k = 2, 3: blocks of differing sizes)
 
 
 def samplers(region):
@@ -24,14 +25,15 @@ def samplers(region):
 
 
 def blocks(sampler, method, seed, points, k, scaling):
-    drawn = [draw(sampler, method, seed, s.start, s.count, s.total)
-             for s in (shard(points, r, k, scaling) for r in range(k))]
+    drawn = [
+        draw(sampler, method, seed, s.start, s.count, s.total) for s in (shard(points, r, k, scaling) for r in range(k))
+    ]
     x = np.concatenate([d[0] for d in drawn])
     normals = None if drawn[0][1] is None else np.concatenate([d[1] for d in drawn])
     return x, normals
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "uniform"])   # uniform: an alias, tested below
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "uniform"])  # uniform: an alias, tested below
 @pytest.mark.parametrize("name", REGION_NAMES)
 def test_ranks_together_hold_exactly_what_one_rank_draws(name, method):
     region = region_of(name)
@@ -57,7 +59,7 @@ def test_rejection_blocks_straddling_candidate_chunks_stay_exact(method):
     cuts = [0, 1, CHUNK - 5, CHUNK + 3, 2 * CHUNK + 17, total]
     parts = [draw(sampler, method, 2, a, b - a, total)[0] for a, b in zip(cuts, cuts[1:])]
     np.testing.assert_array_equal(np.concatenate(parts), whole)
-    assert len(np.unique(whole, axis=0)) == total          # no point twice
+    assert len(np.unique(whole, axis=0)) == total  # no point twice
     assert not (np.linalg.norm(whole, axis=1) < R_HOLE).any()
 
 
@@ -71,8 +73,9 @@ def test_without_rejection_a_draw_is_the_unit_block_mapped():
 
 def test_uniform_is_the_old_name_of_pseudo_random():
     sampler = region_of("union").interior()
-    np.testing.assert_array_equal(draw(sampler, "uniform", 1, 3, 40, 100)[0],
-                                  draw(sampler, "pseudo-random", 1, 3, 40, 100)[0])
+    np.testing.assert_array_equal(
+        draw(sampler, "uniform", 1, 3, 40, 100)[0], draw(sampler, "pseudo-random", 1, 3, 40, 100)[0]
+    )
 
 
 def test_hammersley_first_coordinate_is_a_shifted_regular_grid():
@@ -80,13 +83,13 @@ def test_hammersley_first_coordinate_is_a_shifted_regular_grid():
     steps = np.diff(u[:, 0])
     np.testing.assert_allclose(steps, 1 / 8)
     assert 0 <= u[0, 0] < 1 / 8
-    assert not np.array_equal(u, unit_block("hammersley", 3, 5, 0, 8, 8))   # the seed matters
+    assert not np.array_equal(u, unit_block("hammersley", 3, 5, 0, 8, 8))  # the seed matters
 
 
 def test_accepted_fraction_estimates_the_kept_share():
     assert accepted_fraction(region_of("disk").interior(), 4096) == 1.0
     kept = accepted_fraction(region_of("difference").interior(), 4096)
-    assert kept == pytest.approx(1 - np.pi * R_HOLE ** 2 / 4, abs=0.01)
+    assert kept == pytest.approx(1 - np.pi * R_HOLE**2 / 4, abs=0.01)
 
 
 def test_an_empty_part_is_refused_in_bounded_time():

@@ -1,6 +1,7 @@
 """Elastic training for real: 2 ranks, `kill -9` of one, training goes on with 1 from the last
 commit and grows back to 2 when Horovod lets the host back in (its failure cooldown, 5-10 s);
 the run finishes with every step logged once. Plus what `--elastic` refuses."""
+
 from __future__ import annotations
 
 import json
@@ -15,18 +16,36 @@ import pytest
 from helpers import PROBLEMS
 from test_distributed import alive, injected, pinnrun
 
-SETS = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=5000", "training.lbfgs.steps=200",
-        "training.log_every=100", "scaling=strong", "reference=null"]
+SETS = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    "training.adam.steps=5000",
+    "training.lbfgs.steps=200",
+    "training.log_every=100",
+    "scaling=strong",
+    "reference=null",
+]
 WAIT = 240  # seconds for the whole run on 2 busy cores (measured ~50 s alone)
 
 
 def started(tmp_path, *flags: str) -> tuple:
     """An elastic 2-rank training under tmp_path/run, once it logged step 500: (run folder, marks, launcher)."""
     out, marks = tmp_path / "run", tmp_path / "marks"
-    cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--elastic",
-           "--out", str(out), *[a for s in SETS for a in ("--set", s)], *flags]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=os.environ | injected(marks))
+    cmd = [
+        sys.executable,
+        "-m",
+        "pinnrun.cli",
+        "train",
+        str(PROBLEMS / "burgers_soft.yaml"),
+        "--elastic",
+        "--out",
+        str(out),
+        *[a for s in SETS for a in ("--set", s)],
+        *flags,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | injected(marks)
+    )
     deadline = time.monotonic() + WAIT
     while not (out / "metrics.jsonl").exists() or '"step": 500' not in (out / "metrics.jsonl").read_text():
         if time.monotonic() > deadline or proc.poll() is not None:
@@ -72,8 +91,13 @@ def test_elastic_refuses_what_it_cannot_run(tmp_path):
         ("--elastic", "--np", "2"): "--np, --gpus and --launcher do not apply",
         ("--elastic", "--min-np", "3", "--max-np", "2"): "--min-np 3 is more than --max-np 2",
         ("--max-np", "2"): "--min-np, --max-np and --elastic-timeout are for --elastic",
-        ("--elastic", "--set", "sampling.adapt.method=resample", "--set", "sampling.adapt.every=100"):
-            "--elastic does not support sampling.adapt yet",
+        (
+            "--elastic",
+            "--set",
+            "sampling.adapt.method=resample",
+            "--set",
+            "sampling.adapt.every=100",
+        ): "--elastic does not support sampling.adapt yet",
     }
     for flags, message in cases.items():
         proc = pinnrun("train", spec, *flags, "--dry-run")
@@ -85,19 +109,32 @@ def test_elastic_refuses_what_it_cannot_run(tmp_path):
 
 
 def test_the_elastic_command_and_discovery_script(tmp_path):
-    proc = pinnrun("train", PROBLEMS / "burgers_soft.yaml", "--elastic", "--hosts", "h1:2,h2:2", "--min-np", "2",
-                   "--dry-run", "--out", tmp_path / "run")
+    proc = pinnrun(
+        "train",
+        PROBLEMS / "burgers_soft.yaml",
+        "--elastic",
+        "--hosts",
+        "h1:2,h2:2",
+        "--min-np",
+        "2",
+        "--dry-run",
+        "--out",
+        tmp_path / "run",
+    )
     assert proc.returncode == 0, proc.stderr
-    assert (f"horovodrun -np 4 --min-np 2 --max-np 4 --host-discovery-script {tmp_path}/run/elastic/"
-            "discover-hosts.sh --blacklist-cooldown-range 5 300 --elastic-timeout 120 --gloo") in proc.stdout
+    assert (
+        f"horovodrun -np 4 --min-np 2 --max-np 4 --host-discovery-script {tmp_path}/run/elastic/"
+        "discover-hosts.sh --blacklist-cooldown-range 5 300 --elastic-timeout 120 --gloo"
+    ) in proc.stdout
     assert "--network-interface" not in proc.stdout  # remote hosts: Horovod picks the common interface
     assert proc.stdout.rstrip().endswith(f"-m pinnrun.worker {tmp_path}/run --elastic")
 
 
 @pytest.mark.slow
 def test_fewer_ranks_than_min_np_end_the_run_in_bounded_time_with_its_reason(tmp_path):
-    out, marks, proc = started(tmp_path, "--min-np", "2", "--elastic-timeout", "10",
-                               "--set", "training.checkpoint.every_steps=200")
+    out, marks, proc = started(
+        tmp_path, "--min-np", "2", "--elastic-timeout", "10", "--set", "training.checkpoint.every_steps=200"
+    )
     try:
         (out / "elastic" / "hosts").write_text("localhost:1\n")  # the other host is gone for good
         killed = time.monotonic()

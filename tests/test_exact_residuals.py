@@ -8,6 +8,7 @@ TensorFlow ops (its derivatives flow through evaluate_fields as the real net's d
 parameters sit at their true values, and every term's loss must vanish to rounding. Data terms
 are the observations' noise: ~0 for clean files, the stated noise level for noisy ones.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -32,8 +33,10 @@ BOUND = 1e-22
 # The exact outputs where the reference gives other quantities: navier_stokes_inverse's reference
 # is the velocity (derived u = psi_y, v = -psi_x); its header comment gives psi and p.
 SUPPLIED = {
-    "navier_stokes_inverse": {"psi": "y + cos(x - t)*cos(y)*exp(-2*nu*t)",
-                              "p": "-(cos(2*(x - t)) + cos(2*y))*exp(-4*nu*t)/4"},
+    "navier_stokes_inverse": {
+        "psi": "y + cos(x - t)*cos(y)*exp(-2*nu*t)",
+        "p": "-(cos(2*(x - t)) + cos(2*y))*exp(-4*nu*t)/4",
+    },
 }
 
 # Shipped problems without a closed-form solution: nothing exact to put in their equations.
@@ -72,10 +75,15 @@ class ExactNet(tf.Module):
         self.dtype = tf.float64
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        env = {name: x[:, i:i + 1] for i, name in enumerate(self.problem.inputs)} | self.problem.constants
+        env = {name: x[:, i : i + 1] for i, name in enumerate(self.problem.inputs)} | self.problem.constants
         # a constant expression folds to a float: broadcast it to a column
-        return tf.concat([self.factor * (self.expressions[out].evaluate(env, backend="tf") + tf.zeros_like(x[:, :1]))
-                          for out in self.problem.outputs], axis=1)
+        return tf.concat(
+            [
+                self.factor * (self.expressions[out].evaluate(env, backend="tf") + tf.zeros_like(x[:, :1]))
+                for out in self.problem.outputs
+            ],
+            axis=1,
+        )
 
 
 @lru_cache(maxsize=None)
@@ -94,11 +102,14 @@ def session_of(name: str, overrides: tuple[str, ...] = ()):
 def exact_solution(name: str, problem) -> dict:
     """Output name -> parsed exact expression: the test's own (SUPPLIED) or the spec's reference.exact."""
     if name in SUPPLIED:
-        return {out: parse(text, variables=problem.inputs, constants=problem.constants)
-                for out, text in SUPPLIED[name].items()}
+        return {
+            out: parse(text, variables=problem.inputs, constants=problem.constants)
+            for out, text in SUPPLIED[name].items()
+        }
     ref = problem.reference
-    assert ref is not None and ref.exact is not None, \
+    assert ref is not None and ref.exact is not None, (
         f"{name}: no exact reference; list it in NOT_COVERED with why, or give its outputs in SUPPLIED"
+    )
     exact = exact_expressions(problem, ref)  # the forms validation parsed
     missing = [out for out in problem.outputs if out not in exact]
     assert not missing, f"{name}: reference.exact lacks {missing}; give every output in SUPPLIED"
@@ -135,8 +146,9 @@ def test_exact_solution_satisfies_every_term(name, overrides):
         if noise:
             # its loss is the noise: within a factor 2 of its expected size (50+ observations)
             expected = expected_noise_loss(session, term, noise)
-            assert 0.5 * expected < loss < 2 * expected, \
+            assert 0.5 * expected < loss < 2 * expected, (
                 f"{name}: data term {term.name}: loss {loss:.3e}, noise {noise} implies {expected:.3e}"
+            )
         else:
             assert loss < BOUND, f"{name}: term {term.name} ({term.kind}): loss {loss:.3e} >= {BOUND:.0e}"
         checked.add(term.name)
@@ -152,11 +164,14 @@ def test_a_wrong_solution_is_caught(name):
     assert max(tight.values()) > 1e10 * BOUND, f"{name}: 1% off the exact solution went unnoticed: {tight}"
 
 
-@pytest.mark.parametrize("name, term, wrong_value", [
-    # the mistakes this file guards against: the sign of du/dn in a Robin and a Neumann value
-    ("heat_disk", "rim", "exp(-t)*(cos(x)*cos(y) + x*sin(x)*cos(y) + y*cos(x)*sin(y))"),
-    ("poisson2d_mixed", "u_top", "pi*sin(pi*x)"),
-])
+@pytest.mark.parametrize(
+    "name, term, wrong_value",
+    [
+        # the mistakes this file guards against: the sign of du/dn in a Robin and a Neumann value
+        ("heat_disk", "rim", "exp(-t)*(cos(x)*cos(y) + x*sin(x)*cos(y) + y*cos(x)*sin(y))"),
+        ("poisson2d_mixed", "u_top", "pi*sin(pi*x)"),
+    ],
+)
 def test_a_sign_error_in_a_condition_is_caught(name, term, wrong_value):
     session = session_of(name, (f"conditions.{term}.value={wrong_value}",))
     losses = term_losses(session, ExactNet(session.problem, exact_solution(name, session.problem)))
@@ -170,5 +185,6 @@ def test_every_problem_is_checked_or_listed():
     assert {n for n, _ in CASES} == shipped - set(NOT_COVERED)
     for name in NOT_COVERED:  # the reason still holds: no closed-form exact solution to check with
         _, problem = load_problem(PROBLEMS / f"{name}.yaml")
-        assert problem.reference is None or problem.reference.exact is None, \
+        assert problem.reference is None or problem.reference.exact is None, (
             f"{name} now has reference.exact: check it (remove it from NOT_COVERED)"
+        )

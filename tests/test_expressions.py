@@ -25,6 +25,7 @@ def d(output: str, *wrt: str) -> Derivative:
 # Parsing: names and derivatives
 # --------------------------------------------------------------------------
 
+
 def test_burgers_residual_names() -> None:
     expr = parse("u_t + u*u_x - nu*u_xx", **BURGERS)
     assert expr.derivatives == {d("u", "t"), d("u", "x"), d("u", "x", "x")}
@@ -84,6 +85,7 @@ def test_numbers_from_yaml() -> None:
 # --------------------------------------------------------------------------
 # Parsing: rejections
 # --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("source", "message"),
@@ -164,21 +166,27 @@ def test_expression_error_is_value_error() -> None:
 # numpy evaluation
 # --------------------------------------------------------------------------
 
+
 def test_numpy_burgers_residual() -> None:
     expr = parse("u_t + u*u_x - nu*u_xx", **BURGERS)
     u = np.array([1.0, 2.0])
-    env = {"u": u, "nu": 0.5, d("u", "t"): np.array([0.1, 0.2]),
-           d("u", "x"): np.array([3.0, 4.0]), d("u", "x", "x"): np.array([2.0, 6.0])}
+    env = {
+        "u": u,
+        "nu": 0.5,
+        d("u", "t"): np.array([0.1, 0.2]),
+        d("u", "x"): np.array([3.0, 4.0]),
+        d("u", "x", "x"): np.array([2.0, 6.0]),
+    }
     np.testing.assert_allclose(expr.evaluate(env), [0.1 + 3.0 - 1.0, 0.2 + 8.0 - 3.0])
 
 
 def test_numpy_functions_match_hand_values() -> None:
     x = np.array([0.25, 0.5])
-    expr = parse("exp(-pi**2*k*t)*sin(pi*x) + sqrt(x) - abs(-x) + sign(-x) + atan2(x, 1)",
-                 variables=("x", "t"), constants=("k",))
+    expr = parse(
+        "exp(-pi**2*k*t)*sin(pi*x) + sqrt(x) - abs(-x) + sign(-x) + atan2(x, 1)", variables=("x", "t"), constants=("k",)
+    )
     got = expr.evaluate({"x": x, "t": 2.0, "k": 0.1})
-    want = (np.exp(-math.pi**2 * 0.2) * np.sin(math.pi * x) + np.sqrt(x) - x - 1.0
-            + np.arctan2(x, 1.0))
+    want = np.exp(-(math.pi**2) * 0.2) * np.sin(math.pi * x) + np.sqrt(x) - x - 1.0 + np.arctan2(x, 1.0)
     np.testing.assert_allclose(got, want)
     assert parse("-x + +x**2/4", variables=("x",)).evaluate({"x": 2.0}) == pytest.approx(-1.0)
 
@@ -212,18 +220,29 @@ def test_unknown_backend() -> None:
 # TensorFlow evaluation
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_tf_dtype_and_values(dtype_name: str) -> None:
     tf = pytest.importorskip("tensorflow")
     dtype = getattr(tf, dtype_name)
     x_np = np.array([0.1, 0.5, 0.9])
     x = tf.constant(x_np, dtype=dtype)
-    expr = parse("exp(-pi**2*k*t)*sin(pi*x) + x**2 - 2.0*x + 2.0 - x**0.5 + erf(x) + atan2(1, x)",
-                 variables=("x", "t"), constants=("k",))
+    expr = parse(
+        "exp(-pi**2*k*t)*sin(pi*x) + x**2 - 2.0*x + 2.0 - x**0.5 + erf(x) + atan2(1, x)",
+        variables=("x", "t"),
+        constants=("k",),
+    )
     result = expr.evaluate({"x": x, "t": 0.5, "k": 0.1}, backend="tf")
     assert result.dtype == dtype
-    want = (np.exp(-math.pi**2 * 0.05) * np.sin(math.pi * x_np) + x_np**2 - 2 * x_np + 2
-            - np.sqrt(x_np) + np.array([math.erf(v) for v in x_np]) + np.arctan2(1.0, x_np))
+    want = (
+        np.exp(-(math.pi**2) * 0.05) * np.sin(math.pi * x_np)
+        + x_np**2
+        - 2 * x_np
+        + 2
+        - np.sqrt(x_np)
+        + np.array([math.erf(v) for v in x_np])
+        + np.arctan2(1.0, x_np)
+    )
     tol = 1e-6 if dtype_name == "float32" else 1e-12
     np.testing.assert_allclose(result.numpy(), want, rtol=tol, atol=tol)
 
@@ -261,7 +280,8 @@ def test_tf_trainable_constant_is_not_folded() -> None:
     x = tf.constant([1.0, 2.0], dtype=tf.float64)
     with tf.GradientTape() as tape:
         result = parse("exp(nu)*x + sin(nu*x)", variables=("x",), constants=("nu",)).evaluate(
-            {"x": x, "nu": nu}, backend="tf")
+            {"x": x, "nu": nu}, backend="tf"
+        )
         total = tf.reduce_sum(result)
     xs = np.array([1.0, 2.0])
     np.testing.assert_allclose(result.numpy(), math.exp(0.5) * xs + np.sin(0.5 * xs), rtol=1e-15)
@@ -275,10 +295,10 @@ def test_tf_trainable_constant_is_not_folded() -> None:
 # evaluate_constants
 # --------------------------------------------------------------------------
 
+
 def test_evaluate_constants_chained() -> None:
     values = evaluate_constants({"nu": "0.01/pi", "k": "2*nu", "n": 3, "a": "e**2"})
-    assert values == pytest.approx({"nu": 0.01 / math.pi, "k": 0.02 / math.pi, "n": 3.0,
-                                    "a": math.e**2})
+    assert values == pytest.approx({"nu": 0.01 / math.pi, "k": 0.02 / math.pi, "n": 3.0, "a": math.e**2})
     assert all(type(v) is float for v in values.values())
 
 

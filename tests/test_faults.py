@@ -7,6 +7,7 @@ markers (tests/inject/sitecustomize.py), independent of the heartbeats under tes
 plain tests cover the pieces: the hang watch, the launcher record behind `dead`, the
 rank's dead summary, Horovod's stall bound.
 """
+
 from __future__ import annotations
 
 import errno
@@ -41,10 +42,10 @@ from pinnrun.results.heartbeat import HEARTBEATS, read_beats, write_beat
 from pinnrun.results.launcher_record import LAUNCHER, launcher_gone, process_start, record_launcher, this_launcher
 
 LONG = ["network.hidden=[8,8]", "training.adam.steps=1000000", "training.log_every=50", "reference=null"]
-START_WAIT = 120      # seconds for 2 ranks to import TensorFlow and log a first step (5-6 s measured, 2 cores)
-GONE_WAIT = 10        # seconds every rank may take to disappear after `kill -9` of the launcher (1.1 s measured)
+START_WAIT = 120  # seconds for 2 ranks to import TensorFlow and log a first step (5-6 s measured, 2 cores)
+GONE_WAIT = 10  # seconds every rank may take to disappear after `kill -9` of the launcher (1.1 s measured)
 HANG_TIMEOUT = 5
-HANG_MARGIN = 10      # detection within HANG_TIMEOUT + this (6.2 s measured from SIGSTOP to the job's end)
+HANG_MARGIN = 10  # detection within HANG_TIMEOUT + this (6.2 s measured from SIGSTOP to the job's end)
 # A signal: the ranks stop at their next chunk, or the hard stop after the default 60 s grace (+ its ~20 s).
 SIGNAL_WAIT = 100
 
@@ -52,6 +53,7 @@ SIGNAL_WAIT = 100
 # --------------------------------------------------------------------------
 # the pieces
 # --------------------------------------------------------------------------
+
 
 def beat(rank: int, count: int, ended: bool = False, host: str = "h1", pid: int = 100) -> dict:
     return {"rank": rank, "host": host, "pid": pid + rank, "beat": count, "ended": ended}
@@ -80,8 +82,10 @@ def test_before_its_first_beat_a_rank_gets_the_start_up_time():
     assert watch.observe({0: beat(0, 0)}, now=299.5) is None
     hang = watch.observe({0: beat(0, 1)}, now=300.5)
     assert hang == Hang(rank=1, host=None, pid=None, silent=300.5, started=False)
-    assert hang_line(hang, Faults(startup_timeout=300)) == \
-        "rank 1 never started: no heartbeat 300 s after launch; stopping the job"
+    assert (
+        hang_line(hang, Faults(startup_timeout=300))
+        == "rank 1 never started: no heartbeat 300 s after launch; stopping the job"
+    )
 
 
 def test_a_rank_that_ended_or_exited_is_not_hung():
@@ -101,14 +105,20 @@ def test_the_hang_line_and_summary_name_the_rank_and_host(tmp_path):
     faults = Faults(hang_timeout=30)
     assert hang_line(hang, faults) == "rank 1 on node7 hung: no heartbeat for 30 s (--hang-timeout); stopping the job"
     # rank 0, stopped by the launcher's SIGTERM, said so; two checkpoints were written before
-    (tmp_path / "summary.json").write_text(json.dumps({"status": "interrupted", "signal": "SIGTERM",
-                                                       "wall_seconds": 3.0}))
+    (tmp_path / "summary.json").write_text(
+        json.dumps({"status": "interrupted", "signal": "SIGTERM", "wall_seconds": 3.0})
+    )
     for step in (100, 200):
         write_checkpoint(tmp_path, step, {"p0": np.zeros(2)}, {"step": step}, keep=3)
     record_hang(tmp_path, hang, faults, time.monotonic())
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary == {"status": "failed", "reason": "rank 1 on node7 hung: no heartbeat for 30 s (--hang-timeout)",
-                       "fault": "hung rank", "wall_seconds": 3.0, "checkpoint": "checkpoints/step-0000000200.npz"}
+    assert summary == {
+        "status": "failed",
+        "reason": "rank 1 on node7 hung: no heartbeat for 30 s (--hang-timeout)",
+        "fault": "hung rank",
+        "wall_seconds": 3.0,
+        "checkpoint": "checkpoints/step-0000000200.npz",
+    }
     record = json.loads((tmp_path / "failures" / "rank-1.json").read_text())
     assert record["reason"] == "hung on node7: no heartbeat for 30 s (--hang-timeout)"
     assert record["time"] < time.time() - 30  # dated when it fell silent: before any rank the stop made fail
@@ -139,15 +149,20 @@ def test_later_beats_rewrite_the_file_in_place_so_a_full_disk_does_not_silence_a
 
 def test_horovod_stall_check_is_set_to_the_hang_bound():
     assert Faults(hang_timeout=30).horovod_environment() == {
-        "HOROVOD_STALL_CHECK_TIME_SECONDS": "15", "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "30"}
+        "HOROVOD_STALL_CHECK_TIME_SECONDS": "15",
+        "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "30",
+    }
     assert Faults(hang_timeout=1.5).horovod_environment() == {
-        "HOROVOD_STALL_CHECK_TIME_SECONDS": "1", "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "2"}
+        "HOROVOD_STALL_CHECK_TIME_SECONDS": "1",
+        "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": "2",
+    }
 
 
 def test_output_to_a_terminal_that_is_gone_is_dropped_not_raised():
     class HungUp(io.StringIO):
         def write(self, text):
             raise OSError(errno.EIO, "Input/output error")
+
     console = Console(file=HungUp(), force_terminal=False)
     survive_hangup(console)
     console.print("interrupted by SIGHUP: stopping all ranks at their next step…")
@@ -167,8 +182,7 @@ def test_rank_0_records_dead_only_where_no_summary_exists(tmp_path):
     with_checkpoint.mkdir()
     write_checkpoint(with_checkpoint, 300, {"p0": np.zeros(2)}, {"step": 300}, keep=3)
     record_dead(with_checkpoint)
-    assert json.loads((with_checkpoint / "summary.json").read_text())["checkpoint"] == \
-        "checkpoints/step-0000000300.npz"
+    assert json.loads((with_checkpoint / "summary.json").read_text())["checkpoint"] == "checkpoints/step-0000000300.npz"
     other = tmp_path / "other"
     other.mkdir()
     (other / "summary.json").write_text('{"status": "finished"}')
@@ -209,8 +223,10 @@ def status_of(run: Path, gone) -> tuple[str, str | None]:
 def test_a_run_without_result_whose_launcher_is_gone_is_dead(tmp_path):
     (tmp_path / "run.json").write_text("{}")
     (tmp_path / LAUNCHER).write_text(json.dumps({"pid": 4242, "host": "h1"}))
-    assert status_of(tmp_path, gone=lambda record: True) == \
-        ("dead", "the launcher (pid 4242) is gone and left no result")
+    assert status_of(tmp_path, gone=lambda record: True) == (
+        "dead",
+        "the launcher (pid 4242) is gone and left no result",
+    )
     assert status_of(tmp_path, gone=lambda record: False)[0] == "running"
     status, reason = status_of(tmp_path, gone=lambda record: None)  # another host: how long it has been quiet
     assert status == "running" and "last write" in reason
@@ -230,6 +246,7 @@ def test_a_damaged_or_missing_launcher_record_leaves_the_run_running(tmp_path):
 # real 2-rank runs
 # --------------------------------------------------------------------------
 
+
 def distributed():
     """tests/test_distributed.py's helpers (`alive`, `injected`); importing it skips without Horovod."""
     import test_distributed
@@ -238,10 +255,22 @@ def distributed():
 
 
 def start_training(out: Path, marks: Path, *flags: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--np", "2",
-           "--out", str(out), *[a for s in LONG for a in ("--set", s)], *flags]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=os.environ | distributed().injected(marks))
+    cmd = [
+        sys.executable,
+        "-m",
+        "pinnrun.cli",
+        "train",
+        str(PROBLEMS / "burgers_soft.yaml"),
+        "--np",
+        "2",
+        "--out",
+        str(out),
+        *[a for s in LONG for a in ("--set", s)],
+        *flags,
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ | distributed().injected(marks)
+    )
 
 
 def started_job(tmp_path: Path, cleanup: list, *flags: str) -> tuple[Path, subprocess.Popen, list[int]]:
@@ -319,8 +348,9 @@ def test_kill_9_of_the_launcher_leaves_no_rank_and_the_run_reads_dead(tmp_path, 
     print(f"ranks gone {seconds:.1f} s after kill -9 of the launcher")
     time.sleep(0.5)  # mpirun too
     assert leftovers(out) == ""
-    shown = subprocess.run([sys.executable, "-m", "pinnrun.cli", "inspect", str(out), "--json"],
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "pinnrun.cli", "inspect", str(out), "--json"], capture_output=True, text=True, timeout=60
+    )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["status"] == "dead"
 
@@ -372,10 +402,27 @@ def test_a_closed_terminal_stops_the_run_cleanly(tmp_path, cleanup):
     def own_terminal():
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    cmd = [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), "--np", "2",
-           "--out", str(out), *[a for s in LONG for a in ("--set", s)]]
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=own_terminal,
-                            env=os.environ | distributed().injected(marks))
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "pinnrun.cli",
+        "train",
+        str(PROBLEMS / "burgers_soft.yaml"),
+        "--np",
+        "2",
+        "--out",
+        str(out),
+        *[a for s in LONG for a in ("--set", s)],
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=own_terminal,
+        env=os.environ | distributed().injected(marks),
+    )
     os.close(slave)
     cleanup.append(proc.pid)
     stop_reading = threading.Event()
@@ -407,12 +454,17 @@ def drain(fd: int, stop: threading.Event) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 def test_the_local_gloo_launcher_passes_each_stop_signal_to_its_ranks(tmp_path, sig, cleanup):
     """pinnrun's own Gloo launcher, with ranks that only sleep: the signal ends every rank."""
-    code = ("import os, signal, sys, time\n"
-            f"open(os.path.join({str(tmp_path)!r}, 'pid-' + os.environ['HOROVOD_RANK']), 'w').write(str(os.getpid()))\n"
-            "signal.signal(signal.SIGHUP, lambda s, f: sys.exit(128 + s))\n"  # as the worker: a handled signal
-            "time.sleep(100)")
-    proc = subprocess.Popen([sys.executable, "-m", "pinnrun.launch.gloo_local", "2", sys.executable, "-c", code],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    code = (
+        "import os, signal, sys, time\n"
+        f"open(os.path.join({str(tmp_path)!r}, 'pid-' + os.environ['HOROVOD_RANK']), 'w').write(str(os.getpid()))\n"
+        "signal.signal(signal.SIGHUP, lambda s, f: sys.exit(128 + s))\n"  # as the worker: a handled signal
+        "time.sleep(100)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pinnrun.launch.gloo_local", "2", sys.executable, "-c", code],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     cleanup.append(proc.pid)
     deadline = time.monotonic() + 60
     while not all((tmp_path / f"pid-{r}").exists() for r in range(2)) and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ the wrong kind, a hostile expression, a huge number, a deleted or unknown key, o
 spliced into the YAML text. Hypothesis runs seeded and bounded, in process through click's
 runner (a subprocess per spec would take minutes).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,12 +28,47 @@ SHIPPED = sorted(p.stem for p in PROBLEMS.glob("*.yaml"))
 
 # Values a careless or hostile author might write into any field.
 HOSTILE_STRINGS = [
-    "", " ", "u", "x", "1/0", "log(0)", "sqrt(-1)", "exp(1000)", "(-8)**(1/3)", "9**9**9**9",
-    "u_xx + 9**9**9**9*u", "__import__('os').system('true')", "().__class__", "u.real", "u[0]",
-    "lambda: 0", "u if u else 1", "u # comment", "\uff55_xx", "u\x00", "u\x1b[31m", "u\nv",
-    "$(touch /tmp/pinnrun-fuzz)", "`id`", "; rm -rf /", "-" * 600 + "1", "+".join(["1"] * 900),
-    "(" * 300 + "1" + ")" * 300, "u_" + "x" * 200, "sin(" * 120 + "x" + ")" * 120,
-    "1e308*10", "-1e308*10", "nan", "inf", "true", "null", "~", "&a", "*a", "{a: 1}", "[1, 2]",
+    "",
+    " ",
+    "u",
+    "x",
+    "1/0",
+    "log(0)",
+    "sqrt(-1)",
+    "exp(1000)",
+    "(-8)**(1/3)",
+    "9**9**9**9",
+    "u_xx + 9**9**9**9*u",
+    "__import__('os').system('true')",
+    "().__class__",
+    "u.real",
+    "u[0]",
+    "lambda: 0",
+    "u if u else 1",
+    "u # comment",
+    "\uff55_xx",
+    "u\x00",
+    "u\x1b[31m",
+    "u\nv",
+    "$(touch /tmp/pinnrun-fuzz)",
+    "`id`",
+    "; rm -rf /",
+    "-" * 600 + "1",
+    "+".join(["1"] * 900),
+    "(" * 300 + "1" + ")" * 300,
+    "u_" + "x" * 200,
+    "sin(" * 120 + "x" + ")" * 120,
+    "1e308*10",
+    "-1e308*10",
+    "nan",
+    "inf",
+    "true",
+    "null",
+    "~",
+    "&a",
+    "*a",
+    "{a: 1}",
+    "[1, 2]",
     "x" * 20000,
 ]
 NUMBERS = [0, -1, 1, 2**31, 2**63, 10**30, 1e15, 1e308, -1e308, 1e-320, 0.5, math.pi]
@@ -40,7 +76,10 @@ NUMBERS = [0, -1, 1, 2**31, 2**63, 10**30, 1e15, 1e308, -1e308, 1e-320, 0.5, mat
 
 def scalars():
     return st.one_of(
-        st.sampled_from(HOSTILE_STRINGS), st.sampled_from(NUMBERS), st.booleans(), st.none(),
+        st.sampled_from(HOSTILE_STRINGS),
+        st.sampled_from(NUMBERS),
+        st.booleans(),
+        st.none(),
         st.integers(min_value=-(2**70), max_value=2**70),
         st.floats(allow_nan=True, allow_infinity=True),
         st.text(max_size=40),
@@ -48,9 +87,11 @@ def scalars():
 
 
 def values():
-    return st.recursive(scalars(), lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=8)
+    return st.recursive(
+        scalars(),
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+        max_leaves=8,
+    )
 
 
 def paths(data, prefix=()):
@@ -87,8 +128,12 @@ def mutated_specs(draw) -> bytes:
         where = paths(data)
         if not where:
             break
-        edit(data, draw(st.sampled_from(where)), draw(st.sampled_from(["replace", "replace", "delete", "wrap",
-                                                                        "unknown"])), draw(values()))
+        edit(
+            data,
+            draw(st.sampled_from(where)),
+            draw(st.sampled_from(["replace", "replace", "delete", "wrap", "unknown"])),
+            draw(values()),
+        )
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
     if draw(st.integers(0, 4)) == 0:  # raw bytes spliced into the text
         at = draw(st.integers(0, len(text)))
@@ -97,8 +142,7 @@ def mutated_specs(draw) -> bytes:
 
 
 def assert_one_line_or_valid(result, what: str) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{what}: raised {result.exception!r}")
+    assert result.exception is None or isinstance(result.exception, SystemExit), f"{what}: raised {result.exception!r}"
     assert result.exit_code in (0, 2), f"{what}: exit {result.exit_code}: {result.output}"
     if result.exit_code == 2:  # one line per error found (a spec's shape errors are all listed)
         lines = result.stderr.splitlines()
@@ -108,8 +152,9 @@ def assert_one_line_or_valid(result, what: str) -> None:
     assert "Traceback" not in result.output
 
 
-SETTINGS = dict(max_examples=2000, deadline=None, database=None, derandomize=True,
-                suppress_health_check=list(HealthCheck))
+SETTINGS = dict(
+    max_examples=2000, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +190,9 @@ def overrides(draw) -> list[str]:
     keys = [".".join(map(str, p)) for p in paths(data)] + ["", ".", "a..b", "network.hidden.99", "x" * 300]
     out = []
     for _ in range(draw(st.integers(1, 3))):
-        value = draw(st.one_of(st.sampled_from(HOSTILE_STRINGS + ["[" * 600, "{a: " * 200, "&a [*a]"]),
-                               st.text(max_size=30)))
+        value = draw(
+            st.one_of(st.sampled_from(HOSTILE_STRINGS + ["[" * 600, "{a: " * 200, "&a [*a]"]), st.text(max_size=30))
+        )
         out += ["--set", f"{draw(st.sampled_from(keys))}={value}"]
     return out
 

@@ -1,5 +1,6 @@
 """On a GPU (skipped elsewhere; `scripts/gpu_check.sh` runs them): a rank claims the GPU, and
 the loss and gradient it computes there are the CPU's, whole and in micro-batches."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,10 +11,17 @@ from helpers import PROBLEMS
 from pinnrun.training.comm import LocalComm
 from pinnrun.training.session import build_session
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not tf.config.list_physical_devices("GPU"),
-                                                  reason="no GPU visible to TensorFlow")]
-SETS = ["network.hidden=[32,32]", "network.dtype=float64", "sampling.points.burgers=3001",
-        "sampling.points.initial=129", "sampling.points.walls=131"]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="no GPU visible to TensorFlow"),
+]
+SETS = [
+    "network.hidden=[32,32]",
+    "network.dtype=float64",
+    "sampling.points.burgers=3001",
+    "sampling.points.initial=129",
+    "sampling.points.walls=131",
+]
 
 
 def value_and_gradient(device: str, *sets: str):

@@ -7,6 +7,7 @@ all, as one `error: FILE:LINE: FIELD: ...` line and exit 2; variable values take
 printable and reach the ranks exactly, quoted in `--dry-run` and in real runs through
 horovodrun and mpirun (where a marker file would appear if a shell ever ran them).
 """
+
 from __future__ import annotations
 
 import io
@@ -49,13 +50,29 @@ ssh_port: {ssh_port}
 env:
   {env_key}: {env_value}
 """
-DEFAULTS = {"name": "localhost", "slots": 2, "gpus": 0, "launcher": "mpirun", "controller": "mpi",
-            "network_interface": "lo", "ssh_port": 22, "env_key": "OK", "env_value": "1"}
+DEFAULTS = {
+    "name": "localhost",
+    "slots": 2,
+    "gpus": 0,
+    "launcher": "mpirun",
+    "controller": "mpi",
+    "network_interface": "lo",
+    "ssh_port": 22,
+    "env_key": "OK",
+    "env_value": "1",
+}
 # template slot -> (line, field as the error names it; {key} is the variable's name)
-FIELDS = {"name": (2, "hosts[0].name"), "slots": (3, "hosts[0].slots"), "gpus": (4, "hosts[0].gpus"),
-          "launcher": (5, "launcher"), "controller": (6, "controller"),
-          "network_interface": (7, "network_interface"), "ssh_port": (8, "ssh_port"),
-          "env_key": (10, "env.{key}"), "env_value": (10, "env.{key}")}
+FIELDS = {
+    "name": (2, "hosts[0].name"),
+    "slots": (3, "hosts[0].slots"),
+    "gpus": (4, "hosts[0].gpus"),
+    "launcher": (5, "launcher"),
+    "controller": (6, "controller"),
+    "network_interface": (7, "network_interface"),
+    "ssh_port": (8, "ssh_port"),
+    "env_key": (10, "env.{key}"),
+    "env_value": (10, "env.{key}"),
+}
 
 
 def hostile(name: str, mark: Path) -> str:
@@ -140,6 +157,7 @@ def test_printable_falls_back_to_env_for_names_a_shell_cannot_assign() -> None:
 # the command line: --hosts, --np, and what a real run would do
 # --------------------------------------------------------------------------
 
+
 def pinnrun(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     return subprocess.run([str(PINNRUN), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -166,8 +184,19 @@ def test_the_old_exploit_key_is_refused_before_anything_starts(tmp_path: Path) -
     mark = tmp_path / "MARK"
     cluster = cluster_file(tmp_path, launcher="horovodrun", controller="gloo", env_key=f"K;touch {mark};Z")
     out = tmp_path / "out"
-    proc = pinnrun("train", str(POISSON), "--cluster", str(cluster), "--out", str(out),
-                   "--set", "training.adam.steps=3", "--set", "training.lbfgs=null", cwd=tmp_path)
+    proc = pinnrun(
+        "train",
+        str(POISSON),
+        "--cluster",
+        str(cluster),
+        "--out",
+        str(out),
+        "--set",
+        "training.adam.steps=3",
+        "--set",
+        "training.lbfgs=null",
+        cwd=tmp_path,
+    )
     assert_refused(proc, f"error: {cluster}:10: env.K;touch {mark};Z: not a variable name")
     assert not mark.exists() and not out.exists() and not (tmp_path / "runs").exists()
 
@@ -185,16 +214,22 @@ def test_ranks_this_host_cannot_hold_are_refused(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 
 SHOUTY = "$(touch {m}); `touch {m}` | touch {m} & 'x\"y ${{HOME}} * ~ \\ ünï"
-RECORD = ("import os, sys, json; rank = os.environ.get('HOROVOD_RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0')); "
-          "open(os.path.join(sys.argv[1], 'seen-' + rank), 'w').write(json.dumps(os.environ.get('V')))")
+RECORD = (
+    "import os, sys, json; rank = os.environ.get('HOROVOD_RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0')); "
+    "open(os.path.join(sys.argv[1], 'seen-' + rank), 'w').write(json.dumps(os.environ.get('V')))"
+)
 
 
 def seen_values(folder: Path) -> dict[str, str]:
     return {p.name: json.loads(p.read_text()) for p in sorted(folder.glob("seen-*"))}
 
 
-LAUNCHERS = {"direct": (1, {}), "local": (2, {"controller": "gloo"}), "mpirun": (2, {"launcher": "mpirun"}),
-             "horovodrun": (2, {"launcher": "horovodrun"})}
+LAUNCHERS = {
+    "direct": (1, {}),
+    "local": (2, {"controller": "gloo"}),
+    "mpirun": (2, {"launcher": "mpirun"}),
+    "horovodrun": (2, {"launcher": "horovodrun"}),
+}
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
@@ -208,15 +243,16 @@ def test_each_launcher_hands_the_value_over_exactly(tmp_path: Path, monkeypatch,
     value = SHOUTY.format(m=mark)
     monkeypatch.setenv(f"K;touch {mark};Z", "1")
     ranks, fields = LAUNCHERS[launcher]
-    plan = plan_launch(cluster=Cluster(hosts=[Host(name="localhost", slots=ranks)], env={"V": value}, **fields),
-                       environ={})
+    plan = plan_launch(
+        cluster=Cluster(hosts=[Host(name="localhost", slots=ranks)], env={"V": value}, **fields), environ={}
+    )
     assert plan.launcher == launcher
     monkeypatch.chdir(tmp_path)  # where the relative `touch MARK` below would land
     run_dir = tmp_path / "run $(touch MARK);`touch MARK`"  # the worker's argument, as --out could give it
     run_dir.mkdir()
     cmd = build_command(plan, run_dir)
-    assert cmd[-len(worker_command(run_dir)):] == worker_command(run_dir)
-    cmd = cmd[:-len(worker_command(run_dir))] + [sys.executable, "-c", RECORD, str(run_dir)]
+    assert cmd[-len(worker_command(run_dir)) :] == worker_command(run_dir)
+    cmd = cmd[: -len(worker_command(run_dir))] + [sys.executable, "-c", RECORD, str(run_dir)]
     status, _ = run_job(cmd, plan.env, run_dir, Console(file=io.StringIO()))
     assert status == 0, (run_dir / "worker.log").read_text()
     assert seen_values(run_dir) == {f"seen-{r}": value for r in range(ranks)}
@@ -243,12 +279,31 @@ def test_a_real_training_run_passes_a_hostile_value_literally(tmp_path: Path, la
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
     cluster = tmp_path / "cluster.yaml"
-    cluster.write_text(yaml.safe_dump({
-        "hosts": [{"name": "localhost", "slots": 2}], "launcher": launcher, "controller": controller,
-        "env": {"V": value, "PYTHONPATH": str(hooks), "PINNRUN_TEST_SEEN": str(tmp_path)}}))
+    cluster.write_text(
+        yaml.safe_dump(
+            {
+                "hosts": [{"name": "localhost", "slots": 2}],
+                "launcher": launcher,
+                "controller": controller,
+                "env": {"V": value, "PYTHONPATH": str(hooks), "PINNRUN_TEST_SEEN": str(tmp_path)},
+            }
+        )
+    )
     out = tmp_path / "out"
-    proc = pinnrun("train", str(POISSON), "--cluster", str(cluster), "--out", str(out),
-                   "--set", "training.adam.steps=3", "--set", "training.lbfgs=null", cwd=tmp_path, timeout=300)
+    proc = pinnrun(
+        "train",
+        str(POISSON),
+        "--cluster",
+        str(cluster),
+        "--out",
+        str(out),
+        "--set",
+        "training.adam.steps=3",
+        "--set",
+        "training.lbfgs=null",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((out / "summary.json").read_text())["status"] == "finished"
     assert seen_values(tmp_path) == {"seen-0": value, "seen-1": value}
@@ -256,4 +311,4 @@ def test_a_real_training_run_passes_a_hostile_value_literally(tmp_path: Path, la
     run = json.loads((out / "run.json").read_text())
     assert Path(run["argv"][0]).name == launcher
     words = shlex.split(run["command"])
-    assert f"V={value}" in words and words[-len(run["argv"]):] == run["argv"]
+    assert f"V={value}" in words and words[-len(run["argv"]) :] == run["argv"]

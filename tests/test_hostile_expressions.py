@@ -4,6 +4,7 @@ A refused expression gives one `error: file:line: field: message` line naming th
 exit 2; nothing in it is ever run (no marker file appears); deep or long legal expressions
 are valid or refused, in bounded time.
 """
+
 from __future__ import annotations
 
 import time
@@ -73,7 +74,10 @@ def test_deep_and_long_expressions_are_valid_or_one_line_in_bounded_time(tmp_pat
         started = time.perf_counter()
         result = _validate(_spec_with(tmp_path, problem, path, GENERATED[name]))
         assert result.exception is None or isinstance(result.exception, SystemExit), (
-            name, path, repr(result.exception))
+            name,
+            path,
+            repr(result.exception),
+        )
         assert result.exit_code in (0, 2), (name, path, result.output)
         if result.exit_code == 2:
             lines = result.stderr.splitlines()

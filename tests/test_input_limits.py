@@ -5,6 +5,7 @@ or deep expressions, zip bombs, /dev/zero, FIFOs, bad bytes) is tried here,
 mostly at a size just past the limit so the tests stay fast, and for the bombs
 with the memory Python allocates measured (tracemalloc peak).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -49,7 +50,8 @@ MiB = 1024 * 1024
 # The 9-level "billion laughs": 342 bytes that expand to 9**9 values.
 ALIAS_BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{new}: &{new} [*{old},*{old},*{old},*{old},*{old},*{old},*{old},*{old},*{old}]\n"
-    for old, new in zip("abcdefgh", "bcdefghi"))
+    for old, new in zip("abcdefgh", "bcdefghi")
+)
 
 
 @contextmanager
@@ -95,6 +97,7 @@ def located(text: str) -> SpecError:
 # --------------------------------------------------------------------------
 # YAML: depth, aliases, characters
 # --------------------------------------------------------------------------
+
 
 def test_alias_bomb_is_refused_in_bounded_time_and_memory() -> None:
     assert len(ALIAS_BOMB) < 400
@@ -169,12 +172,15 @@ def test_control_character_is_one_line_with_line_and_column() -> None:
     assert_one_line(err, "control character U+001B at column 9 is not allowed")
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("1" * 5000, "cannot read this int: more than 4300 digits"),
-    ("0x" + "f" * 5000, "cannot read this int: beyond the range of a float"),
-    ("!!int abc", "cannot read this int: invalid literal"),
-    ("!!timestamp 2001-99-99", "cannot read this timestamp: month must be in 1..12"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1" * 5000, "cannot read this int: more than 4300 digits"),
+        ("0x" + "f" * 5000, "cannot read this int: beyond the range of a float"),
+        ("!!int abc", "cannot read this int: invalid literal"),
+        ("!!timestamp 2001-99-99", "cannot read this timestamp: month must be in 1..12"),
+    ],
+)
 def test_scalars_pyyaml_cannot_convert_are_located(value: str, message: str) -> None:
     err = located(f"name: ok\nvalue: {value}\n")
     assert err.line == 2
@@ -187,10 +193,12 @@ def test_numbers_beyond_float_range_are_refused_as_expressions() -> None:
 
 
 def test_set_values_have_the_same_bounds() -> None:
-    for text, message in [("x=" + "[" * 600, "nested deeper than"),
-                          ("x=&a [*a]", "inside its own anchor"),
-                          ("x=" + ALIAS_BOMB.replace("\n", ", ").join("{}"), "values with aliases expanded"),
-                          ("x=a\x07b", "control character U+0007")]:
+    for text, message in [
+        ("x=" + "[" * 600, "nested deeper than"),
+        ("x=&a [*a]", "inside its own anchor"),
+        ("x=" + ALIAS_BOMB.replace("\n", ", ").join("{}"), "values with aliases expanded"),
+        ("x=a\x07b", "control character U+0007"),
+    ]:
         with pytest.raises(PinnrunError) as info:
             parse_override(text)
         assert assert_one_line(info.value, message).startswith("--set x: ")
@@ -205,6 +213,7 @@ def test_set_error_quotes_a_long_argument_shortened() -> None:
 # --------------------------------------------------------------------------
 # Spec and cluster files: regular files only, bounded size, UTF-8
 # --------------------------------------------------------------------------
+
 
 def file_error(path) -> SpecError:
     with pytest.raises(SpecError) as info:
@@ -227,7 +236,9 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
 
 def test_directory_and_missing_file(tmp_path: Path) -> None:
     assert str(file_error(tmp_path)) == f"{tmp_path}: not a regular file (a directory)"
-    assert str(file_error(tmp_path / "nope.yaml")) == f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory"
+    assert (
+        str(file_error(tmp_path / "nope.yaml")) == f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory"
+    )
 
 
 def test_oversized_file_is_refused_after_reading_at_most_the_cap(tmp_path: Path) -> None:
@@ -285,8 +296,10 @@ def test_ten_megabyte_expression_is_refused_before_parsing() -> None:
 def test_node_count_limit() -> None:
     terms = MAX_EXPRESSION_NODES // 2 + 50
     message = expression_error("+".join(["x"] * terms))
-    assert message == f"expression has {2 * terms - 1:,} parts (numbers, names, operators, calls); " \
-                      f"the limit is {MAX_EXPRESSION_NODES:,}"
+    assert (
+        message == f"expression has {2 * terms - 1:,} parts (numbers, names, operators, calls); "
+        f"the limit is {MAX_EXPRESSION_NODES:,}"
+    )
 
 
 def tf_value_and_gradient(expr, x: np.ndarray):
@@ -329,7 +342,8 @@ def test_one_level_past_the_depth_limit_is_refused() -> None:
     deeper = "sin(" + DEEPEST + ")"
     assert expression_error(deeper, variables=["x"]) == (
         f"expression is too deeply nested: more than {MAX_EXPRESSION_DEPTH} "
-        "levels of parentheses, function calls and powers")
+        "levels of parentheses, function calls and powers"
+    )
     assert "too deeply nested" in expression_error("x**" * MAX_EXPRESSION_DEPTH + "2", variables=["x"])
 
 
@@ -369,16 +383,19 @@ def test_python_parser_limits_are_one_line() -> None:
     assert expression_error("1" * 9_999) == "a number has more than 4300 digits"
 
 
-@pytest.mark.parametrize(("source", "part", "reason"), [
-    ("1/0", "1/0", "division by zero"),
-    ("u_xx + 9**9**9**9*u", "9**9**9", "the result is too large"),
-    ("(-8)**(1/3)", "(-8)**(1/3)", "negative number raised to a fractional power"),
-    ("u*log(0)", "log(0)", "outside the function's domain"),
-    ("sqrt(-1) + u", "sqrt(-1)", "outside the function's domain"),
-    ("exp(1000)*u", "exp(1000)", "the result is too large"),
-    ("u + 1e308*10", "1e308*10", "the result is not finite"),
-    ("u*log(pi - pi)", "log(pi - pi)", "outside the function's domain"),
-])
+@pytest.mark.parametrize(
+    ("source", "part", "reason"),
+    [
+        ("1/0", "1/0", "division by zero"),
+        ("u_xx + 9**9**9**9*u", "9**9**9", "the result is too large"),
+        ("(-8)**(1/3)", "(-8)**(1/3)", "negative number raised to a fractional power"),
+        ("u*log(0)", "log(0)", "outside the function's domain"),
+        ("sqrt(-1) + u", "sqrt(-1)", "outside the function's domain"),
+        ("exp(1000)*u", "exp(1000)", "the result is too large"),
+        ("u + 1e308*10", "1e308*10", "the result is not finite"),
+        ("u*log(pi - pi)", "log(pi - pi)", "outside the function's domain"),
+    ],
+)
 def test_literal_subexpressions_are_evaluated_at_parse(source: str, part: str, reason: str) -> None:
     assert expression_error(source) == f"cannot evaluate '{part}': {reason}"
 
@@ -392,12 +409,14 @@ def test_literal_folding_keeps_values() -> None:
 
 def test_hash_inside_an_expression_is_refused() -> None:
     assert expression_error("u_xx # + pi**2*sin(pi*x)") == (
-        "'#' at column 6: expressions have no comments (inside quotes, '#' is part of the expression)")
+        "'#' at column 6: expressions have no comments (inside quotes, '#' is part of the expression)"
+    )
 
 
 def test_non_ascii_is_refused_not_folded() -> None:
     assert expression_error("\uff55_xx + u") == (
-        "character U+FF55 (FULLWIDTH LATIN SMALL LETTER U) at column 1: expressions are plain ASCII")
+        "character U+FF55 (FULLWIDTH LATIN SMALL LETTER U) at column 1: expressions are plain ASCII"
+    )
     assert "U+001B (a control character) at column 2" in expression_error("u\x1b")
 
 
@@ -415,6 +434,7 @@ def test_expression_in_a_spec_is_located(tmp_path: Path) -> None:
 # Reference .npz files
 # --------------------------------------------------------------------------
 
+
 def add_member(archive: zipfile.ZipFile, name: str, shape: tuple, data_bytes: int, descr: str = "<f8") -> None:
     """A .npy member whose header says `shape` and whose data is `data_bytes` zero bytes."""
     header = io.BytesIO()
@@ -423,7 +443,7 @@ def add_member(archive: zipfile.ZipFile, name: str, shape: tuple, data_bytes: in
         member.write(header.getvalue())
         chunk = bytes(MiB)
         while data_bytes > 0:
-            member.write(chunk[:min(data_bytes, MiB)])
+            member.write(chunk[: min(data_bytes, MiB)])
             data_bytes -= MiB
 
 
@@ -466,13 +486,19 @@ def test_headers_are_read_without_the_data(tmp_path: Path) -> None:
     assert arrays["u"].dtype == np.float64 and arrays["u"].shape == (7, 3)
 
 
-@pytest.mark.parametrize(("arrays", "message"), [
-    (dict(x=np.arange(3.0), u=np.array([1.0, np.nan, 2.0])), "array 'u' holds non-finite values (NaN or inf)"),
-    (dict(x=np.arange(3.0), u=np.array(["a", "b", "c"])), "array 'u' holds <U1; reference data must be integers or floats"),
-    (dict(x=np.arange(3.0), u=np.array([1j, 2, 3])), "array 'u' holds complex128"),
-    (dict(x=np.arange(3.0), u=np.array([True, False, True])), "array 'u' holds bool"),
-    (dict(x=np.arange(3.0)), "lacks array(s) u (has x)"),
-])
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (dict(x=np.arange(3.0), u=np.array([1.0, np.nan, 2.0])), "array 'u' holds non-finite values (NaN or inf)"),
+        (
+            dict(x=np.arange(3.0), u=np.array(["a", "b", "c"])),
+            "array 'u' holds <U1; reference data must be integers or floats",
+        ),
+        (dict(x=np.arange(3.0), u=np.array([1j, 2, 3])), "array 'u' holds complex128"),
+        (dict(x=np.arange(3.0), u=np.array([True, False, True])), "array 'u' holds bool"),
+        (dict(x=np.arange(3.0)), "lacks array(s) u (has x)"),
+    ],
+)
 def test_bad_arrays_are_named(tmp_path: Path, arrays: dict, message: str) -> None:
     path = tmp_path / "ref.npz"
     np.savez(path, **arrays)
@@ -527,6 +553,7 @@ def test_rank_zero_reads_the_reference_within_the_same_bounds(tmp_path: Path) ->
 # --------------------------------------------------------------------------
 # The command line: one `error:` line, exit 2, never a hang
 # --------------------------------------------------------------------------
+
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "pinnrun"

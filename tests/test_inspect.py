@@ -6,6 +6,7 @@ The trainings start together (module fixture) so that their start-up times overl
 the scaling study (two trainings one after the other) is the longest, so the others
 run at a lower priority.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,22 @@ from pinnrun.inspect.format import seconds
 
 pytest.importorskip("horovod")  # not horovod.tensorflow: importing TensorFlow here costs seconds
 
-HEAT = ["network.hidden=[16,16]", "sampling.points.heat=256", "sampling.points.initial=32",
-        "sampling.points.ends=32", "training.adam.steps=40", "training.lbfgs.steps=10", "training.log_every=5"]
+HEAT = [
+    "network.hidden=[16,16]",
+    "sampling.points.heat=256",
+    "sampling.points.initial=32",
+    "sampling.points.ends=32",
+    "training.adam.steps=40",
+    "training.lbfgs.steps=10",
+    "training.log_every=5",
+]
 
-SMALL_BURGERS = ["network.hidden=[16,16]", "sampling.points.burgers=512", "sampling.points.initial=64",
-                 "sampling.points.walls=64"]
+SMALL_BURGERS = [
+    "network.hidden=[16,16]",
+    "sampling.points.burgers=512",
+    "sampling.points.initial=64",
+    "sampling.points.walls=64",
+]
 
 
 def cli(*args) -> list[str]:
@@ -47,8 +59,9 @@ def sets(*pairs: str) -> list[str]:
 
 def start(args: list[str], log: Path, nice: int = 0) -> subprocess.Popen:
     with open(log, "w") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=(lambda: os.nice(nice)) if nice else None
+        )
 
 
 def failing_worker(base: Path) -> tuple[Path, list[str]]:
@@ -73,13 +86,39 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     made = {name: base / name for name in ("study", "heat", "interrupted")}
     failed, worker = failing_worker(base)
     procs = {
-        "study": start(cli("scale", PROBLEMS / "poisson1d.yaml", "--mode", "strong", "--sweep", "1,2",
-                           "--steps", "30", "--out", made["study"]), base / "study.log"),
-        "heat": start(cli("train", PROBLEMS / "heat1d.yaml", "--np", 1, "--out", made["heat"], *sets(*HEAT)),
-                      base / "heat.log", nice=5),
-        "interrupted": start(cli("train", PROBLEMS / "burgers_soft.yaml", "--np", 1, "--out", made["interrupted"],
-                                 *sets(*SMALL_BURGERS, "training.adam.steps=100000", "training.log_every=5")),
-                             base / "interrupted.log", nice=5),
+        "study": start(
+            cli(
+                "scale",
+                PROBLEMS / "poisson1d.yaml",
+                "--mode",
+                "strong",
+                "--sweep",
+                "1,2",
+                "--steps",
+                "30",
+                "--out",
+                made["study"],
+            ),
+            base / "study.log",
+        ),
+        "heat": start(
+            cli("train", PROBLEMS / "heat1d.yaml", "--np", 1, "--out", made["heat"], *sets(*HEAT)),
+            base / "heat.log",
+            nice=5,
+        ),
+        "interrupted": start(
+            cli(
+                "train",
+                PROBLEMS / "burgers_soft.yaml",
+                "--np",
+                1,
+                "--out",
+                made["interrupted"],
+                *sets(*SMALL_BURGERS, "training.adam.steps=100000", "training.log_every=5"),
+            ),
+            base / "interrupted.log",
+            nice=5,
+        ),
         "failed": start(worker, base / "failed.log", nice=5),
     }
     deadline, metrics = time.time() + 150, made["interrupted"] / "metrics.jsonl"
@@ -117,10 +156,22 @@ def test_a_finished_run_shows_its_summary_and_a_loss_curve(runs):
     s, result = summary(runs["heat"]), inspect(runs["heat"])
     assert result.exit_code == 0, result.output
     out, command = result.stdout, json.loads((runs["heat"] / "run.json").read_text())["command"]
-    for text in ["heat1d", "finished", command, "weak", "heat 256, initial 32, ends 32",
-                 f"{s['l2_relative_error']:.3e}", f"{s['final_loss']:.3e}", f"{s['final_losses']['heat']:.3e}",
-                 f"wall {seconds(s['wall_seconds'])} s", f"{s['seconds_per_step'] * 1e3:.2f} ms/step",
-                 "tensorflow 2.18.1", "horovod 0.28.1", "adam from step 1", "lbfgs from step 41"]:
+    for text in [
+        "heat1d",
+        "finished",
+        command,
+        "weak",
+        "heat 256, initial 32, ends 32",
+        f"{s['l2_relative_error']:.3e}",
+        f"{s['final_loss']:.3e}",
+        f"{s['final_losses']['heat']:.3e}",
+        f"wall {seconds(s['wall_seconds'])} s",
+        f"{s['seconds_per_step'] * 1e3:.2f} ms/step",
+        "tensorflow 2.18.1",
+        "horovod 0.28.1",
+        "adam from step 1",
+        "lbfgs from step 41",
+    ]:
         assert text in out, text
     adam, lbfgs = s["phases"]
     assert f"adam {adam['steps']}" in out and f"lbfgs {lbfgs['steps']}" in out
@@ -227,11 +278,11 @@ def test_parent_folder_compares_every_run_sorted(runs):
         s = summary(runs["base"] / name)
         assert s["status"] in row
         if s["status"] == "finished":
-            assert f"{s['l2_relative_error']:.2e}" in row and seconds(s['wall_seconds']) in row
+            assert f"{s['l2_relative_error']:.2e}" in row and seconds(s["wall_seconds"]) in row
     by_error = inspect_json(base, "--sort", "error")["runs"]
     errors = [r["l2_relative_error"] for r in by_error]
     known = [e for e in errors if e is not None]
-    assert known == sorted(known) and errors[:len(known)] == known  # runs without an error last
+    assert known == sorted(known) and errors[: len(known)] == known  # runs without an error last
     by_time = [r["wall_seconds"] for r in inspect_json(base, "--sort", "time")["runs"]]
     assert by_time == sorted(by_time)
 
@@ -251,8 +302,11 @@ def test_a_scaling_study_shows_its_tables_plot_and_runs(runs):
 def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "notes.txt").write_text("hello")
-    for path, says in [(tmp_path / "empty", "not a run folder (no run.json, summary.json, events.jsonl)"),
-                       (tmp_path / "notes.txt", "not a run folder"), (tmp_path / "missing", "no such file")]:
+    for path, says in [
+        (tmp_path / "empty", "not a run folder (no run.json, summary.json, events.jsonl)"),
+        (tmp_path / "notes.txt", "not a run folder"),
+        (tmp_path / "missing", "no such file"),
+    ]:
         proc = subprocess.run(cli("inspect", path), capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert proc.returncode == 2 and proc.stdout == ""
         assert proc.stderr.startswith(f"error: {path}: {says}") and len(proc.stderr.strip().splitlines()) == 1
@@ -260,21 +314,52 @@ def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path):
 
 def finished_run(folder: Path, **fields) -> Path:
     folder.mkdir(parents=True)
-    (folder / "summary.json").write_text(json.dumps({"status": "finished", "problem": "p", "final_loss": 1e-3,
-                                                     "l2_relative_error": 1e-2, "wall_seconds": 3.0, **fields}))
+    (folder / "summary.json").write_text(
+        json.dumps(
+            {
+                "status": "finished",
+                "problem": "p",
+                "final_loss": 1e-3,
+                "l2_relative_error": 1e-2,
+                "wall_seconds": 3.0,
+                **fields,
+            }
+        )
+    )
     return folder
 
 
 def test_records_of_the_wrong_shape_are_skipped_with_a_note(tmp_path):
     run = tmp_path / "odd"
     run.mkdir()
-    (run / "summary.json").write_text(json.dumps({
-        "status": {"a": 1}, "problem": 5, "ranks": {}, "phases": "x", "points": [1], "wall_seconds": "abc",
-        "final_losses": [1], "steps": "x", "ranks_in_sync": "yes", "reason": ["r"]}))
-    good = [{"step": 3, "phase": "adam", "loss": 0.4, "losses": {"pde": 0.4}},
-            {"step": 5, "phase": "lbfgs", "loss": 0.2, "losses": {"pde": 0.2}}]
-    bad = [{"step": "x", "phase": "adam", "loss": 1}, {"step": 1, "phase": "adam", "loss": "abc"}, [1, 2],
-           {"phase": "adam"}, {"step": 2, "phase": "adam", "loss": 0.5, "losses": [1]}, {"step": True, "phase": "a"}]
+    (run / "summary.json").write_text(
+        json.dumps(
+            {
+                "status": {"a": 1},
+                "problem": 5,
+                "ranks": {},
+                "phases": "x",
+                "points": [1],
+                "wall_seconds": "abc",
+                "final_losses": [1],
+                "steps": "x",
+                "ranks_in_sync": "yes",
+                "reason": ["r"],
+            }
+        )
+    )
+    good = [
+        {"step": 3, "phase": "adam", "loss": 0.4, "losses": {"pde": 0.4}},
+        {"step": 5, "phase": "lbfgs", "loss": 0.2, "losses": {"pde": 0.2}},
+    ]
+    bad = [
+        {"step": "x", "phase": "adam", "loss": 1},
+        {"step": 1, "phase": "adam", "loss": "abc"},
+        [1, 2],
+        {"phase": "adam"},
+        {"step": 2, "phase": "adam", "loss": 0.5, "losses": [1]},
+        {"step": True, "phase": "a"},
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bad[:3] + good[:1] + bad[3:] + good[1:]))
     (run / "events.jsonl").write_text('{"event": 5}\n{"event": "start", "phases": [1], "points": "x", "ranks": "2"}\n')
     for args in [(), ("--plot",)]:

@@ -1,4 +1,5 @@
 """Launch planning: from flags, a cluster spec or a SLURM allocation to the exact command."""
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,34 @@ RUN = Path("/runs/r1")
 WORKER = [sys.executable, "-m", "pinnrun.worker", str(RUN)]
 # Written out, not imported from the code: dropping a flag must fail a test. Horovod's Open MPI
 # settings, and --tag-output, which prefixes each line with [job,rank] so a failure names its rank.
-MPIRUN_2_LOCAL = ["mpirun", "-np", "2", "-H", "localhost:2", "-bind-to", "none", "-map-by", "slot",
-                  "-mca", "pml", "ob1", "-mca", "btl", "^openib", "--tag-output"]
+MPIRUN_2_LOCAL = [
+    "mpirun",
+    "-np",
+    "2",
+    "-H",
+    "localhost:2",
+    "-bind-to",
+    "none",
+    "-map-by",
+    "slot",
+    "-mca",
+    "pml",
+    "ob1",
+    "-mca",
+    "btl",
+    "^openib",
+    "--tag-output",
+]
 # LD_LIBRARY_PATH only where it is set (mpirun warns about a -x name it cannot find)
-EXPORTED = ["-x", "PATH", *(["-x", "LD_LIBRARY_PATH"] if "LD_LIBRARY_PATH" in os.environ else []),
-            "-x", "PYTHONUNBUFFERED", "-x", "TF_CPP_MIN_LOG_LEVEL"]
+EXPORTED = [
+    "-x",
+    "PATH",
+    *(["-x", "LD_LIBRARY_PATH"] if "LD_LIBRARY_PATH" in os.environ else []),
+    "-x",
+    "PYTHONUNBUFFERED",
+    "-x",
+    "TF_CPP_MIN_LOG_LEVEL",
+]
 CYCLE_TIME = {"HOROVOD_CYCLE_TIME": "0.1"}  # every local run: a short Horovod cycle (see launch/command.py)
 
 
@@ -46,6 +70,7 @@ def plan(**kw):
 # horovodrun
 # --------------------------------------------------------------------------
 
+
 def test_local_ranks_start_through_mpirun_with_the_mpi_controller_by_default(monkeypatch) -> None:
     monkeypatch.setattr("pinnrun.launch.command.shutil.which", lambda name: f"/usr/bin/{name}")
     p = plan(np=2)
@@ -53,8 +78,14 @@ def test_local_ranks_start_through_mpirun_with_the_mpi_controller_by_default(mon
     assert p.hosts == [Host(name="localhost", slots=2)]
     assert p.notes == [] and p.env == CYCLE_TIME
     assert build_command(p, RUN, is_root=False) == [*MPIRUN_2_LOCAL, *EXPORTED, "-x", "HOROVOD_CYCLE_TIME", *WORKER]
-    assert build_command(p, RUN, is_root=True) == [*MPIRUN_2_LOCAL, "--allow-run-as-root", *EXPORTED,
-                                                   "-x", "HOROVOD_CYCLE_TIME", *WORKER]
+    assert build_command(p, RUN, is_root=True) == [
+        *MPIRUN_2_LOCAL,
+        "--allow-run-as-root",
+        *EXPORTED,
+        "-x",
+        "HOROVOD_CYCLE_TIME",
+        *WORKER,
+    ]
 
 
 def test_local_ranks_join_through_pinnruns_gloo_rendezvous_without_mpirun_or_when_gloo_is_asked(monkeypatch) -> None:
@@ -94,12 +125,17 @@ def test_one_rank_keeps_a_launcher_that_was_asked_for() -> None:
 
 def test_worker_arguments_follow_the_run_folder() -> None:
     cmd = build_command(plan(np=2), RUN, worker_args=("--probe",))
-    assert cmd[-len(WORKER) - 1:] == [*WORKER, "--probe"]
+    assert cmd[-len(WORKER) - 1 :] == [*WORKER, "--probe"]
 
 
 def test_horovodrun_mpi_controller_interface_and_ssh_port_from_cluster() -> None:
-    cluster = Cluster(hosts=[Host(name="n1", slots=2), Host(name="n2", slots=2)], controller="mpi",
-                      network_interface="ib0", ssh_port=2222, env={"NCCL_DEBUG": "INFO"})
+    cluster = Cluster(
+        hosts=[Host(name="n1", slots=2), Host(name="n2", slots=2)],
+        controller="mpi",
+        network_interface="ib0",
+        ssh_port=2222,
+        env={"NCCL_DEBUG": "INFO"},
+    )
     p = plan(cluster=cluster)
     assert p.ranks == 4
     cmd = build_command(p, RUN)
@@ -120,15 +156,33 @@ def test_flags_override_cluster_spec() -> None:
 # mpirun and srun
 # --------------------------------------------------------------------------
 
+
 def test_mpirun_command() -> None:
-    cluster = Cluster(launcher="mpirun", env={"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": 4},
-                      network_interface="eth0", ssh_port=2200)
+    cluster = Cluster(
+        launcher="mpirun", env={"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": 4}, network_interface="eth0", ssh_port=2200
+    )
     p = plan(np=2, cluster=cluster)
     assert p.env == CYCLE_TIME | {"NCCL_DEBUG": "INFO", "OMP_NUM_THREADS": "4"}  # values become strings
     assert build_command(p, RUN, is_root=False) == [
-        *MPIRUN_2_LOCAL, *EXPORTED, "-x", "HOROVOD_CYCLE_TIME", "-x", "NCCL_DEBUG", "-x", "OMP_NUM_THREADS",
-        "-mca", "btl_tcp_if_include", "eth0", "-mca", "oob_tcp_if_include", "eth0",
-        "-mca", "plm_rsh_args", "-p 2200", *WORKER]
+        *MPIRUN_2_LOCAL,
+        *EXPORTED,
+        "-x",
+        "HOROVOD_CYCLE_TIME",
+        "-x",
+        "NCCL_DEBUG",
+        "-x",
+        "OMP_NUM_THREADS",
+        "-mca",
+        "btl_tcp_if_include",
+        "eth0",
+        "-mca",
+        "oob_tcp_if_include",
+        "eth0",
+        "-mca",
+        "plm_rsh_args",
+        "-p 2200",
+        *WORKER,
+    ]
 
 
 def test_mpirun_allow_run_as_root_only_for_root() -> None:
@@ -160,8 +214,10 @@ def test_srun_inside_an_allocation_starts_every_rank_with_the_network_in_the_env
     assert build_command(p, RUN) == ["srun", "--ntasks=4", "--nodes=2", "--nodelist=n1,n2", *SRUN_FLAGS, *WORKER]
 
 
-@pytest.mark.parametrize("np,nodes", [(3, ["--nodes=2", "--nodelist=n1,n2"]), (2, ["--nodes=1", "--nodelist=n1"]),
-                                      (1, ["--nodes=1", "--nodelist=n1"])])
+@pytest.mark.parametrize(
+    "np,nodes",
+    [(3, ["--nodes=2", "--nodelist=n1,n2"]), (2, ["--nodes=1", "--nodelist=n1"]), (1, ["--nodes=1", "--nodelist=n1"])],
+)
 def test_srun_fills_the_hosts_slots_in_order_as_mpirun_does(np: int, nodes: list[str]) -> None:
     p = plan(np=np, launcher="srun", environ=ALLOCATION, network_of=lambda names: None)
     assert p.env == SRUN_OPEN_MPI  # no network found: Open MPI's own choice
@@ -169,11 +225,19 @@ def test_srun_fills_the_hosts_slots_in_order_as_mpirun_does(np: int, nodes: list
 
 
 def test_srun_takes_the_cluster_specs_interface_and_its_env_wins() -> None:
-    cluster = Cluster(hosts=[Host(name="n1", slots=1), Host(name="n2", slots=1)], launcher="srun",
-                      network_interface="ib0", env={"OMPI_MCA_btl": "^openib,ofi", "NCCL_DEBUG": "INFO"})
+    cluster = Cluster(
+        hosts=[Host(name="n1", slots=1), Host(name="n2", slots=1)],
+        launcher="srun",
+        network_interface="ib0",
+        env={"OMPI_MCA_btl": "^openib,ofi", "NCCL_DEBUG": "INFO"},
+    )
     p = plan(cluster=cluster, network_of=lambda names: pytest.fail("the cluster spec names the interface"))
-    assert p.env == {"OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "^openib,ofi", "OMPI_MCA_btl_tcp_if_include": "ib0",
-                     "NCCL_DEBUG": "INFO"}
+    assert p.env == {
+        "OMPI_MCA_pml": "ob1",
+        "OMPI_MCA_btl": "^openib,ofi",
+        "OMPI_MCA_btl_tcp_if_include": "ib0",
+        "NCCL_DEBUG": "INFO",
+    }
     assert build_command(p, RUN) == ["srun", "--ntasks=2", "--nodes=2", "--nodelist=n1,n2", *SRUN_FLAGS, *WORKER]
 
 
@@ -192,6 +256,7 @@ def test_printable_puts_env_in_front_and_quotes() -> None:
 # ranks, hosts, GPUs
 # --------------------------------------------------------------------------
 
+
 def test_parse_hosts() -> None:
     assert parse_hosts("h1:2,h2:2") == [Host(name="h1", slots=2), Host(name="h2", slots=2)]
     assert parse_hosts("h1") == [Host(name="h1", slots=1)]
@@ -204,16 +269,33 @@ def test_parse_hosts_bad_forms(text: str) -> None:
         parse_hosts(text)
 
 
-@pytest.mark.parametrize("text", ["bad host:2", "h@1", "h1:00", "-oProxyCommand=x:1", ".h:1", "h;ls", "nœud",
-                                  "h1:4097", "h1:" + "9" * 5000, "h1:２", "x" * 254])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bad host:2",
+        "h@1",
+        "h1:00",
+        "-oProxyCommand=x:1",
+        ".h:1",
+        "h;ls",
+        "nœud",
+        "h1:4097",
+        "h1:" + "9" * 5000,
+        "h1:２",
+        "x" * 254,
+    ],
+)
 def test_parse_hosts_bad_name_or_slots(text: str) -> None:
     with pytest.raises(PinnrunError, match="--hosts"):
         parse_hosts(text)
 
 
 def test_parse_hosts_says_what_is_wrong() -> None:
-    with pytest.raises(PinnrunError, match=r"^--hosts -v:2: '-v:2': name: not a host name: letters, digits, '_', "
-                                           r"'\.' and '-' only, not starting with '-' or '\.'$"):
+    with pytest.raises(
+        PinnrunError,
+        match=r"^--hosts -v:2: '-v:2': name: not a host name: letters, digits, '_', "
+        r"'\.' and '-' only, not starting with '-' or '\.'$",
+    ):
         parse_hosts("-v:2")
     with pytest.raises(PinnrunError, match=r"'h:5000': slots: input should be less than or equal to 4096"):
         parse_hosts("h:5000")
@@ -238,10 +320,13 @@ def test_local_ranks_beyond_available_memory_are_refused_with_the_numbers() -> N
     exactly_17 = 255 * 2**20 + reference + 17 * per_rank  # shared library pages, rank 0's reference
     local = [Host(name="localhost", slots=32)]
     assert check_plan_memory(spec, LaunchPlan(17, local, "mpirun", "mpi"), parsed, memory=lambda: exactly_17) == []
-    with pytest.raises(PinnrunError, match=r"^18 rank\(s\) on this host need about .* but it has .* available: "
-                                           r"each rank 220.0 MiB for TensorFlow and Horovod \(measured idle\) "
-                                           r"\+ about .* for training \(.*\); at most 17 rank\(s\) fit; "
-                                           r"lower \S+ or use more hosts$"):
+    with pytest.raises(
+        PinnrunError,
+        match=r"^18 rank\(s\) on this host need about .* but it has .* available: "
+        r"each rank 220.0 MiB for TensorFlow and Horovod \(measured idle\) "
+        r"\+ about .* for training \(.*\); at most 17 rank\(s\) fit; "
+        r"lower \S+ or use more hosts$",
+    ):
         check_plan_memory(spec, LaunchPlan(18, local, "mpirun", "mpi"), parsed, memory=lambda: exactly_17)
     remote = [Host(name="n1", slots=32)]
     notes = check_plan_memory(spec, LaunchPlan(18, remote, "horovodrun", "gloo"), parsed, memory=lambda: exactly_17)
@@ -263,7 +348,8 @@ def test_variables_a_shell_cannot_export_are_noted_and_left_out() -> None:
     environ = {"PATH": "/bin", "K;touch x;Z": "1", "a.b": "2", "_OK1": "3"}
     assert shell_safe_environment(environ) == {"PATH": "/bin", "_OK1": "3"}
     assert plan(np=2, environ=environ).notes == [
-        "not passed to the ranks (not shell variable names): 'K;touch x;Z', 'a.b'"]
+        "not passed to the ranks (not shell variable names): 'K;touch x;Z', 'a.b'"
+    ]
 
 
 def test_horovodrun_refuses_a_working_folder_its_remote_shell_would_misread(tmp_path: Path, monkeypatch) -> None:
@@ -271,8 +357,11 @@ def test_horovodrun_refuses_a_working_folder_its_remote_shell_would_misread(tmp_
     odd.mkdir()
     monkeypatch.chdir(odd)
     remote = plan(hosts=[Host(name="n1", slots=2)])
-    with pytest.raises(PinnrunError, match=r"horovodrun would run `cd .*a;touch x` unquoted on the remote hosts "
-                                           r"\(' ' ';' would be read"):
+    with pytest.raises(
+        PinnrunError,
+        match=r"horovodrun would run `cd .*a;touch x` unquoted on the remote hosts "
+        r"\(' ' ';' would be read",
+    ):
         build_command(remote, RUN)
     assert build_command(plan(np=2, launcher="horovodrun"), RUN)[1:3] == ["-np", "2"]  # local: no remote shell
 
@@ -306,8 +395,10 @@ def test_gpus_on_remote_hosts_come_from_the_host_list() -> None:
 def test_a_bare_host_list_says_its_gpus_are_unknown_not_absent() -> None:
     """`--hosts h1:2,h2:2 --gpus 4` used to print 'no GPU found' from the launching machine."""
     p = plan(gpus=3, hosts=parse_hosts("h1:2,h2:2,h3:2"))
-    assert p.notes == ["GPUs of h1, h2 not known here (give `gpus:` per host in a cluster spec): each rank takes "
-                       "its host's GPU by local rank if it has one, else runs on CPU"]  # h3 gets no rank
+    assert p.notes == [
+        "GPUs of h1, h2 not known here (give `gpus:` per host in a cluster spec): each rank takes "
+        "its host's GPU by local rank if it has one, else runs on CPU"
+    ]  # h3 gets no rank
 
 
 def test_mpirun_across_hosts_is_told_the_network_found_and_a_given_interface_wins() -> None:
@@ -315,8 +406,9 @@ def test_mpirun_across_hosts_is_told_the_network_found_and_a_given_interface_win
     found = plan(np=2, hosts=hosts, launcher="mpirun", network_of=lambda names: Network("eth3", "10.1.0.0/16"))
     cmd = build_command(found, RUN, is_root=False)
     assert cmd[cmd.index("btl_tcp_if_include") + 1] == cmd[cmd.index("oob_tcp_if_include") + 1] == "10.1.0.0/16"
-    given = plan(np=2, hosts=hosts, cluster=Cluster(launcher="mpirun", network_interface="ib0"),
-                 network_of=no_network_lookup)
+    given = plan(
+        np=2, hosts=hosts, cluster=Cluster(launcher="mpirun", network_interface="ib0"), network_of=no_network_lookup
+    )
     assert build_command(given, RUN, is_root=False).count("ib0") == 2
     none = plan(np=2, hosts=hosts, launcher="mpirun", network_of=lambda names: None)
     assert "btl_tcp_if_include" not in build_command(none, RUN, is_root=False)
@@ -332,16 +424,22 @@ def test_the_cluster_network_is_the_local_range_holding_every_other_host(monkeyp
 
     from pinnrun.launch import network
 
-    monkeypatch.setattr(network, "local_networks", lambda: {
-        "lo": [IPv4Interface("127.0.0.1/8")], "docker0": [IPv4Interface("172.17.0.1/16")],
-        "eth0": [IPv4Interface("10.77.0.11/24")]})
+    monkeypatch.setattr(
+        network,
+        "local_networks",
+        lambda: {
+            "lo": [IPv4Interface("127.0.0.1/8")],
+            "docker0": [IPv4Interface("172.17.0.1/16")],
+            "eth0": [IPv4Interface("10.77.0.11/24")],
+        },
+    )
     table = {"a": ["10.77.0.11"], "b": ["10.77.0.12"], "c": ["10.77.0.13"], "far": ["10.9.0.5"], "x": []}
     monkeypatch.setattr(network, "host_addresses", lambda name: table[name])
     monkeypatch.setattr(network, "source_address", lambda destination: "10.77.0.11")
     assert network.cluster_network(["a", "b", "c"]) == network.Network("eth0", "10.77.0.0/24")
-    assert network.cluster_network(["a"]) is None            # this host alone
-    assert network.cluster_network(["b", "far"]) is None     # routed: several networks
-    assert network.cluster_network(["b", "x"]) is None       # a name that does not resolve
+    assert network.cluster_network(["a"]) is None  # this host alone
+    assert network.cluster_network(["b", "far"]) is None  # routed: several networks
+    assert network.cluster_network(["b", "x"]) is None  # a name that does not resolve
 
 
 def test_a_host_s_own_name_on_debian_s_loopback_line_is_not_its_address() -> None:
@@ -371,15 +469,18 @@ def test_slurm_ignored_when_hosts_given() -> None:
     assert [h.name for h in p.hosts] == ["h1"]
 
 
-@pytest.mark.parametrize("environ,message", [
-    ({"SLURM_JOB_NODELIST": "n[1-999999999]"}, "more than 65,536 hosts"),
-    ({"SLURM_JOB_NODELIST": "n[a-b]"}, "'a-b' is not N or N-M"),
-    ({"SLURM_JOB_NODELIST": "n1", "SLURM_TASKS_PER_NODE": "1(x999999999)"}, "more than 65,536 hosts"),
-    ({"SLURM_JOB_NODELIST": "-oProxyCommand=x"}, "host '-oProxyCommand=x': name: not a host name"),
-    ({"SLURM_JOB_NODELIST": "n1", "SLURM_TASKS_PER_NODE": "99999"}, "host 'n1': slots: input should be less"),
-    ({"SLURM_JOB_NODELIST": "n1", "SLURM_NTASKS_PER_NODE": "x"}, "SLURM_NTASKS_PER_NODE='x': not a count"),
-    ({"SLURM_JOB_NODELIST": "n1", "SLURM_GPUS_ON_NODE": "1e9"}, "SLURM_GPUS_ON_NODE='1e9': not a count"),
-])
+@pytest.mark.parametrize(
+    "environ,message",
+    [
+        ({"SLURM_JOB_NODELIST": "n[1-999999999]"}, "more than 65,536 hosts"),
+        ({"SLURM_JOB_NODELIST": "n[a-b]"}, "'a-b' is not N or N-M"),
+        ({"SLURM_JOB_NODELIST": "n1", "SLURM_TASKS_PER_NODE": "1(x999999999)"}, "more than 65,536 hosts"),
+        ({"SLURM_JOB_NODELIST": "-oProxyCommand=x"}, "host '-oProxyCommand=x': name: not a host name"),
+        ({"SLURM_JOB_NODELIST": "n1", "SLURM_TASKS_PER_NODE": "99999"}, "host 'n1': slots: input should be less"),
+        ({"SLURM_JOB_NODELIST": "n1", "SLURM_NTASKS_PER_NODE": "x"}, "SLURM_NTASKS_PER_NODE='x': not a count"),
+        ({"SLURM_JOB_NODELIST": "n1", "SLURM_GPUS_ON_NODE": "1e9"}, "SLURM_GPUS_ON_NODE='1e9': not a count"),
+    ],
+)
 def test_a_malformed_slurm_allocation_is_one_line(environ: dict, message: str) -> None:
     with pytest.raises(PinnrunError, match=re.escape(message)):
         slurm_hosts(environ)
@@ -387,28 +488,40 @@ def test_a_malformed_slurm_allocation_is_one_line(environ: dict, message: str) -
 
 def test_slurm_hosts_outside_allocation_and_fallback() -> None:
     assert slurm_hosts({}) is None
-    hosts = slurm_hosts({"SLURM_NODELIST": "a[1-3]", "SLURM_TASKS_PER_NODE": "garbage",
-                         "SLURM_NTASKS_PER_NODE": "4", "SLURM_GPUS_ON_NODE": "2"})
+    hosts = slurm_hosts(
+        {
+            "SLURM_NODELIST": "a[1-3]",
+            "SLURM_TASKS_PER_NODE": "garbage",
+            "SLURM_NTASKS_PER_NODE": "4",
+            "SLURM_GPUS_ON_NODE": "2",
+        }
+    )
     assert [(h.name, h.slots, h.gpus) for h in hosts] == [("a1", 4, 2), ("a2", 4, 2), ("a3", 4, 2)]
 
 
-@pytest.mark.parametrize("text,names", [
-    ("a[1-3,7],b5", ["a1", "a2", "a3", "a7", "b5"]),
-    ("gpu[08-10]", ["gpu08", "gpu09", "gpu10"]),
-    ("gpu[8-10]", ["gpu8", "gpu9", "gpu10"]),
-    ("single", ["single"]),
-    ("x1,x2", ["x1", "x2"]),
-    ("n[1],m[01-02,5]", ["n1", "m01", "m02", "m5"]),
-])
+@pytest.mark.parametrize(
+    "text,names",
+    [
+        ("a[1-3,7],b5", ["a1", "a2", "a3", "a7", "b5"]),
+        ("gpu[08-10]", ["gpu08", "gpu09", "gpu10"]),
+        ("gpu[8-10]", ["gpu8", "gpu9", "gpu10"]),
+        ("single", ["single"]),
+        ("x1,x2", ["x1", "x2"]),
+        ("n[1],m[01-02,5]", ["n1", "m01", "m02", "m5"]),
+    ],
+)
 def test_expand_nodelist(text: str, names: list[str]) -> None:
     assert expand_nodelist(text) == names
 
 
-@pytest.mark.parametrize("text,counts", [
-    ("2(x3),1", [2, 2, 2, 1]),
-    ("4", [4]),
-    ("1,2(x2)", [1, 2, 2]),
-])
+@pytest.mark.parametrize(
+    "text,counts",
+    [
+        ("2(x3),1", [2, 2, 2, 1]),
+        ("4", [4]),
+        ("1,2(x2)", [1, 2, 2]),
+    ],
+)
 def test_expand_tasks_per_node(text: str, counts: list[int]) -> None:
     assert expand_tasks_per_node(text) == counts
 
@@ -482,27 +595,33 @@ def test_cluster_bad_slots_and_port(tmp_path: Path) -> None:
     assert (cluster_error(path).line, cluster_error(path).field) == (8, "ssh_port")
 
 
-@pytest.mark.parametrize("line,field,message", [
-    ("network_interface: eth0,ib0", None, None),
-    ("network_interface: bond0.100", None, None),
-    ("network_interface: abcdefghijklmnop", "network_interface", "not a network interface name: 1-15"),
-    ("network_interface: -eth0", "network_interface", "not starting with '-'"),
-    ("network_interface: 'eth0 ib0'", "network_interface", "not a network interface name"),
-    ("env: {HOROVOD_RANK: 0}", "env.HOROVOD_RANK", "set by the launcher for each rank"),
-    ("env: {OMPI_COMM_WORLD_SIZE: 2}", "env.OMPI_COMM_WORLD_SIZE", "set by the launcher for each rank"),
-    ("env: {HOROVOD_CYCLE_TIME: 1, _X9: x}", None, None),
-    ("env: {X: null}", "env.X", "input should be a valid string"),
-    ("env: {X: [1]}", "env.X", "input should be a valid string"),
-    ("env: {X: .inf}", "env.X", None),
-    ("env: {X: false}", "env.X", "a boolean is not a value"),
-    (f"env: {{X{'x' * 255}: 1}}", f"env.X{'x' * 255}", "a variable name has at most 255 characters (got 256)"),
-    (f"env: {{X: {'v' * 4097}}}", "env.X", "a value has at most 4096 characters (got 4,097)"),
-    ("env: {" + ", ".join(f"X{i}: {'v' * 4000}" for i in range(9)) + "}", "env",
-     "36,036 characters of NAME=value in all, at most 32,768: horovodrun passes the whole environment"),
-    ("hosts: [{name: n1, slots: true}]", "hosts[0].slots", "a boolean is not a number"),
-    ("hosts: [{name: n1, gpus: 5000}]", "hosts[0].gpus", "less than or equal to 4096"),
-    (f"hosts: [{{name: {'h' * 254}}}]", "hosts[0].name", "a host name has at most 253 characters (got 254)"),
-])
+@pytest.mark.parametrize(
+    "line,field,message",
+    [
+        ("network_interface: eth0,ib0", None, None),
+        ("network_interface: bond0.100", None, None),
+        ("network_interface: abcdefghijklmnop", "network_interface", "not a network interface name: 1-15"),
+        ("network_interface: -eth0", "network_interface", "not starting with '-'"),
+        ("network_interface: 'eth0 ib0'", "network_interface", "not a network interface name"),
+        ("env: {HOROVOD_RANK: 0}", "env.HOROVOD_RANK", "set by the launcher for each rank"),
+        ("env: {OMPI_COMM_WORLD_SIZE: 2}", "env.OMPI_COMM_WORLD_SIZE", "set by the launcher for each rank"),
+        ("env: {HOROVOD_CYCLE_TIME: 1, _X9: x}", None, None),
+        ("env: {X: null}", "env.X", "input should be a valid string"),
+        ("env: {X: [1]}", "env.X", "input should be a valid string"),
+        ("env: {X: .inf}", "env.X", None),
+        ("env: {X: false}", "env.X", "a boolean is not a value"),
+        (f"env: {{X{'x' * 255}: 1}}", f"env.X{'x' * 255}", "a variable name has at most 255 characters (got 256)"),
+        (f"env: {{X: {'v' * 4097}}}", "env.X", "a value has at most 4096 characters (got 4,097)"),
+        (
+            "env: {" + ", ".join(f"X{i}: {'v' * 4000}" for i in range(9)) + "}",
+            "env",
+            "36,036 characters of NAME=value in all, at most 32,768: horovodrun passes the whole environment",
+        ),
+        ("hosts: [{name: n1, slots: true}]", "hosts[0].slots", "a boolean is not a number"),
+        ("hosts: [{name: n1, gpus: 5000}]", "hosts[0].gpus", "less than or equal to 4096"),
+        (f"hosts: [{{name: {'h' * 254}}}]", "hosts[0].name", "a host name has at most 253 characters (got 254)"),
+    ],
+)
 def test_cluster_field_rules(tmp_path: Path, line: str, field: str | None, message: str | None) -> None:
     path = write(tmp_path, f"# a comment\n{line}\n")
     if field is None:
@@ -522,6 +641,7 @@ def test_cluster_that_is_a_list(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 # run folders
 # --------------------------------------------------------------------------
+
 
 def test_new_run_dir_refuses_non_empty_out(tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -565,6 +685,7 @@ def test_new_run_dir_default_never_reuses(tmp_path: Path, monkeypatch: pytest.Mo
 # the command line
 # --------------------------------------------------------------------------
 
+
 def pinnrun(*args: str, cwd: Path, slurm: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`pinnrun ARGS` outside any allocation, or inside the one `slurm` describes."""
     exe = Path(sys.executable).parent / "pinnrun"
@@ -582,10 +703,16 @@ def command_line(stdout: str) -> str:
 def assert_local_mpirun_line(line: str) -> None:
     """The printed command, read back as a shell would: every flag of a 2-rank local mpirun."""
     words = shlex.split(line)
-    launcher = ["HOROVOD_CYCLE_TIME=0.1", *MPIRUN_2_LOCAL, *(["--allow-run-as-root"] if os.geteuid() == 0 else []),
-                *EXPORTED, "-x", "HOROVOD_CYCLE_TIME"]
-    assert words[:len(launcher)] == launcher, line
-    python, *worker = words[len(launcher):]
+    launcher = [
+        "HOROVOD_CYCLE_TIME=0.1",
+        *MPIRUN_2_LOCAL,
+        *(["--allow-run-as-root"] if os.geteuid() == 0 else []),
+        *EXPORTED,
+        "-x",
+        "HOROVOD_CYCLE_TIME",
+    ]
+    assert words[: len(launcher)] == launcher, line
+    python, *worker = words[len(launcher) :]
     assert Path(python).name.startswith("python") and Path(python).is_file(), line
     assert worker == ["-m", "pinnrun.worker", "runs/poisson1d-<timestamp>"], line
 
@@ -599,8 +726,11 @@ def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_cli_dry_run_with_cluster(tmp_path: Path) -> None:
-    write(tmp_path, "hosts:\n  - {name: n1, slots: 2}\n  - {name: n2, slots: 2}\n"
-                    "env: {NCCL_DEBUG: INFO}\nnetwork_interface: eth0\n")
+    write(
+        tmp_path,
+        "hosts:\n  - {name: n1, slots: 2}\n  - {name: n2, slots: 2}\n"
+        "env: {NCCL_DEBUG: INFO}\nnetwork_interface: eth0\n",
+    )
     proc = pinnrun("train", str(POISSON), "--cluster", "cluster.yaml", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     line = command_line(proc.stdout)
@@ -625,10 +755,20 @@ def test_cli_dry_run_srun_inside_an_allocation(tmp_path: Path) -> None:
     assert "note: SLURM allocation: n1:2, n2:2" in proc.stdout
     words = shlex.split(command_line(proc.stdout))
     # n1 and n2 do not resolve here, so no network is named (on the test cluster: tests/test_slurm.py)
-    assert words[:10] == ["OMPI_MCA_pml=ob1", "OMPI_MCA_btl=^openib", "srun", "--ntasks=4", "--nodes=2",
-                          "--nodelist=n1,n2", *SRUN_FLAGS], words
-    assert Path(words[10]).name.startswith("python") and words[11:] == ["-m", "pinnrun.worker",
-                                                                         "runs/poisson1d-<timestamp>"], words
+    assert words[:10] == [
+        "OMPI_MCA_pml=ob1",
+        "OMPI_MCA_btl=^openib",
+        "srun",
+        "--ntasks=4",
+        "--nodes=2",
+        "--nodelist=n1,n2",
+        *SRUN_FLAGS,
+    ], words
+    assert Path(words[10]).name.startswith("python") and words[11:] == [
+        "-m",
+        "pinnrun.worker",
+        "runs/poisson1d-<timestamp>",
+    ], words
     assert not (tmp_path / "runs").exists()
 
 
@@ -639,8 +779,21 @@ def test_cli_out_not_empty_fails_before_launch(tmp_path: Path) -> None:
     before = (out / "keep.txt").stat().st_mtime_ns
     # srun is the launcher and no training steps are asked for, so even if the
     # check were missing nothing could train; the error must come before any launch.
-    proc = pinnrun("train", str(POISSON), "--np", "1", "--launcher", "srun", "--out", str(out),
-                   "--set", "training.adam.steps=0", "--set", "training.lbfgs.steps=0", cwd=tmp_path)
+    proc = pinnrun(
+        "train",
+        str(POISSON),
+        "--np",
+        "1",
+        "--launcher",
+        "srun",
+        "--out",
+        str(out),
+        "--set",
+        "training.adam.steps=0",
+        "--set",
+        "training.lbfgs.steps=0",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
@@ -664,16 +817,23 @@ def test_cli_bad_host_name_is_one_line(tmp_path: Path) -> None:
 # pinnrun's local Gloo launcher
 # --------------------------------------------------------------------------
 
+
 def gloo_local(np_: int, code: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pinnrun.launch.gloo_local", str(np_), sys.executable, "-c", code],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pinnrun.launch.gloo_local", str(np_), sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_local_gloo_ranks_form_one_horovod_job() -> None:
     pytest.importorskip("horovod.tensorflow")
-    code = ("import horovod.tensorflow as hvd, tensorflow as tf; hvd.init(); "
-            "print(hvd.rank(), hvd.size(), hvd.local_rank(), float(hvd.allreduce(tf.constant(hvd.rank() + 1.0), "
-            "op=hvd.Sum)))")
+    code = (
+        "import horovod.tensorflow as hvd, tensorflow as tf; hvd.init(); "
+        "print(hvd.rank(), hvd.size(), hvd.local_rank(), float(hvd.allreduce(tf.constant(hvd.rank() + 1.0), "
+        "op=hvd.Sum)))"
+    )
     proc = gloo_local(2, code)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = sorted(line for line in proc.stdout.splitlines() if "<stdout>" in line)
@@ -681,9 +841,7 @@ def test_local_gloo_ranks_form_one_horovod_job() -> None:
 
 
 def test_local_gloo_stops_the_job_when_one_rank_fails() -> None:
-    code = ("import os, sys, time\n"
-            "if os.environ['HOROVOD_RANK'] == '1': sys.exit(3)\n"
-            "time.sleep(100)")
+    code = "import os, sys, time\nif os.environ['HOROVOD_RANK'] == '1': sys.exit(3)\ntime.sleep(100)"
     started = time.monotonic()
     proc = gloo_local(2, code, timeout=60)
     assert proc.returncode == 3

@@ -1,5 +1,6 @@
 """What the launcher shows while and after ranks run, whatever the run folder holds: a diverged
 (strict-JSON null) loss, a garbage line in events.jsonl, a garbage summary.json."""
+
 from __future__ import annotations
 
 import io
@@ -21,9 +22,8 @@ def console() -> tuple[Console, io.StringIO]:
 
 def test_event_tail_skips_lines_that_are_not_json_objects_and_restores_non_finite_losses(tmp_path):
     events = tmp_path / "events.jsonl"
-    good = {"event": "progress", "step": 3, "phase": "adam", "time": 1.0, "loss": None,
-            "non_finite": {"loss": "nan"}}
-    events.write_text("garbage\n[1, 2]\n" + json.dumps(good) + "\n{\"half\": ")
+    good = {"event": "progress", "step": 3, "phase": "adam", "time": 1.0, "loss": None, "non_finite": {"loss": "nan"}}
+    events.write_text("garbage\n[1, 2]\n" + json.dumps(good) + '\n{"half": ')
     read = EventTail(events).read()
     assert len(read) == 1 and read[0]["step"] == 3 and math.isnan(read[0]["loss"])
 
@@ -32,8 +32,16 @@ def test_progress_shows_a_diverged_or_missing_loss_as_text():
     con, out = console()
     view = ProgressView(con)
     with view:
-        view.update({"event": "start", "time": 0.0, "total_steps": 10, "ranks": 2, "scaling": "weak",
-                     "points": {"global": {"pde": 8}}})
+        view.update(
+            {
+                "event": "start",
+                "time": 0.0,
+                "total_steps": 10,
+                "ranks": 2,
+                "scaling": "weak",
+                "points": {"global": {"pde": 8}},
+            }
+        )
         view.update({"event": "progress", "time": 1.0, "step": 5, "phase": "adam", "loss": math.inf})
         view.update({"event": "progress", "time": 2.0, "step": 6, "phase": "adam"})
     lines = out.getvalue().splitlines()
@@ -41,8 +49,15 @@ def test_progress_shows_a_diverged_or_missing_loss_as_text():
     assert lines[2] == " adam step       6  loss -  1 it/s"
 
 
-START = {"event": "start", "time": 100.0, "total_steps": 3000, "phases": {"adam": 2000, "lbfgs": 1000}, "ranks": 2,
-         "scaling": "weak", "points": {"global": {"pde": 8}}}
+START = {
+    "event": "start",
+    "time": 100.0,
+    "total_steps": 3000,
+    "phases": {"adam": 2000, "lbfgs": 1000},
+    "ranks": 2,
+    "scaling": "weak",
+    "points": {"global": {"pde": 8}},
+}
 
 
 def test_each_phase_has_its_bar_says_compiling_and_moves_between_logs():
@@ -54,6 +69,7 @@ def test_each_phase_has_its_bar_says_compiling_and_moves_between_logs():
     def shown(task):
         t = view.progress.tasks[task]
         return t.completed, t.fields["status"]
+
     view.update(START)
     assert [t.description for t in view.progress.tasks] == ["adam", "lbfgs"]
     assert shown(adam) == (0, "compiling") and shown(lbfgs) == (0, "waiting")
@@ -92,8 +108,10 @@ def test_quiet_shows_no_progress():
 
 
 def test_a_finished_run_with_a_diverged_loss_is_reported_not_a_crash(tmp_path):
-    write_json(tmp_path / "summary.json", {"status": "finished", "wall_seconds": 2.5,
-                                           "final_loss": math.nan, "l2_relative_error": math.inf})
+    write_json(
+        tmp_path / "summary.json",
+        {"status": "finished", "wall_seconds": 2.5, "final_loss": math.nan, "l2_relative_error": math.inf},
+    )
     con, out = console()
     assert _report(tmp_path, 0, None, con) == 0
     assert out.getvalue().splitlines()[0] == "finished in 2.5 s, final loss nan, L2 relative error inf"
@@ -129,20 +147,25 @@ def test_the_rank_that_failed_first_is_reported_and_every_rank_s_reason_kept(tmp
 def test_a_rank_killed_without_a_word_is_named_from_its_launcher_s_line():
     from pinnrun.launch.rank_exit import rank_exit
 
-    mpirun = ("--------\nmpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 \n(Killed).\n")
+    mpirun = "--------\nmpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 \n(Killed).\n"
     assert rank_exit(mpirun) == "rank 1 on vm was killed by SIGKILL"
     assert rank_exit("gloo_local: rank 0 on h2 exited with status -15\n") == "rank 0 on h2 was killed by SIGTERM"
     assert rank_exit("Process 1 exit with status code 137.\n") == "rank 1 was killed by SIGKILL"
     # horovodrun does not say where: the ranks' heartbeats do
     assert rank_exit("Process 1 exit with status code 137.\n", {0: "a", 1: "b"}) == "rank 1 on b was killed by SIGKILL"
-    assert rank_exit("Process 1 exit with status code 255.\n", {1: "b"}) == \
-        "rank 1 on b was lost: killed by a signal, or the connection to b broke (ssh's status 255)"
+    assert (
+        rank_exit("Process 1 exit with status code 255.\n", {1: "b"})
+        == "rank 1 on b was lost: killed by a signal, or the connection to b broke (ssh's status 255)"
+    )
     assert rank_exit("Process 1 exit with status code 2.\n") == "rank 1 exited with status 2"
     assert rank_exit("nothing about ranks\n") is None
-    elastic = ("Please check that you have enough resources to run at least 2 Horovod processes. Timeout after 10 "
-               "seconds.\nProcess 1 exit with status code 137.\n")
-    assert rank_exit(elastic) == ("elastic: fewer than 2 ranks (--min-np) for 10 s (--elastic-timeout) after rank 1 "
-                                  "was killed by SIGKILL")
+    elastic = (
+        "Please check that you have enough resources to run at least 2 Horovod processes. Timeout after 10 "
+        "seconds.\nProcess 1 exit with status code 137.\n"
+    )
+    assert rank_exit(elastic) == (
+        "elastic: fewer than 2 ranks (--min-np) for 10 s (--elastic-timeout) after rank 1 was killed by SIGKILL"
+    )
 
 
 # What srun printed on the test cluster when rank 1 on host b was killed with SIGKILL mid-training (the
@@ -163,8 +186,10 @@ def test_a_rank_killed_under_srun_is_named_with_its_host():
     from pinnrun.launch.rank_exit import rank_exit
 
     assert rank_exit(SRUN_KILLED_LOG) == "rank 1 on b was killed by SIGKILL"  # the first, not those killed after
-    assert rank_exit("srun: error: n07: task 12: Segmentation fault (core dumped)\n") == \
-        "rank 12 on n07 was killed by SIGSEGV"
+    assert (
+        rank_exit("srun: error: n07: task 12: Segmentation fault (core dumped)\n")
+        == "rank 12 on n07 was killed by SIGSEGV"
+    )
     assert rank_exit("srun: error: b: task 1: Out Of Memory\n") == "rank 1 on b ended: Out Of Memory"
     # several tasks in one line: srun names their hosts together, the heartbeats say which is whose
     assert rank_exit("srun: error: a,b: tasks 0-1: Killed\n", {0: "a", 1: "b"}) == "rank 0 on a was killed by SIGKILL"
@@ -179,8 +204,9 @@ def test_srun_saying_a_rank_was_killed_is_told_from_ranks_that_exited():
 
     assert srun_rank_killed(SRUN_KILLED_LOG)
     assert srun_rank_killed("srun: error: b: task 1: Exited with exit code 143\nsrun: error: a: task 0: Killed\n")
-    assert not srun_rank_killed("srun: error: b: task 1: Exited with exit code 143\n"
-                                "srun: error: a: task 0: Exited with exit code 1\n")
+    assert not srun_rank_killed(
+        "srun: error: b: task 1: Exited with exit code 143\nsrun: error: a: task 0: Exited with exit code 1\n"
+    )
     assert not srun_rank_killed("1: srun: error: b: task 1: Killed\n")
 
 
@@ -191,8 +217,10 @@ def test_the_failing_rank_s_own_lines_are_shown_under_srun_s_labels():
     assert rank_errors(log, rank=10) == ["10: Traceback", "10: ValueError: x"]
     assert rank_errors(log) == [" 9: fine", "10: Traceback", "10: ValueError: x"]  # no blank line, no srun's
     assert rank_errors(SRUN_KILLED_LOG, keep=2, rank=1) == ["0:   Peer host:  b", "0: " + "-" * 74]  # 1 said nothing
-    assert rank_errors("[1,1]<stderr>:x\n[1,0]<stderr>:y\n[0]<stderr>:z\n", rank=0) == ["[1,0]<stderr>:y",
-                                                                                       "[0]<stderr>:z"]
+    assert rank_errors("[1,1]<stderr>:x\n[1,0]<stderr>:y\n[0]<stderr>:z\n", rank=0) == [
+        "[1,0]<stderr>:y",
+        "[0]<stderr>:z",
+    ]
 
 
 def test_a_rank_killed_under_srun_is_the_run_s_reason(tmp_path):
@@ -209,10 +237,14 @@ def test_a_rank_killed_under_srun_is_the_run_s_reason(tmp_path):
 def test_a_host_mpirun_lost_is_named():
     from pinnrun.launch.rank_exit import rank_exit
 
-    log = ("-----\nORTE has lost communication with a remote daemon.\n\n  HNP daemon   : [[30220,0],0] on node a\n"
-           "  Remote daemon: [[30220,0],1] on node b\n\nThis is usually due to ...\n")
-    assert rank_exit(log) == ("lost contact with host b: mpirun's daemon there stopped answering (the network to it "
-                              "failed, or the host went down)")
+    log = (
+        "-----\nORTE has lost communication with a remote daemon.\n\n  HNP daemon   : [[30220,0],0] on node a\n"
+        "  Remote daemon: [[30220,0],1] on node b\n\nThis is usually due to ...\n"
+    )
+    assert rank_exit(log) == (
+        "lost contact with host b: mpirun's daemon there stopped answering (the network to it "
+        "failed, or the host went down)"
+    )
 
 
 def test_a_host_that_takes_no_connection_is_found_and_named():
@@ -226,15 +258,20 @@ def test_a_host_that_takes_no_connection_is_found_and_named():
         port = listening.getsockname()[1]
         assert unreachable_hosts(["127.0.0.2"], port) == []
     assert unreachable_hosts(["127.0.0.2", "localhost"], port, timeout=1) == ["127.0.0.2"]  # closed now
-    assert lost_hosts_reason(["b"], None) == ("lost contact with host b: no answer on the ssh port (22) within 3 s "
-                                              "(the network to it failed, or the host went down)")
+    assert lost_hosts_reason(["b"], None) == (
+        "lost contact with host b: no answer on the ssh port (22) within 3 s "
+        "(the network to it failed, or the host went down)"
+    )
 
 
 def test_mpirun_across_hosts_notices_a_lost_host_within_the_hang_timeout():
     from pinnrun.launch.faults import Faults
 
     assert Faults(hang_timeout=30).mpirun_parameters() == {
-        "oob_tcp_keepalive_time": "10", "oob_tcp_keepalive_intvl": "5", "oob_tcp_keepalive_probes": "3"}
+        "oob_tcp_keepalive_time": "10",
+        "oob_tcp_keepalive_intvl": "5",
+        "oob_tcp_keepalive_probes": "3",
+    }
     assert "HOROVOD_GLOO_TIMEOUT_SECONDS" not in Faults(hang_timeout=30).horovod_environment()  # Gloo's 30 s
     assert Faults(hang_timeout=120).horovod_environment()["HOROVOD_GLOO_TIMEOUT_SECONDS"] == "120"
 
@@ -243,7 +280,9 @@ def test_a_rank_that_only_saw_the_job_go_down_is_known_even_with_its_reason_cut(
     from pinnrun.results.failures import knock_on
 
     assert knock_on("UnknownError: Horovod has been shut down. This was caused by ...")
-    cut = ("UnknownError: Graph execution error: …(524 characters cut)…ed by an exception on one of the ranks or an "
-           "attempt to allreduce, allgather or broadcast a tensor after one of the ranks finished execution.")
+    cut = (
+        "UnknownError: Graph execution error: …(524 characters cut)…ed by an exception on one of the ranks or an "
+        "attempt to allreduce, allgather or broadcast a tensor after one of the ranks finished execution."
+    )
     assert knock_on(cut)
     assert not knock_on("RuntimeError: injected failure: rank 1 stops at step 5")

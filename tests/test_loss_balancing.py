@@ -7,6 +7,7 @@
   L-BFGS trains on the plain loss.
 - The state goes through a checkpoint; the spec's errors are one located line.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,9 +20,17 @@ from pinnrun.training.comm import LocalComm
 from pinnrun.training.session import build_session
 from restore import Trained, stopped_and_restored
 
-SMALL = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=40", "training.lbfgs.steps=5",
-         "training.log_every=10", "sampling.points.burgers=300", "sampling.points.initial=40",
-         "sampling.points.walls=40", "reference=null"]
+SMALL = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    "training.adam.steps=40",
+    "training.lbfgs.steps=5",
+    "training.log_every=10",
+    "sampling.points.burgers=300",
+    "sampling.points.initial=40",
+    "sampling.points.walls=40",
+    "reference=null",
+]
 BALANCED = ["training.loss_balancing.method=grad_norm", "training.loss_balancing.every=10"]
 CAUSAL = ["training.causal.chunks=8", "training.causal.epsilon=2.0"]
 
@@ -31,6 +40,7 @@ def session(*extra: str):
 
 
 # ---------------------------------------------------------------- the formulas
+
 
 def test_grad_norm_weights_make_every_term_pull_equally():
     grads = np.array([[3.0, 4.0], [0.0, 1.0], [0.5, 0.0]])  # norms 5, 1, 0.5
@@ -55,6 +65,7 @@ def test_a_term_without_gradient_or_switched_off_keeps_its_weight():
 
 # ---------------------------------------------------------------- gradients and slices
 
+
 @pytest.mark.parametrize("extra", [[], ["training.micro_batch=64"]])
 def test_term_gradients_add_up_to_the_step_gradient(extra):
     s = session(*CAUSAL, *extra)
@@ -63,8 +74,7 @@ def test_term_gradients_add_up_to_the_step_gradient(extra):
     _, grad = s.losses.value_and_gradient(s.variables)
     np.testing.assert_allclose(s.losses.weights.numpy() @ per_term, grad.numpy(), rtol=1e-10, atol=1e-13)
     whole = session(*CAUSAL)
-    np.testing.assert_allclose(per_term, whole.losses.term_gradients(whole.variables).numpy(), rtol=1e-9,
-                               atol=1e-13)
+    np.testing.assert_allclose(per_term, whole.losses.term_gradients(whole.variables).numpy(), rtol=1e-9, atol=1e-13)
 
 
 def test_causal_slices_add_up_to_the_plain_loss_and_set_the_weights():
@@ -99,6 +109,7 @@ def test_causal_training_weights_late_times_less_until_early_ones_fit():
 
 # ---------------------------------------------------------------- state
 
+
 @pytest.mark.parametrize("extra", [BALANCED, CAUSAL, [*BALANCED, *CAUSAL, "training.loss_balancing.method=annealing"]])
 def test_a_run_restored_mid_adam_ends_where_an_uninterrupted_one_does(extra):
     whole = session(*extra)
@@ -120,16 +131,25 @@ def test_a_balanced_run_s_weights_are_in_its_checkpoint_and_the_spec_s_are_check
 
 # ---------------------------------------------------------------- the spec
 
-@pytest.mark.parametrize("problem, sets, field, words", [
-    ("poisson1d", ["training.causal.chunks=8"], "training.causal", "need variables.time"),
-    ("burgers_soft", ["training.causal.term=initial"], "training.causal.term", "not a pde term"),
-    ("burgers_soft", ["training.causal.chunks=0"], "training.causal.chunks", "greater than 0"),
-    ("burgers_soft", ["training.loss_balancing.method=softadapt"], "training.loss_balancing.method", "grad_norm"),
-    ("burgers_soft", ["training.loss_balancing.method=grad_norm", "training.loss_balancing.momentum=1"],
-     "training.loss_balancing.momentum", "less than 1"),
-])
+
+@pytest.mark.parametrize(
+    "problem, sets, field, words",
+    [
+        ("poisson1d", ["training.causal.chunks=8"], "training.causal", "need variables.time"),
+        ("burgers_soft", ["training.causal.term=initial"], "training.causal.term", "not a pde term"),
+        ("burgers_soft", ["training.causal.chunks=0"], "training.causal.chunks", "greater than 0"),
+        ("burgers_soft", ["training.loss_balancing.method=softadapt"], "training.loss_balancing.method", "grad_norm"),
+        (
+            "burgers_soft",
+            ["training.loss_balancing.method=grad_norm", "training.loss_balancing.momentum=1"],
+            "training.loss_balancing.momentum",
+            "less than 1",
+        ),
+    ],
+)
 def test_bad_weighting_settings_are_one_located_line(problem, sets, field, words):
     from pinnrun.errors import SpecError
+
     with pytest.raises(SpecError) as err:
         load(PROBLEMS / f"{problem}.yaml", sets)
     text = str(err.value)
@@ -138,8 +158,16 @@ def test_bad_weighting_settings_are_one_located_line(problem, sets, field, words
 
 # ---------------------------------------------------------------- 2 real ranks
 
-STRONG = [*SMALL, "sampling.points.burgers=301", "sampling.points.initial=41", "sampling.points.walls=39",
-          "scaling=strong", "training.adam.steps=30", *BALANCED, *CAUSAL]
+STRONG = [
+    *SMALL,
+    "sampling.points.burgers=301",
+    "sampling.points.initial=41",
+    "sampling.points.walls=39",
+    "scaling=strong",
+    "training.adam.steps=30",
+    *BALANCED,
+    *CAUSAL,
+]
 LOSS_RTOL = 1e-11  # the rounding level of test_distributed.py's strong runs (float64)
 
 

@@ -1,4 +1,5 @@
 """Micro-batching inside a rank: the loss and gradient of the whole shard, a slice at a time."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,9 @@ def test_adam_and_lbfgs_take_the_same_steps_micro_batched():
         runs[label] = (records, [v.numpy() for v in s.variables], s.trainer.log)
     (whole, p_whole, log_whole), (batched, p_batched, log_batched) = runs["whole"], runs["batched"]
     assert [(r["phase"], r["step"]) for r in batched] == [(r["phase"], r["step"]) for r in whole]
-    assert [(p.name, p.steps, p.evaluations) for p in log_batched.phases] == \
-        [(p.name, p.steps, p.evaluations) for p in log_whole.phases]
+    assert [(p.name, p.steps, p.evaluations) for p in log_batched.phases] == [
+        (p.name, p.steps, p.evaluations) for p in log_whole.phases
+    ]
     np.testing.assert_allclose([r["loss"] for r in batched], [r["loss"] for r in whole], rtol=1e-10)
     assert whole[-1]["loss"] < whole[0]["loss"]
     for a, b in zip(p_batched, p_whole):
@@ -84,8 +86,12 @@ def test_an_empty_strong_block_stays_empty_in_micro_batches():
 def test_stack_keeps_periodic_pairs_together_and_masks_padding():
     n = 7
     first = np.arange(n, dtype=float)[:, None] * [1.0, 0.0]
-    batch = Batch(np.concatenate([first, first + [0.0, 10.0]]), Shard(0, n, n),
-                  {"observed": np.arange(n, dtype=float)[:, None]}, blocks=2)
+    batch = Batch(
+        np.concatenate([first, first + [0.0, 10.0]]),
+        Shard(0, n, n),
+        {"observed": np.arange(n, dtype=float)[:, None]},
+        blocks=2,
+    )
     s = stack(batch, 3)  # 3 slices of 3 rows: 2 padding rows, copies of the last point
     assert s.x.shape == (3, 6, 2) and s.arrays["observed"].shape == (3, 3, 1)
     for i in range(3):  # row j of a slice and row 3 + j are partners, as in the whole batch
@@ -113,8 +119,9 @@ def test_a_memory_budget_picks_the_largest_micro_batch_that_fits():
     from pinnrun.spec.memory import _estimate, micro_batch_points
 
     budget = 400 * 2**20
-    loaded = load_spec(PROBLEMS / "burgers.yaml",
-                       ["sampling.points.burgers=100000", f"training.memory_budget={budget}"])
+    loaded = load_spec(
+        PROBLEMS / "burgers.yaml", ["sampling.points.burgers=100000", f"training.memory_budget={budget}"]
+    )
     spec, parsed = loaded.spec, loaded.expressions
     for ranks in (1, 3):
         points = micro_batch_points(spec, ranks, parsed)
@@ -123,8 +130,10 @@ def test_a_memory_budget_picks_the_largest_micro_batch_that_fits():
         assert _estimate(spec, ranks, parsed, points).total <= budget
         m = -(-shard // points)
         assert _estimate(spec, ranks, parsed, -(-shard // (m - 1))).total > budget  # one micro-batch fewer: too big
-    assert micro_batch_points(load_spec(PROBLEMS / "burgers.yaml", ["training.memory_budget=8GiB"]).spec,
-                              1, parsed) is None  # fits whole: no micro-batches
+    assert (
+        micro_batch_points(load_spec(PROBLEMS / "burgers.yaml", ["training.memory_budget=8GiB"]).spec, 1, parsed)
+        is None
+    )  # fits whole: no micro-batches
 
 
 def test_validate_states_the_estimate_and_refuses_a_budget_nothing_fits(tmp_path):
@@ -133,13 +142,17 @@ def test_validate_states_the_estimate_and_refuses_a_budget_nothing_fits(tmp_path
     ok = pinnrun("validate", str(PROBLEMS / "burgers.yaml"), "--set", "training.memory_budget=200 MiB", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert "memory: about 181.2 MiB in 2 micro-batches of at most 4,096 points on 1 rank" in ok.stdout
-    line = one_error(pinnrun("validate", str(PROBLEMS / "burgers.yaml"), "--set", "training.memory_budget=130MiB",
-                             cwd=tmp_path))
-    assert line.endswith("--set training.memory_budget: 130.0 MiB is below what one rank holds whatever its "
-                         "micro-batches: about 140.9 MiB (traced graphs 128.0 MiB, network 1.4 MiB, "
-                         "reference 11.5 MiB)")
-    line = one_error(pinnrun("validate", str(PROBLEMS / "burgers.yaml"), "--set", "training.memory_budget=8 parsecs",
-                             cwd=tmp_path))
+    line = one_error(
+        pinnrun("validate", str(PROBLEMS / "burgers.yaml"), "--set", "training.memory_budget=130MiB", cwd=tmp_path)
+    )
+    assert line.endswith(
+        "--set training.memory_budget: 130.0 MiB is below what one rank holds whatever its "
+        "micro-batches: about 140.9 MiB (traced graphs 128.0 MiB, network 1.4 MiB, "
+        "reference 11.5 MiB)"
+    )
+    line = one_error(
+        pinnrun("validate", str(PROBLEMS / "burgers.yaml"), "--set", "training.memory_budget=8 parsecs", cwd=tmp_path)
+    )
     assert "a size is a number of bytes or a number and a unit, e.g. 8 GiB" in line
 
 
@@ -156,13 +169,22 @@ def test_launch_points_to_a_memory_budget_when_the_points_do_not_fit_and_a_budge
     with pytest.raises(PinnrunError, match=r"set a memory budget per rank \(--memory-budget, training.memory_budget\)"):
         check_plan_memory(loaded.spec, LaunchPlan(2, local, "mpirun", "mpi"), loaded.expressions, memory=lambda: 2**31)
     budgeted = load_spec(PROBLEMS / "burgers.yaml", [*big, "training.memory_budget=500MiB"])
-    assert check_plan_memory(budgeted.spec, LaunchPlan(2, local, "mpirun", "mpi"), budgeted.expressions,
-                             memory=lambda: 2**31) == []
+    assert (
+        check_plan_memory(
+            budgeted.spec, LaunchPlan(2, local, "mpirun", "mpi"), budgeted.expressions, memory=lambda: 2**31
+        )
+        == []
+    )
 
 
-@pytest.mark.parametrize("size, message", [
-    ("9" * 400 + " GiB", "a size is a number of bytes or a number and a unit"),  # no float overflow
-    ("2 TiB", "less than or equal to 1099511627776"), ("true", "a boolean is not a number")])
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        ("9" * 400 + " GiB", "a size is a number of bytes or a number and a unit"),  # no float overflow
+        ("2 TiB", "less than or equal to 1099511627776"),
+        ("true", "a boolean is not a number"),
+    ],
+)
 def test_a_hostile_memory_budget_is_one_error(size, message):
     from pinnrun.errors import SpecError
     from pinnrun.spec.loader import load_spec

@@ -1,6 +1,7 @@
 """scripts/mutation_check.py's own mechanics, cheap enough for every run: each mutation
 still finds its text exactly once in the core (a refactor cannot silently disable one),
 still makes valid Python, and aims at tests that exist; a missed break fails the check."""
+
 from __future__ import annotations
 
 import ast
@@ -39,8 +40,9 @@ def _test_names(path: Path) -> list[str]:
     return [n.name.lower() for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
 
 
-@pytest.mark.parametrize("stage", sorted({s for m in mc.MUTATIONS for s in m.stages}, key=lambda s: s.label()),
-                         ids=lambda s: s.label())
+@pytest.mark.parametrize(
+    "stage", sorted({s for m in mc.MUTATIONS for s in m.stages}, key=lambda s: s.label()), ids=lambda s: s.label()
+)
 def test_each_stage_selects_existing_tests(stage):
     """Each alternative of a -k expression ('a and b or c') names some test function, and
     each of its words occurs in the file (a parametrize id such as 'mpirun'): a renamed test
@@ -53,16 +55,23 @@ def test_each_stage_selects_existing_tests(stage):
         words = [w.lower() for w in re.split(r"\s+and\s+", alternative) if w]
         for word in words:
             assert word in text, f"-k {word!r} occurs nowhere in {stage.path}"
-        assert not words or any(w in n for w in words for n in names), \
+        assert not words or any(w in n for w in words for n in names), (
             f"-k {alternative!r} names no test function in {stage.path}"
+        )
 
 
 def test_the_required_breaks_are_all_there():
     """The issue's list: each is a named mutation of the core (not a sanity check of the harness)."""
     core = {m.name for m in mc.MUTATIONS if not m.sanity}
-    assert {"gradient scaled by the rank count", "no broadcast", "a shard's last point dropped",
-            "wrong global point count", "L-BFGS history off by one", "loss terms not all-reduced",
-            "Adam without bias correction"} <= core
+    assert {
+        "gradient scaled by the rank count",
+        "no broadcast",
+        "a shard's last point dropped",
+        "wrong global point count",
+        "L-BFGS history off by one",
+        "loss terms not all-reduced",
+        "Adam without bias correction",
+    } <= core
     assert all(m.file.startswith("pinnrun/") for m in mc.MUTATIONS)
 
 

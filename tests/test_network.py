@@ -1,4 +1,5 @@
 """The network a multi-host job uses: an interface named in a cluster spec must exist where it is used."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,8 +11,12 @@ from helpers import PROBLEMS
 
 
 def train(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), *args,
-                           "--dry-run"], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"), *args, "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_horovodrun_refuses_an_interface_this_host_lacks_before_any_rank_starts(tmp_path):

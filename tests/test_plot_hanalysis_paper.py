@@ -1,4 +1,5 @@
 """scripts/plot_hanalysis_paper.py: our h-analysis studies beside the paper's published curve."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ import plot_hanalysis_paper as paper  # noqa: E402
 
 def study(folder: Path, rows: dict[int, list[float]]) -> Path:
     folder.mkdir()
-    (folder / "scaling.json").write_text(json.dumps(
-        {"rows": [{"global_points": n, "l2_values": v} for n, v in rows.items()]}))
+    (folder / "scaling.json").write_text(
+        json.dumps({"rows": [{"global_points": n, "l2_values": v} for n, v in rows.items()]})
+    )
     return folder
 
 
@@ -26,8 +28,8 @@ def test_table_puts_means_and_ranges_beside_the_papers_values(tmp_path):
     assert table[0].startswith("| points | paper (mean of 8) | pseudo-random: mean")
     rows = {line.split(" | ")[0].strip("| "): line for line in table[2:]}
     assert rows["256"] == "| 256 | 9.7e-02 | 2.00e-01 (1.0e-01–3.0e-01), 2 | 5.00e-02 (5.0e-02–5.0e-02), 1 |"
-    assert rows["300"] == "| 300 | 1.8e-03 | – | – |"                  # no run finished there
-    assert rows["1,024"].startswith("| 1,024 | 2–6e-4 | 3.00e-04 ")     # the paper's plateau
+    assert rows["300"] == "| 300 | 1.8e-03 | – | – |"  # no run finished there
+    assert rows["1,024"].startswith("| 1,024 | 2–6e-4 | 3.00e-04 ")  # the paper's plateau
 
 
 def test_plot_is_written(tmp_path):

@@ -1,4 +1,5 @@
 """Problems built from specs: references, hard constraints, residuals."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,7 @@ def test_exact_reference_on_its_grid():
     ref = build_reference(pb, loaded.spec.reference, loaded.path.parent)
     assert ref.shape == (256, 101)
     x, t = np.meshgrid(ref.axes["x"], ref.axes["t"], indexing="ij")
-    np.testing.assert_allclose(ref.values["u"], np.exp(-0.1 * np.pi ** 2 * t) * np.sin(np.pi * x))
+    np.testing.assert_allclose(ref.values["u"], np.exp(-0.1 * np.pi**2 * t) * np.sin(np.pi * x))
     assert relative_l2({"u": ref.values["u"] * 1.01}, ref) == pytest.approx(0.01)
 
 
@@ -81,7 +82,7 @@ def test_output_transform_makes_conditions_exact():
 def test_neumann_residual_uses_the_outward_normal(tmp_path):
     data = spec_dict("poisson1d")
     data["conditions"]["right"] = {"kind": "neumann", "on": "right", "value": "-pi"}  # u'(1) = -pi
-    data["conditions"]["left"] = {"kind": "neumann", "on": "left", "value": "pi"}      # -u'(-1) = pi
+    data["conditions"]["left"] = {"kind": "neumann", "on": "left", "value": "pi"}  # -u'(-1) = pi
     loaded = load(write_spec(tmp_path, data))
     pb = build_problem(loaded)
     pts = sample_problem(pb, "sobol", 0, 0, 1, "weak")

@@ -1,6 +1,7 @@
 """Bad problems are refused before any rank starts, as one located line: a condition on a
 part the domain lacks, bad polygons, empty or sliver CSG results, unusable data files,
 parameters nothing depends on. Each through load_problem, as `validate` and `train` do."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,11 +14,17 @@ L_SHAPE = [[-1, -1], [1, -1], [1, 0], [0, 0], [0, 1], [-1, 1]]
 
 
 def spec(**fields) -> dict:
-    base = {"name": "bad", "variables": {"space": ["x", "y"]}, "outputs": ["u"],
-            "geometry": {"polygon": L_SHAPE}, "pde": {"eq": "u_xx + u_yy + 1"},
-            "conditions": {"wall": {"kind": "dirichlet", "on": "boundary", "value": 0}},
-            "sampling": {"points": {"eq": 64, "wall": 16}}, "network": {"hidden": [4]},
-            "training": {"adam": {"steps": 1}}}
+    base = {
+        "name": "bad",
+        "variables": {"space": ["x", "y"]},
+        "outputs": ["u"],
+        "geometry": {"polygon": L_SHAPE},
+        "pde": {"eq": "u_xx + u_yy + 1"},
+        "conditions": {"wall": {"kind": "dirichlet", "on": "boundary", "value": 0}},
+        "sampling": {"points": {"eq": 64, "wall": 16}},
+        "network": {"hidden": [4]},
+        "training": {"adam": {"steps": 1}},
+    }
     return base | fields
 
 
@@ -44,8 +51,7 @@ def test_polygon_that_is_a_line_not_an_area(tmp_path):
 
 
 def test_empty_csg_result(tmp_path):
-    apart = {"intersection": [{"disk": {"center": [0, 0], "radius": 1}},
-                              {"disk": {"center": [5, 0], "radius": 1}}]}
+    apart = {"intersection": [{"disk": {"center": [0, 0], "radius": 1}}, {"disk": {"center": [5, 0], "radius": 1}}]}
     refused(tmp_path, spec(geometry=apart), "geometry.intersection", "empty")
 
 
@@ -60,27 +66,38 @@ def test_a_region_part_that_keeps_too_few_candidates(tmp_path):
 
 
 def test_periodic_parts_that_are_not_translates(tmp_path):
-    data = spec(geometry={"rectangle": [[0, 1], [0, 1]]},
-                conditions={"wall": {"kind": "periodic", "on": ["left", "top"]}})
+    data = spec(
+        geometry={"rectangle": [[0, 1], [0, 1]]}, conditions={"wall": {"kind": "periodic", "on": ["left", "top"]}}
+    )
     refused(tmp_path, data, "conditions.wall.on", "not translates")
 
 
 def test_normal_derivative_at_the_start_time(tmp_path):
-    data = spec(variables={"space": ["x", "y"], "time": "t"}, time_domain=[0, 1],
-                conditions={"wall": {"kind": "neumann", "on": "initial", "value": 0}})
+    data = spec(
+        variables={"space": ["x", "y"], "time": "t"},
+        time_domain=[0, 1],
+        conditions={"wall": {"kind": "neumann", "on": "initial", "value": 0}},
+    )
     refused(tmp_path, data, "conditions.wall.on", "kind: initial with derivative")
 
 
 def test_initial_derivative_must_be_in_time(tmp_path):
-    data = spec(variables={"space": ["x", "y"], "time": "t"}, time_domain=[0, 1],
-                conditions={"wall": {"kind": "initial", "derivative": "u_x", "value": 0}})
+    data = spec(
+        variables={"space": ["x", "y"], "time": "t"},
+        time_domain=[0, 1],
+        conditions={"wall": {"kind": "initial", "derivative": "u_x", "value": 0}},
+    )
     refused(tmp_path, data, "conditions.wall.derivative", "not a time derivative")
 
 
 def observations(tmp_path, name: str, text: str) -> dict:
     (tmp_path / name).write_text(text)
-    return spec(conditions={"wall": {"kind": "dirichlet", "on": "boundary", "value": 0},
-                            "seen": {"kind": "data", "file": name, "columns": {"x": "X", "y": "Y", "u": "U"}}})
+    return spec(
+        conditions={
+            "wall": {"kind": "dirichlet", "on": "boundary", "value": 0},
+            "seen": {"kind": "data", "file": name, "columns": {"x": "X", "y": "Y", "u": "U"}},
+        }
+    )
 
 
 def test_data_file_missing_a_column(tmp_path):
@@ -95,8 +112,12 @@ def test_data_file_with_nan(tmp_path):
 
 def test_data_arrays_of_different_lengths(tmp_path):
     np.savez(tmp_path / "obs.npz", X=np.zeros(3) - 0.5, Y=np.zeros(3) - 0.5, U=np.zeros(4))
-    data = spec(conditions={"wall": {"kind": "dirichlet", "on": "boundary", "value": 0},
-                            "seen": {"kind": "data", "file": "obs.npz", "columns": {"x": "X", "y": "Y", "u": "U"}}})
+    data = spec(
+        conditions={
+            "wall": {"kind": "dirichlet", "on": "boundary", "value": 0},
+            "seen": {"kind": "data", "file": "obs.npz", "columns": {"x": "X", "y": "Y", "u": "U"}},
+        }
+    )
     refused(tmp_path, data, "conditions.seen.file", "obs.npz")
 
 
@@ -115,11 +136,14 @@ def test_parameter_used_nowhere(tmp_path):
     refused(tmp_path, spec(parameters={"k": {"initial": 1.0}}), "parameters.k", "used in no expression")
 
 
-@pytest.mark.parametrize("entry, fragment", [
-    ({"initial": -1.0, "positive": True}, "initial > 0"),
-    ({"initial": 2.0, "bounds": [0, 1]}, "strictly inside"),
-    ({"initial": 0.5, "bounds": [0, 1], "positive": True}, "not both"),
-])
+@pytest.mark.parametrize(
+    "entry, fragment",
+    [
+        ({"initial": -1.0, "positive": True}, "initial > 0"),
+        ({"initial": 2.0, "bounds": [0, 1]}, "strictly inside"),
+        ({"initial": 0.5, "bounds": [0, 1], "positive": True}, "not both"),
+    ],
+)
 def test_parameter_constraints(tmp_path, entry, fragment):
     refused(tmp_path, spec(parameters={"k": entry}, pde={"eq": "u_xx + u_yy + k"}), "parameters.k", fragment)
 
@@ -130,8 +154,12 @@ def test_reference_may_not_depend_on_a_parameter(tmp_path):
 
 
 def test_cole_hopf_needs_an_interval(tmp_path):
-    data = spec(variables={"space": ["x"], "time": "t"}, time_domain=[0, 1], pde={"eq": "u_t + u*u_x"},
-                geometry={"union": [{"interval": [-1, 0]}, {"interval": [0.5, 1]}]},
-                conditions={"wall": {"kind": "initial", "value": "-sin(pi*x)"}},
-                reference={"cole_hopf": {"viscosity": 0.01}})
+    data = spec(
+        variables={"space": ["x"], "time": "t"},
+        time_domain=[0, 1],
+        pde={"eq": "u_t + u*u_x"},
+        geometry={"union": [{"interval": [-1, 0]}, {"interval": [0.5, 1]}]},
+        conditions={"wall": {"kind": "initial", "value": "-sin(pi*x)"}},
+        reference={"cole_hopf": {"viscosity": 0.01}},
+    )
     refused(tmp_path, data, "reference.cole_hopf", "needs an interval")

@@ -12,6 +12,7 @@ test_derived.py.
 2 ranks must follow 1 rank: the same global loss per term at every logged step, the same
 identified parameters, the same predictions and per-quantity errors, derived ones included.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,12 +24,21 @@ from test_distributed import Run, max_rel, max_rel_to_scale, pinnrun
 pytestmark = pytest.mark.slow
 
 STEPS = 5  # per phase
-TINY = ["network.hidden=[16,16]", "network.dtype=float64", f"training.adam.steps={STEPS}",
-        f"training.lbfgs.steps={STEPS}", "training.log_every=1", "scaling=strong"]
+TINY = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    f"training.adam.steps={STEPS}",
+    f"training.lbfgs.steps={STEPS}",
+    "training.log_every=1",
+    "scaling=strong",
+]
 # Odd counts, so the 2 ranks hold unequal blocks. The observations are the spec's whole file.
 CASES = {
-    "navier_stokes_inverse": ["sampling.points.momentum_x=255", "sampling.points.momentum_y=257",
-                              "reference.grid={x: 11, y: 11, t: 5}"],
+    "navier_stokes_inverse": [
+        "sampling.points.momentum_x=255",
+        "sampling.points.momentum_y=257",
+        "reference.grid={x: 11, y: 11, t: 5}",
+    ],
 }
 # What summary.json's l2_relative_errors must name: the reference's outputs and derived quantities.
 COMPARED = {"navier_stokes_inverse": {"u", "v"}}
@@ -53,6 +63,7 @@ def runs(tmp_path_factory):
             assert proc.returncode == 0, proc.stdout + proc.stderr
             made[case, ranks] = Run(out)
         return made[case, ranks]
+
     return get
 
 
@@ -76,8 +87,9 @@ def test_two_ranks_follow_one_rank_term_by_term(runs, case):
         print(f"{case} {phase}: max rel diff total {total:.1e}, per term {terms:.1e}")
         assert total <= LOSS_RTOL and terms <= LOSS_RTOL, (case, phase, total, terms)
     # L-BFGS took the same decisions, and training did something
-    assert [(p["name"], p["steps"], p["evaluations"]) for p in two.summary["phases"]] == \
-        [(p["name"], p["steps"], p["evaluations"]) for p in one.summary["phases"]]
+    assert [(p["name"], p["steps"], p["evaluations"]) for p in two.summary["phases"]] == [
+        (p["name"], p["steps"], p["evaluations"]) for p in one.summary["phases"]
+    ]
     assert one.records[-1]["loss"] < one.records[0]["loss"]
 
 
@@ -117,8 +129,9 @@ def test_derived_quantities_are_compared_alike_on_both(runs, case):
                 got, ref = saved[name], saved[f"{name}_reference"]
                 assert errors[name] == pytest.approx(np.linalg.norm(got - ref) / np.linalg.norm(ref), rel=1e-10)
     for name in COMPARED[case]:
-        assert two.summary["l2_relative_errors"][name] == \
-            pytest.approx(one.summary["l2_relative_errors"][name], rel=VALUE_RTOL), name
+        assert two.summary["l2_relative_errors"][name] == pytest.approx(
+            one.summary["l2_relative_errors"][name], rel=VALUE_RTOL
+        ), name
     with np.load(one.out / "predictions.npz") as a, np.load(two.out / "predictions.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         for name in COMPARED[case]:

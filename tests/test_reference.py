@@ -1,5 +1,6 @@
 """References: exact expressions, gridded and scattered data files (.npz, .csv, .mat), Cole-Hopf;
 errors counted inside non-box domains, per output; and the located checks made before a run."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,11 +23,15 @@ def parsed_as_validation_does(problem, ref: Reference) -> None:
     them there (a test that set one already keeps its own)."""
     names = dict(variables=problem.inputs, constants=list(problem.constants))
     exact = ref.exact if isinstance(ref.exact, dict) else {None: ref.exact} if ref.exact is not None else {}
-    sources = {("reference", "exact") if out is None else ("reference", "exact", out): (source, names)
-               for out, source in exact.items()}
+    sources = {
+        ("reference", "exact") if out is None else ("reference", "exact", out): (source, names)
+        for out, source in exact.items()
+    }
     constants_only = {"constants": names["constants"]}  # a viscosity is a number
-    sources |= {("reference", "cole_hopf", key): (source, names if key == "initial" else constants_only)
-                for key, source in (ref.cole_hopf or {}).items()}
+    sources |= {
+        ("reference", "cole_hopf", key): (source, names if key == "initial" else constants_only)
+        for key, source in (ref.cole_hopf or {}).items()
+    }
     for path, (source, allowed) in sources.items():
         if path not in problem.expressions:
             problem.expressions[path] = parse(source, **allowed)
@@ -69,6 +74,7 @@ class LShape(Box):
 @dataclass
 class FakeProblem:
     """The fields reference.py reads from a Problem."""
+
     space: tuple
     time: str | None
     outputs: tuple
@@ -88,7 +94,7 @@ class FakeProblem:
 
     @property
     def box(self):
-        return self.input_box[:len(self.space)]
+        return self.input_box[: len(self.space)]
 
     @property
     def time_domain(self):
@@ -138,9 +144,11 @@ def located(problem, ref: Reference, tmp_path: Path) -> Located:
 
 # -- exact ------------------------------------------------------------------------------
 
+
 def test_exact_on_a_grid_with_per_output_errors():
-    ref = build_reference(plane(), Reference(exact={"u": "sin(pi*x)*y", "v": "x + 2*y"}, grid={"x": 11, "y": 21}),
-                          Path("."))
+    ref = build_reference(
+        plane(), Reference(exact={"u": "sin(pi*x)*y", "v": "x + 2*y"}, grid={"x": 11, "y": 21}), Path(".")
+    )
     assert ref.shape == (11, 21) and not ref.scattered
     x, y = np.meshgrid(ref.axes["x"], ref.axes["y"], indexing="ij")
     np.testing.assert_allclose(ref.values["u"], U(x, y))
@@ -149,8 +157,11 @@ def test_exact_on_a_grid_with_per_output_errors():
     assert errors["u"] == pytest.approx(0.1) and errors["v"] == 0
     combined = relative_l2(pred, ref)
     assert 0 < combined < 0.1  # u's error diluted by v's larger norm
-    assert combined == pytest.approx(0.1 * np.linalg.norm(ref.values["u"]) / np.linalg.norm(
-        np.concatenate([ref.values["u"].ravel(), ref.values["v"].ravel()])))
+    assert combined == pytest.approx(
+        0.1
+        * np.linalg.norm(ref.values["u"])
+        / np.linalg.norm(np.concatenate([ref.values["u"].ravel(), ref.values["v"].ravel()]))
+    )
 
 
 def test_parsed_expressions_of_the_problem_are_used_when_present():
@@ -162,8 +173,9 @@ def test_parsed_expressions_of_the_problem_are_used_when_present():
 
 def test_errors_count_only_points_inside_an_l_shape():
     problem = plane(LShape())
-    ref = build_reference(problem, Reference(exact={"u": "sin(pi*x)*y", "v": "x + 2*y"}, grid={"x": 21, "y": 21}),
-                          Path("."))
+    ref = build_reference(
+        problem, Reference(exact={"u": "sin(pi*x)*y", "v": "x + 2*y"}, grid={"x": 21, "y": 21}), Path(".")
+    )
     x, y = np.meshgrid(ref.axes["x"], ref.axes["y"], indexing="ij")
     outside = (x > 0.5) & (y > 0.5)
     np.testing.assert_array_equal(ref.inside, ~outside)
@@ -188,6 +200,7 @@ def test_an_expression_undefined_outside_the_domain_does_not_spoil_the_error():
 
 
 # -- data files: gridded and scattered --------------------------------------------------
+
 
 def grid_data(nx=5, ny=4):
     x, y = np.linspace(0, 1, nx), np.linspace(0, 1, ny)
@@ -244,11 +257,14 @@ def test_wrong_shapes_are_refused_with_both_layouts_named(tmp_path):
     np.savez(tmp_path / "ref.npz", x=x, y=y, u=u[:, :3], v=v)
     with pytest.raises(PinnrunError) as info:
         build_reference(plane(), Reference(file="ref.npz"), tmp_path)
-    assert str(info.value) == (f"{tmp_path / 'ref.npz'}: reference file: array 'u' has shape (5, 3), expected (5, 4) "
-                               "(one axis per input: x, y) or 5 values, one per point like every input array")
+    assert str(info.value) == (
+        f"{tmp_path / 'ref.npz'}: reference file: array 'u' has shape (5, 3), expected (5, 4) "
+        "(one axis per input: x, y) or 5 values, one per point like every input array"
+    )
 
 
 # -- Cole-Hopf -------------------------------------------------------------------------
+
 
 @dataclass
 class InitialTerm:
@@ -263,8 +279,15 @@ def burgers(initial="-sin(pi*x)") -> FakeProblem:
     from pinnrun.problem.regions.interval import Interval
 
     value = parse(initial, variables=["x", "t"])
-    return FakeProblem(("x",), "t", ("u",), SpaceTime(Interval(-1, 1), 0, 1), {"nu": 0.01 / np.pi},
-                       (InitialTerm("ic"),), {("conditions", "ic", "value"): value})
+    return FakeProblem(
+        ("x",),
+        "t",
+        ("u",),
+        SpaceTime(Interval(-1, 1), 0, 1),
+        {"nu": 0.01 / np.pi},
+        (InitialTerm("ic"),),
+        {("conditions", "ic", "value"): value},
+    )
 
 
 def test_cole_hopf_from_the_initial_condition():
@@ -288,14 +311,17 @@ def test_cole_hopf_checks(tmp_path):
     assert err.path == ("conditions", "ic", "value")
     no_initial = burgers()
     no_initial.terms = ()
-    assert located(no_initial, ok, tmp_path).message == \
-        "Cole-Hopf needs u(x, 0): an initial condition, or initial: <expression> here"
+    assert (
+        located(no_initial, ok, tmp_path).message
+        == "Cole-Hopf needs u(x, 0): an initial condition, or initial: <expression> here"
+    )
     two_d = plane()
     two_d.constants["nu"] = 0.01
     assert located(two_d, ok, tmp_path).message == "Cole-Hopf needs one space variable, time and one output"
 
 
 # -- checks before a run ---------------------------------------------------------------
+
 
 def test_exact_expressions_go_to_the_probes(tmp_path):
     probes, problem = NoProbes(), plane()
@@ -304,21 +330,56 @@ def test_exact_expressions_go_to_the_probes(tmp_path):
     assert [str(problem.expressions[here]) for here in probes.exact] == ["x", "y"]  # what the probes evaluate
 
 
-@pytest.mark.parametrize("ref,path,message", [
-    (Reference(file="missing.npz"), ("reference", "file"), "file not found: {tmp}/missing.npz"),
-    (Reference(file="ref.txt"), ("reference", "file"), "reference data must be a .npz, .csv or .mat file"),
-    (Reference(file="ref.npz", columns={"w": "W"}), ("reference", "columns", "w"), "not an input or output (x, y, u, v)"),
-    (Reference(exact={"u": "x"}, columns={"u": "U"}), ("reference", "columns"),
-     "columns name the arrays of a data file: give file: too"),
-    (Reference(file="ref.npz", columns={"v": "vel"}), ("reference", "file"), "ref.npz: lacks array(s) vel (has x, y, u, v)"),
-    (Reference(file="nan.csv"), ("reference", "file"), "nan.csv: column 'v' holds 1 non-finite value(s) (NaN or inf), "
-                                                       "the first at data row 2; every value must be a finite number"),
-    (Reference(file="corner.npz"), ("reference", "file"), "corner.npz: none of its 2 points lies inside the domain"),
-    (Reference(exact={"u": "x"}, grid={"z": 5}), ("reference", "grid", "z"), "not an input variable (x, y)"),
-    (Reference(exact={"u": "x"}, grid={"x": 2, "y": 2}), ("reference", "grid"),
-     "no point of the 2 x 2 grid lies inside the domain; give more points per axis"),
-], ids=["missing", "suffix", "unknown-column", "columns-without-file", "missing-column", "nan", "all-outside",
-        "grid-name", "grid-outside"])
+@pytest.mark.parametrize(
+    "ref,path,message",
+    [
+        (Reference(file="missing.npz"), ("reference", "file"), "file not found: {tmp}/missing.npz"),
+        (Reference(file="ref.txt"), ("reference", "file"), "reference data must be a .npz, .csv or .mat file"),
+        (
+            Reference(file="ref.npz", columns={"w": "W"}),
+            ("reference", "columns", "w"),
+            "not an input or output (x, y, u, v)",
+        ),
+        (
+            Reference(exact={"u": "x"}, columns={"u": "U"}),
+            ("reference", "columns"),
+            "columns name the arrays of a data file: give file: too",
+        ),
+        (
+            Reference(file="ref.npz", columns={"v": "vel"}),
+            ("reference", "file"),
+            "ref.npz: lacks array(s) vel (has x, y, u, v)",
+        ),
+        (
+            Reference(file="nan.csv"),
+            ("reference", "file"),
+            "nan.csv: column 'v' holds 1 non-finite value(s) (NaN or inf), "
+            "the first at data row 2; every value must be a finite number",
+        ),
+        (
+            Reference(file="corner.npz"),
+            ("reference", "file"),
+            "corner.npz: none of its 2 points lies inside the domain",
+        ),
+        (Reference(exact={"u": "x"}, grid={"z": 5}), ("reference", "grid", "z"), "not an input variable (x, y)"),
+        (
+            Reference(exact={"u": "x"}, grid={"x": 2, "y": 2}),
+            ("reference", "grid"),
+            "no point of the 2 x 2 grid lies inside the domain; give more points per axis",
+        ),
+    ],
+    ids=[
+        "missing",
+        "suffix",
+        "unknown-column",
+        "columns-without-file",
+        "missing-column",
+        "nan",
+        "all-outside",
+        "grid-name",
+        "grid-outside",
+    ],
+)
 def test_located_refusals(tmp_path, ref, path, message):
     x, y, u, v = scattered_data(3)
     np.savez(tmp_path / "ref.npz", x=x, y=y, u=u, v=v)
@@ -335,11 +396,14 @@ def test_located_refusals(tmp_path, ref, path, message):
 def test_a_grid_too_large_for_rank_zero(tmp_path):
     problem = FakeProblem(("x", "y"), "t", ("u",), Box([(0, 1), (0, 1), (0, 1)]))
     err = located(problem, Reference(exact="x", grid={"x": 4096, "y": 4096}), tmp_path)
-    assert (err.path, err.message) == (("reference", "grid"), "4096 (x) x 4096 (y) x 101 (t) = 1,694,498,816 points; "
-                                                              "at most 16,777,216 (rank 0 evaluates the whole grid)")
+    assert (err.path, err.message) == (
+        ("reference", "grid"),
+        "4096 (x) x 4096 (y) x 101 (t) = 1,694,498,816 points; at most 16,777,216 (rank 0 evaluates the whole grid)",
+    )
 
 
 # -- the solution at the reference's points -----------------------------------------------
+
 
 def test_solution_saves_scattered_predictions_with_the_domain_mask(tmp_path):
     tf = pytest.importorskip("tensorflow")

@@ -1,4 +1,5 @@
 """Regions: containment, outward normals, measures, boundary-part membership, pairing, bad geometries."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,22 +20,53 @@ GEOMETRIES = {
     "disk": ({"disk": {"center": [1, -1], "radius": 2}}, 4 * np.pi, 1e-12),
     "polygon": ({"polygon": L_SHAPE}, 3.0, 0),
     "polygon_clockwise": ({"polygon": L_SHAPE[::-1] + [L_SHAPE[-1]]}, 3.0, 0),
-    "union": ({"union": [{"rectangle": [[0, 2], [0, 1]], "name": "a"},
-                         {"rectangle": [[0, 1], [0, 2]], "name": "b"}]}, 3.0, 4e-3),
-    "difference": ({"difference": [{"rectangle": [[-1, 1], [-1, 1]], "name": "outer"},
-                                   {"disk": {"center": [0, 0], "radius": R_HOLE}, "name": "hole"}]},
-                   4 - np.pi * R_HOLE ** 2, 4e-3),
+    "union": (
+        {"union": [{"rectangle": [[0, 2], [0, 1]], "name": "a"}, {"rectangle": [[0, 1], [0, 2]], "name": "b"}]},
+        3.0,
+        4e-3,
+    ),
+    "difference": (
+        {
+            "difference": [
+                {"rectangle": [[-1, 1], [-1, 1]], "name": "outer"},
+                {"disk": {"center": [0, 0], "radius": R_HOLE}, "name": "hole"},
+            ]
+        },
+        4 - np.pi * R_HOLE**2,
+        4e-3,
+    ),
     # two unit disks 1 apart: a lens of area 2 acos(1/2) - sqrt(3)/2
-    "intersection": ({"intersection": [{"disk": {"center": [0, 0], "radius": 1}, "name": "left"},
-                                       {"disk": {"center": [1, 0], "radius": 1}, "name": "right"}]},
-                     2 * np.arccos(0.5) - np.sqrt(3) / 2, 4e-3),
-    "nested": ({"difference": [{"union": [{"rectangle": [[0, 2], [0, 1]], "name": "a"},
-                                          {"polygon": [[0, 0], [1, 0], [1, 2], [0, 2]], "name": "b"}],
-                                "name": "plate"},
-                               {"disk": {"center": [0.5, 0.5], "radius": 0.2}, "name": "hole"}]},
-               3 - np.pi * 0.04, 4e-3),
-    "intervals": ({"difference": [{"interval": [0, 3], "name": "rod"}, {"interval": [1, 2], "name": "gap"}]},
-                  2.0, 4e-3),
+    "intersection": (
+        {
+            "intersection": [
+                {"disk": {"center": [0, 0], "radius": 1}, "name": "left"},
+                {"disk": {"center": [1, 0], "radius": 1}, "name": "right"},
+            ]
+        },
+        2 * np.arccos(0.5) - np.sqrt(3) / 2,
+        4e-3,
+    ),
+    "nested": (
+        {
+            "difference": [
+                {
+                    "union": [
+                        {"rectangle": [[0, 2], [0, 1]], "name": "a"},
+                        {"polygon": [[0, 0], [1, 0], [1, 2], [0, 2]], "name": "b"},
+                    ],
+                    "name": "plate",
+                },
+                {"disk": {"center": [0.5, 0.5], "radius": 0.2}, "name": "hole"},
+            ]
+        },
+        3 - np.pi * 0.04,
+        4e-3,
+    ),
+    "intervals": (
+        {"difference": [{"interval": [0, 3], "name": "rod"}, {"interval": [1, 2], "name": "gap"}]},
+        2.0,
+        4e-3,
+    ),
 }
 
 
@@ -67,33 +99,51 @@ def test_spacetime_measures_multiply_by_the_time_span():
     assert st.part_measure("initial") == pytest.approx(region_of("difference").measure())
 
 
-@pytest.mark.parametrize("name, part, length", [
-    ("rectangle", "boundary", 6.0), ("rectangle", "top", 1.0), ("box", "front", 3.0), ("box", "boundary", 22.0),
-    ("disk", "boundary", 4 * np.pi), ("polygon", "edge2", 1.0), ("polygon", "boundary", 8.0),
-    ("interval", "boundary", 2.0), ("union", "boundary", 8.0), ("union", "a.right", 1.0),
-    ("union", "b", 5.0), ("union", "b.bottom", 1.0),
-    ("difference", "hole", 2 * np.pi * R_HOLE), ("difference", "outer", 8.0),
-    ("difference", "boundary", 8 + 2 * np.pi * R_HOLE),
-    ("intersection", "left", 2 * np.pi / 3), ("nested", "plate.a.right", 1.0), ("nested", "plate.b.edge3", 1.0),
-    ("intervals", "boundary", 4.0), ("intervals", "gap.left", 1.0),
-])
+@pytest.mark.parametrize(
+    "name, part, length",
+    [
+        ("rectangle", "boundary", 6.0),
+        ("rectangle", "top", 1.0),
+        ("box", "front", 3.0),
+        ("box", "boundary", 22.0),
+        ("disk", "boundary", 4 * np.pi),
+        ("polygon", "edge2", 1.0),
+        ("polygon", "boundary", 8.0),
+        ("interval", "boundary", 2.0),
+        ("union", "boundary", 8.0),
+        ("union", "a.right", 1.0),
+        ("union", "b", 5.0),
+        ("union", "b.bottom", 1.0),
+        ("difference", "hole", 2 * np.pi * R_HOLE),
+        ("difference", "outer", 8.0),
+        ("difference", "boundary", 8 + 2 * np.pi * R_HOLE),
+        ("intersection", "left", 2 * np.pi / 3),
+        ("nested", "plate.a.right", 1.0),
+        ("nested", "plate.b.edge3", 1.0),
+        ("intervals", "boundary", 4.0),
+        ("intervals", "gap.left", 1.0),
+    ],
+)
 def test_part_measures(name, part, length):
     assert region_of(name).part_measure(part) == pytest.approx(length, rel=1e-3)
 
 
-@pytest.mark.parametrize("name, inside, outside, on_edge", [
-    ("interval", [[0.5], [2.9]], [[3.1], [-1.01]], [[3.0], [-1]]),
-    ("rectangle", [[0.5, 1.9]], [[1.01, 1], [0.5, -0.01]], [[1, 1], [0, 0]]),
-    ("box", [[0.5, 1, 0]], [[0.5, 1, 2.1]], [[1, 2, 2]]),
-    ("disk", [[1, 0.9]], [[3, 1], [2.5, 0.5]], [[3, -1], [1, 1]]),
-    ("polygon", [[0.5, 1.5], [1.5, 0.5]], [[1.5, 1.5], [2.1, 0.5]], [[1, 1.5], [1.5, 1], [0, 0]]),
-    ("polygon_clockwise", [[0.5, 1.5]], [[1.5, 1.5]], [[1, 1.5]]),
-    ("union", [[0.5, 1.5], [1.5, 0.5]], [[1.5, 1.5]], [[1, 1.5], [2, 0.5]]),
-    ("difference", [[0.9, 0.9], [0, 0.5]], [[0, 0], [0.1, 0.2], [1.2, 0]], [[0.3, 0], [1, 1]]),
-    ("intersection", [[0.5, 0]], [[-0.5, 0], [1.5, 0]], [[0.5, np.sqrt(0.75)], [0, 0]]),
-    ("intervals", [[0.5], [2.5]], [[1.5], [3.5]], [[1], [2], [0]]),
-    ("spacetime_interval", [[0, 1]], [[0, 2.1], [5.1, 1]], [[5, 1], [0, 0]]),
-])
+@pytest.mark.parametrize(
+    "name, inside, outside, on_edge",
+    [
+        ("interval", [[0.5], [2.9]], [[3.1], [-1.01]], [[3.0], [-1]]),
+        ("rectangle", [[0.5, 1.9]], [[1.01, 1], [0.5, -0.01]], [[1, 1], [0, 0]]),
+        ("box", [[0.5, 1, 0]], [[0.5, 1, 2.1]], [[1, 2, 2]]),
+        ("disk", [[1, 0.9]], [[3, 1], [2.5, 0.5]], [[3, -1], [1, 1]]),
+        ("polygon", [[0.5, 1.5], [1.5, 0.5]], [[1.5, 1.5], [2.1, 0.5]], [[1, 1.5], [1.5, 1], [0, 0]]),
+        ("polygon_clockwise", [[0.5, 1.5]], [[1.5, 1.5]], [[1, 1.5]]),
+        ("union", [[0.5, 1.5], [1.5, 0.5]], [[1.5, 1.5]], [[1, 1.5], [2, 0.5]]),
+        ("difference", [[0.9, 0.9], [0, 0.5]], [[0, 0], [0.1, 0.2], [1.2, 0]], [[0.3, 0], [1, 1]]),
+        ("intersection", [[0.5, 0]], [[-0.5, 0], [1.5, 0]], [[0.5, np.sqrt(0.75)], [0, 0]]),
+        ("intervals", [[0.5], [2.5]], [[1.5], [3.5]], [[1], [2], [0]]),
+        ("spacetime_interval", [[0, 1]], [[0, 2.1], [5.1, 1]], [[5, 1], [0, 0]]),
+    ],
+)
 def test_containment_closed_and_strict(name, inside, outside, on_edge):
     region = region_of(name)
     assert region.contains(np.array(inside, float)).all()
@@ -161,8 +211,9 @@ def test_boundary_points_are_shared_by_length():
 
 
 def test_union_drops_interfaces_where_operands_touch_and_draws_shared_sides_once():
-    touching = build_region(Geometry.model_validate(
-        {"union": [{"rectangle": [[0, 1], [0, 1]]}, {"rectangle": [[1, 2], [0, 1]]}]}))
+    touching = build_region(
+        Geometry.model_validate({"union": [{"rectangle": [[0, 1], [0, 1]]}, {"rectangle": [[1, 2], [0, 1]]}]})
+    )
     assert touching.part_measure("boundary") == pytest.approx(6.0, rel=1e-3)
     x, _ = draw(touching.part("boundary"), "sobol", 0, 0, 3000, 3000)
     assert not (np.abs(x[:, 0] - 1) < 1e-9).any()
@@ -187,19 +238,27 @@ def test_box_like_faces_go_in_axis_order_so_opposite_faces_pair_up():
     np.testing.assert_array_equal(paired_translation(region_of("rectangle"), "bottom", "top"), [0, 2])
     np.testing.assert_array_equal(paired_translation(region_of("spacetime_interval"), "left", "right"), [10, 0])
     assert paired_translation(region_of("rectangle"), "left", "top") is None
-    assert paired_translation(region_of("polygon"), "edge1", "edge3") is None      # opposite directions
-    assert paired_translation(region_of("union"), "a.left", "b.right") is None     # drawn by rejection
+    assert paired_translation(region_of("polygon"), "edge1", "edge3") is None  # opposite directions
+    assert paired_translation(region_of("union"), "a.left", "b.right") is None  # drawn by rejection
 
 
 def test_spacetime_parts():
     st = region_of("spacetime_difference")
-    assert st.part_names() == ("outer", "outer.left", "outer.right", "outer.bottom", "outer.top", "hole",
-                               "initial", "boundary")
+    assert st.part_names() == (
+        "outer",
+        "outer.left",
+        "outer.right",
+        "outer.bottom",
+        "outer.top",
+        "hole",
+        "initial",
+        "boundary",
+    )
     x, n = draw(st.part("initial"), "sobol", 0, 0, 100, 100)
     assert (x[:, 2] == 1.0).all() and (n == [0, 0, -1]).all() and region_of("difference").contains(x[:, :2]).all()
     x, n = draw(st.part("hole"), "sobol", 0, 0, 100, 100)
     assert (n[:, 2] == 0).all() and (x[:, 2] >= 1).all() and (x[:, 2] <= 1.5).all()
-    np.testing.assert_allclose(n[:, :2], -x[:, :2] / R_HOLE, atol=1e-12)    # a hole's normal points into it
+    np.testing.assert_allclose(n[:, :2], -x[:, :2] / R_HOLE, atol=1e-12)  # a hole's normal points into it
 
 
 def test_unknown_part_lists_the_parts():
@@ -218,35 +277,68 @@ def test_triangulation_covers_random_star_polygons_exactly():
         try:
             polygon = build_region(Geometry.model_validate({"polygon": points.tolist()}))
         except RegionError:
-            continue   # sorted angles can still pinch two edges together; such a draw is skipped
+            continue  # sorted angles can still pinch two edges together; such a draw is skipped
         assert polygon.triangle_areas.sum() == pytest.approx(abs(signed_area(points)), rel=1e-12)
         x, _ = draw(polygon.interior(), "pseudo-random", 0, 0, 2000, 2000)
         assert polygon.contains(x).all()
 
 
-@pytest.mark.parametrize("geometry, path, message", [
-    ({"polygon": [[0, 0], [1, 1], [0, 0], [1, 1]]}, ("polygon",),
-     r"^a polygon needs at least 3 distinct vertices, got 2$"),
-    ({"polygon": [[0, 0], [1, 0], [1, 0], [0, 1]]}, ("polygon",),
-     r"^vertices 2 and 3 are the same point \[1\.0, 0\.0\]$"),
-    ({"polygon": [[0, 0], [1, 1], [2, 2]]}, ("polygon",),
-     r"^the polygon has zero area \(its vertices lie on one line\)$"),
-    ({"polygon": [[0, 0], [2, 2], [2, 0], [0, 2]]}, ("polygon",),
-     r"^the polygon intersects itself: edges 1 and 3 cross"),
-    ({"polygon": [[0, 0], [4, 0], [4, 4], [2, 0], [0, 4]]}, ("polygon",), r"edges 1 and 3 cross or touch"),
-    ({"difference": [{"rectangle": [[0, 1], [0, 1]]}, {"polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]},
-     ("difference", 1, "polygon"), r"^the polygon intersects itself: edges 1 and 3"),
-    ({"union": [{"rectangle": [[0, 1], [0, 1]]}, {"interval": [0, 1]}]}, ("union", 1),
-     r"^operand 2 is 1-dimensional but operand 1 is 2-dimensional \(all operands need the same dimension\)$"),
-    ({"intersection": [{"disk": {"center": [0, 0], "radius": 1}}, {"disk": {"center": [3, 0], "radius": 1}}]},
-     ("intersection",), r"^the intersection is empty: none of 4096 candidate points lies in it$"),
-    ({"difference": [{"disk": {"center": [0, 0], "radius": 1}}, {"rectangle": [[-2, 2], [-2, 2]]}]},
-     ("difference",), r"^the difference is empty"),
-    ({"union": [{"interval": [0, 1], "name": "a"}, {"interval": [2, 3], "name": "a"}]}, ("union", 1, "name"),
-     r"^operand name 'a' is used twice \(operands 1 and 2\)"),
-    ({"union": [{"interval": [0, 1], "name": "boundary"}, {"interval": [2, 3]}]}, ("union", 0, "name"),
-     r"^an operand may not be called 'boundary'"),
-])
+@pytest.mark.parametrize(
+    "geometry, path, message",
+    [
+        (
+            {"polygon": [[0, 0], [1, 1], [0, 0], [1, 1]]},
+            ("polygon",),
+            r"^a polygon needs at least 3 distinct vertices, got 2$",
+        ),
+        (
+            {"polygon": [[0, 0], [1, 0], [1, 0], [0, 1]]},
+            ("polygon",),
+            r"^vertices 2 and 3 are the same point \[1\.0, 0\.0\]$",
+        ),
+        (
+            {"polygon": [[0, 0], [1, 1], [2, 2]]},
+            ("polygon",),
+            r"^the polygon has zero area \(its vertices lie on one line\)$",
+        ),
+        (
+            {"polygon": [[0, 0], [2, 2], [2, 0], [0, 2]]},
+            ("polygon",),
+            r"^the polygon intersects itself: edges 1 and 3 cross",
+        ),
+        ({"polygon": [[0, 0], [4, 0], [4, 4], [2, 0], [0, 4]]}, ("polygon",), r"edges 1 and 3 cross or touch"),
+        (
+            {"difference": [{"rectangle": [[0, 1], [0, 1]]}, {"polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]},
+            ("difference", 1, "polygon"),
+            r"^the polygon intersects itself: edges 1 and 3",
+        ),
+        (
+            {"union": [{"rectangle": [[0, 1], [0, 1]]}, {"interval": [0, 1]}]},
+            ("union", 1),
+            r"^operand 2 is 1-dimensional but operand 1 is 2-dimensional \(all operands need the same dimension\)$",
+        ),
+        (
+            {"intersection": [{"disk": {"center": [0, 0], "radius": 1}}, {"disk": {"center": [3, 0], "radius": 1}}]},
+            ("intersection",),
+            r"^the intersection is empty: none of 4096 candidate points lies in it$",
+        ),
+        (
+            {"difference": [{"disk": {"center": [0, 0], "radius": 1}}, {"rectangle": [[-2, 2], [-2, 2]]}]},
+            ("difference",),
+            r"^the difference is empty",
+        ),
+        (
+            {"union": [{"interval": [0, 1], "name": "a"}, {"interval": [2, 3], "name": "a"}]},
+            ("union", 1, "name"),
+            r"^operand name 'a' is used twice \(operands 1 and 2\)",
+        ),
+        (
+            {"union": [{"interval": [0, 1], "name": "boundary"}, {"interval": [2, 3]}]},
+            ("union", 0, "name"),
+            r"^an operand may not be called 'boundary'",
+        ),
+    ],
+)
 def test_bad_geometries_raise_located_one_line_errors(geometry, path, message):
     with pytest.raises(RegionError, match=message) as caught:
         build_region(Geometry.model_validate(geometry))
@@ -259,16 +351,20 @@ def test_closing_vertex_is_dropped():
     assert len(closed.part_names()) == 7 and closed.measure() == 3.0
 
 
-@pytest.mark.parametrize("data, message", [
-    ({}, "give exactly one of: interval, rectangle, box, disk, polygon, union, difference, intersection"),
-    ({"circle": 1}, "unknown geometry kind 'circle'"),
-    ({"interval": [1, -1]}, r"bounds \[1.0, -1.0\] must be increasing"),
-    ({"disk": {"center": [0, 0], "radius": 0}}, "greater than 0"),
-    ({"union": [{"interval": [0, 1]}]}, "at least 2 items"),
-    ({"interval": [0, 1], "name": "1a"}, "should match pattern"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({}, "give exactly one of: interval, rectangle, box, disk, polygon, union, difference, intersection"),
+        ({"circle": 1}, "unknown geometry kind 'circle'"),
+        ({"interval": [1, -1]}, r"bounds \[1.0, -1.0\] must be increasing"),
+        ({"disk": {"center": [0, 0], "radius": 0}}, "greater than 0"),
+        ({"union": [{"interval": [0, 1]}]}, "at least 2 items"),
+        ({"interval": [0, 1], "name": "1a"}, "should match pattern"),
+    ],
+)
 def test_schema_refuses_malformed_geometry(data, message):
     from pydantic import ValidationError
+
     with pytest.raises(ValidationError, match=message):
         Geometry.model_validate(data)
 

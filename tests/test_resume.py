@@ -3,6 +3,7 @@ to the launcher, then `pinnrun train --resume`, ends bit-identical to a run that
 with metrics continuing without a repeated or missing step. Also: a diverging run stops with
 status diverged and its last good checkpoint, a resume on another rank count, a full disk,
 and what --resume refuses."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,19 @@ import pytest
 from helpers import PROBLEMS, small_disk
 from test_distributed import alive, injected, pinnrun
 
-SETS = ["network.hidden=[16,16]", "network.dtype=float64", "training.adam.steps=1200", "training.lbfgs.steps=400",
-        "training.log_every=50", "training.checkpoint.every_steps=200", "reference=null", "scaling=strong",
-        "sampling.points.burgers=1000", "sampling.points.initial=100", "sampling.points.walls=100"]
+SETS = [
+    "network.hidden=[16,16]",
+    "network.dtype=float64",
+    "training.adam.steps=1200",
+    "training.lbfgs.steps=400",
+    "training.log_every=50",
+    "training.checkpoint.every_steps=200",
+    "reference=null",
+    "scaling=strong",
+    "sampling.points.burgers=1000",
+    "sampling.points.initial=100",
+    "sampling.points.walls=100",
+]
 ARGS = [a for s in SETS for a in ("--set", s)]
 STOP_WAIT = 120  # seconds for a run to reach the step where a test stops it (2 busy cores)
 
@@ -43,9 +54,24 @@ def uninterrupted(tmp_path_factory):
 
 
 def start(out: Path, marks: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
-                             "--np", "2", "--out", str(out), *ARGS], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=os.environ | injected(marks))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pinnrun.cli",
+            "train",
+            str(PROBLEMS / "burgers_soft.yaml"),
+            "--np",
+            "2",
+            "--out",
+            str(out),
+            *ARGS,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | injected(marks),
+    )
 
 
 def wait_for(condition, what: str) -> None:
@@ -57,15 +83,21 @@ def wait_for(condition, what: str) -> None:
 
 def logged_past(out: Path, step: int) -> bool:
     try:
-        return any(json.loads(line)["step"] > step for line in (out / "metrics.jsonl").read_text().splitlines()
-                   if line.endswith("}"))
+        return any(
+            json.loads(line)["step"] > step
+            for line in (out / "metrics.jsonl").read_text().splitlines()
+            if line.endswith("}")
+        )
     except (OSError, ValueError):
         return False
 
 
 # how each test stops the first attempt, once it logged past `after`
-STOPS = {"kill -9 rank 1 in adam": ("kill", 650), "kill -9 rank 1 in lbfgs": ("kill", 1420),
-         "SIGTERM to the launcher": ("term", 900)}
+STOPS = {
+    "kill -9 rank 1 in adam": ("kill", 650),
+    "kill -9 rank 1 in lbfgs": ("kill", 1420),
+    "SIGTERM to the launcher": ("term", 900),
+}
 
 
 @pytest.mark.slow
@@ -145,13 +177,30 @@ def test_resuming_on_one_rank_reshards_the_same_global_points(uninterrupted, tmp
 @pytest.mark.slow
 def test_a_diverging_run_stops_with_its_last_good_checkpoint(tmp_path):
     out = tmp_path / "diverged"
-    proc = pinnrun("train", PROBLEMS / "poisson1d.yaml", "--np", 2, "--out", out,
-                   # u is pulled toward -4 at the left end: log(u + 3) turns NaN when it passes -3 (measured
-                   # in one process: at step 254)
-                   "--set", "pde.poisson=u_xx + pi**2*sin(pi*x) + 0*log(u + 3)", "--set", "conditions.left.value=-4",
-                   "--set", "training.adam.learning_rate=1e-4", "--set", "training.adam.steps=3000",
-                   "--set", "training.log_every=10", "--set", "training.checkpoint.every_steps=50",
-                   "--set", "network.dtype=float64")
+    proc = pinnrun(
+        "train",
+        PROBLEMS / "poisson1d.yaml",
+        "--np",
+        2,
+        "--out",
+        out,
+        # u is pulled toward -4 at the left end: log(u + 3) turns NaN when it passes -3 (measured
+        # in one process: at step 254)
+        "--set",
+        "pde.poisson=u_xx + pi**2*sin(pi*x) + 0*log(u + 3)",
+        "--set",
+        "conditions.left.value=-4",
+        "--set",
+        "training.adam.learning_rate=1e-4",
+        "--set",
+        "training.adam.steps=3000",
+        "--set",
+        "training.log_every=10",
+        "--set",
+        "training.checkpoint.every_steps=50",
+        "--set",
+        "network.dtype=float64",
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     s = summary(out)
     assert s["status"] == "diverged" and s["phase"] == "adam"
@@ -171,10 +220,27 @@ def test_a_diverging_run_stops_with_its_last_good_checkpoint(tmp_path):
 def test_a_full_disk_ends_the_run_in_one_line_with_nothing_partial(tmp_path):
     with small_disk(tmp_path / "disk", "8m") as mount:
         out = mount / "run"
-        proc = subprocess.Popen([sys.executable, "-m", "pinnrun.cli", "train", str(PROBLEMS / "burgers_soft.yaml"),
-                                 "--np", "2", "--out", str(out), *ARGS, "--set", "training.log_every=10",
-                                 "--set", "training.adam.steps=100000"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pinnrun.cli",
+                "train",
+                str(PROBLEMS / "burgers_soft.yaml"),
+                "--np",
+                "2",
+                "--out",
+                str(out),
+                *ARGS,
+                "--set",
+                "training.log_every=10",
+                "--set",
+                "training.adam.steps=100000",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             wait_for(lambda: logged_past(out, 250), "logged past step 250")
             with open(mount / "filler", "wb") as f:  # the disk fills up mid-run

@@ -1,5 +1,6 @@
 """Run folders are claimed atomically, never reused, and every failure to create one is a
 PinnrunError naming --out (the CLI's one line, exit 2)."""
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,11 @@ def test_an_empty_out_is_refused(tmp_path: Path, out: str) -> None:
 
 def test_out_that_cannot_be_created_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    cases = {str(tmp_path / "file" / "run"): "Not a directory", "/proc/1/pinnrun-run": None,
-             str(tmp_path / ("n" * 5000)): "File name too long"}
+    cases = {
+        str(tmp_path / "file" / "run"): "Not a directory",
+        "/proc/1/pinnrun-run": None,
+        str(tmp_path / ("n" * 5000)): "File name too long",
+    }
     for out, reason in cases.items():
         with pytest.raises(PinnrunError, match=r"cannot create: ") as err:
             new_run_dir(out, "p")
@@ -102,17 +106,30 @@ def test_a_read_only_parent_is_one_error(tmp_path: Path) -> None:
 def strict_loads(text: str):
     def refuse(name):
         raise ValueError(f"not JSON: {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
 def test_json_files_are_strict_and_keep_what_was_not_finite(tmp_path: Path) -> None:
     import numpy as np
 
-    write_json(tmp_path / "summary.json", {"final_loss": math.nan, "final_losses": {"pde": np.float32("inf")},
-                                           "curve": [1.0, -math.inf], "steps": np.int64(3)})
+    write_json(
+        tmp_path / "summary.json",
+        {
+            "final_loss": math.nan,
+            "final_losses": {"pde": np.float32("inf")},
+            "curve": [1.0, -math.inf],
+            "steps": np.int64(3),
+        },
+    )
     summary = strict_loads((tmp_path / "summary.json").read_text())
-    assert summary == {"final_loss": None, "final_losses": {"pde": None}, "curve": [1.0, None], "steps": 3,
-                       "non_finite": {"final_loss": "nan", "final_losses.pde": "inf", "curve[1]": "-inf"}}
+    assert summary == {
+        "final_loss": None,
+        "final_losses": {"pde": None},
+        "curve": [1.0, None],
+        "steps": 3,
+        "non_finite": {"final_loss": "nan", "final_losses.pde": "inf", "curve[1]": "-inf"},
+    }
     Recorder(tmp_path, enabled=True).event("progress", step=1, loss=math.nan)
     event = strict_loads((tmp_path / "events.jsonl").read_text())
     assert event["loss"] is None and event["non_finite"] == {"loss": "nan"}

@@ -1,4 +1,5 @@
 """Shards and collocation points: pure functions of (spec, seed, rank, size)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +14,20 @@ from pinnrun.sampling.shards import shard
 
 def test_weak_shards_are_consecutive_blocks_of_the_global_sequence():
     s = [shard(100, r, 4, "weak") for r in range(4)]
-    assert [(x.start, x.count, x.total) for x in s] == [(0, 100, 400), (100, 100, 400), (200, 100, 400),
-                                                         (300, 100, 400)]
+    assert [(x.start, x.count, x.total) for x in s] == [
+        (0, 100, 400),
+        (100, 100, 400),
+        (200, 100, 400),
+        (300, 100, 400),
+    ]
 
 
 def test_strong_shards_split_the_global_count_and_cover_it_exactly():
     assert [(p.start, p.count, p.total) for p in (shard(10, r, 3, "strong") for r in range(3))] == [
-        (0, 4, 10), (4, 3, 10), (7, 3, 10)]  # the first points % size ranks take one more
+        (0, 4, 10),
+        (4, 3, 10),
+        (7, 3, 10),
+    ]  # the first points % size ranks take one more
     for n, k in [(100, 4), (10, 3), (1, 2), (7, 7), (5, 8)]:
         parts = [shard(n, r, k, "strong") for r in range(k)]
         assert sum(p.count for p in parts) == n
@@ -53,8 +61,13 @@ def test_ranks_together_hold_exactly_the_single_rank_set(problem, scaling):
     k = 3
     if scaling == "weak":
         # k ranks with N each == one rank with k*N
-        single_pb = build_problem(load(problem, [f"sampling.points.{t.name}={k * t.points}" for t in pb.terms]
-                                       + (["sampling.points.initial=192"] if problem != "poisson1d" else [])))
+        single_pb = build_problem(
+            load(
+                problem,
+                [f"sampling.points.{t.name}={k * t.points}" for t in pb.terms]
+                + (["sampling.points.initial=192"] if problem != "poisson1d" else []),
+            )
+        )
         single = sample_problem(single_pb, "sobol", 0, 0, 1, "weak")
     else:
         single = sample_problem(pb, "sobol", 0, 0, 1, "strong")
@@ -74,7 +87,7 @@ def test_points_lie_where_their_term_holds():
     assert x.std() > 0.5 and t.std() > 0.25  # spread over the whole domain
     init = pts["initial"]
     np.testing.assert_array_equal(init.x[:, 1], 0.0)
-    np.testing.assert_allclose(init.arrays['value'][:, 0], -np.sin(np.pi * init.x[:, 0]))
+    np.testing.assert_allclose(init.arrays["value"][:, 0], -np.sin(np.pi * init.x[:, 0]))
     walls = pts["walls"].x
     assert set(np.unique(walls[:, 0])) == {-1.0, 1.0}
     assert abs((walls[:, 0] > 0).mean() - 0.5) < 0.05  # both ends sampled evenly

@@ -1,5 +1,6 @@
 """`pinnrun scale`: speedup/efficiency maths, the cost model, the sweep loop, the
 files it writes, and real 1,2-rank sweeps and an h-analysis on a tiny problem."""
+
 from __future__ import annotations
 
 import csv
@@ -35,8 +36,11 @@ def test_strong_efficiency_is_t1_over_k_tk():
 
 
 def test_speedups_are_relative_to_the_smallest_finished_size():
-    rows = [{"ranks": 1, "seconds_per_step": None}, {"ranks": 2, "seconds_per_step": 0.010},
-            {"ranks": 4, "seconds_per_step": 0.006}]
+    rows = [
+        {"ranks": 1, "seconds_per_step": None},
+        {"ranks": 2, "seconds_per_step": 0.010},
+        {"ranks": 4, "seconds_per_step": 0.006},
+    ]
     add_speedups("strong", rows)
     assert "speedup" not in rows[0]
     assert rows[1]["speedup"] == pytest.approx(2.0) and rows[1]["efficiency"] == pytest.approx(1.0)
@@ -46,8 +50,13 @@ def test_speedups_are_relative_to_the_smallest_finished_size():
 
 
 def test_ring_allreduce_cost_matches_the_hand_computed_value():
-    m = CostModel(compute_fixed_seconds=1e-3, compute_seconds_per_point=2e-7, latency_seconds=5e-6,
-                  seconds_per_byte=1e-9, gradient_bytes=40_000)
+    m = CostModel(
+        compute_fixed_seconds=1e-3,
+        compute_seconds_per_point=2e-7,
+        latency_seconds=5e-6,
+        seconds_per_byte=1e-9,
+        gradient_bytes=40_000,
+    )
     # 8 ranks: 2*7 = 14 ring steps of 5 us, and 2*7/8 * 40 kB at 1 GB/s = 70 us
     assert m.allreduce(8) == pytest.approx(14 * 5e-6 + 70e-6)
     assert m.allreduce(1) == 0
@@ -87,17 +96,35 @@ def test_strong_predictions_hold_whole_points_per_rank():
 
 
 def _study(rows, repeat=1, model=True):
-    base = {"status": "finished", "oversubscribed": False, "seconds_per_step": 1e-3, "allreduce_share": 0.2,
-            "efficiency": 1.0, "model_seconds_per_step": 1e-3}
-    return {"kind": "scaling", "mode": "weak", "problem": "p", "repeat": repeat, "predicted": [],
-            "model": None, "rows": [{**base, **r} for r in rows]}
+    base = {
+        "status": "finished",
+        "oversubscribed": False,
+        "seconds_per_step": 1e-3,
+        "allreduce_share": 0.2,
+        "efficiency": 1.0,
+        "model_seconds_per_step": 1e-3,
+    }
+    return {
+        "kind": "scaling",
+        "mode": "weak",
+        "problem": "p",
+        "repeat": repeat,
+        "predicted": [],
+        "model": None,
+        "rows": [{**base, **r} for r in rows],
+    }
 
 
 def test_implausible_results_are_flagged_with_what_to_do():
     from pinnrun.scale.report import study_notes
 
-    study = _study([{"ranks": 1, "allreduce_share": None}, {"ranks": 2, "efficiency": 1.35, "allreduce_share": 0.0},
-                    {"ranks": 4, "efficiency": 0.9}])
+    study = _study(
+        [
+            {"ranks": 1, "allreduce_share": None},
+            {"ranks": 2, "efficiency": 1.35, "allreduce_share": 0.0},
+            {"ranks": 4, "efficiency": 0.9},
+        ]
+    )
     notes = study_notes(study)
     assert sum("warning" in n for n in notes) == 2
     assert any("2 ranks: efficiency 135% is more than one rank's" in n and "--repeat 3" in n for n in notes)
@@ -109,8 +136,12 @@ def test_implausible_results_are_flagged_with_what_to_do():
 def test_the_model_fit_is_shown_against_each_measured_size():
     from pinnrun.scale.report import study_notes
 
-    study = _study([{"ranks": 1, "seconds_per_step": 1.94e-3, "model_seconds_per_step": 2.0e-3},
-                    {"ranks": 2, "seconds_per_step": 1.94e-3, "model_seconds_per_step": 2.79e-3}])
+    study = _study(
+        [
+            {"ranks": 1, "seconds_per_step": 1.94e-3, "model_seconds_per_step": 2.0e-3},
+            {"ranks": 2, "seconds_per_step": 1.94e-3, "model_seconds_per_step": 2.79e-3},
+        ]
+    )
     notes = study_notes(study)
     assert "cost model against the measured sizes: 1 rank 2 vs 1.94 ms (+3%), 2 ranks 2.79 vs 1.94 ms (+44%)" in notes
     assert any("misses a measured size by 44%" in n for n in notes)
@@ -126,15 +157,28 @@ def test_steps_flag_times_adam_only_with_about_twenty_chunks():
 # the sweep loop, with the trainings replaced by given outcomes
 # ---------------------------------------------------------------------------
 
+
 def fake_summary(ranks: int, t: float, points: int = 1000, mode: str = "weak") -> dict:
     per_rank = points if mode == "weak" else points // ranks
-    costs = {"compute": [{"points_per_rank": per_rank, "seconds_per_step": 0.8 * t},
-                         {"points_per_rank": per_rank // 2, "seconds_per_step": 0.5 * t}],
-             "allreduce": [{"bytes": b, "seconds": 1e-4 + b * 1e-9} for b in (4000, 16000)] if ranks > 1 else [],
-             "gradient_bytes": 4000}
-    return {"status": "finished", "seconds_per_step": t, "final_loss": 1e-3, "l2_relative_error": 1e-2 / ranks,
-            "test_loss": 2e-3, "allreduce_share": 0.2 if ranks > 1 else 0.0, "wall_seconds": 9.0,
-            "points": {"per_rank": {"pde": per_rank}, "global": {"pde": per_rank * ranks}}, "step_costs": costs}
+    costs = {
+        "compute": [
+            {"points_per_rank": per_rank, "seconds_per_step": 0.8 * t},
+            {"points_per_rank": per_rank // 2, "seconds_per_step": 0.5 * t},
+        ],
+        "allreduce": [{"bytes": b, "seconds": 1e-4 + b * 1e-9} for b in (4000, 16000)] if ranks > 1 else [],
+        "gradient_bytes": 4000,
+    }
+    return {
+        "status": "finished",
+        "seconds_per_step": t,
+        "final_loss": 1e-3,
+        "l2_relative_error": 1e-2 / ranks,
+        "test_loss": 2e-3,
+        "allreduce_share": 0.2 if ranks > 1 else 0.0,
+        "wall_seconds": 9.0,
+        "points": {"per_rank": {"pde": per_rank}, "global": {"pde": per_rank * ranks}},
+        "step_costs": costs,
+    }
 
 
 def test_a_failed_size_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
@@ -145,8 +189,18 @@ def test_a_failed_size_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep_module, "run_training", fake_run)
     monkeypatch.setattr(Launch, "capacity", lambda self: 3)
-    code = sweep_module.run_sweep(str(PROBLEMS / "poisson1d.yaml"), "weak", [1, 2, 3, 4], None, 2, Launch(), False,
-                                  [], str(tmp_path / "study"), Console(width=150, record=True))
+    code = sweep_module.run_sweep(
+        str(PROBLEMS / "poisson1d.yaml"),
+        "weak",
+        [1, 2, 3, 4],
+        None,
+        2,
+        Launch(),
+        False,
+        [],
+        str(tmp_path / "study"),
+        Console(width=150, record=True),
+    )
     assert code == 0
     study = json.loads((tmp_path / "study" / "scaling.json").read_text())
     rows = {r["ranks"]: r for r in study["rows"]}
@@ -159,12 +213,18 @@ def test_a_failed_size_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
 
 
 def test_an_oversubscribed_size_runs_when_asked_and_is_marked(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep_module, "run_training", lambda d, name, s, o, ranks, sc, la, probe: Outcome(
-        name, "finished", None, fake_summary(ranks, 0.01 * ranks, mode="strong"), 1.0))
+    monkeypatch.setattr(
+        sweep_module,
+        "run_training",
+        lambda d, name, s, o, ranks, sc, la, probe: Outcome(
+            name, "finished", None, fake_summary(ranks, 0.01 * ranks, mode="strong"), 1.0
+        ),
+    )
     monkeypatch.setattr(Launch, "capacity", lambda self: 2)
     console = Console(width=150, record=True)
-    sweep_module.run_sweep(str(PROBLEMS / "poisson1d.yaml"), "strong", [1, 2, 4], None, 1, Launch(), True, [],
-                           str(tmp_path / "s"), console)
+    sweep_module.run_sweep(
+        str(PROBLEMS / "poisson1d.yaml"), "strong", [1, 2, 4], None, 1, Launch(), True, [], str(tmp_path / "s"), console
+    )
     study = json.loads((tmp_path / "s" / "scaling.json").read_text())
     assert [r["oversubscribed"] for r in study["rows"]] == [False, False, True]
     assert "oversubscribed" in console.export_text()
@@ -180,8 +240,9 @@ TINY = ["--set", "network.hidden=[8,8]", "--set", "sampling.points.poisson=128"]
 
 
 def pinnrun(*args, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pinnrun.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pinnrun.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +250,19 @@ def strong_sweep(tmp_path_factory):
     pytest.importorskip("horovod.tensorflow")
     out = tmp_path_factory.mktemp("sweep") / "study"
     too_many = 2 * len(os.sched_getaffinity(0))
-    proc = pinnrun("scale", PROBLEMS / "poisson1d.yaml", "--mode", "strong", "--sweep", f"1,2,{too_many}",
-                   "--steps", 60, "--out", out, *TINY)
+    proc = pinnrun(
+        "scale",
+        PROBLEMS / "poisson1d.yaml",
+        "--mode",
+        "strong",
+        "--sweep",
+        f"1,2,{too_many}",
+        "--steps",
+        60,
+        "--out",
+        out,
+        *TINY,
+    )
     return proc, out, too_many
 
 
@@ -200,14 +272,17 @@ def test_a_real_strong_sweep_writes_table_json_csv_and_plot(strong_sweep):
     study = json.loads((out / "scaling.json").read_text())
     one, two, many = study["rows"]
     assert (one["status"], two["status"], many["status"]) == ("finished", "finished", "skipped")
-    assert one["global_points"] == two["global_points"] == 130 and two["points_per_rank"] == 66  # rank 0 holds both boundary points
+    assert (
+        one["global_points"] == two["global_points"] == 130 and two["points_per_rank"] == 66
+    )  # rank 0 holds both boundary points
     for r in (one, two):
         summary = json.loads((out / r["runs"][0] / "summary.json").read_text())
         assert r["seconds_per_step"] == summary["seconds_per_step"] > 0
         assert r["l2_relative_error"] == summary["l2_relative_error"]
         assert r["points_per_second"] == pytest.approx(130 / r["seconds_per_step"])
-    assert one["speedup"] == 1 and two["efficiency"] == pytest.approx(one["seconds_per_step"]
-                                                                      / (2 * two["seconds_per_step"]))
+    assert one["speedup"] == 1 and two["efficiency"] == pytest.approx(
+        one["seconds_per_step"] / (2 * two["seconds_per_step"])
+    )
     # the share of a step not spent computing (never below 0): 1 - compute alone / whole step
     compute_alone = two["step_costs"][0]["compute"][0]["seconds_per_step"]
     assert one["allreduce_share"] == 0.0
@@ -220,13 +295,20 @@ def test_a_real_strong_sweep_writes_table_json_csv_and_plot(strong_sweep):
     # 1-8-8-1 network: 16 + 72 + 9 parameters, and 3 loss terms ride in the same all-reduce, float64
     assert costs["gradient_bytes"] == study["model"]["gradient_bytes"] == (97 + 3) * 8
     m = study["model"]  # a + c n + 2 (p - 1) alpha + 2 (p - 1) / p B beta, at p = 2 and n = 66
-    by_hand = (m["compute_fixed_seconds"] + 66 * m["compute_seconds_per_point"] + 2 * m["latency_seconds"]
-               + 800 * m["seconds_per_byte"])
+    by_hand = (
+        m["compute_fixed_seconds"]
+        + 66 * m["compute_seconds_per_point"]
+        + 2 * m["latency_seconds"]
+        + 800 * m["seconds_per_byte"]
+    )
     assert two["model_seconds_per_step"] == pytest.approx(by_hand, rel=1e-12) and by_hand > 0
     # predicted: 16 ... 1024 ranks unless measured; strong only while each rank keeps a point of the 130
     assert [(p["mode"], p["ranks"]) for p in study["predicted"]] == [
-        (mode, k) for mode in ("weak", "strong") for k in (16, 32, 64, 128, 256, 512, 1024)
-        if k != too_many and (mode == "weak" or k <= 130)]
+        (mode, k)
+        for mode in ("weak", "strong")
+        for k in (16, 32, 64, 128, 256, 512, 1024)
+        if k != too_many and (mode == "weak" or k <= 130)
+    ]
     # the table: measured rows, the skipped size and why, the predicted rows apart
     assert "strong scaling of poisson1d (measured)" in proc.stdout
     assert f"{too_many} ranks skipped" in proc.stdout and "--oversubscribe" in proc.stdout
@@ -248,8 +330,22 @@ def test_each_size_is_an_ordinary_run_folder(strong_sweep):
 
 def test_a_real_h_analysis_reports_error_spread_and_gap(tmp_path):
     out = tmp_path / "h"
-    proc = pinnrun("scale", PROBLEMS / "poisson1d.yaml", "--mode", "points", "--points", "32,128", "--seeds", 2,
-                   "--steps", 40, "--out", out, "--set", "network.hidden=[8,8]")
+    proc = pinnrun(
+        "scale",
+        PROBLEMS / "poisson1d.yaml",
+        "--mode",
+        "points",
+        "--points",
+        "32,128",
+        "--seeds",
+        2,
+        "--steps",
+        40,
+        "--out",
+        out,
+        "--set",
+        "network.hidden=[8,8]",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     study = json.loads((out / "scaling.json").read_text())
     assert [r["global_points"] for r in study["rows"]] == [32, 128]
@@ -261,8 +357,10 @@ def test_a_real_h_analysis_reports_error_spread_and_gap(tmp_path):
         assert row["l2_median"] == pytest.approx(np.median(l2))
         assert row["l2_min"] == min(l2) and row["l2_max"] == max(l2)
         assert row["gap_median"] == pytest.approx(np.median([s["test_loss"] - s["train_loss"] for s in runs]))
-    seeds = {json.loads((out / n / "spec.yaml").read_text().split("seed:")[1].split()[0])
-             for n in study["rows"][0]["run_folders"]}
+    seeds = {
+        json.loads((out / n / "spec.yaml").read_text().split("seed:")[1].split()[0])
+        for n in study["rows"][0]["run_folders"]
+    }
     assert seeds == {0, 1}
     assert "h-analysis of poisson1d" in proc.stdout
     assert_png(out / "scaling.png")
@@ -272,8 +370,10 @@ def test_bad_sweep_and_missing_points_are_one_line_errors():
     proc = pinnrun("scale", PROBLEMS / "poisson1d.yaml", "--sweep", "1,two")
     assert proc.returncode == 2 and "--sweep" in proc.stderr and "Traceback" not in proc.stderr
     proc = pinnrun("scale", PROBLEMS / "poisson1d.yaml", "--mode", "points")
-    assert proc.returncode == 2 and proc.stderr.strip() == \
-        "error: --mode points needs --points, e.g. --points 128,256,512,1024"
+    assert (
+        proc.returncode == 2
+        and proc.stderr.strip() == "error: --mode points needs --points, e.g. --points 128,256,512,1024"
+    )
 
 
 def assert_png(path: Path) -> None:

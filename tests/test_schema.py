@@ -1,6 +1,7 @@
 """`pinnrun schema`: the JSON Schema an editor checks a spec with agrees with what pinnrun itself
 accepts: every shipped problem and documented example passes it, and a field pinnrun refuses
 for its shape (unknown key, wrong type, out of bounds) fails it too."""
+
 from __future__ import annotations
 
 import json
@@ -46,14 +47,17 @@ def test_the_documented_cluster_specs_pass():
         assert errors("cluster", data_of(block)) == [], block
 
 
-@pytest.mark.parametrize("change, field", [
-    (lambda d: d.update(solver="fast"), "solver"),                          # unknown key
-    (lambda d: d["network"].update(hidden="32"), "hidden"),                 # wrong type
-    (lambda d: d["training"]["adam"].update(steps=-5), "steps"),            # out of bounds
-    (lambda d: d["network"].update(activation="relu6"), "activation"),      # not a choice
-    (lambda d: d["training"].update(micro_batch=0), "micro_batch"),         # optional field's bound
-    (lambda d: d["sampling"].update(method="grid"), "method"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda d: d.update(solver="fast"), "solver"),  # unknown key
+        (lambda d: d["network"].update(hidden="32"), "hidden"),  # wrong type
+        (lambda d: d["training"]["adam"].update(steps=-5), "steps"),  # out of bounds
+        (lambda d: d["network"].update(activation="relu6"), "activation"),  # not a choice
+        (lambda d: d["training"].update(micro_batch=0), "micro_batch"),  # optional field's bound
+        (lambda d: d["sampling"].update(method="grid"), "method"),
+    ],
+)
 def test_what_pinnrun_refuses_for_its_shape_fails_the_schema(tmp_path, change, field):
     from pinnrun.spec.loader import load_spec
 
@@ -90,8 +94,9 @@ def test_a_spec_that_names_the_schema_still_loads(tmp_path):
     from pinnrun.spec.loader import load_spec
 
     path = tmp_path / "p.yaml"
-    path.write_text("# yaml-language-server: $schema=pinnrun-problem.schema.json\n"
-                    + (PROBLEMS / "poisson1d.yaml").read_text())
+    path.write_text(
+        "# yaml-language-server: $schema=pinnrun-problem.schema.json\n" + (PROBLEMS / "poisson1d.yaml").read_text()
+    )
     assert load_spec(path).spec.name == "poisson1d"
 
 

@@ -1,5 +1,6 @@
 """Spec validation: every bad spec fails before any process starts, as one
 `file:line: field.path: what is wrong` line with exit status 2, never a traceback."""
+
 from __future__ import annotations
 
 import os
@@ -96,6 +97,7 @@ def assert_located(err: SpecError, path: Path, line: int | None, field: str, *fr
 # The shipped examples
 # --------------------------------------------------------------------------
 
+
 def test_the_three_example_problems_exist() -> None:
     assert {"burgers", "heat1d", "poisson1d"} <= {p.stem for p in PROBLEMS}
 
@@ -142,102 +144,241 @@ def test_on_key_stays_a_string_yaml_1_2_booleans(tmp_path: Path) -> None:
 # Bad specs: exact line and field path
 # --------------------------------------------------------------------------
 
+
 def test_unknown_top_level_key_names_allowed_keys(tmp_path: Path) -> None:
     path = write(tmp_path, POISSON + "bogus: 1\n")
     err = spec_error(path)
     assert_located(err, path, 31, "bogus", "unknown key 'bogus'", "allowed:")
     allowed = str(err).split("allowed: ", 1)[1].rstrip(")").split(", ")
-    assert {"name", "variables", "outputs", "geometry", "pde", "conditions", "sampling",
-            "network", "training", "scaling", "reference"} <= set(allowed)
+    assert {
+        "name",
+        "variables",
+        "outputs",
+        "geometry",
+        "pde",
+        "conditions",
+        "sampling",
+        "network",
+        "training",
+        "scaling",
+        "reference",
+    } <= set(allowed)
     assert "bogus" not in allowed
 
 
 # Each row edits POISSON once (`old` -> `new`) and gives the exact line, field path
 # and message fragments of the one-line error.
-@pytest.mark.parametrize("old,new,line,field,fragments", [
-    pytest.param(ADAM, "adam: {steps: 2000, learning_rate: 1.0e-3, foo: 1}",
-                 24, "training.adam.foo", ["unknown key 'foo'", "steps", "learning_rate"],
-                 id="unknown-nested-key"),
-    pytest.param("  dtype: float64\n", "  dtype: float64\n  dropout: 0.1\n",
-                 22, "network.dropout", ["unknown key 'dropout'", "activation"],
-                 id="unknown-key-on-its-own-line"),
-    pytest.param("points: {poisson: 256", 'points: {poisson: "many"',
-                 17, "sampling.points.poisson", ["integer", "'many'"], id="wrong-type"),
-    pytest.param("hidden: [32, 32, 32]", "hidden: [32, wide, 32]",
-                 19, "network.hidden[1]", ["integer", "'wide'"], id="wrong-type-list-item"),
-    pytest.param("steps: 2000", "steps: -5",
-                 24, "training.adam.steps", ["greater than or equal to 0", "-5"],
-                 id="negative-steps"),
-    pytest.param("steps: 2000", "steps: 2.5",
-                 24, "training.adam.steps", ["2.5"], id="fractional-steps"),
-    pytest.param("hidden: [32, 32, 32]", "hidden: []",
-                 19, "network.hidden", ["at least 1"], id="empty-hidden-layers"),
-    pytest.param("hidden: [32, 32, 32]", "hidden: [32, 0, 32]",
-                 19, "network.hidden[1]", ["greater than 0"], id="zero-width-layer"),
-    # The geometry model checks its bounds as a whole, so the error points at `geometry:`.
-    pytest.param("interval: [-1, 1]", "interval: [1, -1]",
-                 8, "geometry", ["[1.0, -1.0]", "increasing"], id="decreasing-interval"),
-    pytest.param("interval: [-1, 1]", "interval: [a, 1]",
-                 9, "geometry.interval[0]", ["number", "'a'"], id="interval-item-of-wrong-type"),
-    # a missing key points at its parent's line
-    pytest.param(f"  {ADAM}\n", "",
-                 22, "training.adam", ["required field is missing"], id="missing-required-section"),
-    pytest.param("u_xx + pi**2", "u_xx + q*pi**2",
-                 11, "pde.poisson", ["unknown name 'q'"], id="unknown-name-in-residual"),
-    pytest.param("u_xx + pi**2", "u_z + pi**2",
-                 11, "pde.poisson", ["u_z", "'z' is not an input variable"],
-                 id="derivative-of-unknown-variable"),
-    pytest.param("poisson: u_xx + pi**2 * sin(pi*x)", "poisson: sin(pi*x)",
-                 11, "pde.poisson", ["output"], id="residual-without-output"),
-    pytest.param("on: left", "on: top",
-                 13, "conditions.left.on", ["left, right, boundary"],
-                 id="condition-on-unknown-boundary-part"),
-    pytest.param("on: left, ", "",
-                 13, "conditions.left.on", ["required field is missing"],
-                 id="condition-without-on"),
-    pytest.param("on: left, value: 0", "on: left, value: u",
-                 13, "conditions.left.value", ["unknown name 'u'"],
-                 id="condition-value-uses-output"),
-    pytest.param("left: {kind: dirichlet, on: left, value: 0}", "left: {kind: initial, value: 0}",
-                 13, "conditions.left.kind", ["needs variables.time"],
-                 id="initial-condition-without-time-variable"),
-    pytest.param("outputs: [u]\n", "outputs: [u]\ntime_domain: [0, 1]\n",
-                 8, "time_domain", ["give both or neither"],
-                 id="time-domain-without-time-variable"),
-    pytest.param("left: 1, ", "",
-                 17, "sampling.points", ["no point count", "left"], id="term-without-point-count"),
-    pytest.param("left: 1, ", "left: 1, middle: 3, ",
-                 17, "sampling.points.middle", ["unknown term", "poisson, left, right"],
-                 id="points-for-unknown-term"),
-    pytest.param("  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {middle: 2}\n",
-                 26, "training.loss_weights.middle", ["unknown term"],
-                 id="loss-weight-for-unknown-term"),
-    pytest.param("  lbfgs: {steps: 500}\n", "  lbfgs: {steps: 500}\n  loss_weights: {left: -2}\n",
-                 26, "training.loss_weights.left", [">= 0"], id="negative-loss-weight"),
-    pytest.param("  exact: sin(pi*x)\n", "  file: missing.npz\n",
-                 29, "reference.file", ["file not found", "missing.npz"],
-                 id="reference-file-missing"),
-    pytest.param("grid: {x: 1001}", "grid: {y: 3}",
-                 30, "reference.grid.y", ["not an input variable"],
-                 id="reference-grid-for-unknown-variable"),
-    pytest.param("outputs: [u]\n", "outputs: [u]\nconstants:\n  k: 1/0\n",
-                 9, "constants.k", ["cannot evaluate"], id="constant-that-does-not-evaluate"),
-    pytest.param("outputs: [u]", "outputs: [x]",
-                 7, "outputs", ["'x' is used twice"], id="name-used-twice"),
-    pytest.param("  activation: tanh", "  activation: tanh: x",
-                 20, "", ["invalid YAML", "mapping values are not allowed"],
-                 id="invalid-yaml-syntax-gives-line-of-error"),
-    pytest.param("  method: sobol", "\tmethod: sobol",
-                 16, "", ["invalid YAML"], id="tab-indentation"),
-    pytest.param("activation: tanh", "activation: !!python/object/apply:os.getcwd []",
-                 20, "", ["invalid YAML"], id="unsafe-yaml-tag-is-refused"),
-    pytest.param("  activation: tanh\n", "  activation: tanh\n  activation: sin\n",
-                 21, "", ["duplicate key 'activation'", "first on line 20"], id="duplicate-key"),
-    pytest.param("grid: {x: 1001}", "grid: {[x]: 1001}",
-                 30, "", ["invalid YAML"], id="unhashable-key-is-a-spec-error"),
-])
-def test_bad_spec_is_located(tmp_path: Path, old: str, new: str, line: int, field: str,
-                             fragments: list[str]) -> None:
+@pytest.mark.parametrize(
+    "old,new,line,field,fragments",
+    [
+        pytest.param(
+            ADAM,
+            "adam: {steps: 2000, learning_rate: 1.0e-3, foo: 1}",
+            24,
+            "training.adam.foo",
+            ["unknown key 'foo'", "steps", "learning_rate"],
+            id="unknown-nested-key",
+        ),
+        pytest.param(
+            "  dtype: float64\n",
+            "  dtype: float64\n  dropout: 0.1\n",
+            22,
+            "network.dropout",
+            ["unknown key 'dropout'", "activation"],
+            id="unknown-key-on-its-own-line",
+        ),
+        pytest.param(
+            "points: {poisson: 256",
+            'points: {poisson: "many"',
+            17,
+            "sampling.points.poisson",
+            ["integer", "'many'"],
+            id="wrong-type",
+        ),
+        pytest.param(
+            "hidden: [32, 32, 32]",
+            "hidden: [32, wide, 32]",
+            19,
+            "network.hidden[1]",
+            ["integer", "'wide'"],
+            id="wrong-type-list-item",
+        ),
+        pytest.param(
+            "steps: 2000",
+            "steps: -5",
+            24,
+            "training.adam.steps",
+            ["greater than or equal to 0", "-5"],
+            id="negative-steps",
+        ),
+        pytest.param("steps: 2000", "steps: 2.5", 24, "training.adam.steps", ["2.5"], id="fractional-steps"),
+        pytest.param(
+            "hidden: [32, 32, 32]", "hidden: []", 19, "network.hidden", ["at least 1"], id="empty-hidden-layers"
+        ),
+        pytest.param(
+            "hidden: [32, 32, 32]",
+            "hidden: [32, 0, 32]",
+            19,
+            "network.hidden[1]",
+            ["greater than 0"],
+            id="zero-width-layer",
+        ),
+        # The geometry model checks its bounds as a whole, so the error points at `geometry:`.
+        pytest.param(
+            "interval: [-1, 1]",
+            "interval: [1, -1]",
+            8,
+            "geometry",
+            ["[1.0, -1.0]", "increasing"],
+            id="decreasing-interval",
+        ),
+        pytest.param(
+            "interval: [-1, 1]",
+            "interval: [a, 1]",
+            9,
+            "geometry.interval[0]",
+            ["number", "'a'"],
+            id="interval-item-of-wrong-type",
+        ),
+        # a missing key points at its parent's line
+        pytest.param(
+            f"  {ADAM}\n", "", 22, "training.adam", ["required field is missing"], id="missing-required-section"
+        ),
+        pytest.param(
+            "u_xx + pi**2", "u_xx + q*pi**2", 11, "pde.poisson", ["unknown name 'q'"], id="unknown-name-in-residual"
+        ),
+        pytest.param(
+            "u_xx + pi**2",
+            "u_z + pi**2",
+            11,
+            "pde.poisson",
+            ["u_z", "'z' is not an input variable"],
+            id="derivative-of-unknown-variable",
+        ),
+        pytest.param(
+            "poisson: u_xx + pi**2 * sin(pi*x)",
+            "poisson: sin(pi*x)",
+            11,
+            "pde.poisson",
+            ["output"],
+            id="residual-without-output",
+        ),
+        pytest.param(
+            "on: left",
+            "on: top",
+            13,
+            "conditions.left.on",
+            ["left, right, boundary"],
+            id="condition-on-unknown-boundary-part",
+        ),
+        pytest.param(
+            "on: left, ", "", 13, "conditions.left.on", ["required field is missing"], id="condition-without-on"
+        ),
+        pytest.param(
+            "on: left, value: 0",
+            "on: left, value: u",
+            13,
+            "conditions.left.value",
+            ["unknown name 'u'"],
+            id="condition-value-uses-output",
+        ),
+        pytest.param(
+            "left: {kind: dirichlet, on: left, value: 0}",
+            "left: {kind: initial, value: 0}",
+            13,
+            "conditions.left.kind",
+            ["needs variables.time"],
+            id="initial-condition-without-time-variable",
+        ),
+        pytest.param(
+            "outputs: [u]\n",
+            "outputs: [u]\ntime_domain: [0, 1]\n",
+            8,
+            "time_domain",
+            ["give both or neither"],
+            id="time-domain-without-time-variable",
+        ),
+        pytest.param("left: 1, ", "", 17, "sampling.points", ["no point count", "left"], id="term-without-point-count"),
+        pytest.param(
+            "left: 1, ",
+            "left: 1, middle: 3, ",
+            17,
+            "sampling.points.middle",
+            ["unknown term", "poisson, left, right"],
+            id="points-for-unknown-term",
+        ),
+        pytest.param(
+            "  lbfgs: {steps: 500}\n",
+            "  lbfgs: {steps: 500}\n  loss_weights: {middle: 2}\n",
+            26,
+            "training.loss_weights.middle",
+            ["unknown term"],
+            id="loss-weight-for-unknown-term",
+        ),
+        pytest.param(
+            "  lbfgs: {steps: 500}\n",
+            "  lbfgs: {steps: 500}\n  loss_weights: {left: -2}\n",
+            26,
+            "training.loss_weights.left",
+            [">= 0"],
+            id="negative-loss-weight",
+        ),
+        pytest.param(
+            "  exact: sin(pi*x)\n",
+            "  file: missing.npz\n",
+            29,
+            "reference.file",
+            ["file not found", "missing.npz"],
+            id="reference-file-missing",
+        ),
+        pytest.param(
+            "grid: {x: 1001}",
+            "grid: {y: 3}",
+            30,
+            "reference.grid.y",
+            ["not an input variable"],
+            id="reference-grid-for-unknown-variable",
+        ),
+        pytest.param(
+            "outputs: [u]\n",
+            "outputs: [u]\nconstants:\n  k: 1/0\n",
+            9,
+            "constants.k",
+            ["cannot evaluate"],
+            id="constant-that-does-not-evaluate",
+        ),
+        pytest.param("outputs: [u]", "outputs: [x]", 7, "outputs", ["'x' is used twice"], id="name-used-twice"),
+        pytest.param(
+            "  activation: tanh",
+            "  activation: tanh: x",
+            20,
+            "",
+            ["invalid YAML", "mapping values are not allowed"],
+            id="invalid-yaml-syntax-gives-line-of-error",
+        ),
+        pytest.param("  method: sobol", "\tmethod: sobol", 16, "", ["invalid YAML"], id="tab-indentation"),
+        pytest.param(
+            "activation: tanh",
+            "activation: !!python/object/apply:os.getcwd []",
+            20,
+            "",
+            ["invalid YAML"],
+            id="unsafe-yaml-tag-is-refused",
+        ),
+        pytest.param(
+            "  activation: tanh\n",
+            "  activation: tanh\n  activation: sin\n",
+            21,
+            "",
+            ["duplicate key 'activation'", "first on line 20"],
+            id="duplicate-key",
+        ),
+        pytest.param(
+            "grid: {x: 1001}", "grid: {[x]: 1001}", 30, "", ["invalid YAML"], id="unhashable-key-is-a-spec-error"
+        ),
+    ],
+)
+def test_bad_spec_is_located(tmp_path: Path, old: str, new: str, line: int, field: str, fragments: list[str]) -> None:
     path = write(tmp_path, edit(POISSON, old, new))
     assert_located(spec_error(path), path, line, field, *fragments)
 
@@ -292,11 +433,15 @@ def test_non_string_key_points_at_its_line(tmp_path: Path) -> None:
     assert err.line == 31, str(err)
 
 
-@pytest.mark.parametrize("old,new,line", [
-    ("interval: [-1, 1]", "interval: [-1, .inf]", 8),
-    ("outputs: [u]\n", "outputs: [u]\ntime_domain: [0, .inf]\n", 9),
-    ("learning_rate: 1.0e-3", "learning_rate: .inf", 24),
-], ids=["interval", "time_domain", "learning_rate"])
+@pytest.mark.parametrize(
+    "old,new,line",
+    [
+        ("interval: [-1, 1]", "interval: [-1, .inf]", 8),
+        ("outputs: [u]\n", "outputs: [u]\ntime_domain: [0, .inf]\n", 9),
+        ("learning_rate: 1.0e-3", "learning_rate: .inf", 24),
+    ],
+    ids=["interval", "time_domain", "learning_rate"],
+)
 def test_infinite_values_are_refused(tmp_path: Path, old: str, new: str, line: int) -> None:
     text = edit(POISSON, old, new)
     if "time_domain" in new:
@@ -309,6 +454,7 @@ def test_infinite_values_are_refused(tmp_path: Path, old: str, new: str, line: i
 # --------------------------------------------------------------------------
 # --set overrides
 # --------------------------------------------------------------------------
+
 
 def test_override_changes_value(tmp_path: Path) -> None:
     path = write(tmp_path, POISSON)
@@ -365,11 +511,14 @@ def test_malformed_override(tmp_path: Path, text: str) -> None:
     assert not isinstance(info.value, SpecError)
 
 
-@pytest.mark.parametrize("text,where", [
-    ("name.x=1", "name.x"),                    # into a string
-    ("network.hidden.9=3", "network.hidden.9"),  # past the end of a list
-    ("network.hidden.0.x=1", "network.hidden.0.x"),
-])
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ("name.x=1", "name.x"),  # into a string
+        ("network.hidden.9=3", "network.hidden.9"),  # past the end of a list
+        ("network.hidden.0.x=1", "network.hidden.0.x"),
+    ],
+)
 def test_override_into_a_non_mapping(tmp_path: Path, text: str, where: str) -> None:
     with pytest.raises(PinnrunError, match=re.escape(f"--set {text}:")) as info:
         load_spec(write(tmp_path, POISSON), [text])
@@ -391,9 +540,11 @@ def test_parse_override_values_are_yaml() -> None:
 def test_a_key_an_override_adds_is_blamed_on_the_override(tmp_path: Path) -> None:
     spec = write(tmp_path, POISSON)
     err = spec_error(spec, ["network.foo.bar=1"])
-    assert str(err) == (f"{spec}: --set network.foo: unknown key 'foo' "
-                        "(allowed: hidden, activation, initializer, dtype, output_transform, fourier_features, "
-                        "periodic)")
+    assert str(err) == (
+        f"{spec}: --set network.foo: unknown key 'foo' "
+        "(allowed: hidden, activation, initializer, dtype, output_transform, fourier_features, "
+        "periodic)"
+    )
     bad = write(tmp_path, POISSON.replace("activation: tanh", "activation: relu"), "bad.yaml")
     err = spec_error(bad, ["network.hidden=[8]"])  # an override beside a field the file gets wrong
     assert str(err).startswith(f"{bad}:20: network.activation: ")
@@ -410,6 +561,7 @@ def test_apply_overrides_copies_and_reports_touched_paths() -> None:
 # --------------------------------------------------------------------------
 # dump_spec round trip
 # --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", PROBLEMS, ids=lambda p: p.stem)
 def test_dump_spec_round_trips(tmp_path: Path, path: Path) -> None:
@@ -434,6 +586,7 @@ def test_dump_spec_round_trips_overrides_and_on_keys(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 # The command line: exit 2, one line on stderr, no traceback
 # --------------------------------------------------------------------------
+
 
 def pinnrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "pinnrun"
@@ -485,7 +638,8 @@ def test_cli_train_dry_run_bad_spec(tmp_path: Path) -> None:
 def test_cli_set_errors(tmp_path: Path) -> None:
     spec = write(tmp_path, POISSON, "ok.yaml")
     line = assert_one_line_error(
-        pinnrun("validate", "ok.yaml", "--set", "training.adam.steps=-1", cwd=tmp_path), "ok.yaml: ")
+        pinnrun("validate", "ok.yaml", "--set", "training.adam.steps=-1", cwd=tmp_path), "ok.yaml: "
+    )
     assert "--set training.adam.steps: " in line
     result = in_process("validate", str(spec), "--set", "training.adam.steps")
     assert result.exit_code == 2

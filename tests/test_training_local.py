@@ -1,4 +1,5 @@
 """Model, derivatives, losses and optimizers in one process (no Horovod)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,14 +33,26 @@ def test_derivatives_match_calculus():
         return tf.concat([e.evaluate(env, backend="tf") for e in exprs], axis=1)
 
     D = Derivative
-    wanted = frozenset({D("u", ("x",)), D("u", ("x", "x")), D("u", ("x", "t")), D("u", ("t", "t")),
-                        D("v", ("x", "x")), D("u", ("x", "x", "x"))})
+    wanted = frozenset(
+        {
+            D("u", ("x",)),
+            D("u", ("x", "x")),
+            D("u", ("x", "t")),
+            D("u", ("t", "t")),
+            D("v", ("x", "x")),
+            D("u", ("x", "x", "x")),
+        }
+    )
     f = evaluate_fields(net, cols, ("x", "t"), ("u", "v"), wanted)
     expect = {
-        "u": np.sin(2 * x) * t ** 3, "v": x ** 2 + t,
-        D("u", ("x",)): 2 * np.cos(2 * x) * t ** 3, D("u", ("x", "x")): -4 * np.sin(2 * x) * t ** 3,
-        D("u", ("x", "t")): 6 * np.cos(2 * x) * t ** 2, D("u", ("t", "t")): 6 * np.sin(2 * x) * t,
-        D("v", ("x", "x")): 2 + 0 * x, D("u", ("x", "x", "x")): -8 * np.cos(2 * x) * t ** 3,
+        "u": np.sin(2 * x) * t**3,
+        "v": x**2 + t,
+        D("u", ("x",)): 2 * np.cos(2 * x) * t**3,
+        D("u", ("x", "x")): -4 * np.sin(2 * x) * t**3,
+        D("u", ("x", "t")): 6 * np.cos(2 * x) * t**2,
+        D("u", ("t", "t")): 6 * np.sin(2 * x) * t,
+        D("v", ("x", "x")): 2 + 0 * x,
+        D("u", ("x", "x", "x")): -8 * np.cos(2 * x) * t**3,
     }
     assert set(f) == set(expect)
     for key, value in expect.items():
@@ -98,8 +111,12 @@ def test_sum_of_rank_shares_is_the_global_loss_and_gradient(scaling):
     if scaling == "strong":  # the same points on one rank
         ref_terms, ref_grad = value_and_grad(_losses("burgers_soft", 0, 1, "strong", net))
     else:  # weak: all k shards == one rank with k*N points of the same sequences
-        pb = build_problem(load("burgers_soft", [f"sampling.points.{n}={k * c}" for n, c in
-                                            {"burgers": 8192, "initial": 256, "walls": 256}.items()]))
+        pb = build_problem(
+            load(
+                "burgers_soft",
+                [f"sampling.points.{n}={k * c}" for n, c in {"burgers": 8192, "initial": 256, "walls": 256}.items()],
+            )
+        )
         ref_terms, ref_grad = value_and_grad(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net))
     np.testing.assert_allclose(mean_terms, ref_terms, rtol=1e-12)
     np.testing.assert_allclose(mean_grad, ref_grad, rtol=1e-9, atol=1e-14)
@@ -125,21 +142,22 @@ def adam_by_the_paper(w0, gradient, steps, lr, beta1, beta2, epsilon):
         for i in range(len(w)):
             m[i] = beta1 * m[i] + (1 - beta1) * g[i]
             v[i] = beta2 * v[i] + (1 - beta2) * g[i] ** 2
-            m_hat = m[i] / (1 - beta1 ** t)
-            v_hat = v[i] / (1 - beta2 ** t)
+            m_hat = m[i] / (1 - beta1**t)
+            v_hat = v[i] / (1 - beta2**t)
             w[i] = w[i] - lr * m_hat / (np.sqrt(v_hat) + epsilon)
     return w
 
 
-@pytest.mark.parametrize("settings", [{}, {"beta1": 0.7, "beta2": 0.95, "epsilon": 1e-6}],
-                         ids=["defaults", "other betas and epsilon"])
+@pytest.mark.parametrize(
+    "settings", [{}, {"beta1": 0.7, "beta2": 0.95, "epsilon": 1e-6}], ids=["defaults", "other betas and epsilon"]
+)
 def test_adam_matches_the_paper_update(settings):
     # gradient scales from 1 down to 1e-8: where |g| ~ epsilon, epsilon sets the step, so a wrong
     # epsilon moves w by ~1e-2; where |g| ~ 1 it still moves w by ~1e-10, far above rounding
     scales = [np.array([1.0, 1e-2, 1e-6, 1e-8]), np.array([[3.0, 1e-7], [1e-4, 2e-8]])]
 
     def gradient(w):  # of sum(scale * (w - 0.1 w^3)): signs and sizes change as w moves
-        return [s * (1 - 0.3 * p ** 2) for s, p in zip(scales, w)]
+        return [s * (1 - 0.3 * p**2) for s, p in zip(scales, w)]
 
     w0 = [np.array([1.5, -2.0, 0.7, 3.0]), np.array([[0.9, -1.1], [2.2, -0.8]])]
     params = [tf.Variable(p, dtype=tf.float64) for p in w0]
@@ -152,9 +170,15 @@ def test_adam_matches_the_paper_update(settings):
         np.testing.assert_allclose(p.numpy(), r, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("kind,at_100", [("exponential", 0.1 * 0.5 ** (100 / 50)), ("step", 0.1 * 0.5 ** 2),
-                                         ("cosine", 0.1 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 0.5)))),
-                                         ("constant", 0.1)])
+@pytest.mark.parametrize(
+    "kind,at_100",
+    [
+        ("exponential", 0.1 * 0.5 ** (100 / 50)),
+        ("step", 0.1 * 0.5**2),
+        ("cosine", 0.1 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 0.5)))),
+        ("constant", 0.1),
+    ],
+)
 def test_learning_rate_schedules(kind, at_100):
     spec = AdamSpec(steps=200, learning_rate=0.1, schedule={"kind": kind, "decay_rate": 0.5, "decay_steps": 50})
     opt = Adam([tf.Variable([0.0])], spec)
@@ -187,7 +211,7 @@ def test_lbfgs_stops_where_float32_cannot_lower_the_loss():
 
     def evaluate():
         with tf.GradientTape() as tape:
-            f = 1.0 + 1e-9 * tf.reduce_sum(x ** 2)
+            f = 1.0 + 1e-9 * tf.reduce_sum(x**2)
         return f, tape.gradient(f, x), tf.reshape(f, [1]), tf.reshape(f, [1])
 
     opt = LBFGS([x], evaluate, LBFGSSpec(steps=100, history=5, tolerance=0.0), 1)
@@ -257,13 +281,15 @@ def test_one_process_training_reduces_the_loss_and_logs_every_term():
     pb = build_problem(loaded)
     net = MLP(pb.input_box, [16, 16], 1, dtype="float64", seed=0)
     training = Training(seed=0, adam={"steps": 60, "learning_rate": 1e-2}, lbfgs={"steps": 40}, log_every=20)
-    trainer = Trainer(LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net), net.params,
-                      training, LocalComm())
+    trainer = Trainer(
+        LossTerms(pb, sample_problem(pb, "sobol", 0, 0, 1, "weak"), net), net.params, training, LocalComm()
+    )
     records, phases = [], []
 
     class Phases(Hook):
         def after_phase(self, trainer, name):
             phases.append(name)
+
     log = trainer.run(records.append, [Phases()])
     assert phases == ["adam", "lbfgs"]
     assert [r["step"] for r in records if r["phase"] == "adam"] == [1, 20, 40, 60]

@@ -1,6 +1,7 @@
 """The training state in one process: snapshots restore bit-identically (Adam and L-BFGS,
 mid-phase), checkpoints are written atomically and pruned, stop requests end training at a
 chunk, and a non-finite loss ends it as diverged with the parameters of the step before."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,13 @@ import numpy as np
 import pytest
 
 from helpers import PROBLEMS, small_disk
-from pinnrun.results.checkpoints import (CheckpointError, checkpoint_paths, latest_checkpoint, read_checkpoint,
-                                         write_checkpoint)
+from pinnrun.results.checkpoints import (
+    CheckpointError,
+    checkpoint_paths,
+    latest_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+)
 from pinnrun.results.recorder import Recorder, RecordError, _append, write_json
 from pinnrun.results.stop_request import request_stop
 from pinnrun.training.comm import LocalComm
@@ -19,8 +25,15 @@ from pinnrun.training.hooks import Checkpoints, StopRequests
 from pinnrun.training.session import build_session
 from pinnrun.training.trainer import Hook, chunk_sizes
 
-SMALL = ["network.hidden=[12,12]", "network.dtype=float64", "training.adam.steps=40", "training.lbfgs.steps=30",
-         "training.log_every=10", "training.checkpoint.every_steps=25", "reference=null"]
+SMALL = [
+    "network.hidden=[12,12]",
+    "network.dtype=float64",
+    "training.adam.steps=40",
+    "training.lbfgs.steps=30",
+    "training.log_every=10",
+    "training.checkpoint.every_steps=25",
+    "reference=null",
+]
 
 
 def session(*extra):
@@ -124,9 +137,14 @@ def test_a_stop_request_ends_training_after_the_current_chunk(tmp_path):
 
 def test_a_non_finite_loss_stops_at_that_step_with_the_parameters_before():
     """log(u + 3) is finite until the network's output falls below -3, where the left end pulls it."""
-    s = session("pde.poisson=u_xx + pi**2*sin(pi*x) + 0*log(u + 3)", "conditions.left.value=-4",
-                "training.adam.learning_rate=1e-3", "training.adam.steps=400", "training.lbfgs=null",
-                "training.log_every=1")
+    s = session(
+        "pde.poisson=u_xx + pi**2*sin(pi*x) + 0*log(u + 3)",
+        "conditions.left.value=-4",
+        "training.adam.learning_rate=1e-3",
+        "training.adam.steps=400",
+        "training.lbfgs=null",
+        "training.log_every=1",
+    )
     records = []
     log = s.trainer.run(records.append)
     assert log.status == "diverged", records[-1]
@@ -176,8 +194,17 @@ def test_a_full_disk_leaves_whole_lines_and_no_temporary_files(full_disk):
 def test_a_finite_loss_beyond_float32_is_recorded_not_refused(tmp_path):
     """TensorBoard's scalars were float32: a loss of 1e300 raised a ValueError mid-run."""
 
-    Recorder(tmp_path, True).metric({"phase": "adam", "step": 1, "loss": 1e300, "losses": {"pde": 1e300},
-                                     "lr": 1e-3, "rank_losses": [[1e300]], "elapsed": 0.1})
+    Recorder(tmp_path, True).metric(
+        {
+            "phase": "adam",
+            "step": 1,
+            "loss": 1e300,
+            "losses": {"pde": 1e300},
+            "lr": 1e-3,
+            "rank_losses": [[1e300]],
+            "elapsed": 0.1,
+        }
+    )
     assert json.loads((tmp_path / "metrics.jsonl").read_text())["loss"] == 1e300
     assert list((tmp_path / "tensorboard").glob("events.*"))
 
@@ -193,6 +220,7 @@ def test_a_failed_write_on_rank_0_stops_every_rank_at_the_next_chunk():
         logged.append(r["step"])
         if r["step"] == 10:
             failures.failed(RecordError("cannot write metrics.jsonl: No space left on device"))
+
     with pytest.raises(RecordError, match="No space left on device"):
         s.trainer.run(record, [failures])
     assert logged == [1, 10, 20]  # raised in the gather after the failed write, on every rank alike
@@ -216,10 +244,20 @@ def test_tensorboard_holds_real_scalars_tensorboard_reads(tmp_path):
     loss spread."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    record = {"phase": "adam", "step": 100, "loss": 0.5, "losses": {"pde": 0.3, "bc": 0.2}, "lr": 1e-3,
-              "rank_losses": [[0.4, 0.2], [0.2, 0.2]], "l2_relative_error": 0.02,
-              "l2_relative_errors": {"u": 0.01, "v": 0.03}, "parameters": {"D": 0.11},
-              "weights": {"pde": 1.0, "bc": 4.0}, "causal_weight": 0.25, "elapsed": 1.0}
+    record = {
+        "phase": "adam",
+        "step": 100,
+        "loss": 0.5,
+        "losses": {"pde": 0.3, "bc": 0.2},
+        "lr": 1e-3,
+        "rank_losses": [[0.4, 0.2], [0.2, 0.2]],
+        "l2_relative_error": 0.02,
+        "l2_relative_errors": {"u": 0.01, "v": 0.03},
+        "parameters": {"D": 0.11},
+        "weights": {"pde": 1.0, "bc": 4.0},
+        "causal_weight": 0.25,
+        "elapsed": 1.0,
+    }
     rec = Recorder(tmp_path, True)
     rec.metric(record)
     rec.metric({**record, "step": 200, "loss": 0.25, "l2_relative_error": None, "l2_relative_errors": {}})

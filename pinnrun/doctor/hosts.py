@@ -6,6 +6,7 @@ its address on the ranks' network takes connections from every other host. Then 
 all-reduces across all hosts (jobs.py). Each problem comes with its fix; every remote step
 has a time limit, so a dead host costs seconds. The exit status is 1 if a required check failed.
 """
+
 from __future__ import annotations
 
 import sys
@@ -29,13 +30,19 @@ from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Cluster, Host, load_cluster, parse_hosts
 from pinnrun.launch.network import LOCAL_NAMES, cluster_network
 
-SSH_TIMEOUT_S = 10     # ssh's ConnectTimeout (5 s) and a login
+SSH_TIMEOUT_S = 10  # ssh's ConnectTimeout (5 s) and a login
 # One round trip that imports TensorFlow and Horovod: 4 s on an idle host of the test cluster.
 FACTS_TIMEOUT_S = 45
 MAX_PARALLEL = 32
 # Shown in this order; the key is facts()'s.
-VERSION_NAMES = {"python": "Python", "tensorflow": "TensorFlow", "horovod": "Horovod", "pinnrun": "pinnrun",
-                 "mpi4py": "mpi4py", "open_mpi": "Open MPI"}
+VERSION_NAMES = {
+    "python": "Python",
+    "tensorflow": "TensorFlow",
+    "horovod": "Horovod",
+    "pinnrun": "pinnrun",
+    "mpi4py": "mpi4py",
+    "open_mpi": "Open MPI",
+}
 
 
 @dataclass
@@ -75,8 +82,11 @@ def run_doctor_hosts(hosts_text: str | None, cluster_path: str | None, console: 
         reports, jobs = remote.result()
     title = f"--hosts {hosts_text}" if hosts_text else f"--cluster {cluster_path}"
     render_hosts(reports, jobs, console, title)
-    failed = not doctor.all_required_present(local) or any(c.failed for r in reports for c in r.checks) \
+    failed = (
+        not doctor.all_required_present(local)
+        or any(c.failed for r in reports for c in r.checks)
         or any(c.failed for c in jobs)
+    )
     return 1 if failed else 0
 
 
@@ -115,8 +125,7 @@ def ssh_check(host: str, port: int | None) -> Check:
 
 
 def _facts_of(host: str, port: int | None) -> Ran:
-    return run_bounded(on_host(host, [sys.executable, "-m", "pinnrun.doctor.remote", "facts"], port),
-                       FACTS_TIMEOUT_S)
+    return run_bounded(on_host(host, [sys.executable, "-m", "pinnrun.doctor.remote", "facts"], port), FACTS_TIMEOUT_S)
 
 
 def _install() -> str:
@@ -125,8 +134,10 @@ def _install() -> str:
 
 def path_fix(host: str) -> str:
     where = Path(_install()).parent
-    return (f"give {host} this install at the same path: {where} on a file system every host mounts, "
-            f"or scripts/setup.sh run in a copy at {where} there")
+    return (
+        f"give {host} this install at the same path: {where} on a file system every host mounts, "
+        f"or scripts/setup.sh run in a copy at {where} there"
+    )
 
 
 def remote_facts(ran: Ran) -> dict | None:
@@ -155,8 +166,12 @@ def path_check(host: str, ran: Ran) -> tuple[dict | None, Check]:
     if there != here:
         return found, Check("path", "missing", f"pinnrun is imported from {there} there, from {here} here", fix=fix)
     if found.get("import_error"):
-        return found, Check("path", "missing", one_line(f"import pinnrun, horovod.tensorflow: {found['import_error']}"),
-                            fix=f"{fix} (a Horovod that does not import there: {doctor._fix_rebuild_horovod()})")
+        return found, Check(
+            "path",
+            "missing",
+            one_line(f"import pinnrun, horovod.tensorflow: {found['import_error']}"),
+            fix=f"{fix} (a Horovod that does not import there: {doctor._fix_rebuild_horovod()})",
+        )
     return found, Check("path", "ok", f"{python}; pinnrun from {here}; horovod.tensorflow imports")
 
 
@@ -172,8 +187,10 @@ def versions_check(host: str, found: dict, here: dict) -> Check:
         return Check("versions", "ok", ", ".join(f"{VERSION_NAMES[k]} {_short(ours[k])}" for k in VERSION_NAMES))
     detail = "; ".join(f"{VERSION_NAMES[k]} {_short(theirs[k])} (here {_short(ours[k])})" for k in differ)
     if differ == ["open_mpi"]:
-        fix = f"install the same Open MPI on {host} as here (the distribution's openmpi-bin; mpirun and orted " \
-              "must match on every host, and be on the PATH of a non-interactive ssh)"
+        fix = (
+            f"install the same Open MPI on {host} as here (the distribution's openmpi-bin; mpirun and orted "
+            "must match on every host, and be on the PATH of a non-interactive ssh)"
+        )
     else:
         fix = f"the same versions on every host: {path_fix(host)}"
     return Check("versions", "missing", one_line(f"differ: {detail}"), fix=fix)
@@ -188,8 +205,10 @@ def _short(version: str | None) -> str:
 # ----------------------------------------------------------------------------- network
 
 
-NETWORK_FIX = ("set network_interface in a cluster spec to the interface (or address range) the hosts reach each "
-               "other on (`ip -br addr` on each host lists them), or allow TCP between the hosts in their firewalls")
+NETWORK_FIX = (
+    "set network_interface in a cluster spec to the interface (or address range) the hosts reach each "
+    "other on (`ip -br addr` on each host lists them), or allow TCP between the hosts in their firewalls"
+)
 
 
 def chosen_network(hosts: list[Host], cluster: Cluster) -> tuple[str | None, str]:
@@ -209,15 +228,25 @@ def network_checks(reports: list[HostReport], cluster: Cluster) -> None:
     if len(names) <= 1 or names <= set(LOCAL_NAMES):
         alone = len({r.host.name for r in reports}) == 1 or names <= set(LOCAL_NAMES)
         for report in reachable:
-            report.checks.append(Check("network", "ok", "one host: no other host to reach") if alone else
-                                 Check("network", "warn", "not checked: no other host got this far", required=False))
+            report.checks.append(
+                Check("network", "ok", "one host: no other host to reach")
+                if alone
+                else Check("network", "warn", "not checked: no other host got this far", required=False)
+            )
         return
     # only hosts that answered: a name that does not resolve would hide the network of the others
     network, how = chosen_network([r.host for r in reachable], cluster)
     if network is None:
         for report in reachable:
-            report.checks.append(Check("network", "warn", f"{how}: mpirun would offer the ranks every interface "
-                                       "(a docker0 on every host hangs it)", fix=NETWORK_FIX, required=False))
+            report.checks.append(
+                Check(
+                    "network",
+                    "warn",
+                    f"{how}: mpirun would offer the ranks every interface (a docker0 on every host hangs it)",
+                    fix=NETWORK_FIX,
+                    required=False,
+                )
+            )
         return
     mesh = run_mesh([r.host.name for r in reachable], network, sys.executable, cluster.ssh_port)
     for report in reachable:
@@ -225,15 +254,25 @@ def network_checks(reports: list[HostReport], cluster: Cluster) -> None:
         problems = mesh.problems_of(host)
         if not problems:
             others = len(reachable) - 1
-            report.checks.append(Check("network", "ok", f"{mesh.listening[host][0]} on {network} ({how}): reaches "
-                                       f"the {others} other host{'s' if others != 1 else ''}, and they reach it"))
+            report.checks.append(
+                Check(
+                    "network",
+                    "ok",
+                    f"{mesh.listening[host][0]} on {network} ({how}): reaches "
+                    f"the {others} other host{'s' if others != 1 else ''}, and they reach it",
+                )
+            )
             continue
         if host in mesh.no_address:
-            fix = (f"name a network {host} has: network_interface in a cluster spec, an interface name or an "
-                   "address range the hosts share (`ip -br addr` on each host lists them)")
+            fix = (
+                f"name a network {host} has: network_interface in a cluster spec, an interface name or an "
+                "address range the hosts share (`ip -br addr` on each host lists them)"
+            )
         elif host in mesh.shared_address:
-            fix = ("the same address on several hosts is a local bridge (docker0?), not the hosts' network: "
-                   "set network_interface in a cluster spec to the one they share")
+            fix = (
+                "the same address on several hosts is a local bridge (docker0?), not the hosts' network: "
+                "set network_interface in a cluster spec to the one they share"
+            )
         else:
             fix = NETWORK_FIX
         report.checks.append(Check("network", "missing", one_line("; ".join(problems)), fix=fix))
@@ -278,8 +317,13 @@ def render_hosts(reports: list[HostReport], jobs: list[Check], console: Console,
     for host, checks in rows:
         for i, check in enumerate(checks):
             # Text(), not markup: details carry ssh's and the launchers' own words
-            table.add_row(Text(host if i == 0 else ""), Text(check.name), _status(check), Text(check.detail),
-                          end_section=i == len(checks) - 1)
+            table.add_row(
+                Text(host if i == 0 else ""),
+                Text(check.name),
+                _status(check),
+                Text(check.detail),
+                end_section=i == len(checks) - 1,
+            )
     console.print(table)
     problems = [(host, c) for host, checks in rows for c in checks if c.status != "ok" and c.fix]
     if problems:
@@ -291,5 +335,4 @@ def render_hosts(reports: list[HostReport], jobs: list[Check], console: Console,
     if failed:
         console.print(Text(f"{failed} check{'s' if failed != 1 else ''} on the hosts failed.", style="bold red"))
     else:
-        console.print(Text(f"All {len(reports)} host{'s' if len(reports) != 1 else ''} are ready.",
-                           style="bold green"))
+        console.print(Text(f"All {len(reports)} host{'s' if len(reports) != 1 else ''} are ready.", style="bold green"))

@@ -5,6 +5,7 @@ the training worker swapped for remote.py: mpirun with mpi4py (Open MPI and the 
 alone), and Horovod through the launcher a training would use (horovodrun with Gloo unless the
 cluster spec says otherwise). Rank r adds r+1; rank 0 says the sum and the host of every rank.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,12 +21,15 @@ from pinnrun.errors import PinnrunError, one_line
 from pinnrun.launch.cluster import Cluster, Host
 from pinnrun.launch.command import build_command, plan_launch, printable, shell_safe_environment, worker_command
 
-MPI_TIMEOUT_S = 30       # measured on the test cluster: 3 ranks on 3 hosts in about 1 s
-HOROVOD_TIMEOUT_S = 60   # measured on the test cluster: 3 ranks on 3 hosts in about 10 s (TensorFlow's import)
+MPI_TIMEOUT_S = 30  # measured on the test cluster: 3 ranks on 3 hosts in about 1 s
+HOROVOD_TIMEOUT_S = 60  # measured on the test cluster: 3 ranks on 3 hosts in about 10 s (TensorFlow's import)
 _PLACEHOLDER = Path("doctor")
 # What a launcher says when it fails; the first such line is shown (launchers print banners of dashes).
-_TELLING = re.compile(r"error|fail|unable|refused|timed out|timeout|no route|unreachable|not found|cannot|"
-                      r"denied|abort|killed|exited|no such", re.IGNORECASE)
+_TELLING = re.compile(
+    r"error|fail|unable|refused|timed out|timeout|no route|unreachable|not found|cannot|"
+    r"denied|abort|killed|exited|no such",
+    re.IGNORECASE,
+)
 _RANK_PREFIX = re.compile(r"^\[[\d,]+\]<\w+>:\s*")
 
 
@@ -35,8 +39,8 @@ def job_argv(hosts: list[Host], cluster: Cluster, launcher: str | None, program:
     plan = plan_launch(hosts=hosts, launcher=launcher, cluster=cluster)
     cmd = build_command(plan, _PLACEHOLDER)
     worker = worker_command(_PLACEHOLDER)
-    assert cmd[-len(worker):] == worker, cmd  # the worker is always the command's tail
-    return cmd[:-len(worker)] + program, dict(plan.env)
+    assert cmd[-len(worker) :] == worker, cmd  # the worker is always the command's tail
+    return cmd[: -len(worker)] + program, dict(plan.env)
 
 
 def launcher_of(hosts: list[Host], cluster: Cluster) -> tuple[str, str]:
@@ -77,8 +81,10 @@ def _judge(name: str, via: str, argv: list[str], env: dict[str, str], timeout: f
     """Run the job; ok if rank 0 says the right sum and the ranks ran where they were placed."""
     full_env = shell_safe_environment(os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env)
     ran = run_bounded(argv, timeout, env=full_env)
-    fix = ("name the network the hosts share: network_interface in a cluster spec; the launcher's whole "
-           f"output: {printable(argv, env)}")
+    fix = (
+        "name the network the hosts share: network_interface in a cluster spec; the launcher's whole "
+        f"output: {printable(argv, env)}"
+    )
     result = _result(ran.stdout)
     ranks = sum(expected.values())
     if result is None:
@@ -88,11 +94,19 @@ def _judge(name: str, via: str, argv: list[str], env: dict[str, str], timeout: f
     want = ranks * (ranks + 1) // 2
     got_hosts = Counter(map(str, result.get("hosts", [])))
     if result.get("size") != ranks or result.get("sum") != want:
-        return Check(name, "missing", f"{via}: {result.get('size')} ranks summed to {result.get('sum')}, expected "
-                                      f"{ranks} ranks and {want}", fix=fix)
+        return Check(
+            name,
+            "missing",
+            f"{via}: {result.get('size')} ranks summed to {result.get('sum')}, expected {ranks} ranks and {want}",
+            fix=fix,
+        )
     if got_hosts != expected:
-        return Check(name, "missing", f"{via}: ranks ran on {_counted(got_hosts)}, expected {_counted(expected)}",
-                     fix="check that each host name reaches the host it names (ssh HOST hostname)")
+        return Check(
+            name,
+            "missing",
+            f"{via}: ranks ran on {_counted(got_hosts)}, expected {_counted(expected)}",
+            fix="check that each host name reaches the host it names (ssh HOST hostname)",
+        )
     return Check(name, "ok", f"{via}: {ranks} ranks on {_counted(got_hosts)} summed to {want} in {ran.seconds:.1f} s")
 
 
@@ -112,7 +126,7 @@ def telling_line(ran: Ran) -> str:
     rules = [i for i, line in enumerate(lines) if _DASHES.fullmatch(line)]
     if len(rules) >= 2:
         sentence = []
-        for line in filter(None, lines[rules[0] + 1:rules[1]]):
+        for line in filter(None, lines[rules[0] + 1 : rules[1]]):
             sentence.append(line)
             if line.endswith((".", ":")):
                 break
@@ -122,7 +136,7 @@ def telling_line(ran: Ran) -> str:
     text = [line for line in text if line]
     starts = [i for i, line in enumerate(text) if line.startswith("Traceback (most recent call last)")]
     if starts:
-        exception = next((line for line in text[starts[-1] + 1:] if _EXCEPTION.match(line)), None)
+        exception = next((line for line in text[starts[-1] + 1 :] if _EXCEPTION.match(line)), None)
         if exception:
             return one_line(exception)
     return one_line(next((line for line in text if _TELLING.search(line)), text[-1] if text else ""))

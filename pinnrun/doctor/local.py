@@ -5,6 +5,7 @@ with rich, `run_doctor()` does both and returns the exit status for the CLI.
 Every probe is guarded: a probe that raises becomes a "missing" check carrying the
 error text, so the doctor itself never shows a traceback.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,9 +76,7 @@ def _dist_version(dist: str) -> str | None:
 
 def _run(cmd: list[str]) -> str:
     """Run a short command and return its stdout; raise with its stderr if it fails."""
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
     if proc.returncode != 0:
         err = (proc.stderr or proc.stdout).strip().splitlines()
         raise RuntimeError(f"`{' '.join(cmd)}` exited {proc.returncode}: {err[0] if err else ''}")
@@ -119,8 +118,14 @@ def _probe_python() -> list[Check]:
     if sys.version_info[:2] == EXPECTED_PYTHON:
         return [Check("Python", "ok", detail)]
     want = ".".join(map(str, EXPECTED_PYTHON))
-    return [Check("Python", "missing", f"{detail}; {want} is required",
-                  fix=f"install Python {want}, then PYTHON=/path/to/python{want} scripts/setup.sh")]
+    return [
+        Check(
+            "Python",
+            "missing",
+            f"{detail}; {want} is required",
+            fix=f"install Python {want}, then PYTHON=/path/to/python{want} scripts/setup.sh",
+        )
+    ]
 
 
 def _probe_platform() -> list[Check]:
@@ -135,8 +140,7 @@ def _probe_tensorflow(tf: ModuleType | None, import_error: str | None) -> list[C
     build = "CUDA build" if tf.test.is_built_with_cuda() else "CPU build"
     detail = f"{tf.__version__} ({build})"
     if tf.__version__ != EXPECTED_TENSORFLOW:
-        return [Check("tensorflow", "warn", f"{detail}; expected {EXPECTED_TENSORFLOW}",
-                      fix=FIX_SETUP)]
+        return [Check("tensorflow", "warn", f"{detail}; expected {EXPECTED_TENSORFLOW}", fix=FIX_SETUP)]
     return [Check("tensorflow", "ok", detail)]
 
 
@@ -145,8 +149,7 @@ def _probe_horovod_version() -> list[Check]:
     if version is None:
         return [Check("horovod", "missing", "not installed", fix=FIX_SETUP)]
     if version != EXPECTED_HOROVOD:
-        return [Check("horovod", "warn", f"{version}; expected {EXPECTED_HOROVOD}",
-                      fix=_fix_rebuild_horovod())]
+        return [Check("horovod", "warn", f"{version}; expected {EXPECTED_HOROVOD}", fix=_fix_rebuild_horovod())]
     return [Check("horovod", "ok", version)]
 
 
@@ -176,10 +179,13 @@ def _probe_horovod_build() -> list[Check]:
         hvd = _import_horovod_tensorflow()
     except Exception as exc:  # ImportError, or OSError/undefined symbol from the .so
         return [
-            Check("Horovod framework: TensorFlow", "missing",
-                  f"horovod.tensorflow not importable: {type(exc).__name__}: {exc}", fix=fix),
-            Check("Horovod controllers", "warn",
-                  "not checked: horovod.tensorflow did not import", required=False),
+            Check(
+                "Horovod framework: TensorFlow",
+                "missing",
+                f"horovod.tensorflow not importable: {type(exc).__name__}: {exc}",
+                fix=fix,
+            ),
+            Check("Horovod controllers", "warn", "not checked: horovod.tensorflow did not import", required=False),
         ]
     # build-time flags; all of these answer without hvd.init().
     others = {
@@ -187,20 +193,21 @@ def _probe_horovod_build() -> list[Check]:
         "MXNet": _horovod_extension_built("mxnet", "mpi_lib"),
     }
     ops = {
-        "NCCL": hvd.nccl_built(), "DDL": hvd.ddl_built(), "CCL": hvd.ccl_built(),
-        "CUDA": hvd.cuda_built(), "ROCm": hvd.rocm_built(),
+        "NCCL": hvd.nccl_built(),
+        "DDL": hvd.ddl_built(),
+        "CCL": hvd.ccl_built(),
+        "CUDA": hvd.cuda_built(),
+        "ROCm": hvd.rocm_built(),
     }
     checks = [
         Check("Horovod framework: TensorFlow", "ok", "horovod.tensorflow imports"),
-        Check("Horovod frameworks (other)", "ok", f"{_yes_no(others)} (not used by pinnrun)",
-              required=False),
+        Check("Horovod frameworks (other)", "ok", f"{_yes_no(others)} (not used by pinnrun)", required=False),
     ]
     for name, built in (("MPI", hvd.mpi_built()), ("Gloo", hvd.gloo_built())):
         if built:
             checks.append(Check(f"Horovod controller: {name}", "ok", "built"))
         else:
-            checks.append(Check(f"Horovod controller: {name}", "missing",
-                                "not built into this horovod", fix=fix))
+            checks.append(Check(f"Horovod controller: {name}", "missing", "not built into this horovod", fix=fix))
     checks.append(Check("Horovod tensor ops", "ok", _yes_no(ops), required=False))
     return checks
 
@@ -211,8 +218,7 @@ def _probe_horovodrun() -> list[Check]:
     path = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
     path = path or shutil.which("horovodrun")
     if path is None:
-        return [Check("horovodrun", "missing", "not found next to python nor on PATH",
-                      fix=FIX_SETUP)]
+        return [Check("horovodrun", "missing", "not found next to python nor on PATH", fix=FIX_SETUP)]
     return [Check("horovodrun", "ok", path)]
 
 
@@ -240,23 +246,30 @@ def _probe_gpus(tf: ModuleType | None) -> list[Check]:
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         lines = smi or [gpu.name for gpu in gpus]
-        return [Check("GPUs", "ok", f"{len(gpus)} visible to TensorFlow\n" + "\n".join(lines),
-                      required=False)]
+        return [Check("GPUs", "ok", f"{len(gpus)} visible to TensorFlow\n" + "\n".join(lines), required=False)]
     if smi and not tf.test.is_built_with_cuda():
         # setup.sh keeps an installed tensorflow-cpu 2.18.1, so it must be removed first.
-        return [Check("GPUs", "warn",
-                      f"nvidia-smi lists {len(smi)} GPU(s) but the CPU build of TensorFlow is "
-                      "installed; ranks run on CPU",
-                      fix=f"{sys.executable} -m pip uninstall -y tensorflow-cpu horovod "
-                          "and re-run scripts/setup.sh",
-                      required=False)]
+        return [
+            Check(
+                "GPUs",
+                "warn",
+                f"nvidia-smi lists {len(smi)} GPU(s) but the CPU build of TensorFlow is installed; ranks run on CPU",
+                fix=f"{sys.executable} -m pip uninstall -y tensorflow-cpu horovod and re-run scripts/setup.sh",
+                required=False,
+            )
+        ]
     if smi:
-        return [Check("GPUs", "warn",
-                      f"nvidia-smi lists {len(smi)} GPU(s) but TensorFlow sees none "
-                      "(driver / CUDA library mismatch?); ranks run on CPU",
-                      fix="run TF_CPP_MIN_LOG_LEVEL=0 python -c \"import tensorflow as tf; "
-                          "tf.config.list_physical_devices('GPU')\" to see why",
-                      required=False)]
+        return [
+            Check(
+                "GPUs",
+                "warn",
+                f"nvidia-smi lists {len(smi)} GPU(s) but TensorFlow sees none "
+                "(driver / CUDA library mismatch?); ranks run on CPU",
+                fix='run TF_CPP_MIN_LOG_LEVEL=0 python -c "import tensorflow as tf; '
+                "tf.config.list_physical_devices('GPU')\" to see why",
+                required=False,
+            )
+        ]
     return [Check("GPUs", "ok", "none; ranks run on CPU (fine)", required=False)]
 
 
@@ -269,10 +282,15 @@ def _usable_cores() -> int:
 
 def _probe_cpu() -> list[Check]:
     n = _usable_cores()
-    return [Check("CPU cores", "ok",
-                  f"{n} usable; 1 TF intra-op thread per rank is used; "
-                  f"{n} rank{'s' if n != 1 else ''} fit without oversubscription",
-                  required=False)]
+    return [
+        Check(
+            "CPU cores",
+            "ok",
+            f"{n} usable; 1 TF intra-op thread per rank is used; "
+            f"{n} rank{'s' if n != 1 else ''} fit without oversubscription",
+            required=False,
+        )
+    ]
 
 
 def _probe_user() -> list[Check]:
@@ -291,8 +309,7 @@ def _guarded(name: str, probe: Callable[[], list[Check]], required: bool, fix: s
     try:
         return probe()
     except Exception as exc:  # a doctor must report, never crash
-        return [Check(name, "missing", f"check failed: {type(exc).__name__}: {exc}",
-                      fix=fix, required=required)]
+        return [Check(name, "missing", f"check failed: {type(exc).__name__}: {exc}", fix=fix, required=required)]
 
 
 def collect() -> list[Check]:
@@ -339,8 +356,7 @@ def as_dict(checks: list[Check]) -> dict[str, Any]:
 
 
 def _status_text(status: Status) -> Text:
-    label, style = {"ok": ("ok", "green"), "warn": ("warning", "yellow"),
-                    "missing": ("missing", "bold red")}[status]
+    label, style = {"ok": ("ok", "green"), "warn": ("warning", "yellow"), "missing": ("missing", "bold red")}[status]
     return Text(label, style=style)
 
 
@@ -371,8 +387,9 @@ def render(checks: list[Check], console: Console) -> None:
         listing("Warnings", "bold yellow", warnings)
     failed = sum(check.failed for check in checks)
     if failed:
-        console.print(Text(f"{failed} required component{'s are' if failed != 1 else ' is'} "
-                           "missing.", style="bold red"))
+        console.print(
+            Text(f"{failed} required component{'s are' if failed != 1 else ' is'} missing.", style="bold red")
+        )
     else:
         console.print(Text("All required components are present.", style="bold green"))
 

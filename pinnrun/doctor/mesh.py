@@ -6,6 +6,7 @@ other host's listener. A listener answers with its host's token, so a connection
 the wrong host (the same address on every host, as docker0's 172.17.0.1) is caught, not counted
 as reached. One ssh session per host; every step has a deadline.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,11 +27,11 @@ MAX_PARALLEL = 32
 @dataclass
 class Mesh:
     network: str
-    listening: dict[str, tuple[str, int]] = field(default_factory=dict)   # host -> (address, port)
-    failed: dict[str, str] = field(default_factory=dict)                  # host -> why it took no part
-    no_address: set[str] = field(default_factory=set)                     # hosts without an address on it
-    shared_address: set[str] = field(default_factory=set)                 # hosts whose address another has
-    answers: dict[str, dict[str, str]] = field(default_factory=dict)      # host -> target -> what answered
+    listening: dict[str, tuple[str, int]] = field(default_factory=dict)  # host -> (address, port)
+    failed: dict[str, str] = field(default_factory=dict)  # host -> why it took no part
+    no_address: set[str] = field(default_factory=set)  # hosts without an address on it
+    shared_address: set[str] = field(default_factory=set)  # hosts whose address another has
+    answers: dict[str, dict[str, str]] = field(default_factory=dict)  # host -> target -> what answered
 
     def problems_of(self, host: str) -> list[str]:
         """What did not work to and from `host`, one phrase each (empty: all reached)."""
@@ -82,8 +83,14 @@ def run_mesh(hosts: list[str], network: str, python: str, port: int | None) -> M
     for host in hosts:
         words = [python, "-m", "pinnrun.doctor.remote", "mesh", network, tokens[host], str(MESH_TIMEOUT_S + 5)]
         try:
-            procs[host] = subprocess.Popen(on_host(host, words, port), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+            procs[host] = subprocess.Popen(
+                on_host(host, words, port),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
         except OSError as exc:
             mesh.failed[host] = f"could not start ssh: {exc.strerror or exc}"
             continue
@@ -124,8 +131,7 @@ def _listen(mesh: Mesh, procs: dict[str, subprocess.Popen], pool: ThreadPoolExec
         mesh.listening.pop(host, None)
 
 
-def _connect(mesh: Mesh, procs: dict[str, subprocess.Popen], pool: ThreadPoolExecutor,
-             owner: dict[str, str]) -> None:
+def _connect(mesh: Mesh, procs: dict[str, subprocess.Popen], pool: ThreadPoolExecutor, owner: dict[str, str]) -> None:
     for host in mesh.listening:
         targets = [{"host": t, "address": a, "port": p} for t, (a, p) in mesh.listening.items() if t != host]
         try:

@@ -10,6 +10,7 @@ Each answer is one line that starts with MARK, so launcher prefixes ([1,0]<stdou
 noise on stdout do not matter. Only the standard library is imported up front: a check of a host
 must not cost TensorFlow's seconds where it does not need TensorFlow.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -26,8 +27,12 @@ from pathlib import Path
 
 MARK = "PINNRUN-DOCTOR "
 # Distribution names whose versions must match across hosts (TensorFlow has several names).
-VERSIONED = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu"), "horovod": ("horovod",),
-             "pinnrun": ("pinnrun",), "mpi4py": ("mpi4py",)}
+VERSIONED = {
+    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-gpu"),
+    "horovod": ("horovod",),
+    "pinnrun": ("pinnrun",),
+    "mpi4py": ("mpi4py",),
+}
 MPIRUN_TIMEOUT_S = 10
 MESH_CONNECT_TIMEOUT_S = 3.0
 
@@ -186,8 +191,10 @@ def mesh(network: str, token: str, seconds: float) -> int:
     line = sys.stdin.readline()
     targets = json.loads(line) if line.strip() else []
     answers: dict[str, str] = {}
-    threads = [threading.Thread(target=lambda t=t: answers.__setitem__(t["host"], probe(t["address"], t["port"])))
-               for t in targets]
+    threads = [
+        threading.Thread(target=lambda t=t: answers.__setitem__(t["host"], probe(t["address"], t["port"])))
+        for t in targets
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -238,8 +245,10 @@ def main(argv: list[str]) -> int:
         return allreduce()
     if command == "horovod":
         return horovod()
-    print("usage: python -m pinnrun.doctor.remote facts | mesh NETWORK TOKEN SECONDS | allreduce | horovod",
-          file=sys.stderr)
+    print(
+        "usage: python -m pinnrun.doctor.remote facts | mesh NETWORK TOKEN SECONDS | allreduce | horovod",
+        file=sys.stderr,
+    )
     return 2
 
 

@@ -5,6 +5,7 @@ ssh joins the words after the host name into one line for the remote shell, so e
 quoted here; locally nothing goes through a shell. A host named localhost runs the same words
 here without ssh, as `pinnrun train` starts local ranks without it.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,15 +17,15 @@ from dataclasses import dataclass
 
 from pinnrun.launch.network import LOCAL_NAMES
 
-CONNECT_TIMEOUT_S = 5    # ssh's own bound on reaching a host: a dead host costs this, not TCP's minutes
+CONNECT_TIMEOUT_S = 5  # ssh's own bound on reaching a host: a dead host costs this, not TCP's minutes
 # BatchMode: no password or host-key prompt can wait for a terminal (mpirun and horovodrun have none).
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
-KILL_GRACE_S = 3         # after a timeout: SIGTERM (mpirun then stops its remote daemons), then SIGKILL
+KILL_GRACE_S = 3  # after a timeout: SIGTERM (mpirun then stops its remote daemons), then SIGKILL
 
 
 @dataclass(frozen=True)
 class Ran:
-    returncode: int | None   # None: killed at the time limit
+    returncode: int | None  # None: killed at the time limit
     stdout: str
     stderr: str
     seconds: float
@@ -39,14 +40,19 @@ def on_host(host: str, words: list[str], port: int | None = None) -> list[str]:
     return ["ssh", *SSH_OPTIONS, *port_option, "--", host, *(shlex.quote(w) for w in words)]
 
 
-def run_bounded(argv: list[str], timeout: float, env: dict[str, str] | None = None,
-                stdin: str | None = None) -> Ran:
+def run_bounded(argv: list[str], timeout: float, env: dict[str, str] | None = None, stdin: str | None = None) -> Ran:
     """Run argv (no shell) in its own process group; at `timeout` the whole group is stopped."""
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
     except OSError as exc:
         return Ran(127, "", f"{argv[0]}: {exc.strerror or exc}", 0.0)
     try:
@@ -83,19 +89,29 @@ def ssh_problem(host: str, ran: Ran, port: int | None, timeout: float) -> tuple[
     said = last_line(ran.stderr) or last_line(ran.stdout)
     via = f"ssh {'-p ' + str(port) + ' ' if port else ''}{host}"
     if ran.returncode is None:
-        return (f"{via}: no answer in {timeout:g} s",
-                f"check that {host} is up and its network link works (ssh -v {host} true shows where it stops)")
+        return (
+            f"{via}: no answer in {timeout:g} s",
+            f"check that {host} is up and its network link works (ssh -v {host} true shows where it stops)",
+        )
     if "Could not resolve hostname" in said or "Name or service not known" in said:
-        return (said, f"check the name '{host}': it must resolve on this host (/etc/hosts, DNS, "
-                      "or a Host entry in ~/.ssh/config)")
+        return (
+            said,
+            f"check the name '{host}': it must resolve on this host (/etc/hosts, DNS, "
+            "or a Host entry in ~/.ssh/config)",
+        )
     if "Permission denied" in said:
-        return (said, f"set up key login without a password: ssh-keygen, then ssh-copy-id {host} "
-                      "(launchers cannot type a password)")
+        return (
+            said,
+            f"set up key login without a password: ssh-keygen, then ssh-copy-id {host} "
+            "(launchers cannot type a password)",
+        )
     if "Host key verification failed" in said:
         return (said, f"accept {host}'s host key once: ssh {host} true (or add it to ~/.ssh/known_hosts)")
     if "Connection refused" in said:
         return (said, f"start sshd on {host}, or give its port: ssh_port in a cluster spec")
     if any(s in said for s in ("timed out", "No route to host", "Network is unreachable", "Connection closed")):
-        return (said, f"check that {host} is up and its network link works, and that its name points to "
-                      "the right address")
+        return (
+            said,
+            f"check that {host} is up and its network link works, and that its name points to the right address",
+        )
     return (said or f"{via} exited {ran.returncode}", f"run ssh -v {host} true to see why")

@@ -1,4 +1,5 @@
 """`pinnrun inspect PATH`: one run, or every run under a parent folder (a scaling study included)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,7 @@ from pinnrun.inspect.describe import broken_run, describe_run
 from pinnrun.inspect.read import MARKERS, is_run_dir, read_run, short_reason
 
 
-def inspect(paths: list[str], plot: bool, as_json: bool, sort: str, console: Console,
-            out: str | None = None) -> int:
+def inspect(paths: list[str], plot: bool, as_json: bool, sort: str, console: Console, out: str | None = None) -> int:
     """One run, every run under a parent folder, or (several paths) those runs side by side."""
     if len(paths) > 1:
         return _several([Path(p) for p in paths], plot, as_json, sort, console, out)
@@ -85,8 +85,7 @@ def _parent(folder: Path, plot: bool, as_json: bool, sort: str, console: Console
     return 0
 
 
-def _several(folders: list[Path], plot: bool, as_json: bool, sort: str, console: Console,
-             out: str | None) -> int:
+def _several(folders: list[Path], plot: bool, as_json: bool, sort: str, console: Console, out: str | None) -> int:
     """The named runs in one table; with --plot, their loss and error curves overlaid in one PNG."""
     import os
 

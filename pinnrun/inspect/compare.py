@@ -1,4 +1,5 @@
 """Every run under a parent folder in one table, sortable by name, error or time."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,19 @@ from rich.text import Text
 from pinnrun.inspect.format import DASH, count, per_step, seconds, short, styled_status
 from pinnrun.inspect.read import is_run_dir
 
-COLUMNS = ("run", "status", "problem", "ranks", "scaling", "global points", "steps",
-           "wall s", "per step", "L2 error", "final loss")
+COLUMNS = (
+    "run",
+    "status",
+    "problem",
+    "ranks",
+    "scaling",
+    "global points",
+    "steps",
+    "wall s",
+    "per step",
+    "L2 error",
+    "final loss",
+)
 SKIP = {"checkpoint", "tensorboard", "__pycache__"}
 
 
@@ -49,16 +61,27 @@ def sort_runs(runs: list[dict], key: str) -> list[dict]:
         v = r.get(field)
         ok = isinstance(v, (int, float)) and math.isfinite(v)
         return (not ok, v if ok else 0.0, r["path"])
+
     return sorted(runs, key=rank)
 
 
 def runs_table(runs: list[dict], parent: Path, sort: str) -> Table:
-    table = Table(title=f"{len(runs)} run(s) under {parent}, sorted by {sort}", title_justify="left",
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table = Table(
+        title=f"{len(runs)} run(s) under {parent}, sorted by {sort}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
     for name in COLUMNS:
         # only the run's path may wrap: numbers cut short would be wrong numbers
-        table.add_column(name, justify="left" if name in ("run", "status", "problem", "scaling") else "right",
-                         no_wrap=name != "run", overflow="fold", max_width=40 if name == "run" else None)
+        table.add_column(
+            name,
+            justify="left" if name in ("run", "status", "problem", "scaling") else "right",
+            no_wrap=name != "run",
+            overflow="fold",
+            max_width=40 if name == "run" else None,
+        )
     for r in runs:
         points = (r.get("points") or {}).get("global_total")
         loss = r.get("final_loss")
@@ -67,10 +90,18 @@ def runs_table(runs: list[dict], parent: Path, sort: str) -> Table:
             loss = last.get("loss")
         # Text, not markup: a folder or problem named like `[/x]` is shown as it is
         table.add_row(
-            Text(_relative(r["path"], parent)), styled_status(r["status"]), Text(r.get("problem") or "?"),
-            str(r.get("ranks") or DASH), Text(r.get("scaling") or DASH), count(points), _steps(r),
-            seconds(r.get("wall_seconds")), per_step(r.get("seconds_per_step")),
-            short(r.get("l2_relative_error")), short(loss) + (" (last)" if last else ""))
+            Text(_relative(r["path"], parent)),
+            styled_status(r["status"]),
+            Text(r.get("problem") or "?"),
+            str(r.get("ranks") or DASH),
+            Text(r.get("scaling") or DASH),
+            count(points),
+            _steps(r),
+            seconds(r.get("wall_seconds")),
+            per_step(r.get("seconds_per_step")),
+            short(r.get("l2_relative_error")),
+            short(loss) + (" (last)" if last else ""),
+        )
     return table
 
 

@@ -2,6 +2,7 @@
 
 Every field is optional: a crashed or running run gets what its files say.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,31 @@ from pinnrun.inspect.status import run_status
 from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 
 # summary.json fields shown in their own place; anything else scalar is shown as "more"
-SHOWN = {"status", "reason", "problem", "ranks", "scaling", "points", "final_loss", "final_losses",
-         "l2_relative_error", "l2_relative_errors", "parameters", "wall_seconds", "compile_seconds",
-         "seconds_per_step", "points_per_second",
-         "steps", "phases", "ranks_in_sync", "param_digests", "point_digests", "micro_batches",
-         "adapt", "loss_weights"}
+SHOWN = {
+    "status",
+    "reason",
+    "problem",
+    "ranks",
+    "scaling",
+    "points",
+    "final_loss",
+    "final_losses",
+    "l2_relative_error",
+    "l2_relative_errors",
+    "parameters",
+    "wall_seconds",
+    "compile_seconds",
+    "seconds_per_step",
+    "points_per_second",
+    "steps",
+    "phases",
+    "ranks_in_sync",
+    "param_digests",
+    "point_digests",
+    "micro_batches",
+    "adapt",
+    "loss_weights",
+}
 PARAMETER_FIELDS = ("initial", "value", "true_value", "relative_error")
 RESUMABLE = ("interrupted", "failed", "dead")  # a diverged run would diverge again from its checkpoint
 VERSIONS = ("python", "tensorflow", "horovod", "numpy", "platform")
@@ -49,16 +70,19 @@ def describe_run(files: RunFiles, now: float) -> dict:
     last = files.metrics[-1] if files.metrics else None
     return {
         "path": str(files.path),
-        "status": status, "reason": reason,
+        "status": status,
+        "reason": reason,
         "problem": as_text(summary.get("problem")) or as_text(spec.get("name")),
         "description": as_text(spec.get("description")),
         "command": as_text(run.get("command")),
-        "launcher": as_text(run.get("launcher")), "controller": as_text(run.get("controller")),
+        "launcher": as_text(run.get("launcher")),
+        "controller": as_text(run.get("controller")),
         "ranks": as_count(summary.get("ranks")) or as_count(start.get("ranks")) or as_count(run.get("ranks")),
         "hosts": _dicts(run.get("hosts")),
         "scaling": _first_text(summary.get("scaling"), start.get("scaling"), run.get("scaling"), spec.get("scaling")),
         "overrides": [o for o in run.get("overrides") or [] if isinstance(o, str)]
-        if isinstance(run.get("overrides"), list) else None,
+        if isinstance(run.get("overrides"), list)
+        else None,
         "points": _points(points),
         "micro_batches": _micro_batches(summary.get("micro_batches")),
         "adapt": _adapt(summary.get("adapt")),
@@ -75,8 +99,20 @@ def describe_run(files: RunFiles, now: float) -> dict:
         "l2_relative_errors": _numbers(summary.get("l2_relative_errors")),
         "parameters": _parameters(summary.get("parameters")),
         "ranks_in_sync": summary.get("ranks_in_sync") if isinstance(summary.get("ranks_in_sync"), bool) else None,
-        "last_logged": last and {k: last.get(k) for k in ("step", "phase", "loss", "losses", "elapsed",
-                                                          "l2_relative_error", "l2_relative_errors", "parameters")},
+        "last_logged": last
+        and {
+            k: last.get(k)
+            for k in (
+                "step",
+                "phase",
+                "loss",
+                "losses",
+                "elapsed",
+                "l2_relative_error",
+                "l2_relative_errors",
+                "parameters",
+            )
+        },
         "more": extra_fields(summary),
         "versions": _versions(files),
         "devices": _dicts(env.get("ranks")),
@@ -99,17 +135,30 @@ def _resume_hint(path: Path, status: str) -> str | None:
 
 def broken_run(path: Path, reason: str) -> dict:
     """What describe_run gives for a folder it could not describe at all."""
-    return {"path": str(path), "status": "broken", "reason": reason, "notes": [reason], "steps": {},
-            "loss_curve": [], "more": {}, "versions": {}}
+    return {
+        "path": str(path),
+        "status": "broken",
+        "reason": reason,
+        "notes": [reason],
+        "steps": {},
+        "loss_curve": [],
+        "more": {},
+        "versions": {},
+    }
 
 
 def extra_fields(summary: dict) -> dict:
     """Fields other versions of pinnrun may add (a test loss, an all-reduce share...):
     shown if they are a number, text, or a flat mapping of those; never required."""
+
     def plain(v):
         return v is None or isinstance(v, (int, float, str, bool))
-    return {k: v for k, v in summary.items() if k not in SHOWN
-            and (plain(v) or (isinstance(v, dict) and v and all(plain(x) for x in v.values())))}
+
+    return {
+        k: v
+        for k, v in summary.items()
+        if k not in SHOWN and (plain(v) or (isinstance(v, dict) and v and all(plain(x) for x in v.values())))
+    }
 
 
 def _points(points) -> dict | None:
@@ -125,8 +174,11 @@ def _steps(summary: dict, metrics: list[dict], start: dict, spec: dict) -> dict:
     """Steps done per optimizer (from the summary, else the last logged step of each phase)
     and the steps planned, so a running or interrupted run shows how far it got.
     metrics records are checked by read.py: an int step and a text phase."""
-    done = {p["name"]: as_count(p.get("steps")) for p in _dicts(summary.get("phases")) or []
-            if isinstance(p.get("name"), str)}
+    done = {
+        p["name"]: as_count(p.get("steps"))
+        for p in _dicts(summary.get("phases")) or []
+        if isinstance(p.get("name"), str)
+    }
     from_log = not done and bool(metrics)
     if from_log:  # the step counter runs on across phases: L-BFGS step 31 follows Adam step 30
         ends: dict = {}
@@ -163,8 +215,11 @@ def _parameters(value) -> dict | None:
     """Parameter -> its initial, final and true value and relative error (None where not a number)."""
     if not isinstance(value, dict):
         return None
-    return {name: {k: as_number(as_mapping(p).get(k)) for k in PARAMETER_FIELDS}
-            for name, p in value.items() if isinstance(name, str)}
+    return {
+        name: {k: as_number(as_mapping(p).get(k)) for k in PARAMETER_FIELDS}
+        for name, p in value.items()
+        if isinstance(name, str)
+    }
 
 
 def _dicts(value) -> list[dict] | None:

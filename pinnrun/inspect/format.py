@@ -1,11 +1,18 @@
 """Numbers as the views show them; None becomes a dash."""
+
 from __future__ import annotations
 
 from rich.markup import escape
 
 DASH = "–"
-STATUS_STYLES = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red", "dead": "red",
-                 "broken": "bold red"}
+STATUS_STYLES = {
+    "finished": "green",
+    "running": "cyan",
+    "interrupted": "yellow",
+    "failed": "red",
+    "dead": "red",
+    "broken": "bold red",
+}
 
 
 def sci(value) -> str:

@@ -1,4 +1,5 @@
 """loss.png: each loss term and the total against step, log scale, optimizer phases marked."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,15 @@ def plot_loss(metrics: list[dict], title: str, out: Path) -> Path:
     for term in terms:
         ax.plot(steps, [_positive((m.get("losses") or {}).get(term)) for m in metrics], lw=1.2, label=term, zorder=3)
     # the total underneath, wide and pale: with one term the two curves coincide and both stay visible
-    ax.plot(steps, [_positive(m.get("loss")) for m in metrics], color="black", lw=3.5, alpha=0.35, zorder=2,
-            label="total (weighted sum)")
+    ax.plot(
+        steps,
+        [_positive(m.get("loss")) for m in metrics],
+        color="black",
+        lw=3.5,
+        alpha=0.35,
+        zorder=2,
+        label="total (weighted sum)",
+    )
     ax.set_yscale("log")
     mark_phases(ax, metrics)
     ax.set_xlabel("step")
@@ -41,8 +49,16 @@ def mark_phases(ax, metrics: list[dict]) -> None:
             ax.axvline(step, color="grey", ls="--", lw=1)
             end = starts[i + 1][0] if i + 1 < len(starts) else last
             ax.axvspan(step, end, color="grey", alpha=0.08, lw=0)
-        ax.annotate(PHASE_LABELS.get(phase, str(phase)), xy=(step, 1), xycoords=("data", "axes fraction"),
-                    xytext=(2, 3), textcoords="offset points", fontsize="small", color="dimgrey", va="bottom")
+        ax.annotate(
+            PHASE_LABELS.get(phase, str(phase)),
+            xy=(step, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 3),
+            textcoords="offset points",
+            fontsize="small",
+            color="dimgrey",
+            va="bottom",
+        )
 
 
 def _positive(value):

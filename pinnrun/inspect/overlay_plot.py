@@ -1,5 +1,6 @@
 """`pinnrun inspect RUN_A RUN_B ... --plot`: the runs' loss and L2 error curves overlaid, one colour
 per run, against step (log scales), so settings can be compared at a glance."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,7 @@ def plot_overlay(runs: list[tuple[str, RunFiles]], out: Path) -> Path:
     for label, files in runs:
         loss = [(m["step"], m["loss"]) for m in files.metrics if _positive(m.get("loss"))]
         error = [(m["step"], m["l2_relative_error"]) for m in files.metrics if _positive(m.get("l2_relative_error"))]
-        line, = ax_loss.plot(*zip(*loss), lw=1.3, label=label) if loss else ax_loss.plot([], [], label=label)
+        (line,) = ax_loss.plot(*zip(*loss), lw=1.3, label=label) if loss else ax_loss.plot([], [], label=label)
         if error:
             ax_err.plot(*zip(*error), lw=1.3, color=line.get_color(), label=label)
     for ax, what in ((ax_loss, "total loss"), (ax_err, "L2 relative error")):

@@ -1,4 +1,5 @@
 """parameters.png: each identified parameter against step, its true value dashed when known."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,9 @@ def plot_parameters(metrics: list[dict], true_values: dict, title: str, out: Pat
     import matplotlib.pyplot as plt
 
     names = logged_parameters(metrics)
-    fig, axs = plt.subplots(len(names), 1, figsize=(9, 1.2 + 2.6 * len(names)), sharex=True,
-                            layout="constrained", squeeze=False)
+    fig, axs = plt.subplots(
+        len(names), 1, figsize=(9, 1.2 + 2.6 * len(names)), sharex=True, layout="constrained", squeeze=False
+    )
     steps = [m.get("step") for m in metrics]
     for ax, name in zip(axs[:, 0], names):
         values = [_number((m.get("parameters") or {}).get(name)) for m in metrics]

@@ -1,4 +1,5 @@
 """`--plot`: the PNGs written into a run folder, and why any was not."""
+
 from __future__ import annotations
 
 from pinnrun.inspect.read import RunFiles
@@ -48,7 +49,9 @@ def _true_values(files: RunFiles, content: dict) -> dict:
 
 def _title(content: dict) -> str:
     ranks = content.get("ranks")
-    return (f"{content.get('problem') or '?'}"
-            + (f", {ranks} rank{'s' if ranks != 1 else ''}" if ranks else "")
-            + (f", {content['scaling']} scaling" if content.get("scaling") else "")
-            + f" ({content['status']})")
+    return (
+        f"{content.get('problem') or '?'}"
+        + (f", {ranks} rank{'s' if ranks != 1 else ''}" if ranks else "")
+        + (f", {content['scaling']} scaling" if content.get("scaling") else "")
+        + f" ({content['status']})"
+    )

@@ -6,6 +6,7 @@ a file that exists but cannot be read at all marks the run `broken`, with the re
 Files are read as regular files with a size cap (a FIFO or /dev/zero named
 metrics.jsonl neither hangs nor floods inspect).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,15 +29,15 @@ NUMBERS = ("loss", "elapsed", "lr", "l2_relative_error")  # metrics fields that 
 @dataclass
 class RunFiles:
     path: Path
-    run: dict | None = None        # run.json: how it was launched
-    env: dict | None = None        # env.json: versions and devices (absent if the worker died early)
-    summary: dict | None = None    # summary.json: the result (absent while running)
+    run: dict | None = None  # run.json: how it was launched
+    env: dict | None = None  # env.json: versions and devices (absent if the worker died early)
+    summary: dict | None = None  # summary.json: the result (absent while running)
     events: list[dict] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
-    spec: dict | None = None       # the few spec fields inspect needs, see spec_fields
+    spec: dict | None = None  # the few spec fields inspect needs, see spec_fields
     last_write: float | None = None
     notes: list[str] = field(default_factory=list)  # files that exist but could not be read (all of them)
-    broken: str | None = None      # the first file that exists but could not be read at all
+    broken: str | None = None  # the first file that exists but could not be read at all
 
     def unreadable(self, reason: str) -> None:
         self.notes.append(reason)
@@ -93,21 +94,29 @@ def spec_fields(files: RunFiles) -> dict | None:
     inputs = [v for v in (space if isinstance(space, list) else []) if isinstance(v, str)] + ([time] if time else [])
     outputs, derived = data.get("outputs"), data.get("derived")
     return {
-        "name": as_text(data.get("name")), "description": as_text(data.get("description")) or "",
-        "inputs": inputs, "time": time,
+        "name": as_text(data.get("name")),
+        "description": as_text(data.get("description")) or "",
+        "inputs": inputs,
+        "time": time,
         "outputs": [o for o in (outputs if isinstance(outputs, (list, dict)) else []) if isinstance(o, str)],
         "derived": [d for d in (derived if isinstance(derived, dict) else {}) if isinstance(d, str)],
-        "scaling": as_text(data.get("scaling")), "has_reference": data.get("reference") is not None,
+        "scaling": as_text(data.get("scaling")),
+        "has_reference": data.get("reference") is not None,
         "true_values": _true_values(data.get("parameters")),
-        "planned_steps": {"adam": as_count(as_mapping(training.get("adam")).get("steps")),
-                          "lbfgs": as_count(as_mapping(training.get("lbfgs")).get("steps", 0))},
+        "planned_steps": {
+            "adam": as_count(as_mapping(training.get("adam")).get("steps")),
+            "lbfgs": as_count(as_mapping(training.get("lbfgs")).get("steps", 0)),
+        },
     }
 
 
 def _true_values(parameters) -> dict[str, float]:
     """Parameter -> its known true value, for those the spec gives one."""
-    return {name: as_mapping(p).get("true_value") for name, p in as_mapping(parameters).items()
-            if isinstance(name, str) and as_number(as_mapping(p).get("true_value")) is not None}
+    return {
+        name: as_mapping(p).get("true_value")
+        for name, p in as_mapping(parameters).items()
+        if isinstance(name, str) and as_number(as_mapping(p).get("true_value")) is not None
+    }
 
 
 def _plain_yaml(path: Path) -> dict:
@@ -144,7 +153,7 @@ def _read(files: RunFiles, name: str, tail: bool = False) -> bytes | None:
             f.seek(size - MAX_READ_BYTES)
             data = f.read(MAX_READ_BYTES)
         files.notes.append(f"{name}: {size / 2**20:.0f} MiB; only its last {MAX_READ_BYTES // 2**20} MiB read")
-        return data[data.find(b"\n") + 1:]
+        return data[data.find(b"\n") + 1 :]
     except (OSError, ValueError) as err:  # FileRefused is a ValueError
         files.unreadable(f"{name}: unreadable ({short_reason(err)})")
         return None
@@ -205,8 +214,9 @@ def _metric(record: dict) -> dict | None:
     # term -> loss, output -> error, parameter -> value: each a mapping of numbers (or null)
     for key in ("losses", "l2_relative_errors", "parameters"):
         values = record.get(key)
-        if values is not None and not (isinstance(values, dict)
-                                       and all(v is None or as_number(v) is not None for v in values.values())):
+        if values is not None and not (
+            isinstance(values, dict) and all(v is None or as_number(v) is not None for v in values.values())
+        ):
             return None
     return record
 

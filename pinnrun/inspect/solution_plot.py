@@ -7,6 +7,7 @@ the same heat maps on a slice (time at its end, other axes at their middle). Poi
 the domain (predictions.npz's inside_domain) are not drawn, so an L-shape looks like one.
 At scattered points: each point coloured by its value, over the first two inputs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,14 @@ def plot_solutions(npz: Path, spec: dict, problem: str, out_dir: Path) -> tuple[
             if missing:
                 return [], [f"predictions.npz lacks the axis array(s) {', '.join(missing)}: no solution plot"]
             axes = {k: np.asarray(data[k], dtype=float).ravel() for k in inputs}
-            fields = {out: (np.asarray(data[out], dtype=float),
-                            np.asarray(data[f"{out}_reference"], dtype=float) if f"{out}_reference" in names else None)
-                      for out in [*spec["outputs"], *spec.get("derived", [])] if out in names}
+            fields = {
+                out: (
+                    np.asarray(data[out], dtype=float),
+                    np.asarray(data[f"{out}_reference"], dtype=float) if f"{out}_reference" in names else None,
+                )
+                for out in [*spec["outputs"], *spec.get("derived", [])]
+                if out in names
+            }
             scattered = "is_scattered" in names and data["is_scattered"].size == 1 and bool(data["is_scattered"])
             inside = np.asarray(data["inside_domain"]) if "inside_domain" in names else None
     except (OSError, ValueError) as err:
@@ -62,8 +68,9 @@ def _outside_blank(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
 def _slice(axes: dict, time: str | None, pred, ref):
     """Keep the first two inputs; take the others at one value (time: last, space: middle)."""
     names = list(axes)
-    index = tuple(slice(None) if i < 2 else (len(axes[n]) - 1 if n == time else len(axes[n]) // 2)
-                  for i, n in enumerate(names))
+    index = tuple(
+        slice(None) if i < 2 else (len(axes[n]) - 1 if n == time else len(axes[n]) // 2) for i, n in enumerate(names)
+    )
     where = ", ".join(f"{n} = {axes[n][index[i]]:.3g}" for i, n in enumerate(names) if i >= 2)
     keep = {n: axes[n] for n in names[:2]}
     return where, keep, pred[index], (ref[index] if ref is not None else None)
@@ -85,12 +92,20 @@ def _points(axes: dict, out: str, pred, ref, problem: str, path: Path) -> None:
     names = list(axes)
     if len(names) == 1:
         order = np.argsort(axes[names[0]])
-        _lines({names[0]: axes[names[0]][order]}, out, pred[order], None if ref is None else ref[order],
-               problem, path, marker=".")
+        _lines(
+            {names[0]: axes[names[0]][order]},
+            out,
+            pred[order],
+            None if ref is None else ref[order],
+            problem,
+            path,
+            marker=".",
+        )
         return
     (xn, x), (yn, y) = list(axes.items())[:2]
-    panels = [("prediction", pred)] + ([("reference", ref), ("|prediction − reference|", np.abs(pred - ref))]
-                                       if ref is not None else [])
+    panels = [("prediction", pred)] + (
+        [("reference", ref), ("|prediction − reference|", np.abs(pred - ref))] if ref is not None else []
+    )
     fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), layout="constrained", squeeze=False)
     both = np.concatenate([pred.ravel()] + ([ref.ravel()] if ref is not None else []))
     value_style = _value_style(both[np.isfinite(both)])
@@ -113,20 +128,20 @@ def _points(axes: dict, out: str, pred, ref, problem: str, path: Path) -> None:
 def _lines(axes: dict, out: str, pred, ref, problem: str, path: Path, marker: str | None = None) -> None:
     import matplotlib.pyplot as plt
 
-    (name, x), = axes.items()
+    ((name, x),) = axes.items()
     if ref is None:
         fig, top = plt.subplots(figsize=(8, 4.5), layout="constrained")
     else:
-        fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True, height_ratios=[2, 1],
-                                          layout="constrained")
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=(8, 6.5), sharex=True, height_ratios=[2, 1], layout="constrained"
+        )
         top.plot(x, ref, color="black", lw=2.5, alpha=0.5, label="reference", marker=marker)
         bottom.semilogy(x, np.abs(pred - ref), color="tab:red", lw=1.2)
         bottom.set_ylabel(f"|{out} − {out}_ref|")
         bottom.set_xlabel(name)
         bottom.set_title("pointwise absolute error", fontsize="medium")
         bottom.grid(True, alpha=0.3)
-    top.plot(x, pred, color="tab:blue", lw=1.2, ls="--" if ref is not None else "-", label="prediction",
-             marker=marker)
+    top.plot(x, pred, color="tab:blue", lw=1.2, ls="--" if ref is not None else "-", label="prediction", marker=marker)
     top.set_ylabel(out)
     if ref is None:
         top.set_xlabel(name)
@@ -142,8 +157,9 @@ def _heat_maps(axes: dict, out: str, pred, ref, problem: str, where: str, path: 
     from matplotlib.ticker import ScalarFormatter
 
     (xn, x), (yn, y) = axes.items()
-    panels = [("prediction", pred)] + ([("reference", ref), ("|prediction − reference|", np.abs(pred - ref))]
-                                       if ref is not None else [])
+    panels = [("prediction", pred)] + (
+        [("reference", ref), ("|prediction − reference|", np.abs(pred - ref))] if ref is not None else []
+    )
     fig, axs = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), layout="constrained", squeeze=False)
     both = np.concatenate([pred.ravel()] + ([ref.ravel()] if ref is not None else []))
     value_style = _value_style(both[np.isfinite(both)])

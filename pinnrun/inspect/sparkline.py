@@ -1,5 +1,6 @@
 """The loss curve in the terminal: log10(total loss) against step as a few rows
 of block characters, coloured by optimizer phase. A rich renderable, no extra dependency."""
+
 from __future__ import annotations
 
 import bisect
@@ -16,8 +17,11 @@ LABEL = 9  # width of the loss labels on the left
 class LossCurve:
     def __init__(self, curve: list[list], height: int = 5, max_width: int = 72):
         """curve: [step, phase, loss] per logged step (describe_run's loss_curve)."""
-        self.points = [(s, p, v) for s, p, v in curve
-                       if isinstance(s, (int, float)) and isinstance(v, (int, float)) and v > 0 and math.isfinite(v)]
+        self.points = [
+            (s, p, v)
+            for s, p, v in curve
+            if isinstance(s, (int, float)) and isinstance(v, (int, float)) and v > 0 and math.isfinite(v)
+        ]
         self.height, self.max_width = height, max_width
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -29,11 +33,10 @@ class LossCurve:
         logs = [math.log10(v) for _, _, v in self.points]
         lo, hi = min(logs), max(logs)
         span = (hi - lo) or 1.0
-        columns = [self._column(steps, logs, steps[0] + (steps[-1] - steps[0]) * i / (width - 1))
-                   for i in range(width)]
+        columns = [self._column(steps, logs, steps[0] + (steps[-1] - steps[0]) * i / (width - 1)) for i in range(width)]
         levels = [max(1, round((v - lo) / span * self.height * 8)) for v, _ in columns]
         for row in range(self.height - 1, -1, -1):
-            label = f"{10 ** hi:.1e}" if row == self.height - 1 else f"{10 ** lo:.1e}" if row == 0 else ""
+            label = f"{10**hi:.1e}" if row == self.height - 1 else f"{10**lo:.1e}" if row == 0 else ""
             line = Text(f"{label:>{LABEL}}│", style="dim")
             for level, (_, phase) in zip(levels, columns):
                 line.append(BLOCKS[min(8, max(0, level - row * 8))], style=PHASE_STYLES.get(phase, "white"))

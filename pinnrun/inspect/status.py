@@ -5,6 +5,7 @@ Dead: the ranks saw their launcher die and said so in summary.json, or nothing
 could say so (`kill -9` of every process) but launcher.json names a launcher of
 this host that is gone. Of a launcher on another host nothing can be known here:
 such a run stays running, with how long it has been quiet."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -16,8 +17,9 @@ TERMINAL = {"done": "finished", "failed": "failed", "interrupted": "interrupted"
 QUIET_SECONDS = 600  # this long without a write, a "running" run may well be dead
 
 
-def run_status(files: RunFiles, now: float,
-               gone: Callable[[dict], bool | None] = launcher_gone) -> tuple[str, str | None]:
+def run_status(
+    files: RunFiles, now: float, gone: Callable[[dict], bool | None] = launcher_gone
+) -> tuple[str, str | None]:
     """(status, reason). summary.json wins; then the last terminal event; then a launcher that is
     gone (`gone(launcher.json's record)`: True, False, or None where it cannot tell); else running."""
     summary = files.summary or {}

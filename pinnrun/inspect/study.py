@@ -1,5 +1,6 @@
 """A scaling study folder (written by `pinnrun scale`): its scaling.json rendered by
 pinnrun.scale.report, and where its plot is."""
+
 from __future__ import annotations
 
 import json

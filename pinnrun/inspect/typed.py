@@ -1,5 +1,6 @@
 """A value read from a run folder as the type a view needs, or None: files written by a crashed,
 older or hand-edited run may hold anything, and inspect never fails on them."""
+
 from __future__ import annotations
 
 

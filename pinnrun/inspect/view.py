@@ -1,4 +1,5 @@
 """A described run (describe_run's dict) as rich renderables for the terminal."""
+
 from __future__ import annotations
 
 from rich.console import Group
@@ -11,8 +12,10 @@ from pinnrun.inspect.sparkline import LossCurve
 
 
 def run_view(d: dict) -> Group:
-    title = Text.from_markup(f"[bold]{escape(str(d.get('problem') or '?'))}[/]  {styled_status(d['status'])}"
-                             + (f"  [dim]{escape(str(d['reason']))}[/]" if d.get("reason") else ""))
+    title = Text.from_markup(
+        f"[bold]{escape(str(d.get('problem') or '?'))}[/]  {styled_status(d['status'])}"
+        + (f"  [dim]{escape(str(d['reason']))}[/]" if d.get("reason") else "")
+    )
     parts = [title, Text(d["path"], style="dim")]
     if d.get("description"):
         parts.append(Text(d["description"], style="italic"))
@@ -55,19 +58,29 @@ def _rows(d: dict):
     if d.get("loss_weights"):
         yield "loss weights", f"{_terms(d['loss_weights'], sci)}  (balanced, at the end)"
     yield "steps", _steps(d.get("steps") or {})
-    times = [text for key, text in [
-        ("wall_seconds", f"wall {seconds(d.get('wall_seconds'))} s"),
-        ("compile_seconds", f"compile {seconds(d.get('compile_seconds'))} s"),
-        ("seconds_per_step", f"{per_step(d.get('seconds_per_step'))}/step (Adam)"),
-        ("points_per_second", f"{count(_round(d.get('points_per_second')))} points/s")] if d.get(key) is not None]
+    times = [
+        text
+        for key, text in [
+            ("wall_seconds", f"wall {seconds(d.get('wall_seconds'))} s"),
+            ("compile_seconds", f"compile {seconds(d.get('compile_seconds'))} s"),
+            ("seconds_per_step", f"{per_step(d.get('seconds_per_step'))}/step (Adam)"),
+            ("points_per_second", f"{count(_round(d.get('points_per_second')))} points/s"),
+        ]
+        if d.get(key) is not None
+    ]
     if times:  # a run that stopped early has a wall time only
         yield "time", ", ".join(times)
     if d.get("final_loss") is not None:
         yield "final loss", f"{sci(d['final_loss'])}  ({_terms(d.get('final_losses') or {}, sci)})"
     elif d.get("last_logged"):
         last = d["last_logged"]
-        yield "last logged loss", (f"{sci(last.get('loss'))} at step {last.get('step')} ({last.get('phase')})  "
-                                   f"({_terms(last.get('losses') or {}, sci)})")
+        yield (
+            "last logged loss",
+            (
+                f"{sci(last.get('loss'))} at step {last.get('step')} ({last.get('phase')})  "
+                f"({_terms(last.get('losses') or {}, sci)})"
+            ),
+        )
     if d.get("status") == "finished" or d.get("l2_relative_error") is not None:
         l2 = d.get("l2_relative_error")
         if l2 is None:
@@ -79,8 +92,14 @@ def _rows(d: dict):
             yield "L2 relative error", Text(sci(l2), style="bold") + Text(shown)
     yield from _parameters(d)
     if d.get("ranks_in_sync") is not None:
-        yield "ranks in sync", ("yes: parameters bit-identical on every rank after each phase" if d["ranks_in_sync"]
-                                else Text("NO: ranks' parameters differ", style="bold red"))
+        yield (
+            "ranks in sync",
+            (
+                "yes: parameters bit-identical on every rank after each phase"
+                if d["ranks_in_sync"]
+                else Text("NO: ranks' parameters differ", style="bold red")
+            ),
+        )
     for key, value in (d.get("more") or {}).items():
         yield _label(key), extra(key, value)
     if d.get("versions"):
@@ -148,12 +167,19 @@ def _steps(steps: dict) -> str:
 def _phases(phases: list[dict]) -> Table:
     table = Table(title="optimizer phases", title_justify="left", title_style="bold", box=None, padding=(0, 2))
     for name in ("phase", "steps", "seconds", "compile s", "per step", "evals", "stopped because"):
-        table.add_column(name, justify="left" if name in ("phase", "stopped because") else "right",
-                         no_wrap=name != "stopped because")
+        table.add_column(
+            name, justify="left" if name in ("phase", "stopped because") else "right", no_wrap=name != "stopped because"
+        )
     for p in phases:
-        table.add_row(str(p.get("name")), str(p.get("steps", DASH)), seconds(p.get("seconds")),
-                      seconds(p.get("compile_seconds")), per_step(p.get("seconds_per_step")),
-                      str(p.get("evaluations") or DASH), str(p.get("stop_reason") or DASH))
+        table.add_row(
+            str(p.get("name")),
+            str(p.get("steps", DASH)),
+            seconds(p.get("seconds")),
+            seconds(p.get("compile_seconds")),
+            per_step(p.get("seconds_per_step")),
+            str(p.get("evaluations") or DASH),
+            str(p.get("stop_reason") or DASH),
+        )
     return table
 
 

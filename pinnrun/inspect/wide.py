@@ -1,4 +1,5 @@
 """Printing a wide table at its full width, whatever the terminal's."""
+
 from __future__ import annotations
 
 from rich.console import Console, RenderableType

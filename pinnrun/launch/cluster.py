@@ -14,6 +14,7 @@ mpirun join parts of it into shell command lines without quoting (host names,
 interface names, variable names). So those are held to plain names; variable
 values may hold anything printable, and pinnrun's commands quote them.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,9 +31,9 @@ from pinnrun.spec.yaml_lines import load_located_file
 # Host names: RFC 1123 letters, digits, '-' and '.', plus '_' (seen in /etc/hosts); never a
 # leading '-' (mpirun, ssh and horovodrun would read `-oProxyCommand=...` as an option) or '.'.
 HOST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-MAX_HOST_NAME = 253          # a DNS name's limit
-MAX_SLOTS = 4096             # ranks on one host; the largest nodes have ~512 cores
-MAX_HOSTS = 65_536           # the largest clusters have ~10^4-10^5 nodes
+MAX_HOST_NAME = 253  # a DNS name's limit
+MAX_SLOTS = 4096  # ranks on one host; the largest nodes have ~512 cores
+MAX_HOSTS = 65_536  # the largest clusters have ~10^4-10^5 nodes
 # Linux interface names: 1-15 bytes (IFNAMSIZ 16 with the NUL), no '/', ':' or space; we
 # allow the usual subset (eth0, enp3s0f1, ib0, bond0.100, br-1a2b) and, as horovodrun does,
 # several separated by commas. horovodrun puts them unquoted into shell commands.
@@ -48,9 +49,11 @@ MAX_ENV_VALUE = 4096
 MAX_ENV_BYTES = 32 * 1024
 # Set per rank by the launcher (Horovod's rendezvous, Open MPI, PMI): a cluster spec that set
 # them would give every rank the same identity and the job would hang or fail.
-RESERVED_ENV = re.compile(r"HOROVOD_(RANK|SIZE|LOCAL_RANK|LOCAL_SIZE|CROSS_RANK|CROSS_SIZE|HOSTNAME"
-                          r"|GLOO_RENDEZVOUS_ADDR|GLOO_RENDEZVOUS_PORT|GLOO_IFACE|CONTROLLER|SECRET_KEY)"
-                          r"|OMPI_COMM_WORLD_\w*|PMI_\w*|PMIX_\w*")
+RESERVED_ENV = re.compile(
+    r"HOROVOD_(RANK|SIZE|LOCAL_RANK|LOCAL_SIZE|CROSS_RANK|CROSS_SIZE|HOSTNAME"
+    r"|GLOO_RENDEZVOUS_ADDR|GLOO_RENDEZVOUS_PORT|GLOO_IFACE|CONTROLLER|SECRET_KEY)"
+    r"|OMPI_COMM_WORLD_\w*|PMI_\w*|PMIX_\w*"
+)
 # What a terminal would not show as itself (controls, tab and newline included, format characters such
 # as bidi overrides): `--dry-run` and run.json show the command as one line that says exactly what runs.
 _HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
@@ -60,16 +63,17 @@ def check_host_name(name: str) -> str:
     if len(name) > MAX_HOST_NAME:
         raise ValueError(f"a host name has at most {MAX_HOST_NAME} characters (got {len(name)})")
     if not HOST_NAME.fullmatch(name):
-        raise ValueError("not a host name: letters, digits, '_', '.' and '-' only, "
-                         "not starting with '-' or '.'")
+        raise ValueError("not a host name: letters, digits, '_', '.' and '-' only, not starting with '-' or '.'")
     return name
 
 
 def check_network_interface(text: str) -> str:
     for name in text.split(","):
         if not INTERFACE_NAME.fullmatch(name):
-            raise ValueError("not a network interface name: 1-15 letters, digits, '_', '.' or '-', "
-                             "not starting with '-' or '.' (several: separated by commas)")
+            raise ValueError(
+                "not a network interface name: 1-15 letters, digits, '_', '.' or '-', "
+                "not starting with '-' or '.' (several: separated by commas)"
+            )
     return text
 
 
@@ -85,7 +89,7 @@ def check_env_name(name: str) -> str:
 
 def check_env_value(value: str | int | float) -> str | int | float:
     if isinstance(value, bool):
-        raise ValueError("a boolean is not a value: write it quoted, e.g. \"true\"")
+        raise ValueError('a boolean is not a value: write it quoted, e.g. "true"')
     if isinstance(value, int) and abs(value) >= 10**MAX_ENV_VALUE:
         raise ValueError(f"a value has at most {MAX_ENV_VALUE} characters")
     if not isinstance(value, str):
@@ -94,8 +98,10 @@ def check_env_value(value: str | int | float) -> str | int | float:
         raise ValueError(f"a value has at most {MAX_ENV_VALUE} characters (got {len(value):,})")
     for char in value:
         if unicodedata.category(char) in _HIDDEN_CATEGORIES:
-            raise ValueError(f"control character U+{ord(char):04X} in the value: a value is one line of "
-                             "printable text (shell characters are fine, they are quoted)")
+            raise ValueError(
+                f"control character U+{ord(char):04X} in the value: a value is one line of "
+                "printable text (shell characters are fine, they are quoted)"
+            )
     return value
 
 
@@ -107,7 +113,7 @@ EnvValue = Annotated[str | int | float, BeforeValidator(check_env_value)]
 class Host(Strict):
     name: HostName
     slots: PositiveInt = Field(1, le=MAX_SLOTS)
-    gpus: Int | None = Field(None, ge=0, le=MAX_SLOTS)   # None: not known here (a bare --hosts list)
+    gpus: Int | None = Field(None, ge=0, le=MAX_SLOTS)  # None: not known here (a bare --hosts list)
 
 
 class Cluster(Strict):
@@ -123,8 +129,10 @@ class Cluster(Strict):
     def _env_fits_one_command_line(cls, env: dict) -> dict:
         size = sum(len(k) + len(str(v)) + 2 for k, v in env.items())  # NAME=value and a separator
         if size > MAX_ENV_BYTES:
-            raise ValueError(f"{size:,} characters of NAME=value in all, at most {MAX_ENV_BYTES:,}: horovodrun "
-                             "passes the whole environment in one command line, which Linux caps at 128 KiB")
+            raise ValueError(
+                f"{size:,} characters of NAME=value in all, at most {MAX_ENV_BYTES:,}: horovodrun "
+                "passes the whole environment in one command line, which Linux caps at 128 KiB"
+            )
         return env
 
 
@@ -158,8 +166,9 @@ def parse_hosts(text: str) -> list[Host]:
         except ValidationError as err:
             first = err.errors(include_url=False)[0]
             reason = first["msg"].removeprefix("Value error, ")
-            raise PinnrunError(f"--hosts {text}: '{item}': {first['loc'][0]}: {reason[0].lower()}{reason[1:]}") \
-                from None
+            raise PinnrunError(
+                f"--hosts {text}: '{item}': {first['loc'][0]}: {reason[0].lower()}{reason[1:]}"
+            ) from None
         if any(h.name == host.name for h in hosts):
             raise PinnrunError(f"--hosts {text}: host '{name}' listed twice")
         hosts.append(host)

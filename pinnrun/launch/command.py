@@ -1,4 +1,5 @@
 """From flags, a cluster spec or a SLURM allocation to the exact launch command."""
+
 from __future__ import annotations
 
 import os
@@ -31,14 +32,17 @@ def exported() -> list[str]:
     """ALWAYS_EXPORTED that will be set: mpirun warns about each `-x` name it cannot find
     (`Warning: could not find environment variable "LD_LIBRARY_PATH"` headed every failure's excerpt)."""
     return [k for k in ALWAYS_EXPORTED if k in os.environ or k in SET_BY_LAUNCHER]
+
+
 # srun starts every rank itself, as a step of the allocation (measured on the test cluster, slurm 22.05):
 SRUN_FLAGS = [
-    "--mpi=pmix",            # Open MPI's MPI_Init needs a process manager; with MpiDefault=none it aborts in every
-                             # rank. Debian's Open MPI 4.1 speaks PMIx, not PMI-2 (--mpi=pmi2 aborts too)
-    "--label",               # `N: ` before each line of rank N, so a failure names its rank (train.rank_errors)
-    "--quit-on-interrupt",   # one SIGINT (the launcher's hard stop) kills the step: every rank gone 0.6 s later,
-                             # where by default srun only prints the tasks' state (10.6 s, until SIGTERM)
-    "--export=ALL"]
+    "--mpi=pmix",  # Open MPI's MPI_Init needs a process manager; with MpiDefault=none it aborts in every
+    # rank. Debian's Open MPI 4.1 speaks PMIx, not PMI-2 (--mpi=pmi2 aborts too)
+    "--label",  # `N: ` before each line of rank N, so a failure names its rank (train.rank_errors)
+    "--quit-on-interrupt",  # one SIGINT (the launcher's hard stop) kills the step: every rank gone 0.6 s later,
+    # where by default srun only prints the tasks' state (10.6 s, until SIGTERM)
+    "--export=ALL",
+]
 # Not --kill-on-bad-exit: it ends the step with SIGTERM and SIGKILL only KillWait (30 s by default) later, and a
 # rank blocked in an all-reduce with a killed one never runs its SIGTERM handler; once it began, srun's own
 # termination waits for it too. A rank that fails in Python takes the others down through Horovod's shutdown
@@ -55,14 +59,14 @@ SHELL_PLAIN = re.compile(r"[A-Za-z0-9_./+,:@%=-]+")
 class LaunchPlan:
     ranks: int
     hosts: list[Host]
-    launcher: str                 # horovodrun | mpirun | srun | direct (one local rank) | local (Gloo, no MPI)
-    controller: str               # gloo | mpi (horovodrun; mpirun and local on this host)
+    launcher: str  # horovodrun | mpirun | srun | direct (one local rank) | local (Gloo, no MPI)
+    controller: str  # gloo | mpi (horovodrun; mpirun and local on this host)
     network_interface: str | None = None
     ssh_port: int | None = None
-    env: dict[str, str] = field(default_factory=dict)   # exported to every rank
-    notes: list[str] = field(default_factory=list)       # what the user should know
-    network: str | None = None    # mpirun's TCP traffic: the cluster spec's interface, or the range found
-    mca: dict[str, str] = field(default_factory=dict)   # further Open MPI parameters (mpirun)
+    env: dict[str, str] = field(default_factory=dict)  # exported to every rank
+    notes: list[str] = field(default_factory=list)  # what the user should know
+    network: str | None = None  # mpirun's TCP traffic: the cluster spec's interface, or the range found
+    mca: dict[str, str] = field(default_factory=dict)  # further Open MPI parameters (mpirun)
 
 
 def local_gpus() -> list[str]:
@@ -88,10 +92,16 @@ def shell_safe_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if ENV_NAME.fullmatch(k)}
 
 
-def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host] | None = None,
-                launcher: str | None = None, cluster: Cluster | None = None,
-                environ: Mapping[str, str] = os.environ, gpu_count=local_gpu_count,
-                network_of=cluster_network) -> LaunchPlan:
+def plan_launch(
+    np: int | None = None,
+    gpus: int | None = None,
+    hosts: list[Host] | None = None,
+    launcher: str | None = None,
+    cluster: Cluster | None = None,
+    environ: Mapping[str, str] = os.environ,
+    gpu_count=local_gpu_count,
+    network_of=cluster_network,
+) -> LaunchPlan:
     """Flags override the cluster spec; SLURM's allocation fills in when neither names hosts."""
     if np is not None and gpus is not None:
         raise PinnrunError("give --np or --gpus, not both")
@@ -113,8 +123,10 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
         hosts = [Host(name="localhost", slots=ranks)]
     slots = sum(h.slots for h in hosts)
     if ranks > slots:
-        raise PinnrunError(f"{ranks} ranks asked but the hosts offer {slots} slot(s): "
-                           f"{', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
+        raise PinnrunError(
+            f"{ranks} ranks asked but the hosts offer {slots} slot(s): "
+            f"{', '.join(f'{h.name}:{h.slots}' for h in hosts)}"
+        )
     local = all(h.name in LOCAL_NAMES for h in hosts)
     cores = len(os.sched_getaffinity(0))
     if local and ranks > cores:
@@ -134,8 +146,12 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
             chosen, controller = "mpirun", "mpi"
         else:
             chosen, controller = "local", "gloo"
-    if allocated and launcher is None and "launcher" not in cluster.model_fields_set \
-            and not (cluster.controller == "gloo" and "controller" in cluster.model_fields_set):
+    if (
+        allocated
+        and launcher is None
+        and "launcher" not in cluster.model_fields_set
+        and not (cluster.controller == "gloo" and "controller" in cluster.model_fields_set)
+    ):
         # Inside an allocation mpirun starts its daemons with srun (Open MPI's plm/slurm): every rank is
         # part of the job on its host (SLURM's limits, GPU binding and scancel reach it; no ssh between
         # nodes needed), and Horovod's MPI controller starts faster than horovodrun's Gloo (test cluster,
@@ -156,8 +172,9 @@ def plan_launch(np: int | None = None, gpus: int | None = None, hosts: list[Host
         # 172.17.0.1 and hung); the cluster spec's env still wins.
         controller = "mpi"
         env = SRUN_OPEN_MPI_ENV | ({"OMPI_MCA_btl_tcp_if_include": network} if network else {}) | env
-    return LaunchPlan(ranks, hosts, chosen, controller, cluster.network_interface,
-                      cluster.ssh_port, env, notes, network)
+    return LaunchPlan(
+        ranks, hosts, chosen, controller, cluster.network_interface, cluster.ssh_port, env, notes, network
+    )
 
 
 def placement(ranks: int, hosts: list[Host]) -> list[Host]:
@@ -184,8 +201,10 @@ def gpu_notes(ranks: int, hosts: list[Host], local_gpus: int | None) -> list[str
     unknown = [h.name for h in placed if h.gpus is None]
     notes = []
     if unknown:
-        notes.append(f"GPUs of {', '.join(unknown)} not known here (give `gpus:` per host in a cluster spec): "
-                     "each rank takes its host's GPU by local rank if it has one, else runs on CPU")
+        notes.append(
+            f"GPUs of {', '.join(unknown)} not known here (give `gpus:` per host in a cluster spec): "
+            "each rank takes its host's GPU by local rank if it has one, else runs on CPU"
+        )
     known = [h for h in placed if h.gpus is not None]
     cpu = [h.name for h in known if h.gpus == 0]
     if cpu:
@@ -198,8 +217,9 @@ def worker_command(run_dir: Path, worker_args: tuple[str, ...] = ()) -> list[str
     return [sys.executable, "-m", "pinnrun.worker", str(run_dir), *worker_args]
 
 
-def build_command(plan: LaunchPlan, run_dir: Path, is_root: bool | None = None,
-                  worker_args: tuple[str, ...] = ()) -> list[str]:
+def build_command(
+    plan: LaunchPlan, run_dir: Path, is_root: bool | None = None, worker_args: tuple[str, ...] = ()
+) -> list[str]:
     worker = worker_command(run_dir, worker_args)
     if plan.launcher == "direct":
         return worker
@@ -255,9 +275,11 @@ def _check_cwd_for_remote_horovodrun(hosts: list[Host]) -> None:
     cwd = os.getcwd()
     if not SHELL_PLAIN.fullmatch(cwd):
         odd = sorted({c for c in cwd if not SHELL_PLAIN.fullmatch(c)})
-        raise PinnrunError(f"horovodrun would run `cd {cwd}` unquoted on the remote hosts ({' '.join(map(repr, odd))} "
-                           "would be read by their shell): start pinnrun from a folder whose path has only "
-                           "letters, digits and _ . / + , : @ % = -")
+        raise PinnrunError(
+            f"horovodrun would run `cd {cwd}` unquoted on the remote hosts ({' '.join(map(repr, odd))} "
+            "would be read by their shell): start pinnrun from a folder whose path has only "
+            "letters, digits and _ . / + , : @ % = -"
+        )
 
 
 def _venv_tool(name: str) -> str:

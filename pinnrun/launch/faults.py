@@ -1,4 +1,5 @@
 """How the launcher watches a job for faults (flags of `pinnrun train`)."""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,7 @@ GLOO_TIMEOUT = 30
 
 @dataclass(frozen=True)
 class Faults:
-    hang_timeout: float = 30.0   # seconds a rank may go without a heartbeat before the job is stopped
+    hang_timeout: float = 30.0  # seconds a rank may go without a heartbeat before the job is stopped
     # After a signal to the launcher, how long the ranks get to stop by themselves at their next chunk
     # boundary (a chunk of steps, or an L-BFGS compile, must be able to finish) before the hard stop.
     stop_grace: float = 60.0
@@ -29,8 +30,10 @@ class Faults:
         (measured, 2 ranks under mpirun, one of them 40 s late to an all-reduce: with check 5 and
         shutdown 10 the other failed 19.9 s into the wait; the job then ends like a failed rank)."""
         bound = max(1, math.ceil(self.hang_timeout))
-        env = {"HOROVOD_STALL_CHECK_TIME_SECONDS": str(max(1, math.ceil(bound / 2))),
-               "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": str(bound)}
+        env = {
+            "HOROVOD_STALL_CHECK_TIME_SECONDS": str(max(1, math.ceil(bound / 2))),
+            "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS": str(bound),
+        }
         if bound > GLOO_TIMEOUT:  # a longer bound asked for (slow file systems): Gloo waits as long
             env["HOROVOD_GLOO_TIMEOUT_SECONDS"] = str(bound)
         return env
@@ -43,5 +46,8 @@ class Faults:
         bound, then 3 probes a sixth apart: lost within about `hang_timeout` (Open MPI's default
         is 300 + 9 x 20 s)."""
         bound = max(3, math.ceil(self.hang_timeout))
-        return {"oob_tcp_keepalive_time": str(math.ceil(bound / 3)),
-                "oob_tcp_keepalive_intvl": str(math.ceil(bound / 6)), "oob_tcp_keepalive_probes": "3"}
+        return {
+            "oob_tcp_keepalive_time": str(math.ceil(bound / 3)),
+            "oob_tcp_keepalive_intvl": str(math.ceil(bound / 6)),
+            "oob_tcp_keepalive_probes": "3",
+        }

@@ -10,6 +10,7 @@ first rank to fail stops the others, SIGINT / SIGTERM / SIGHUP reach every
 rank, and the exit status is the first failing rank's. Ranks whose launcher
 dies stop themselves (launch/lifeline.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,14 +25,27 @@ GRACE_SECONDS = 10  # after a stop, ranks stuck in a collective are killed
 
 
 def rank_environments(slots, port: int) -> list[dict[str, str]]:
-    common = {"HOROVOD_GLOO_RENDEZVOUS_ADDR": "127.0.0.1", "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port),
-              "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo", "HOROVOD_GLOO_IFACE": "lo",
-              "NCCL_SOCKET_IFNAME": "lo"}
-    return [common | {
-        "HOROVOD_HOSTNAME": slot.hostname, "HOROVOD_RANK": str(slot.rank), "HOROVOD_SIZE": str(slot.size),
-        "HOROVOD_LOCAL_RANK": str(slot.local_rank), "HOROVOD_LOCAL_SIZE": str(slot.local_size),
-        "HOROVOD_CROSS_RANK": str(slot.cross_rank), "HOROVOD_CROSS_SIZE": str(slot.cross_size),
-    } for slot in slots]
+    common = {
+        "HOROVOD_GLOO_RENDEZVOUS_ADDR": "127.0.0.1",
+        "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port),
+        "HOROVOD_CONTROLLER": "gloo",
+        "HOROVOD_CPU_OPERATIONS": "gloo",
+        "HOROVOD_GLOO_IFACE": "lo",
+        "NCCL_SOCKET_IFNAME": "lo",
+    }
+    return [
+        common
+        | {
+            "HOROVOD_HOSTNAME": slot.hostname,
+            "HOROVOD_RANK": str(slot.rank),
+            "HOROVOD_SIZE": str(slot.size),
+            "HOROVOD_LOCAL_RANK": str(slot.local_rank),
+            "HOROVOD_LOCAL_SIZE": str(slot.local_size),
+            "HOROVOD_CROSS_RANK": str(slot.cross_rank),
+            "HOROVOD_CROSS_SIZE": str(slot.cross_size),
+        }
+        for slot in slots
+    ]
 
 
 def _forward(stream, rank: int, name: str, lock: threading.Lock) -> None:
@@ -58,15 +72,19 @@ def run(np: int, cmd: list[str]) -> int:
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signum)
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a closed terminal too
         signal.signal(sig, stop)
 
     for rank, env in enumerate(rank_environments(slots, port)):
-        p = subprocess.Popen(cmd, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            cmd, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
         procs.append(p)
-        readers += [threading.Thread(target=_forward, args=(s, rank, n, lock), daemon=True)
-                    for s, n in ((p.stdout, "stdout"), (p.stderr, "stderr"))]
+        readers += [
+            threading.Thread(target=_forward, args=(s, rank, n, lock), daemon=True)
+            for s, n in ((p.stdout, "stdout"), (p.stderr, "stderr"))
+        ]
     for t in readers:
         t.start()
 

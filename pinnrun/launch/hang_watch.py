@@ -5,6 +5,7 @@ launcher SAW it change, so no clock of another host is compared. Before a rank's
 first beat it gets `startup_timeout` from the job's start (ranks import TensorFlow
 and join Horovod first). A rank whose last beat says it ended is not watched.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Hang:
     rank: int
-    host: str | None   # None: the rank never beat, so where it runs is unknown
+    host: str | None  # None: the rank never beat, so where it runs is unknown
     pid: int | None
-    silent: float      # seconds without a change, as the launcher measured them
-    started: bool      # False: never beat at all (stuck starting)
+    silent: float  # seconds without a change, as the launcher measured them
+    started: bool  # False: never beat at all (stuck starting)
 
 
 class HangWatch:
@@ -24,8 +25,8 @@ class HangWatch:
         self.ranks, self.hang_timeout, self.startup_timeout = ranks, hang_timeout, startup_timeout
         self.started_at = now
         self.changed: dict[int, float] = {}  # rank -> when the launcher saw its beat change
-        self.last: dict[int, dict] = {}      # rank -> its latest beat
-        self.gone: set[int] = set()          # ranks whose process is known to have exited
+        self.last: dict[int, dict] = {}  # rank -> its latest beat
+        self.gone: set[int] = set()  # ranks whose process is known to have exited
 
     def observe(self, beats: dict[int, dict], now: float) -> Hang | None:
         """Take the beats read now; the first rank found hung, else None."""

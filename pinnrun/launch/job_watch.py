@@ -6,6 +6,7 @@ Signals (SIGINT, SIGTERM, SIGHUP): the first asks every rank to stop at its next
 second signal, the hard stop. Either way the status is 128+N and the run interrupted by
 that signal. A rank whose heartbeat stops (launch/hang_watch.py) is killed with the job.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,7 +63,7 @@ class SignalInbox:
 
     def take(self) -> list[int]:
         taken = list(self.received)
-        del self.received[:len(taken)]
+        del self.received[: len(taken)]
         return taken
 
 
@@ -70,7 +71,7 @@ class JobWatch:
     def __init__(self, proc: subprocess.Popen, run_dir: Path, console: Console, faults: Faults):
         self.proc, self.run_dir, self.console, self.faults = proc, Path(run_dir), console, faults
         self.stop_signal: int | None = None  # the first signal received
-        self.deadline: float | None = None   # when the grace for a clean stop runs out
+        self.deadline: float | None = None  # when the grace for a clean stop runs out
         self.hard_stopped = False
         self.hang: Hang | None = None
         now = time.monotonic()
@@ -93,8 +94,10 @@ class JobWatch:
                 self.console.print(f"[yellow]second signal ({name}): stopping all ranks now[/yellow]")
                 self.hard_stop()
         if self.deadline is not None and now > self.deadline and not self.hard_stopped:
-            self.console.print(f"[yellow]ranks still running {self.faults.stop_grace:g} s after "
-                               f"{signal.Signals(self.stop_signal).name}: stopping them now[/yellow]")
+            self.console.print(
+                f"[yellow]ranks still running {self.faults.stop_grace:g} s after "
+                f"{signal.Signals(self.stop_signal).name}: stopping them now[/yellow]"
+            )
             self.hard_stop()
         if self.stop_signal is None and self.hang is None and now >= self.next_beat_check:
             self.next_beat_check = now + BEAT_POLL_SECONDS
@@ -134,8 +137,16 @@ class JobWatch:
             return self.proc.returncode  # it ended by itself before the request took effect
         name = signal.Signals(self.stop_signal).name
         if summary.get("status") != "interrupted" or summary.get("signal") != name:  # ranks stopped too hard to say
-            _record(self.run_dir / SUMMARY, {**summary, "status": "interrupted", "reason": f"stopped by {name}",
-                                             "signal": name, **last_good_checkpoint(self.run_dir)})
+            _record(
+                self.run_dir / SUMMARY,
+                {
+                    **summary,
+                    "status": "interrupted",
+                    "reason": f"stopped by {name}",
+                    "signal": name,
+                    **last_good_checkpoint(self.run_dir),
+                },
+            )
         return 128 + self.stop_signal
 
 
@@ -167,10 +178,13 @@ def _launcher(run_dir: Path):
 
 def hang_line(hang: Hang, faults: Faults) -> str:
     if not hang.started:
-        return (f"rank {hang.rank} never started: no heartbeat {faults.startup_timeout:g} s after launch; "
-                "stopping the job")
-    return f"rank {hang.rank} on {hang.host} hung: no heartbeat for {faults.hang_timeout:g} s (--hang-timeout); " \
-           "stopping the job"
+        return (
+            f"rank {hang.rank} never started: no heartbeat {faults.startup_timeout:g} s after launch; stopping the job"
+        )
+    return (
+        f"rank {hang.rank} on {hang.host} hung: no heartbeat for {faults.hang_timeout:g} s (--hang-timeout); "
+        "stopping the job"
+    )
 
 
 def record_hang(run_dir: Path, hang: Hang, faults: Faults, now: float) -> None:
@@ -180,17 +194,24 @@ def record_hang(run_dir: Path, hang: Hang, faults: Faults, now: float) -> None:
     reason = hang_line(hang, faults).removesuffix("; stopping the job")
     # a rank the stop reached may have written "interrupted" by the signal that stopped it: not the news
     summary = {k: v for k, v in strict_json.read_object(run_dir / SUMMARY).items() if k != "signal"}
-    _record(run_dir / SUMMARY, {**summary, "status": "failed", "reason": reason, "fault": HUNG_RANK,
-                                **last_good_checkpoint(run_dir)})
+    _record(
+        run_dir / SUMMARY,
+        {**summary, "status": "failed", "reason": reason, "fault": HUNG_RANK, **last_good_checkpoint(run_dir)},
+    )
     # the launcher's report writes it "rank N: <own reason>"
-    own = (f"hung on {hang.host}: no heartbeat for {faults.hang_timeout:g} s (--hang-timeout)" if hang.started
-           else f"never started: no heartbeat {faults.startup_timeout:g} s after launch")
+    own = (
+        f"hung on {hang.host}: no heartbeat for {faults.hang_timeout:g} s (--hang-timeout)"
+        if hang.started
+        else f"never started: no heartbeat {faults.startup_timeout:g} s after launch"
+    )
     try:
         (run_dir / FAILURES).mkdir(exist_ok=True)
     except OSError:
         return
-    _record(run_dir / FAILURES / f"rank-{hang.rank}.json", {"rank": hang.rank, "reason": own,
-                                                            "time": time.time() - hang.silent})
+    _record(
+        run_dir / FAILURES / f"rank-{hang.rank}.json",
+        {"rank": hang.rank, "reason": own, "time": time.time() - hang.silent},
+    )
 
 
 def _record(path: Path, data: dict) -> None:

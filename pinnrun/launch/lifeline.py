@@ -8,6 +8,7 @@ no chance to clean up.
    dead unless a summary exists. The same thread writes the rank's heartbeat, which the
    launcher watches for hung ranks (launch/hang_watch.py).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -41,6 +42,7 @@ def die_with_parent(sig: int = signal.SIGKILL):
         libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(LAUNCHER_GONE_EXIT)
+
     return preexec
 
 
@@ -99,8 +101,12 @@ def record_dead(run_dir: Path) -> None:
     path = run_dir / SUMMARY
     tmp = path.with_name(f".{SUMMARY}.dead.{os.getpid()}.tmp")
     try:
-        tmp.write_text(strict_json.strict_json({"status": "dead", "reason": DEAD_REASON,
-                                                **last_good_checkpoint(run_dir)}, indent=2) + "\n")
+        tmp.write_text(
+            strict_json.strict_json(
+                {"status": "dead", "reason": DEAD_REASON, **last_good_checkpoint(run_dir)}, indent=2
+            )
+            + "\n"
+        )
         os.link(tmp, path)
     except OSError:  # FileExistsError included: a summary was written first
         pass

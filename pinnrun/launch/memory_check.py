@@ -4,6 +4,7 @@ Validation checks one rank of the spec against a fixed ceiling (spec/memory.py);
 launch plan says how many ranks share this host, and how many share strong-scaling points.
 A rank's memory is TensorFlow and Horovod themselves plus what the spec's training holds.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,8 +59,10 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
     training = estimate.total - reference
     per_rank = RANK_RUNTIME_BYTES + training
     if not all(h.name in LOCAL_NAMES for h in plan.hosts):
-        return [f"each rank needs about {human_bytes(per_rank)} of memory, rank 0 "
-                f"{human_bytes(per_rank + reference)} (estimate; remote hosts are not checked)"]
+        return [
+            f"each rank needs about {human_bytes(per_rank)} of memory, rank 0 "
+            f"{human_bytes(per_rank + reference)} (estimate; remote hosts are not checked)"
+        ]
     limit = memory()
     if limit is None:
         return []
@@ -70,13 +73,16 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
             f"{plan.ranks} rank(s) on this host need about {human_bytes(needed)} but it has "
             f"{human_bytes(limit)} available: each rank {human_bytes(RANK_RUNTIME_BYTES)} for TensorFlow and "
             f"Horovod (measured idle) + about {human_bytes(training)} for training ({estimate.detail}); "
-            f"at most {fit} rank(s) fit; {_remedy(estimate)}")
+            f"at most {fit} rank(s) fit; {_remedy(estimate)}"
+        )
     return []
 
 
 def _remedy(estimate: MemoryEstimate) -> str:
     if estimate.parts["tapes"] > estimate.total / 2:
         # the points evaluated at once dominate: micro-batches bound them
-        return ("set a memory budget per rank (--memory-budget, training.memory_budget) to evaluate each rank's "
-                "points in micro-batches, or use more hosts")
+        return (
+            "set a memory budget per rank (--memory-budget, training.memory_budget) to evaluate each rank's "
+            "points in micro-batches, or use more hosts"
+        )
     return f"lower {format_path(estimate.blame)} or use more hosts"

@@ -9,6 +9,7 @@ all-reduce. So the launcher takes the network through which this host reaches th
 other hosts, and names it by address range (interface names may differ between
 hosts; the range is the same network everywhere).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -22,8 +23,8 @@ LOCAL_NAMES = ("localhost", "127.0.0.1")
 
 @dataclass(frozen=True)
 class Network:
-    interface: str   # its name on this host
-    cidr: str        # e.g. 10.77.0.0/24: what the ranks are told to use
+    interface: str  # its name on this host
+    cidr: str  # e.g. 10.77.0.0/24: what the ranks are told to use
 
 
 def host_addresses(name: str) -> list[str]:

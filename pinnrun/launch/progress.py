@@ -5,6 +5,7 @@ phase says `compiling` until its first step is done (its graph is being built: n
 between logged steps its bar moves on at the measured rate, up to where the next log is due, so
 it moves every refresh rather than every `log_every` steps. Elsewhere (CI logs, pipes): one line
 per logged step. Quiet: nothing."""
+
 from __future__ import annotations
 
 import time
@@ -21,16 +22,23 @@ class ProgressView:
         self.console, self.quiet = console, quiet
         self.live = console.is_terminal and not quiet
         self.progress = Progress(
-            TextColumn("[bold]{task.description:>5}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[params]}"),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, disable=not self.live)
+            TextColumn("[bold]{task.description:>5}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[params]}"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self.live,
+        )
         self.phases: dict[str, tuple[int, int, int]] = {}  # phase -> (task, first global step - 1, steps)
         self.phase = None
-        self.last = None      # (event time, global step, when it arrived here) of the phase's last event
-        self.rate = None      # steps/s between the phase's last two events
-        self.interval = 0     # steps between them: where the next log is due
-        self.started = None   # the start event's time
+        self.last = None  # (event time, global step, when it arrived here) of the phase's last event
+        self.rate = None  # steps/s between the phase's last two events
+        self.interval = 0  # steps between them: where the next log is due
+        self.started = None  # the start event's time
 
     def __enter__(self):
         self.progress.__enter__()
@@ -77,8 +85,10 @@ class ProgressView:
             self.phase = next(iter(self.phases))
             self.progress.update(self.phases[self.phase][0], status="compiling")
         if not self.quiet:
-            self.console.print(f"training on {event['ranks']} rank(s), {event['scaling']} scaling, "
-                               f"{sum(event['points']['global'].values()):,} points in all")
+            self.console.print(
+                f"training on {event['ranks']} rank(s), {event['scaling']} scaling, "
+                f"{sum(event['points']['global'].values()):,} points in all"
+            )
 
     def _progress(self, event: dict) -> None:
         t, step, phase = event["time"], event["step"], event["phase"]
@@ -87,8 +97,14 @@ class ProgressView:
             since = self.last[0] if self.last is not None else self.started
             self._finish_before(phase)
             self.phase, self.rate, self.interval = phase, None, 0
-            status, line = "…", (f"first {step - self._before(phase)} step(s) with compilation in {t - since:.1f} s"
-                                 if since is not None and t >= since else "compiled")
+            status, line = (
+                "…",
+                (
+                    f"first {step - self._before(phase)} step(s) with compilation in {t - since:.1f} s"
+                    if since is not None and t >= since
+                    else "compiled"
+                ),
+            )
         else:
             self.interval = step - self.last[1]
             self.rate = self.interval / (t - self.last[0]) if t > self.last[0] else None
@@ -97,14 +113,22 @@ class ProgressView:
         params = parameters_text(event.get("parameters"))
         if phase in self.phases:
             task, before, steps = self.phases[phase]
-            self.progress.update(task, completed=step - before, loss=number_text(event.get("loss"), ".3e"),
-                                 params=escape(params), status=status)
+            self.progress.update(
+                task,
+                completed=step - before,
+                loss=number_text(event.get("loss"), ".3e"),
+                params=escape(params),
+                status=status,
+            )
             if step - before >= steps:
                 self.progress.update(task, status="done")
                 self._compiling_next(phase)
         if not self.live and not self.quiet:
-            self.console.print(f"{phase:>5} step {step:>7}  loss {number_text(event.get('loss'), '.4e')}  "
-                               + (f"{escape(params)}  " if params else "") + line)
+            self.console.print(
+                f"{phase:>5} step {step:>7}  loss {number_text(event.get('loss'), '.4e')}  "
+                + (f"{escape(params)}  " if params else "")
+                + line
+            )
 
     def _before(self, phase: str) -> int:
         return self.phases[phase][1] if phase in self.phases else 0

@@ -1,5 +1,6 @@
 """Which rank ended the job, from what the launchers print when a rank dies without a word
 (`kill -9`, the OOM killer): no failure record of its own, only the launcher's line."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,11 @@ PATTERNS = (
 # srun, for every task that did not end well, in the order it learns of them: "srun: error: b: task 1:
 # Killed" (the C library's name of the signal, strsignal(3), maybe with " (core dumped)"), "srun: error:
 # b: task 1: Exited with exit code 2", "srun: error: a: tasks 0-3: Killed" (slurm 22.05, launch/slurm).
-SRUN_TASK_ENDED = re.compile(r"^srun: error: (?P<host>[^:\s]+): tasks? (?P<rank>\d+)[-,\d]*: "
-                             r"(?P<what>.+?)(?: \(core dumped\))?$", re.MULTILINE)
+SRUN_TASK_ENDED = re.compile(
+    r"^srun: error: (?P<host>[^:\s]+): tasks? (?P<rank>\d+)[-,\d]*: "
+    r"(?P<what>.+?)(?: \(core dumped\))?$",
+    re.MULTILINE,
+)
 SRUN_EXIT = re.compile(r"Exited with exit code (?P<status>\d+)")
 SIGNAL_BY_DESCRIPTION = {signal.strsignal(s): s for s in signal.Signals if signal.strsignal(s)}
 
@@ -28,19 +32,29 @@ SIGNAL_BY_DESCRIPTION = {signal.strsignal(s): s for s in signal.Signals if signa
 SSH_FAILED = 255
 
 # horovodrun's elastic driver, when fewer than --min-np ranks are left for --elastic-timeout seconds
-ELASTIC_TIMEOUT = re.compile(r"enough resources to run at least (?P<ranks>\d+) Horovod processes\. "
-                             r"Timeout after (?P<seconds>\d+) seconds")
+ELASTIC_TIMEOUT = re.compile(
+    r"enough resources to run at least (?P<ranks>\d+) Horovod processes\. "
+    r"Timeout after (?P<seconds>\d+) seconds"
+)
 
 
 # mpirun, when its daemon on another host stopped answering (keepalive: launch/faults.py)
-HOST_LOST = re.compile(r"ORTE has lost communication with a remote daemon\.[\s\S]{0,400}?"
-                       r"Remote daemon: \[\[\d+,\d+\],\d+\] on node (?P<host>\S+)")
+HOST_LOST = re.compile(
+    r"ORTE has lost communication with a remote daemon\.[\s\S]{0,400}?"
+    r"Remote daemon: \[\[\d+,\d+\],\d+\] on node (?P<host>\S+)"
+)
 
 
 def host_lost(log_text: str) -> str | None:
     m = HOST_LOST.search(log_text)
-    return None if m is None else (f"lost contact with host {m['host']}: mpirun's daemon there stopped answering "
-                                   "(the network to it failed, or the host went down)")
+    return (
+        None
+        if m is None
+        else (
+            f"lost contact with host {m['host']}: mpirun's daemon there stopped answering "
+            "(the network to it failed, or the host went down)"
+        )
+    )
 
 
 def rank_exit(log_text: str, hosts: dict[int, str] | None = None) -> str | None:
@@ -51,8 +65,9 @@ def rank_exit(log_text: str, hosts: dict[int, str] | None = None) -> str | None:
     m = ELASTIC_TIMEOUT.search(log_text)
     if m is None:
         return lost
-    return (f"elastic: fewer than {m['ranks']} ranks (--min-np) for {m['seconds']} s (--elastic-timeout)"
-            + (f" after {lost}" if lost else ""))
+    return f"elastic: fewer than {m['ranks']} ranks (--min-np) for {m['seconds']} s (--elastic-timeout)" + (
+        f" after {lost}" if lost else ""
+    )
 
 
 def _rank_exit(log_text: str, hosts: dict[int, str]) -> str | None:

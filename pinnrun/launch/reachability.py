@@ -5,6 +5,7 @@ A host whose network failed takes the job down in ways that blame the survivors
 Every host of the job runs sshd (the launchers reached it through ssh), so a host that
 no longer accepts a connection on its ssh port is the likely cause, and the run says so.
 """
+
 from __future__ import annotations
 
 import socket
@@ -36,5 +37,7 @@ def _answers(name: str, port: int, timeout: float) -> bool:
 
 def lost_hosts_reason(lost: list[str], port: int | None) -> str:
     which = f"host {lost[0]}" if len(lost) == 1 else f"hosts {', '.join(lost)}"
-    return (f"lost contact with {which}: no answer on the ssh port ({port or 22}) within {PROBE_SECONDS:.0f} s "
-            "(the network to it failed, or the host went down)")
+    return (
+        f"lost contact with {which}: no answer on the ssh port ({port or 22}) within {PROBE_SECONDS:.0f} s "
+        "(the network to it failed, or the host went down)"
+    )

@@ -5,6 +5,7 @@ Nothing is deleted: what the earlier attempt wrote after that checkpoint, and th
 said how it ended, move to `attempts/<k>/`. metrics.jsonl keeps the records up to the
 checkpoint's step, so the continued run appends the next steps without a gap or a repeat.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,15 +35,18 @@ def check_resumable(run_dir: Path) -> Checkpoint:
         raise PinnrunError(f"--resume {run_dir}: the run finished; there is nothing to continue")
     launcher = read_launcher(run_dir)
     if launcher is not None and launcher_gone(launcher) is False and summary.get("status") is None:
-        raise PinnrunError(f"--resume {run_dir}: the run is still going (its launcher, pid {launcher['pid']}, "
-                           "is running); stop it first")
+        raise PinnrunError(
+            f"--resume {run_dir}: the run is still going (its launcher, pid {launcher['pid']}, "
+            "is running); stop it first"
+        )
     try:
         found = latest_checkpoint(run_dir, arrays=False)
     except CheckpointError as err:
         raise PinnrunError(f"--resume {run_dir}: {err}") from None
     if found is None:
-        raise PinnrunError(f"--resume {run_dir}: no checkpoint to continue from (the run stopped before its "
-                           "first one); start it again")
+        raise PinnrunError(
+            f"--resume {run_dir}: no checkpoint to continue from (the run stopped before its first one); start it again"
+        )
     return found
 
 
@@ -57,9 +61,15 @@ def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int, extra: dict | N
         if (run_dir / name).exists():
             os.replace(run_dir / name, folder / name)
     cut_metrics(run_dir / METRICS, found.step, folder / "metrics-after-checkpoint.jsonl")
-    attempts.append({"resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "from_step": found.step,
-                     "checkpoint": in_run(found.path.name), "ranks_before": run.get("ranks"),
-                     "ended_before": f"{ATTEMPTS}/{len(attempts) + 1}"})
+    attempts.append(
+        {
+            "resumed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "from_step": found.step,
+            "checkpoint": in_run(found.path.name),
+            "ranks_before": run.get("ranks"),
+            "ended_before": f"{ATTEMPTS}/{len(attempts) + 1}",
+        }
+    )
     extra = extra or {}
     run = {k: v for k, v in run.items() if k != "elastic"}  # this attempt says again whether it is elastic
     write_json(run_dir / "run.json", {**run, "ranks": ranks, "attempts": attempts, **extra})

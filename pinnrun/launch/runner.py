@@ -6,6 +6,7 @@ launcher stops every rank (exit status 128+N), a hung rank stops the job
 (launch/job_watch.py), and no rank outlives the launcher (launch/lifeline.py);
 otherwise the exit status is the job's.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,9 @@ def launcher_death_signal(cmd: list[str]) -> int:
     return SRUN_DEATH_SIGNAL if cmd and cmd[0] == "srun" else LAUNCHER_DEATH_SIGNAL
 
 
-def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console,
-            faults: Faults = Faults(), quiet: bool = False) -> tuple[int, dict | None]:
+def run_job(
+    cmd: list[str], env: dict[str, str], run_dir: Path, console: Console, faults: Faults = Faults(), quiet: bool = False
+) -> tuple[int, dict | None]:
     """Run to completion; returns (exit status, the final event or None). A signal to the
     launcher stops every rank (128+N); a hung rank stops the job (launch/job_watch.py).
     `quiet`: no progress shown."""
@@ -79,15 +81,22 @@ def run_job(cmd: list[str], env: dict[str, str], run_dir: Path, console: Console
     # cmd is an argument list (no shell here); horovodrun itself writes every variable name
     # unquoted into a shell command, so names a shell could not export are left out.
     # Horovod's stall bound is a default: a value in the environment or the cluster spec wins.
-    full_env = shell_safe_environment(faults.horovod_environment() | os.environ
-                                      | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env)
+    full_env = shell_safe_environment(
+        faults.horovod_environment() | os.environ | {"PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"} | env
+    )
     survive_hangup(console)  # SIGHUP from a closed terminal: stop cleanly, not die writing to it
     clear_beats(run_dir)  # a resumed run's old beats say nothing about the new ranks
     record_launcher(run_dir)
     with open(run_dir / LOG, "ab") as log, SignalInbox() as inbox:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=die_with_parent(launcher_death_signal(cmd)))
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent(launcher_death_signal(cmd)),
+        )
         watch = JobWatch(proc, run_dir, console, faults)
         view = ProgressView(console, quiet)
         final = None

@@ -16,6 +16,7 @@ A clean stop, every rank at the same step with a final checkpoint, needs SIGTERM
 the time limit (`--signal=B:TERM@SIGNAL_LEAD`); `scancel --batch --signal=TERM JOBID` does it
 by hand.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,10 @@ SUBMIT_TIMEOUT = 60  # seconds sbatch may take to answer (a busy controller answ
 SLURM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 # SLURM's time formats: minutes, minutes:seconds, hours:minutes:seconds, days-hours,
 # days-hours:minutes, days-hours:minutes:seconds; or no limit.
-_TIME = re.compile(r"(?:(?P<days>\d{1,5})-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
-                   r"|(?P<a>\d{1,7})(?::(?P<b>\d{1,2})(?::(?P<c>\d{1,2}))?)?)")
+_TIME = re.compile(
+    r"(?:(?P<days>\d{1,5})-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
+    r"|(?P<a>\d{1,7})(?::(?P<b>\d{1,2})(?::(?P<c>\d{1,2}))?)?)"
+)
 UNLIMITED = ("UNLIMITED", "INFINITE")
 # Characters an #SBATCH line cannot carry inside its double quotes (sbatch's own parser).
 _UNQUOTABLE = re.compile(r'["\\\x00-\x1f\x7f]')
@@ -73,8 +76,10 @@ def check_time(text: str) -> str:
         return text
     m = _TIME.fullmatch(text)
     if m is None:
-        raise PinnrunError(f"--time {text}: not a SLURM time (MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, "
-                           "DAYS-HOURS, DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS or UNLIMITED)")
+        raise PinnrunError(
+            f"--time {text}: not a SLURM time (MINUTES, MINUTES:SECONDS, HOURS:MINUTES:SECONDS, "
+            "DAYS-HOURS, DAYS-HOURS:MINUTES, DAYS-HOURS:MINUTES:SECONDS or UNLIMITED)"
+        )
     g = m.groupdict()
     if g["days"] is not None:
         parts = [("hours", g["dh"], 24), ("minutes", g["dm"], 60), ("seconds", g["ds"], 60)]
@@ -92,8 +97,9 @@ def check_time(text: str) -> str:
 
 def check_slurm_name(option: str, text: str) -> str:
     if not SLURM_NAME.fullmatch(text):
-        raise PinnrunError(f"{option} {text}: not a SLURM name (1-64 letters, digits, '_', '.' or '-', "
-                           "not starting with '.' or '-')")
+        raise PinnrunError(
+            f"{option} {text}: not a SLURM name (1-64 letters, digits, '_', '.' or '-', not starting with '.' or '-')"
+        )
     return text
 
 
@@ -171,8 +177,9 @@ def batch_script(job: BatchJob, name: str, run_dir: Path, train: list[str]) -> s
     return "\n".join(lines)
 
 
-def sbatch(spec_path: str, overrides: list[str], job: BatchJob, out: str | None, dry_run: bool,
-           console: Console) -> int:
+def sbatch(
+    spec_path: str, overrides: list[str], job: BatchJob, out: str | None, dry_run: bool, console: Console
+) -> int:
     from pinnrun.problem.build import load_problem
 
     check_job(job)
@@ -185,8 +192,10 @@ def sbatch(spec_path: str, overrides: list[str], job: BatchJob, out: str | None,
     else:
         run_dir = Path(os.path.abspath("runs")) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if _UNQUOTABLE.search(str(run_dir)):
-        raise PinnrunError(f"--out {run_dir}: SLURM's log beside it goes on an #SBATCH line, which cannot carry "
-                           "'\"', '\\' or control characters; choose another folder")
+        raise PinnrunError(
+            f"--out {run_dir}: SLURM's log beside it goes on an #SBATCH line, which cannot carry "
+            "'\"', '\\' or control characters; choose another folder"
+        )
     spec = Path(os.path.abspath(spec_path))
     for note in gpu_notes(job):  # on stderr: a dry run's stdout is the script alone (`> job.sh`)
         Console(stderr=True).print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
@@ -194,31 +203,47 @@ def sbatch(spec_path: str, overrides: list[str], job: BatchJob, out: str | None,
         sys.stdout.write(batch_script(job, name, run_dir, train_command(spec, run_dir, overrides)))
         return 0
     if shutil.which("sbatch") is None:
-        raise PinnrunError("sbatch not found: submit from a machine with SLURM's commands "
-                           "(--dry-run prints the batch script)")
+        raise PinnrunError(
+            "sbatch not found: submit from a machine with SLURM's commands (--dry-run prints the batch script)"
+        )
     script_path, run_dir = _write_script(job, name, run_dir, spec, overrides, explicit=out is not None)
     try:
-        done = subprocess.run(["sbatch", "--parsable", str(script_path)], capture_output=True, text=True,
-                              timeout=SUBMIT_TIMEOUT, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            ["sbatch", "--parsable", str(script_path)],
+            capture_output=True,
+            text=True,
+            timeout=SUBMIT_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         script_path.unlink(missing_ok=True)
         raise PinnrunError(f"sbatch did not answer within {SUBMIT_TIMEOUT} s; nothing submitted") from None
     job_id = done.stdout.strip().split(";")[0]
     if done.returncode != 0 or not job_id.isdigit():
         script_path.unlink(missing_ok=True)
-        said = "; ".join(line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()) \
+        said = (
+            "; ".join(line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip())
             or f"exit status {done.returncode}"
+        )
         raise PinnrunError(f"sbatch refused the job: {one_line(said)}")
-    console.print(f"submitted job {job_id}: {escape(name)} on {job.nodes} node(s) x {job.ntasks_per_node} rank(s)",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"submitted job {job_id}: {escape(name)} on {job.nodes} node(s) x {job.ntasks_per_node} rank(s)",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(f"run folder: {escape(str(run_dir))}", highlight=False, soft_wrap=True)
-    console.print(f"batch script: {escape(str(script_path))}; SLURM's log: "
-                  f"{escape(str(beside(run_dir, f'.slurm-{job_id}.out')))}", highlight=False, soft_wrap=True)
+    console.print(
+        f"batch script: {escape(str(script_path))}; SLURM's log: "
+        f"{escape(str(beside(run_dir, f'.slurm-{job_id}.out')))}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 
-def _write_script(job: BatchJob, name: str, run_dir: Path, spec: Path, overrides: list[str],
-                  explicit: bool) -> tuple[Path, Path]:
+def _write_script(
+    job: BatchJob, name: str, run_dir: Path, spec: Path, overrides: list[str], explicit: bool
+) -> tuple[Path, Path]:
     """Write `<run>.sbatch`, created exclusively: two submissions in the same second do not share
     a run folder (a default folder gets -1, -2, ... as `pinnrun train` names its own)."""
     for n in range(1000):
@@ -231,8 +256,9 @@ def _write_script(job: BatchJob, name: str, run_dir: Path, spec: Path, overrides
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o755)
         except FileExistsError:
             if explicit:
-                raise PinnrunError(f"--out {run_dir}: {path} exists: this run folder was submitted already; "
-                                   "choose a new folder") from None
+                raise PinnrunError(
+                    f"--out {run_dir}: {path} exists: this run folder was submitted already; choose a new folder"
+                ) from None
             continue
         with os.fdopen(fd, "w") as f:
             f.write(batch_script(job, name, folder, train_command(spec, folder, overrides)))

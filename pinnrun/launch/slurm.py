@@ -3,6 +3,7 @@
 The variables are input like any other: a malformed list or a range of a
 billion nodes is refused with one line, before anything is expanded.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,8 +67,9 @@ def slurm_hosts(env: Mapping[str, str]) -> list[Host] | None:
         except ValidationError as err:
             first = err.errors(include_url=False)[0]
             reason = first["msg"].removeprefix("Value error, ")
-            raise PinnrunError(f"SLURM allocation: host '{name}': {first['loc'][0]}: "
-                               f"{reason[0].lower()}{reason[1:]}") from None
+            raise PinnrunError(
+                f"SLURM allocation: host '{name}': {first['loc'][0]}: {reason[0].lower()}{reason[1:]}"
+            ) from None
     return hosts
 
 

@@ -3,6 +3,7 @@ sends SIGHUP, and every later write to it fails (EIO). The run must still stop c
 (SIGHUP is a stop request like any other) and record why, so output to a terminal that
 is gone is dropped instead of raised. Measured before this: the launcher died of the
 failed write 2.3 s after the hang-up, with no summary written."""
+
 from __future__ import annotations
 
 from rich.console import Console

@@ -1,4 +1,5 @@
 """`pinnrun train`: validate, write the run folder, launch, report."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,7 @@ from pinnrun import __version__
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import LOCAL_NAMES, build_command, plan_launch, printable
-from pinnrun.launch.elastic import (ELASTIC_TIMEOUT, LOCAL_ELASTIC_HOSTS, elastic_command, elastic_hosts,
-                                    write_discovery)
+from pinnrun.launch.elastic import ELASTIC_TIMEOUT, LOCAL_ELASTIC_HOSTS, elastic_command, elastic_hosts, write_discovery
 from pinnrun.launch.faults import Faults
 from pinnrun.launch.memory_check import check_plan_memory
 from pinnrun.launch.network import local_networks, missing_interfaces
@@ -45,19 +45,52 @@ def resolved_spec(loaded: LoadedSpec, scaling: str | None):
     if spec.reference is not None and spec.reference.file is not None:
         path = (loaded.path.parent / spec.reference.file).resolve()
         spec = spec.model_copy(update={"reference": spec.reference.model_copy(update={"file": str(path)})})
-    conditions = {name: cond.model_copy(update={"file": str((loaded.path.parent / cond.file).resolve())})
-                  if cond.kind == "data" else cond for name, cond in spec.conditions.items()}
+    conditions = {
+        name: cond.model_copy(update={"file": str((loaded.path.parent / cond.file).resolve())})
+        if cond.kind == "data"
+        else cond
+        for name, cond in spec.conditions.items()
+    }
     return spec.model_copy(update={"conditions": conditions})
 
 
-def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
-          scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None,
-          dry_run: bool, console: Console, worker_args: tuple[str, ...] = (), resume: str | None = None,
-          faults: Faults = Faults(), elastic: Elastic | None = None, verbosity: int = 0) -> int:
+def train(
+    spec_path: str,
+    overrides: list[str],
+    np: int | None,
+    gpus: int | None,
+    hosts: list[Host] | None,
+    scaling: str | None,
+    launcher: str | None,
+    cluster_path: str | None,
+    out: str | None,
+    dry_run: bool,
+    console: Console,
+    worker_args: tuple[str, ...] = (),
+    resume: str | None = None,
+    faults: Faults = Faults(),
+    elastic: Elastic | None = None,
+    verbosity: int = 0,
+) -> int:
     """`verbosity` -1: no progress (for scripts); 1: the launch command too."""
     if resume is not None:
-        return _resume(Path(resume), overrides, np, gpus, hosts, scaling, launcher, cluster_path, out, dry_run,
-                       console, worker_args, faults, elastic, verbosity)
+        return _resume(
+            Path(resume),
+            overrides,
+            np,
+            gpus,
+            hosts,
+            scaling,
+            launcher,
+            cluster_path,
+            out,
+            dry_run,
+            console,
+            worker_args,
+            faults,
+            elastic,
+            verbosity,
+        )
     loaded, _ = load_problem(spec_path, overrides)  # every check, before any rank starts
     cluster = load_cluster(cluster_path) if cluster_path else None
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
@@ -69,22 +102,35 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
     if dry_run:
         placeholder = check_out(out) or Path("runs") / f"{spec.name}-<timestamp>"
-        console.print(printable(_command(plan, placeholder, worker_args, elastic), plan.env),
-                      soft_wrap=True, highlight=False, markup=False)
+        console.print(
+            printable(_command(plan, placeholder, worker_args, elastic), plan.env),
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
         return 0
     run_dir = new_run_dir(out, spec.name)
     cmd = _command(plan, run_dir, worker_args, elastic)
     if elastic:
         write_discovery(run_dir, plan.hosts)
     (run_dir / "spec.yaml").write_text(dump_spec(spec))
-    write_json(run_dir / "run.json", {
-        "command": printable(cmd, plan.env), "argv": cmd, "launcher": plan.launcher,
-        "controller": plan.controller, "ranks": plan.ranks,
-        "hosts": [h.model_dump() for h in plan.hosts], "scaling": spec.scaling,
-        "spec_source": str(loaded.path), "overrides": list(overrides),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "pinnrun": __version__,
-        **({"elastic": _elastic_record(elastic)} if elastic else {}),
-    })
+    write_json(
+        run_dir / "run.json",
+        {
+            "command": printable(cmd, plan.env),
+            "argv": cmd,
+            "launcher": plan.launcher,
+            "controller": plan.controller,
+            "ranks": plan.ranks,
+            "hosts": [h.model_dump() for h in plan.hosts],
+            "scaling": spec.scaling,
+            "spec_source": str(loaded.path),
+            "overrides": list(overrides),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "pinnrun": __version__,
+            **({"elastic": _elastic_record(elastic)} if elastic else {}),
+        },
+    )
     _show_command(console, cmd, plan, verbosity)
     if verbosity >= 0:
         console.print(f"starting {plan.ranks} rank(s)… (log: {escape(str(run_dir / LOG))})", highlight=False)
@@ -95,7 +141,7 @@ def train(spec_path: str, overrides: list[str], np: int | None, gpus: int | None
 @dataclass(frozen=True)
 class Elastic:
     min_np: int
-    max_np: int | None   # None: the hosts' slots, or 2 on this host
+    max_np: int | None  # None: the hosts' slots, or 2 on this host
     timeout: int = ELASTIC_TIMEOUT  # seconds to wait for min_np ranks, at the start and after a loss
 
 
@@ -106,8 +152,10 @@ def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
         _check_interface(plan)
         return plan, None
     if np is not None or gpus is not None or launcher not in (None, "horovodrun"):
-        raise PinnrunError("--elastic starts ranks with horovodrun between --min-np and --max-np: "
-                           "--np, --gpus and --launcher do not apply")
+        raise PinnrunError(
+            "--elastic starts ranks with horovodrun between --min-np and --max-np: "
+            "--np, --gpus and --launcher do not apply"
+        )
     if cluster is not None and cluster.controller == "mpi" and "controller" in cluster.model_fields_set:
         raise PinnrunError("--elastic runs on Horovod's Gloo controller; the cluster spec asks for mpi")
     given = hosts or (list(cluster.hosts) if cluster else None)
@@ -125,9 +173,11 @@ def _check_interface(plan) -> None:
     KeyError traceback when there is none); mpirun only needs it on the hosts with ranks."""
     missing = missing_interfaces(plan.network_interface) if plan.network_interface else []
     if missing and plan.launcher == "horovodrun":
-        raise PinnrunError(f"network_interface: {', '.join(missing)} is not an interface of this host "
-                           f"({', '.join(sorted(local_networks()))} are): horovodrun serves the ranks' rendezvous "
-                           "on it; name an interface this host shares with the others")
+        raise PinnrunError(
+            f"network_interface: {', '.join(missing)} is not an interface of this host "
+            f"({', '.join(sorted(local_networks()))} are): horovodrun serves the ranks' rendezvous "
+            "on it; name an interface this host shares with the others"
+        )
 
 
 def _elastic_record(elastic: Elastic) -> dict:
@@ -150,15 +200,30 @@ def _command(plan, run_dir: Path, worker_args: tuple[str, ...], elastic: Elastic
     return elastic_command(plan, run_dir, elastic.min_np, elastic.max_np, elastic.timeout, worker_args)
 
 
-def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | None, hosts: list[Host] | None,
-            scaling: str | None, launcher: str | None, cluster_path: str | None, out: str | None, dry_run: bool,
-            console: Console, worker_args: tuple[str, ...], faults: Faults, elastic: Elastic | None,
-            verbosity: int = 0) -> int:
+def _resume(
+    run_dir: Path,
+    overrides: list[str],
+    np: int | None,
+    gpus: int | None,
+    hosts: list[Host] | None,
+    scaling: str | None,
+    launcher: str | None,
+    cluster_path: str | None,
+    out: str | None,
+    dry_run: bool,
+    console: Console,
+    worker_args: tuple[str, ...],
+    faults: Faults,
+    elastic: Elastic | None,
+    verbosity: int = 0,
+) -> int:
     """Continue RUN_DIR from its newest checkpoint, with its own spec; the rank count is the run's
     unless --np/--gpus/--hosts say otherwise (strong scaling re-shards the same global points)."""
     if overrides or scaling or out:
-        raise PinnrunError("--resume continues the run with its own spec and folder: "
-                           "--set, --scaling, --checkpoint-*, --memory-budget, --micro-batch and --out do not apply")
+        raise PinnrunError(
+            "--resume continues the run with its own spec and folder: "
+            "--set, --scaling, --checkpoint-*, --memory-budget, --micro-batch and --out do not apply"
+        )
     run_dir = run_dir.resolve()
     found = check_resumable(run_dir)
     loaded, _ = load_problem(run_dir / "spec.yaml", [])  # the spec as the run ran it, checked again
@@ -171,22 +236,27 @@ def _resume(run_dir: Path, overrides: list[str], np: int | None, gpus: int | Non
     _check_adapt(loaded.spec, elastic, earlier if isinstance(earlier, int) else None, plan.ranks)
     plan.notes.extend(check_plan_memory(loaded.spec, plan, loaded.expressions))
     if isinstance(earlier, int) and earlier != plan.ranks:
-        plan.notes.append(f"resuming on {plan.ranks} rank(s) instead of {earlier}: " + (
-            "the same global points, sharded anew" if loaded.spec.scaling == "strong"
-            else "weak scaling: the global point set changes with the ranks"))
+        plan.notes.append(
+            f"resuming on {plan.ranks} rank(s) instead of {earlier}: "
+            + (
+                "the same global points, sharded anew"
+                if loaded.spec.scaling == "strong"
+                else "weak scaling: the global point set changes with the ranks"
+            )
+        )
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
     cmd = _command(plan, run_dir, (*worker_args, "--resume"), elastic)
     if dry_run:
         console.print(printable(cmd, plan.env), soft_wrap=True, highlight=False, markup=False)
         return 0
-    attempt = prepare_resume(run_dir, found, plan.ranks,
-                             {"elastic": _elastic_record(elastic)} if elastic else {})
+    attempt = prepare_resume(run_dir, found, plan.ranks, {"elastic": _elastic_record(elastic)} if elastic else {})
     if elastic:
         write_discovery(run_dir, plan.hosts)
     if verbosity >= 0:
-        console.print(f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…",
-                      highlight=False)
+        console.print(
+            f"resuming {escape(str(run_dir))} from step {found.step} (attempt {attempt + 1})…", highlight=False
+        )
     _show_command(console, cmd, plan, verbosity)
     status, final = run_job(cmd, plan.env, run_dir, console, faults, quiet=verbosity < 0)
     return _report(run_dir, status, final, console, plan)
@@ -207,8 +277,10 @@ def _check_adapt(spec, elastic, ranks_before: int | None = None, ranks: int | No
     if elastic:
         raise PinnrunError("--elastic does not support sampling.adapt yet: drop one of them")
     if adapt.method != "resample" and spec.scaling == "weak" and ranks_before not in (None, ranks):
-        raise PinnrunError(f"this run's adaptive points ({adapt.method}, weak scaling) are {ranks_before} ranks' "
-                           f"worth: resume it on {ranks_before} rank(s)")
+        raise PinnrunError(
+            f"this run's adaptive points ({adapt.method}, weak scaling) are {ranks_before} ranks' "
+            f"worth: resume it on {ranks_before} rank(s)"
+        )
 
 
 def _report(run_dir: Path, status: int, final: dict | None, console: Console, plan=None) -> int:
@@ -216,10 +288,12 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console, pl
     summary = strict_json.read_object(summary_path)
     if status == 0 and summary.get("status") == "finished":
         l2 = summary.get("l2_relative_error")
-        console.print(f"[green]finished[/green] in {number_text(summary.get('wall_seconds'), '.1f')} s, "
-                      f"final loss {number_text(summary.get('final_loss'), '.3e')}, "
-                      + (f"L2 relative error {number_text(l2, '.3e')}" if l2 is not None
-                         else "no reference to measure error"), highlight=False)
+        console.print(
+            f"[green]finished[/green] in {number_text(summary.get('wall_seconds'), '.1f')} s, "
+            f"final loss {number_text(summary.get('final_loss'), '.3e')}, "
+            + (f"L2 relative error {number_text(l2, '.3e')}" if l2 is not None else "no reference to measure error"),
+            highlight=False,
+        )
         console.print(f"results: {escape(str(run_dir))}", highlight=False)
         return 0
     if status in INTERRUPTED_STATUSES or summary.get("status") == "interrupted":
@@ -227,8 +301,11 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console, pl
             name = signal.Signals(status - 128).name if status in INTERRUPTED_STATUSES else "a signal"
             summary = {**summary, "status": "interrupted", "reason": f"stopped by {name}"}
             _record(summary_path, summary, console)
-        console.print(f"[yellow]interrupted[/yellow]: {escape(str(summary.get('reason')))}; "
-                      f"continue with: pinnrun train --resume {escape(str(run_dir))}", highlight=False)
+        console.print(
+            f"[yellow]interrupted[/yellow]: {escape(str(summary.get('reason')))}; "
+            f"continue with: pinnrun train --resume {escape(str(run_dir))}",
+            highlight=False,
+        )
         return status or INTERRUPTED
     if summary.get("status") == "diverged":  # the ranks stopped themselves and said why
         console.print(f"[red]diverged[/red]: {escape(str(summary.get('reason')))}", highlight=False)
@@ -290,8 +367,10 @@ def disk_full(run_dir: Path) -> str | None:
         return None
     if fs.f_bavail * fs.f_frsize >= 64 * 1024:  # less than a metrics record or two: full
         return None
-    return f"the run folder's disk is full: No space left on device ({fs.f_bavail * fs.f_frsize:,} bytes free " \
-           f"under {run_dir})"
+    return (
+        f"the run folder's disk is full: No space left on device ({fs.f_bavail * fs.f_frsize:,} bytes free "
+        f"under {run_dir})"
+    )
 
 
 def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dict:
@@ -300,8 +379,12 @@ def _with_first_failure(summary: dict, failures: list[dict], status: int) -> dic
     if not failures:
         return summary or {"status": "failed", "reason": f"launcher exited with status {status}"}
     first = failures[0]
-    return {**summary, "status": "failed", "reason": f"rank {first['rank']}: {first['reason']}",
-            "rank_reasons": {str(f["rank"]): f["reason"] for f in failures}}
+    return {
+        **summary,
+        "status": "failed",
+        "reason": f"rank {first['rank']}: {first['reason']}",
+        "rank_reasons": {str(f["rank"]): f["reason"] for f in failures},
+    }
 
 
 def rank_errors(log_text: str, keep: int = 12, rank: int | None = None) -> list[str]:

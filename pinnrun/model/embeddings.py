@@ -11,6 +11,7 @@ Fourier features embed the non-periodic inputs; the periodic embeddings are conc
 Both are constants, never trained: nothing goes into a checkpoint, and a resumed run (or another
 rank) rebuilds the same B from training.seed.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,10 @@ class Embedding(tf.Module):
             raise ValueError(f"B has {fourier.shape[0]} rows for {len(self.rest)} non-periodic inputs")
         self.b = None if fourier is None else tf.constant(2 * math.pi * fourier, self.dtype)
         # per periodic input, its angular frequencies per unit of x̂ + 1: (1, harmonics)
-        self.periodic = [(i, tf.constant(math.pi * np.arange(1, k + 1)[None, :] * widths[i] / period, self.dtype))
-                         for i, (period, k) in sorted(periodic.items())]
+        self.periodic = [
+            (i, tf.constant(math.pi * np.arange(1, k + 1)[None, :] * widths[i] / period, self.dtype))
+            for i, (period, k) in sorted(periodic.items())
+        ]
         rest = len(self.rest) if fourier is None else 2 * fourier.shape[1]
         self.width = rest + sum(2 * int(w.shape[1]) for _, w in self.periodic)
 
@@ -59,7 +62,7 @@ class Embedding(tf.Module):
             else:
                 parts.append(x)
         for i, omega in self.periodic:
-            phase = (h[:, i:i + 1] + 1) * omega
+            phase = (h[:, i : i + 1] + 1) * omega
             parts += [tf.cos(phase), tf.sin(phase)]
         return tf.concat(parts, axis=1)
 
@@ -71,8 +74,10 @@ def build_embedding(spec_network, inputs: tuple[str, ...], box, seed: int) -> Em
     if fourier is None and not periodic:
         return None
     index = {name: i for i, name in enumerate(inputs)}
-    periods = {index[name]: (p.period if p.period is not None else box[index[name]][1] - box[index[name]][0],
-                             p.harmonics) for name, p in periodic.items()}
+    periods = {
+        index[name]: (p.period if p.period is not None else box[index[name]][1] - box[index[name]][0], p.harmonics)
+        for name, p in periodic.items()
+    }
     rest = len(inputs) - len(periods)
     b = fourier_matrix(seed, rest, fourier.features, fourier.scale) if fourier is not None and rest else None
     return Embedding(box, periods, b, spec_network.dtype)

@@ -6,6 +6,7 @@ are reparameterisations, not clipping: `positive` trains log(p) (equal
 relative steps whatever the magnitude, e.g. a diffusivity of 1e-3 or 1e2),
 `bounds` trains p = lo + (hi - lo) * sigmoid(raw).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ class Parameters(tf.Module):
         super().__init__(name="parameters")
         self.specs, self.dtype = specs, tf.as_dtype(dtype)
         self.names = tuple(specs)
-        self.raw = [tf.Variable(raw_initial(spec), dtype=self.dtype, name=f"param_{name}")
-                    for name, spec in specs.items()]
+        self.raw = [
+            tf.Variable(raw_initial(spec), dtype=self.dtype, name=f"param_{name}") for name, spec in specs.items()
+        ]
 
     @property
     def params(self) -> list[tf.Variable]:
@@ -38,8 +40,7 @@ class Parameters(tf.Module):
         for name, value in self.numpy().items():
             spec = self.specs[name]
             true = spec.true_value
-            error = abs(value - true) / abs(true) if true not in (None, 0) else (
-                abs(value) if true == 0 else None)
+            error = abs(value - true) / abs(true) if true not in (None, 0) else (abs(value) if true == 0 else None)
             out[name] = {"initial": spec.initial, "value": value, "true_value": true, "relative_error": error}
         return out
 

@@ -1,5 +1,6 @@
 """The checks that need the built problem: every expression evaluated on points of its
 own part of the domain, and the reference. Run once before any rank starts."""
+
 from __future__ import annotations
 
 from pinnrun.problem.probe import Probes
@@ -35,10 +36,12 @@ def _check_periodic_inputs(loaded: LoadedSpec, problem: Problem) -> None:
     for name, p in loaded.spec.network.periodic.items():
         lo, hi = problem.input_box[problem.inputs.index(name)]
         if p.period is not None and p.harmonics * (hi - lo) / p.period > MAX_PERIODIC_CYCLES:
-            raise loaded.error(("network", "periodic", name, "period"),
-                               f"{p.harmonics} harmonic(s) of period {p.period:g} make "
-                               f"{p.harmonics * (hi - lo) / p.period:.3g} cycles over the domain's width "
-                               f"{hi - lo:g} along {name}; at most {MAX_PERIODIC_CYCLES:g}")
+            raise loaded.error(
+                ("network", "periodic", name, "period"),
+                f"{p.harmonics} harmonic(s) of period {p.period:g} make "
+                f"{p.harmonics * (hi - lo) / p.period:.3g} cycles over the domain's width "
+                f"{hi - lo:g} along {name}; at most {MAX_PERIODIC_CYCLES:g}",
+            )
 
 
 def _check_acceptance(loaded: LoadedSpec, problem: Problem) -> None:
@@ -52,5 +55,8 @@ def _check_acceptance(loaded: LoadedSpec, problem: Problem) -> None:
         if share < MIN_ACCEPTANCE:
             where = ("geometry",) if term.part is None else ("conditions", term.name, "on")
             what = "the region" if term.part is None else f"part '{term.part}'"
-            raise loaded.error(where, f"{what} keeps {share * 100:.3g}% of its candidate points (at least "
-                                      f"{MIN_ACCEPTANCE * 100:.3g}% needed): it is a sliver of its bounding shape")
+            raise loaded.error(
+                where,
+                f"{what} keeps {share * 100:.3g}% of its candidate points (at least "
+                f"{MIN_ACCEPTANCE * 100:.3g}% needed): it is a sliver of its bounding shape",
+            )

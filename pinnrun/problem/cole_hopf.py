@@ -13,6 +13,7 @@ u0 is extended periodically (period L) to the whole line, so F must be periodic 
 mean of u0 over a period has to vanish. Odd periodic u0 (e.g. -sin(pi x) on [-1, 1])
 then also gives u(+-L/2, t) = 0, i.e. the Dirichlet problem on [-1, 1].
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -24,14 +25,16 @@ from scipy.interpolate import CubicSpline
 _LOG_CUTOFF = 40.0
 
 
-def burgers_cole_hopf(u0: Callable[[np.ndarray], np.ndarray], nu: float, x: np.ndarray,
-                      t: np.ndarray, period: float = 2.0) -> np.ndarray:
+def burgers_cole_hopf(
+    u0: Callable[[np.ndarray], np.ndarray], nu: float, x: np.ndarray, t: np.ndarray, period: float = 2.0
+) -> np.ndarray:
     """u on the grid x (1-D) × t (1-D), returned with shape (len(x), len(t)) (indexing 'ij')."""
     return _solve(u0, nu, x, t, period, refine=1.0)
 
 
-def _solve(u0: Callable[[np.ndarray], np.ndarray], nu: float, x: np.ndarray, t: np.ndarray,
-           period: float, refine: float) -> np.ndarray:
+def _solve(
+    u0: Callable[[np.ndarray], np.ndarray], nu: float, x: np.ndarray, t: np.ndarray, period: float, refine: float
+) -> np.ndarray:
     """`burgers_cole_hopf` with every resolution (samples of u0, z range, z spacing) scaled
     by `refine`, so tests can check convergence without widening the public signature."""
     x = np.asarray(x, dtype=np.float64)
@@ -57,7 +60,7 @@ def _solve(u0: Callable[[np.ndarray], np.ndarray], nu: float, x: np.ndarray, t: 
         s = np.sqrt(4 * nu * tj)
         z = _nodes(s, nu, tj, amax, slope_max, log_range, refine)
         y = x[:, None] - s * z[None, :]
-        g = -z**2 - F(y) / (2 * nu)
+        g = -(z**2) - F(y) / (2 * nu)
         w = np.exp(g - g.max(axis=1, keepdims=True))
         u[:, j] = (u0(y) * w).sum(axis=1) / w.sum(axis=1)
     return u
@@ -85,11 +88,13 @@ def _require_zero_mean(v: np.ndarray) -> None:
     if abs(mean) > 1e-8 * amax:
         raise ValueError(
             f"u0 has mean {mean:.3g} over one period (max |u0| = {amax:.3g}); Cole-Hopf with a "
-            "periodic extension needs a zero-mean u0, otherwise phi0 is not periodic")
+            "periodic extension needs a zero-mean u0, otherwise phi0 is not periodic"
+        )
 
 
-def _antiderivative(u0: Callable[[np.ndarray], np.ndarray], period: float,
-                    n: int) -> tuple[CubicSpline, float, float, float]:
+def _antiderivative(
+    u0: Callable[[np.ndarray], np.ndarray], period: float, n: int
+) -> tuple[CubicSpline, float, float, float]:
     """Periodic antiderivative F of u0 (spectral integration of n samples, then a periodic
     cubic spline for evaluation anywhere), plus max F - min F, max|u0| and max|u0'|."""
     y, v = _samples(u0, period, n)
@@ -101,13 +106,11 @@ def _antiderivative(u0: Callable[[np.ndarray], np.ndarray], period: float,
     Fh[1:] = vh[1:] / (1j * k[1:])
     F = np.fft.irfft(Fh, n)  # additive constant is irrelevant: it cancels in the ratio
     slope_max = float(np.abs(np.fft.irfft(1j * k * vh, n)).max())
-    spline = CubicSpline(np.append(y, period / 2), np.append(F, F[0]),
-                         bc_type="periodic", extrapolate="periodic")
+    spline = CubicSpline(np.append(y, period / 2), np.append(F, F[0]), bc_type="periodic", extrapolate="periodic")
     return spline, float(np.ptp(F)), amax, slope_max
 
 
-def _nodes(s: float, nu: float, t: float, amax: float, slope_max: float, log_range: float,
-           refine: float) -> np.ndarray:
+def _nodes(s: float, nu: float, t: float, amax: float, slope_max: float, log_range: float, refine: float) -> np.ndarray:
     """Trapezoidal nodes in z covering all of the integrand that matters.
 
     Range: g(z) - g(0) <= -z^2 + min(log_range, b |z|) with b = s max|u0| / (2 nu), so beyond

@@ -6,6 +6,7 @@ became 1.9 GB. Here the shape and dtype come from each member's .npy header
 is read, and a member is read only up to the size its header declares, so a
 member holding more than it says is never decompressed past that.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,12 +59,14 @@ def npz_headers(path: str | Path, cap: int) -> dict[str, ArrayHeader]:
 def load_npz(path: str | Path, names: list[str], cap: int) -> dict[str, np.ndarray]:
     """The named arrays as float64, all finite, having decompressed at most `cap` bytes."""
     with _open_zip(path) as archive:
+
         def read() -> dict[str, np.ndarray]:
             headers = _headers(archive, cap)
             missing = [n for n in names if n not in headers]
             if missing:
                 raise NpzRefused(f"lacks array(s) {', '.join(missing)} (has {', '.join(headers) or 'none'})")
             return {n: _read_array(archive, n, headers[n]) for n in names}
+
         return _guarded(read)
 
 
@@ -85,8 +88,15 @@ def _guarded(read):
         return read()
     except NpzRefused:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
-            RuntimeError) as err:  # RuntimeError: an encrypted member; NotImplementedError: a compression
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as err:  # RuntimeError: an encrypted member; NotImplementedError: a compression
         raise NpzRefused(f"cannot read as .npz: {err}") from None
 
 
@@ -103,7 +113,7 @@ def _check_member_count(f: BinaryIO) -> None:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         return  # not a zip: ZipFile says so
-    (entries,) = struct.unpack("<H", tail[at + 10:at + 12])
+    (entries,) = struct.unpack("<H", tail[at + 10 : at + 12])
     if entries > MAX_REFERENCE_MEMBERS:
         raise NpzRefused(f"{entries:,} members; the limit is {MAX_REFERENCE_MEMBERS:,}")
     f.seek(0)
@@ -152,7 +162,7 @@ def _read_array(archive: zipfile.ZipFile, name: str, header: ArrayHeader) -> np.
             chunk = member.read(min(header.nbytes - got, _CHUNK))
             if not chunk:
                 break
-            into[got:got + len(chunk)] = chunk
+            into[got : got + len(chunk)] = chunk
             got += len(chunk)
         extra = member.read(1)  # never more than the header declared, and one byte to see if it holds more
     if got < header.nbytes:
@@ -167,4 +177,4 @@ def _read_array(archive: zipfile.ZipFile, name: str, header: ArrayHeader) -> np.
 
 
 def _mib(n: int) -> str:
-    return f"{n / 1024 ** 2:,.0f} MiB" if n >= 1024 ** 2 else f"{n:,} bytes"
+    return f"{n / 1024**2:,.0f} MiB" if n >= 1024**2 else f"{n:,} bytes"

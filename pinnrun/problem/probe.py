@@ -10,6 +10,7 @@ drawn from [PROBE_LOW, PROBE_HIGH]. That range is positive and away from 0 and 1
 so log(u), sqrt(u), 1/u, asin(u) or log(1 - u) of a physical quantity give no
 false alarm, while anything non-finite for every such value is refused.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,9 +24,9 @@ from pinnrun.sampling.collocation import term_seed
 from pinnrun.spec.expressions import Derivative, Expression, ExpressionError
 from pinnrun.spec.loader import LoadedSpec
 
-PROBE_POINTS = 64      # per term: enough to meet a singular corner, cheap enough to keep validation fast
+PROBE_POINTS = 64  # per term: enough to meet a singular corner, cheap enough to keep validation fast
 PROBE_LOW, PROBE_HIGH = 0.3, 0.7
-_PROBE_SEED = 0        # probe values are the same on every run: a spec is valid or not, not by luck
+_PROBE_SEED = 0  # probe values are the same on every run: a spec is valid or not, not by luck
 
 _EVALUATION_ERRORS = (ExpressionError, ArithmeticError, ValueError, TypeError)
 
@@ -47,8 +48,9 @@ class Probes:
             here = next(iter(term.expressions), ("conditions", term.name))
             with np.errstate(all="ignore"):
                 try:  # a condition's value is evaluated while sampling: its failure is the value's
-                    batch = probe.sample(Draw(problem, spec.sampling.method, term_seed(spec.training.seed, index),
-                                              0, 1, "weak"))
+                    batch = probe.sample(
+                        Draw(problem, spec.sampling.method, term_seed(spec.training.seed, index), 0, 1, "weak")
+                    )
                 except _EVALUATION_ERRORS as err:
                     raise loaded.error(here, f"cannot evaluate: {err}") from None
             self.points[term.name] = batch.x
@@ -87,10 +89,13 @@ class Probes:
         x = self._exact_points()
         env = {k: x[:, i] for i, k in enumerate(self.problem.inputs)} | self.problem.constants
         with np.errstate(all="ignore"):  # a non-finite output is check_exact's to report
-            outputs = {out: np.broadcast_to(np.asarray(exact[out].evaluate(env), dtype=np.float64), (len(x),))
-                       for out in self.problem.derived[name].outputs}
-        self._evaluate(("derived", name), self.problem.derived[name], x, outputs, np.dtype(np.float64),
-                       "the reference's values")
+            outputs = {
+                out: np.broadcast_to(np.asarray(exact[out].evaluate(env), dtype=np.float64), (len(x),))
+                for out in self.problem.derived[name].outputs
+            }
+        self._evaluate(
+            ("derived", name), self.problem.derived[name], x, outputs, np.dtype(np.float64), "the reference's values"
+        )
 
     def check_initial(self, here: tuple) -> None:
         """u(x, t0) for Cole-Hopf, on the interior samples' x at the start time."""
@@ -117,11 +122,19 @@ class Probes:
         rng = np.random.default_rng(_PROBE_SEED)
         keys = sorted(expr.outputs) + sorted(expr.derivatives, key=lambda d: d.name)
         values = {k: rng.uniform(PROBE_LOW, PROBE_HIGH, n).astype(self.dtype) for k in keys}
-        return values | {name: self.problem.parameters[name].initial
-                         for name in expr.constants if name in self.problem.parameters}
+        return values | {
+            name: self.problem.parameters[name].initial for name in expr.constants if name in self.problem.parameters
+        }
 
-    def _evaluate(self, here: tuple, expr: Expression, x: np.ndarray, unknowns: dict,
-                  dtype: np.dtype | None = None, unknowns_are: str = "probe values") -> None:
+    def _evaluate(
+        self,
+        here: tuple,
+        expr: Expression,
+        x: np.ndarray,
+        unknowns: dict,
+        dtype: np.dtype | None = None,
+        unknowns_are: str = "probe values",
+    ) -> None:
         dtype = dtype or self.dtype
         env = {name: x[:, i].astype(dtype) for i, name in enumerate(self.problem.inputs)}
         env |= unknowns | self.problem.constants
@@ -135,16 +148,29 @@ class Probes:
         values = np.broadcast_to(np.asarray(value), (len(x),))
         self._require_finite(here, values, x, dtype, unknowns, unknowns_are)
 
-    def _require_finite(self, here: tuple, values: np.ndarray, x: np.ndarray, dtype: np.dtype,
-                        unknowns: dict | None = None, unknowns_are: str = "probe values") -> None:
+    def _require_finite(
+        self,
+        here: tuple,
+        values: np.ndarray,
+        x: np.ndarray,
+        dtype: np.dtype,
+        unknowns: dict | None = None,
+        unknowns_are: str = "probe values",
+    ) -> None:
         with np.errstate(all="ignore"):
             bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=np.float64).astype(dtype)))
         if not len(bad):
             return
         i = bad[0]
         where = ", ".join(f"{name}={x[i, k]:.6g}" for k, name in enumerate(self.problem.inputs))
-        probes = ", ".join(f"{k.name if isinstance(k, Derivative) else k}={np.ravel(v)[i % np.size(v)]:.3g}"
-                           for k, v in (unknowns or {}).items())
+        probes = ", ".join(
+            f"{k.name if isinstance(k, Derivative) else k}={np.ravel(v)[i % np.size(v)]:.3g}"
+            for k, v in (unknowns or {}).items()
+        )
         in_dtype = f" in {dtype.name}" if np.isfinite(values[i]) else ""
-        raise self.loaded.error(here, f"not finite at {where}" + (f" with {unknowns_are} {probes}" if probes else "")
-                                + f" ({values[i]:.6g}{in_dtype})")
+        raise self.loaded.error(
+            here,
+            f"not finite at {where}"
+            + (f" with {unknowns_are} {probes}" if probes else "")
+            + f" ({values[i]:.6g}{in_dtype})",
+        )

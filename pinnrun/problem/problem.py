@@ -1,4 +1,5 @@
 """A problem: the validated spec as inputs, outputs, a domain, parameters and loss terms."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ class Problem:
     outputs: tuple[str, ...]
     constants: dict[str, float]
     parameters: dict[str, Parameter]
-    domain: Region                        # space x time when there is time (time last)
+    domain: Region  # space x time when there is time (time last)
     terms: tuple[Term, ...]
     output_transform: dict[str, Expression] = field(default_factory=dict)
     derived: dict[str, Expression] = field(default_factory=dict)  # name -> expression of outputs, derivatives
@@ -39,7 +40,7 @@ class Problem:
     @property
     def box(self) -> tuple[tuple[float, float], ...]:
         """The spatial bounding box."""
-        return self.input_box[:len(self.space)]
+        return self.input_box[: len(self.space)]
 
     def derived_derivatives(self) -> frozenset:
         """The derivatives the derived quantities need."""

@@ -16,6 +16,7 @@ A derived quantity (|h| = sqrt(u**2 + v**2)) is compared where the reference giv
 expression, a file's array), else where it can be computed from the reference's outputs: when it
 uses no derivatives and no trained parameters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ class ReferenceGrid:
     """Reference values at points: a grid (`axes` are 1-D axes) or scattered (`axes` are the
     points' coordinates, one value per point each)."""
 
-    axes: dict[str, np.ndarray]     # input name -> 1-D grid axis, or 1-D coordinates when scattered
-    values: dict[str, np.ndarray]   # output (or derived quantity) name -> array of `shape`
+    axes: dict[str, np.ndarray]  # input name -> 1-D grid axis, or 1-D coordinates when scattered
+    values: dict[str, np.ndarray]  # output (or derived quantity) name -> array of `shape`
     scattered: bool = False
     inside: np.ndarray | None = None  # bool array of `shape`: the point lies in the domain (None: all do)
 
@@ -147,6 +148,7 @@ def with_domain(problem, grid: ReferenceGrid) -> ReferenceGrid:
 # Validation parses every expression once (problem.expressions, by spec path); the reference
 # uses those parsed forms.
 
+
 def exact_expressions(problem, ref: Reference) -> dict[str, Expression]:
     """Output (or derived quantity) -> its exact solution."""
     if not isinstance(ref.exact, dict):
@@ -170,10 +172,11 @@ def cole_hopf_initial(problem, ref: Reference) -> tuple[Expression, tuple]:
 
 # -- Cole-Hopf ------------------------------------------------------------------------------
 
+
 def _cole_hopf(problem, ref: Reference, axes: dict[str, np.ndarray]) -> np.ndarray:
     viscosity, (initial, _) = cole_hopf_viscosity(problem, ref), cole_hopf_initial(problem, ref)
     (x,), t0 = problem.space, problem.time_domain[0]
-    (lo, hi), = problem.box
+    ((lo, hi),) = problem.box
     u0 = centred_initial(initial, x, problem.time, t0, problem.constants, (lo + hi) / 2)
     # the solver works on [-L/2, L/2): shift x there (the equation is translation invariant)
     return burgers_cole_hopf(u0, viscosity, axes[x] - (lo + hi) / 2, axes[problem.time] - t0, period=hi - lo)
@@ -181,16 +184,18 @@ def _cole_hopf(problem, ref: Reference, axes: dict[str, np.ndarray]) -> np.ndarr
 
 def centred_initial(initial, x: str, t: str, t0: float, constants: dict, centre: float):
     """u0 as a function of x - centre, for the Cole-Hopf solver."""
+
     def u0(xs: np.ndarray) -> np.ndarray:
         env = {x: xs + centre, t: np.full_like(xs, t0)} | constants
         return np.broadcast_to(np.asarray(initial.evaluate(env), dtype=np.float64), xs.shape)
+
     return u0
 
 
 # -- data files -----------------------------------------------------------------------------
 
-def reference_layout(arrays: dict[str, np.ndarray], inputs, outputs, names: dict[str, str],
-                     csv: bool) -> ReferenceGrid:
+
+def reference_layout(arrays: dict[str, np.ndarray], inputs, outputs, names: dict[str, str], csv: bool) -> ReferenceGrid:
     """Gridded or scattered, from the arrays' shapes; a ValueError (one line) if neither.
 
     `names` maps our names to the file's, for messages."""
@@ -202,13 +207,16 @@ def reference_layout(arrays: dict[str, np.ndarray], inputs, outputs, names: dict
     if not csv and all(v is not None for v in on_grid.values()):
         return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, on_grid)
     if len(set(sizes.values())) == 1:
-        return ReferenceGrid({k: arrays[k].ravel() for k in inputs}, {out: arrays[out].ravel() for out in outputs},
-                             scattered=True)
+        return ReferenceGrid(
+            {k: arrays[k].ravel() for k in inputs}, {out: arrays[out].ravel() for out in outputs}, scattered=True
+        )
     out = next(o for o in outputs if on_grid[o] is None)
     axes = ", ".join(f"{k} ({names[k]})" if names[k] != k else k for k in inputs)
-    raise TableRefused(f"array '{names[out]}' has shape {arrays[out].shape}, expected {grid} "
-                       f"(one axis per input: {axes}) or {sizes[inputs[0]]:,} values, "
-                       "one per point like every input array")
+    raise TableRefused(
+        f"array '{names[out]}' has shape {arrays[out].shape}, expected {grid} "
+        f"(one axis per input: {axes}) or {sizes[inputs[0]]:,} values, "
+        "one per point like every input array"
+    )
 
 
 def _in_input_order(values: np.ndarray, grid: tuple[int, ...]) -> np.ndarray | None:
@@ -223,8 +231,7 @@ def _in_input_order(values: np.ndarray, grid: tuple[int, ...]) -> np.ndarray | N
     return np.transpose(values, [values.shape.index(n) for n in grid])
 
 
-def read_reference_file(path: Path, inputs, outputs, columns: dict[str, str], cap: int,
-                        derived=()) -> ReferenceGrid:
+def read_reference_file(path: Path, inputs, outputs, columns: dict[str, str], cap: int, derived=()) -> ReferenceGrid:
     """The file's arrays in their layout; TableRefused (one line, no file name) if wrong.
 
     Every input and output must be there; a derived quantity only when `columns` names its array,
@@ -254,7 +261,8 @@ def _from_file(problem, path: Path, columns: dict[str, str] | None = None) -> Re
     from pinnrun.spec.limits import MAX_REFERENCE_BYTES
 
     try:
-        return read_reference_file(path, problem.inputs, problem.outputs, columns or {}, MAX_REFERENCE_BYTES,
-                                   list(problem.derived))
+        return read_reference_file(
+            path, problem.inputs, problem.outputs, columns or {}, MAX_REFERENCE_BYTES, list(problem.derived)
+        )
     except TableRefused as err:
         raise PinnrunError(f"{path}: reference file: {err}") from None

@@ -4,6 +4,7 @@ run once when the problem is built, so a bad reference stops the launch, not ran
 Errors are located: `at.error(path, message)` (a LoadedSpec or LocatedData) makes the
 `file:line: field: message` line.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from pinnrun.problem.reference import (ReferenceGrid, centred_initial, cole_hopf_initial, cole_hopf_viscosity,
-                                       computable_from_outputs, exact_expressions, grid_axes, read_reference_file,
-                                       with_derived, with_domain)
+from pinnrun.problem.reference import (
+    ReferenceGrid,
+    centred_initial,
+    cole_hopf_initial,
+    cole_hopf_viscosity,
+    computable_from_outputs,
+    exact_expressions,
+    grid_axes,
+    read_reference_file,
+    with_derived,
+    with_domain,
+)
 from pinnrun.problem.regions.interval import Interval
 from pinnrun.problem.tabular import SUFFIXES, TableRefused
 from pinnrun.spec.expressions import ExpressionError
@@ -27,8 +37,11 @@ def check_reference(problem, ref: Reference, at, spec_dir: Path, probes) -> None
     `probes` evaluates the expression parsed at a spec path on sampled points of its domain
     (pinnrun.problem.probe.Probes: check_exact(path), check_initial(path))."""
     if ref.exact is not None:
-        paths = [("reference", "exact", out) for out in ref.exact] if isinstance(ref.exact, dict) \
+        paths = (
+            [("reference", "exact", out) for out in ref.exact]
+            if isinstance(ref.exact, dict)
             else [("reference", "exact")]
+        )
         for here in paths:
             probes.check_exact(here)
         exact = exact_expressions(problem, ref)
@@ -57,8 +70,9 @@ def _check_file(problem, ref: Reference, at, path: Path) -> None:
             what = "an input, output or derived quantity" if problem.derived else "an input or output"
             raise at.error(("reference", "columns", name), f"not {what} ({', '.join(names)})")
     try:
-        grid = read_reference_file(path, problem.inputs, problem.outputs, ref.columns, MAX_REFERENCE_BYTES,
-                                   list(problem.derived))
+        grid = read_reference_file(
+            path, problem.inputs, problem.outputs, ref.columns, MAX_REFERENCE_BYTES, list(problem.derived)
+        )
     except TableRefused as err:
         raise at.error(here, f"{path.name}: {err}") from None
     grid = with_domain(problem, grid)
@@ -71,8 +85,10 @@ def _check_file(problem, ref: Reference, at, path: Path) -> None:
         if bad.any():
             point = computed.points()[int(np.flatnonzero(bad.ravel())[0])]
             where = ", ".join(f"{k}={v:.6g}" for k, v in zip(problem.inputs, point))
-            raise at.error(("derived", name), f"not finite at {where} of the reference file {path.name} "
-                                              "(computed from its outputs)")
+            raise at.error(
+                ("derived", name),
+                f"not finite at {where} of the reference file {path.name} (computed from its outputs)",
+            )
 
 
 def _check_cole_hopf(problem, ref: Reference, at, probes) -> None:
@@ -104,10 +120,11 @@ def _check_zero_mean(problem, ref: Reference, at) -> None:
 
     initial, here = cole_hopf_initial(problem, ref)
     (x,), t = problem.space, problem.time
-    (lo, hi), = problem.box
+    ((lo, hi),) = problem.box
     try:
-        check_zero_mean(centred_initial(initial, x, t, problem.time_domain[0], problem.constants, (lo + hi) / 2),
-                        hi - lo)
+        check_zero_mean(
+            centred_initial(initial, x, t, problem.time_domain[0], problem.constants, (lo + hi) / 2), hi - lo
+        )
     except ValueError as err:
         raise at.error(here, f"Cole-Hopf needs u(x, 0) with zero mean over the interval: {err}") from None
 
@@ -124,9 +141,14 @@ def _check_grid(problem, ref: Reference, at) -> None:
     total = math.prod(counts.values())
     if total > MAX_GRID_POINTS:
         shown = " x ".join(f"{n} ({name})" for name, n in counts.items())
-        raise at.error(("reference", "grid"), f"{shown} = {total:,} points; at most {MAX_GRID_POINTS:,} "
-                                              "(rank 0 evaluates the whole grid)")
+        raise at.error(
+            ("reference", "grid"),
+            f"{shown} = {total:,} points; at most {MAX_GRID_POINTS:,} (rank 0 evaluates the whole grid)",
+        )
     grid = with_domain(problem, ReferenceGrid(axes, {}))
     if not np.any(grid.mask()):
-        raise at.error(("reference", "grid"), f"no point of the {' x '.join(map(str, grid.shape))} grid lies "
-                                              "inside the domain; give more points per axis")
+        raise at.error(
+            ("reference", "grid"),
+            f"no point of the {' x '.join(map(str, grid.shape))} grid lies "
+            "inside the domain; give more points per axis",
+        )

@@ -9,6 +9,7 @@ Sizes are bounded before data is read: a .npz by its .npy headers (npz.py),
 a .csv by its byte size, a .mat by its byte size and then by the shapes its
 variable headers declare.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,8 +54,9 @@ def read_points(path: str | Path, names: dict[str, str], max_bytes: int) -> dict
     lengths = {names[ours]: len(a) for ours, a in arrays.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"'{k}' {n:,}" for k, n in lengths.items())
-        raise TableRefused(f"{_kind(Path(path).suffix.lower())}s of different lengths ({shown}); "
-                           "each must hold one value per point")
+        raise TableRefused(
+            f"{_kind(Path(path).suffix.lower())}s of different lengths ({shown}); each must hold one value per point"
+        )
     return arrays
 
 
@@ -69,8 +71,10 @@ def _require_finite(array: np.ndarray, name: str, suffix: str) -> None:
         return
     first = np.unravel_index(int(np.argmax(bad)), array.shape)
     where = f"data row {first[0] + 1}" if suffix == ".csv" else f"index {tuple(int(i) for i in first)}"
-    raise TableRefused(f"{_kind(suffix)} '{name}' holds {int(bad.sum()):,} non-finite value(s) (NaN or inf), "
-                       f"the first at {where}; every value must be a finite number")
+    raise TableRefused(
+        f"{_kind(suffix)} '{name}' holds {int(bad.sum()):,} non-finite value(s) (NaN or inf), "
+        f"the first at {where}; every value must be a finite number"
+    )
 
 
 def _file_size(path: Path, max_bytes: int) -> None:
@@ -91,6 +95,7 @@ def _missing(wanted: list[str], has, what: str) -> None:
 
 # -- .npz -------------------------------------------------------------------------------
 
+
 def _read_npz(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.ndarray]:
     from pinnrun.problem.npz import NpzRefused, load_npz
 
@@ -101,6 +106,7 @@ def _read_npz(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.nda
 
 
 # -- .csv -------------------------------------------------------------------------------
+
 
 def _read_csv(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.ndarray]:
     """A header row of column names, then rows of numbers separated by commas."""
@@ -124,12 +130,13 @@ def _read_csv(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.nda
     if doubled:
         raise TableRefused(f"column '{doubled[0]}' appears twice in the header row")
     _missing(wanted, header, "column")
-    body = lines[start + 1:]
+    body = lines[start + 1 :]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a header without rows, refused below
-            table = np.loadtxt(io.StringIO("\n".join(body)), delimiter=",", ndmin=2, dtype=np.float64,
-                               quotechar='"', comments=None)
+            table = np.loadtxt(
+                io.StringIO("\n".join(body)), delimiter=",", ndmin=2, dtype=np.float64, quotechar='"', comments=None
+            )
     except ValueError:
         table = None  # a text column, a short row, a word among numbers: found and named line by line below
     if table is None or table.shape[1] != len(header):
@@ -160,6 +167,7 @@ def _scan_csv(body: list[str], first_line: int, header: list[str], wanted: list[
 
 
 # -- .mat -------------------------------------------------------------------------------
+
 
 def _read_mat(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.ndarray]:
     """MATLAB v4 to v7.2 (scipy.io); a variable's shape and class come from its header first."""
@@ -200,4 +208,4 @@ def _read_mat(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.nda
 
 
 def _mib(n: int) -> str:
-    return f"{n / 1024 ** 2:,.0f} MiB" if n >= 1024 ** 2 else f"{n:,} bytes"
+    return f"{n / 1024**2:,.0f} MiB" if n >= 1024**2 else f"{n:,} bytes"

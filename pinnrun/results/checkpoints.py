@@ -7,6 +7,7 @@ the folder fsynced, so a crash or kill at any moment leaves either the old set
 or the old set plus one complete new file; a reader never sees half of one.
 Only the newest `keep` are kept.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ expressions as `predict` takes them) at points given as one (n, inputs) tensor, 
 order. The folder describes itself: `tf.saved_model.load(dir)` has `inputs` and `names` (string
 variables) beside `predict`; the `serving_default` signature returns one (n,) tensor per name
 (for TF Serving and `saved_model_cli`)."""
+
 from __future__ import annotations
 
 import json
@@ -47,16 +48,23 @@ def export(run_dir: str, out: str | None, names: list[str] | None, echo) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tf.saved_model.save(served, str(tmp), signatures={"serving_default": served.serve})
-        about = {"inputs": list(model.inputs), "names": list(served.quantities.names),
-                 "dtype": model.net.dtype.name, "step": model.step, "run": str(Path(run_dir).resolve()),
-                 "input_box": [list(b) for b in model.problem.input_box],
-                 "parameters": model.parameter_values()}
+        about = {
+            "inputs": list(model.inputs),
+            "names": list(served.quantities.names),
+            "dtype": model.net.dtype.name,
+            "step": model.step,
+            "run": str(Path(run_dir).resolve()),
+            "input_box": [list(b) for b in model.problem.input_box],
+            "parameters": model.parameter_values(),
+        }
         (tmp / ABOUT).write_text(json.dumps(about, indent=2) + "\n")
         if target.exists():
             target.rmdir()  # empty (checked above)
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    echo(f"SavedModel of {run_dir} (step {model.step}): {', '.join(served.quantities.names)} "
-         f"at points ({', '.join(model.inputs)}) -> {target}")
+    echo(
+        f"SavedModel of {run_dir} (step {model.step}): {', '.join(served.quantities.names)} "
+        f"at points ({', '.join(model.inputs)}) -> {target}"
+    )
     return 0

@@ -4,6 +4,7 @@ When one rank raises, the others only see the job go down (rank 0: "Horovod has 
 down"), and the launcher may kill them before they write anything. So every rank that fails
 writes failures/rank-<r>.json itself, and the launcher reads them back after the job ended.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,12 @@ def record_failure(run_dir: Path, rank: int, reason: str) -> None:
 # What a rank says when another rank's end took the job down with it (Horovod after a peer died:
 # the MPI and Gloo controllers; Gloo's transport when the peer's socket closed). Horovod's message
 # twice over: a long TensorFlow traceback in front can cut its start out of the recorded reason.
-KNOCK_ON = ("Horovod has been shut down", "attempt to allreduce, allgather or broadcast a tensor after one of the "
-            "ranks finished execution", "Connection closed by peer", "Connection reset by peer")
+KNOCK_ON = (
+    "Horovod has been shut down",
+    "attempt to allreduce, allgather or broadcast a tensor after one of the ranks finished execution",
+    "Connection closed by peer",
+    "Connection reset by peer",
+)
 
 
 def knock_on(reason: str) -> bool:
@@ -45,7 +50,11 @@ def rank_failures(run_dir: Path) -> list[dict]:
             record = strict_json.loads(path.read_text(errors="replace"))
         except (OSError, ValueError, RecursionError):
             continue
-        if (isinstance(record, dict) and isinstance(record.get("rank"), int) and isinstance(record.get("reason"), str)
-                and isinstance(record.get("time"), (int, float))):
+        if (
+            isinstance(record, dict)
+            and isinstance(record.get("rank"), int)
+            and isinstance(record.get("reason"), str)
+            and isinstance(record.get("time"), (int, float))
+        ):
             found.append(record)
     return sorted(found, key=lambda r: (r["time"], r["rank"]))

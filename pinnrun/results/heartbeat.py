@@ -4,6 +4,7 @@ A beat is {"rank", "host", "pid", "beat": a counter, "ended": bool}, rewritten e
 The launcher only looks at whether a rank's counter CHANGED, on its own monotonic clock,
 so clocks of other hosts never matter (the run folder is shared between hosts anyway).
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,13 @@ def read_beats(run_dir: Path) -> dict[int, dict]:
             beat = strict_json.loads(path.read_text(errors="replace"))
         except (OSError, ValueError, RecursionError):
             continue
-        if (isinstance(beat, dict) and _count(beat.get("rank")) is not None and _count(beat.get("beat")) is not None
-                and isinstance(beat.get("host"), str) and _count(beat.get("pid")) is not None):
+        if (
+            isinstance(beat, dict)
+            and _count(beat.get("rank")) is not None
+            and _count(beat.get("beat")) is not None
+            and isinstance(beat.get("host"), str)
+            and _count(beat.get("pid")) is not None
+        ):
             found[beat["rank"]] = beat
     return found
 

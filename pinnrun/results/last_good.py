@@ -1,5 +1,6 @@
 """Which checkpoint holds a run's last good state, for a summary the ranks could not write
 themselves (a hung rank, the launcher's death, ranks stopped too hard to say)."""
+
 from __future__ import annotations
 
 from pathlib import Path

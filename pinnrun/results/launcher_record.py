@@ -4,6 +4,7 @@ launcher was killed (`kill -9`, the host rebooted) from one still going.
 A pid alone is not enough: pids are reused. The process's start time (field 22 of
 /proc/PID/stat, clock ticks since boot) and the boot id name one process for good.
 """
+
 from __future__ import annotations
 
 import os

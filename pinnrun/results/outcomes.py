@@ -1,4 +1,5 @@
 """How a run ended, as summary.json's `status` and the exit status of `pinnrun train`."""
+
 from __future__ import annotations
 
 import signal

@@ -3,6 +3,7 @@
 Points come from a file (.npz/.csv/.mat with one column per input, named like the inputs) or a
 grid (`x=0:1:101,t=0:1:11`). The output file never replaces an existing one (written whole to a
 temporary name, then renamed)."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,7 @@ from pinnrun.spec.limits import MAX_REFERENCE_BYTES
 SUFFIXES = (".npz", ".csv")
 
 
-def run_predict(run_dir: str, points_file: str | None, grid: str | None, names: str | None, out: str,
-                echo) -> int:
+def run_predict(run_dir: str, points_file: str | None, grid: str | None, names: str | None, out: str, echo) -> int:
     target = _check_out(out)
     if (points_file is None) == (grid is None):
         raise PinnrunError("give the points with exactly one of --points FILE or --grid x=0:1:101,...")
@@ -85,4 +85,3 @@ def parse_names(text: str) -> list[str]:
     if len(set(names)) < len(names):
         raise PinnrunError(f"--outputs: '{text}' names one quantity twice")
     return names
-

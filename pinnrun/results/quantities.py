@@ -3,6 +3,7 @@ derived quantities, or any expression of these (read by the whitelist parser, li
 
 Points go through the network in chunks of at most CHUNK: a derivative keeps one tape level per
 order, which on a large 3-D grid would not fit in memory at once."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -32,7 +33,7 @@ class Quantities:
     def _evaluate(self, x: tf.Tensor) -> tf.Tensor:
         """(n, len(names)) at the points x."""
         pb = self.problem
-        columns = [x[:, i:i + 1] for i in range(len(pb.inputs))]
+        columns = [x[:, i : i + 1] for i in range(len(pb.inputs))]
         fields = evaluate_fields(self.net, columns, pb.inputs, pb.outputs, self._derivatives)
         env = dict(pb.constants) | dict(zip(pb.inputs, columns)) | fields
         if self.parameters is not None:
@@ -43,8 +44,10 @@ class Quantities:
     def __call__(self, points: np.ndarray) -> dict[str, np.ndarray]:
         """name -> float64 values, one per row of `points`."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, len(self.problem.inputs))
-        chunks = [self.evaluate(tf.constant(points[i:i + CHUNK], self.net.dtype)).numpy()
-                  for i in range(0, len(points), CHUNK)] or [np.zeros((0, len(self.names)))]
+        chunks = [
+            self.evaluate(tf.constant(points[i : i + CHUNK], self.net.dtype)).numpy()
+            for i in range(0, len(points), CHUNK)
+        ] or [np.zeros((0, len(self.names)))]
         out = np.concatenate(chunks).astype(np.float64)
         return {name: out[:, i] for i, name in enumerate(self.names)}
 
@@ -55,9 +58,12 @@ def quantity(problem, name: str) -> Expression:
     if name in problem.derived:
         return problem.derived[name]
     try:
-        return parse(name, variables=problem.inputs, outputs=problem.outputs,
-                     constants=[*problem.constants, *problem.parameters])
+        return parse(
+            name, variables=problem.inputs, outputs=problem.outputs, constants=[*problem.constants, *problem.parameters]
+        )
     except ExpressionError as err:
         known = ", ".join([*problem.outputs, *problem.derived])
-        raise PinnrunError(f"cannot evaluate '{name}': {err} (outputs and derived quantities: {known}; "
-                           f"derivatives are written like {problem.outputs[0]}_{problem.inputs[0]})") from None
+        raise PinnrunError(
+            f"cannot evaluate '{name}': {err} (outputs and derived quantities: {known}; "
+            f"derivatives are written like {problem.outputs[0]}_{problem.inputs[0]})"
+        ) from None

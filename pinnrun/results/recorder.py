@@ -5,6 +5,7 @@ A write that fails (a full disk, a folder made unwritable) leaves no partial
 file and no half line behind and raises RecordError, one line naming the file,
 so the run can stop and say so instead of crashing mid-record.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,13 @@ class Recorder:
         if not self.enabled:
             return
         _append(self.run_dir / METRICS, record)
-        self.event("progress", step=record["step"], phase=record["phase"], loss=record["loss"],
-                   **({"parameters": record["parameters"]} if "parameters" in record else {}))
+        self.event(
+            "progress",
+            step=record["step"],
+            phase=record["phase"],
+            loss=record["loss"],
+            **({"parameters": record["parameters"]} if "parameters" in record else {}),
+        )
         self._tensorboard(record)
 
     def replay_tensorboard(self, records: list[dict]) -> None:
@@ -50,8 +56,9 @@ class Recorder:
 
         folder = self.run_dir / "tensorboard"
         values = tensorboard_scalars(record)
-        summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value)
-                                              for tag, value in values.items()])
+        summary = tf.compat.v1.Summary(
+            value=[tf.compat.v1.Summary.Value(tag=tag, simple_value=value) for tag, value in values.items()]
+        )
         try:
             if self._tb is None:
                 self._tb = tf.summary.create_file_writer(str(folder))

@@ -5,6 +5,7 @@ given the same --out at the same moment, exactly one creates it; the other is
 told the folder is in use. Checking "absent or empty" and then writing would
 let both pass the check.
 """
+
 from __future__ import annotations
 
 import errno
@@ -32,8 +33,10 @@ def check_out(out: str | None) -> Path | None:
     try:
         if path.exists() and (not path.is_dir() or _others(path)):
             kind = "a file" if not path.is_dir() else "not empty"
-            raise PinnrunError(f"--out {out}: already exists and is {kind}; "
-                               "choose a new folder (earlier results are never overwritten)")
+            raise PinnrunError(
+                f"--out {out}: already exists and is {kind}; "
+                "choose a new folder (earlier results are never overwritten)"
+            )
         ancestor = next(p for p in path.absolute().parents if p.exists())
         if not ancestor.is_dir():  # --out a/file/x: say so in a dry run too
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(ancestor))
@@ -50,8 +53,10 @@ def new_run_dir(out: str | None, name: str, root: str = "runs") -> Path:
         try:
             path.mkdir(parents=True, exist_ok=True)
             if _others(path):  # something was written there since the check
-                raise PinnrunError(f"--out {out}: already exists and is not empty; "
-                                   "choose a new folder (earlier results are never overwritten)")
+                raise PinnrunError(
+                    f"--out {out}: already exists and is not empty; "
+                    "choose a new folder (earlier results are never overwritten)"
+                )
             if not _claim(path):
                 raise PinnrunError(f"--out {out}: already in use by another run")
         except (OSError, ValueError) as err:
@@ -85,8 +90,9 @@ def _claim(path: Path) -> bool:
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as f:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                   "claimed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f)
+        json.dump(
+            {"pid": os.getpid(), "host": socket.gethostname(), "claimed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, f
+        )
         f.write("\n")
     return True
 

@@ -1,6 +1,7 @@
 """The network's solution at the reference's points (a grid, or scattered points):
 predictions of the outputs and derived quantities, and their L2 relative errors (combined
 and per name, counted inside the domain) while training (rank 0, at log points) and at the end."""
+
 from __future__ import annotations
 
 import time
@@ -8,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pinnrun.problem.reference import (ReferenceGrid, build_reference, default_grid, relative_l2,
-                                       relative_l2_per_output)
+from pinnrun.problem.reference import ReferenceGrid, build_reference, default_grid, relative_l2, relative_l2_per_output
 from pinnrun.results.quantities import Quantities
 
 ERROR_BUDGET = 0.02  # share of the training time the error curve may cost
@@ -71,7 +71,12 @@ class Solution:
         clash with a spec's names. Returns the combined and per-name errors."""
         pred = self.predict()
         grid = self.grid
-        np.savez(path, **grid.axes, **pred,
-                 **{f"{name}_reference": values for name, values in grid.values.items()},
-                 inside_domain=grid.mask(), is_scattered=np.array(grid.scattered))
+        np.savez(
+            path,
+            **grid.axes,
+            **pred,
+            **{f"{name}_reference": values for name, values in grid.values.items()},
+            inside_domain=grid.mask(),
+            is_scattered=np.array(grid.scattered),
+        )
         return self._errors(pred)

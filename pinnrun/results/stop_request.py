@@ -7,6 +7,7 @@ launcher writes STOP instead; each rank looks for it at every chunk boundary and
 the ranks agree (one collective) to stop after that chunk. A file works with every
 launcher and, on a shared run folder, on every host.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,4 +36,3 @@ def requested_stop(run_dir: Path) -> str | None:
     except OSError:
         return "a stop request"  # present but unreadable: still a request
     return text[:32] or "a stop request"
-

@@ -6,6 +6,7 @@ it was is kept beside it: the top-level field `non_finite` maps the dotted path
 of each such value to "nan", "inf" or "-inf", e.g.
 `{"final_loss": null, ..., "non_finite": {"final_loss": "nan"}}`.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@ holds them (the final state of a finished run), or of a session trained in this 
 
 `predict` evaluates outputs, derivatives, derived quantities or expressions of them at any points
 (results/quantities.py); `l2_errors` compares with the spec's reference as training did."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ class TrainedModel:
         self.loaded, self.problem, self.net, self.parameters = loaded, problem, net, parameters
         self.step = step  # the training step these variables are from
         self.records: list[dict] = []  # metrics records, when trained in this process (api.train)
-        self.log = None                # and its TrainingLog
+        self.log = None  # and its TrainingLog
         self._evaluators: dict[tuple[str, ...], Quantities] = {}
 
     @property
@@ -48,8 +49,9 @@ class TrainedModel:
         """The unknown parameters as identified (empty for a forward problem)."""
         return self.parameters.numpy()
 
-    def predict(self, points: Mapping[str, np.ndarray] | np.ndarray,
-                names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def predict(
+        self, points: Mapping[str, np.ndarray] | np.ndarray, names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """`names` (default: outputs and derived quantities; any derivative such as u_xx, or an
         expression such as 'u*u_x') at `points`: a mapping input name -> array (all the same shape,
         kept in the result) or an (n, inputs) array in input order."""
@@ -74,9 +76,11 @@ class TrainedModel:
             missing = [name for name in self.inputs if name not in points]
             extra = [name for name in points if name not in self.inputs]
             if missing or extra:
-                raise PinnrunError(f"points need exactly the inputs {', '.join(self.inputs)}"
-                                   + (f"; missing {', '.join(missing)}" if missing else "")
-                                   + (f"; unknown {', '.join(map(str, extra))}" if extra else ""))
+                raise PinnrunError(
+                    f"points need exactly the inputs {', '.join(self.inputs)}"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; unknown {', '.join(map(str, extra))}" if extra else "")
+                )
             try:
                 arrays = np.broadcast_arrays(*[np.asarray(points[n], dtype=np.float64) for n in self.inputs])
             except ValueError:
@@ -86,8 +90,10 @@ class TrainedModel:
         else:
             rows = np.asarray(points, dtype=np.float64)
             if rows.ndim != 2 or rows.shape[1] != len(self.inputs):
-                raise PinnrunError(f"points as an array must be (n, {len(self.inputs)}): one column per input "
-                                   f"({', '.join(self.inputs)}); got shape {rows.shape}")
+                raise PinnrunError(
+                    f"points as an array must be (n, {len(self.inputs)}): one column per input "
+                    f"({', '.join(self.inputs)}); got shape {rows.shape}"
+                )
             shape = (len(rows),)
         if len(rows) > MAX_PREDICT_POINTS:
             raise PinnrunError(f"{len(rows):,} points; at most {MAX_PREDICT_POINTS:,} at once")

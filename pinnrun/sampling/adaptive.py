@@ -17,6 +17,7 @@ The chosen points, in global-index order, are gathered on every rank (every
 rank holds the global choice: it is training state, checkpointed by rank 0),
 and each rank trains on its block of them, so the ranks stay balanced.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,12 +41,12 @@ def draw_round(where: Draw, term: Term, count: int, round_: int, stream: int) ->
     (per rank when weak, like the term's own points)."""
     fresh = copy.copy(term)
     fresh.points = count
-    return fresh.sample(Draw(where.problem, where.method, round_seed(where.seed, round_, stream), where.rank,
-                             where.size, where.scaling))
+    return fresh.sample(
+        Draw(where.problem, where.method, round_seed(where.seed, round_, stream), where.rank, where.size, where.scaling)
+    )
 
 
-def rad_choice(candidates: Batch, squares: np.ndarray, count: int, k: float, c: float, seed: int,
-               comm) -> Batch:
+def rad_choice(candidates: Batch, squares: np.ndarray, count: int, k: float, c: float, seed: int, comm) -> Batch:
     """`count` of all ranks' candidates, drawn without replacement with probability proportional
     to |r|^k / mean |r|^k + c (`squares` = |r|^2 of this rank's); every rank gets the whole choice."""
     block = candidates.shard
@@ -93,8 +94,7 @@ def gather_rows(batch: Batch, chosen: np.ndarray, comm) -> Batch:
 def packed(batch: Batch) -> np.ndarray:
     """(n, inputs + array columns): x and the arrays (by name) side by side, as rounds gather
     and keep them."""
-    return np.concatenate([batch.x, *(batch.arrays[k] for k in sorted(batch.arrays))], axis=1).reshape(
-        len(batch.x), -1)
+    return np.concatenate([batch.x, *(batch.arrays[k] for k in sorted(batch.arrays))], axis=1).reshape(len(batch.x), -1)
 
 
 def unpacked(rows: np.ndarray, like: Batch) -> Batch:
@@ -102,12 +102,10 @@ def unpacked(rows: np.ndarray, like: Batch) -> Batch:
     names = sorted(like.arrays)
     widths = np.cumsum([like.x.shape[1], *(like.arrays[k].shape[1] for k in names)])[:-1]
     parts = np.split(rows, widths, axis=1)
-    return Batch(parts[0], Shard(0, len(rows), len(rows)), dict(zip(names, parts[1:])), like.components,
-                 like.blocks)
+    return Batch(parts[0], Shard(0, len(rows), len(rows)), dict(zip(names, parts[1:])), like.components, like.blocks)
 
 
 def rows_of(batch: Batch, block: Shard) -> Batch:
     """Rows block.start .. block.start + block.count of a batch every rank holds."""
     pick = slice(block.start, block.start + block.count)
-    return Batch(batch.x[pick], block, {k: v[pick] for k, v in batch.arrays.items()}, batch.components,
-                 batch.blocks)
+    return Batch(batch.x[pick], block, {k: v[pick] for k, v in batch.arrays.items()}, batch.components, batch.blocks)

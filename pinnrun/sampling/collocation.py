@@ -1,5 +1,6 @@
 """One rank's points for every term: a pure function of
 (problem, method, seed, rank, size, scaling). Each term draws its own."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +9,11 @@ from pinnrun.problem.problem import Problem
 from pinnrun.problem.terms.base import Batch, Draw
 
 
-def sample_problem(problem: Problem, method: str, seed: int, rank: int, size: int,
-                   scaling: str) -> dict[str, Batch]:
-    return {term.name: term.sample(Draw(problem, method, term_seed(seed, index), rank, size, scaling))
-            for index, term in enumerate(problem.terms)}
+def sample_problem(problem: Problem, method: str, seed: int, rank: int, size: int, scaling: str) -> dict[str, Batch]:
+    return {
+        term.name: term.sample(Draw(problem, method, term_seed(seed, index), rank, size, scaling))
+        for index, term in enumerate(problem.terms)
+    }
 
 
 def term_seed(seed: int, index: int) -> int:

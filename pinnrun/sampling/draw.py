@@ -12,6 +12,7 @@ Sobol, Halton and pseudo-random are one global stream; Hammersley and LHS are de
 only as whole sets, so their stream is chunks, chunk j being that method's set of
 CHUNK points seeded from (seed, j).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -33,8 +34,9 @@ class EmptyPart(RegionError):
     """No candidate of a rejection-sampled part is kept."""
 
 
-def draw(sampler: PartSampler, method: str, seed: int, start: int, count: int,
-         total: int) -> tuple[np.ndarray, np.ndarray | None]:
+def draw(
+    sampler: PartSampler, method: str, seed: int, start: int, count: int, total: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Rows start..start+count of the accepted point sequence of global length `total`,
     with their outward normals (None for an interior)."""
     if method not in METHODS:
@@ -49,9 +51,11 @@ def draw(sampler: PartSampler, method: str, seed: int, start: int, count: int,
         x, n = sampler.map(u)
         rows = np.flatnonzero(sampler.accept(u, x, n))
         if kept == 0 and not len(rows) and (chunk + 1) * CHUNK >= MAX_EMPTY_CANDIDATES:
-            raise EmptyPart(f"no point of the first {MAX_EMPTY_CANDIDATES} candidates lies in it: "
-                            f"the part or region is empty or too thin to sample")
-        take = rows[max(0, start - kept):max(0, end - kept)]
+            raise EmptyPart(
+                f"no point of the first {MAX_EMPTY_CANDIDATES} candidates lies in it: "
+                f"the part or region is empty or too thin to sample"
+            )
+        take = rows[max(0, start - kept) : max(0, end - kept)]
         xs.append(x[take])
         normals.append(None if n is None else n[take])
         kept += len(rows)
@@ -78,4 +82,3 @@ def candidate_chunks(method: str, unit_dim: int, seed: int):
             chunk_seed = int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
             yield unit_block(method, unit_dim, chunk_seed, 0, CHUNK, CHUNK)
         chunk += 1
-

@@ -7,6 +7,7 @@ Split across ranks like strong scaling: the set never grows with ranks.
 Observation data has no held-out part: a data term's test loss is its loss
 on the observations themselves.
 """
+
 from __future__ import annotations
 
 import copy

@@ -10,6 +10,7 @@ seeded shift s in [0, 1), the others scrambled (seeded) Halton radical inverses 
 primes 2, 3, 5, ...; unscrambled, every seed would give the same points.
 "pseudo-random" is PCG64 numbers; "uniform" is its old name, still accepted.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -40,7 +41,7 @@ def unit_block(method: str, dim: int, seed: int, start: int, count: int, total: 
         bits.advance(start * dim)  # one 64-bit draw per double
         return np.random.Generator(bits).random((count, dim))
     if method == "lhs":
-        return qmc.LatinHypercube(d=dim, seed=seed).random(total)[start:start + count]
+        return qmc.LatinHypercube(d=dim, seed=seed).random(total)[start : start + count]
     raise ValueError(f"unknown sampling method '{method}' (methods: {', '.join(METHODS)})")
 
 

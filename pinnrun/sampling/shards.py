@@ -1,4 +1,5 @@
 """Which block of a term's global point sequence one rank owns."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,9 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Shard:
-    start: int   # first index of this rank's block in the global sequence
-    count: int   # points on this rank
-    total: int   # points over all ranks
+    start: int  # first index of this rank's block in the global sequence
+    count: int  # points on this rank
+    total: int  # points over all ranks
 
 
 def shard(points: int, rank: int, size: int, scaling: str) -> Shard:

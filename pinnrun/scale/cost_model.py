@@ -12,6 +12,7 @@ half of them), alpha and beta from its all-reduce timings at several message
 sizes on every measured size p >= 2. Both fits are non-negative least squares
 on relative error, so small and large messages count alike.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -24,11 +25,11 @@ PREDICT_RANKS = (16, 32, 64, 128, 256, 512, 1024)
 
 @dataclass(frozen=True)
 class CostModel:
-    compute_fixed_seconds: float      # a
+    compute_fixed_seconds: float  # a
     compute_seconds_per_point: float  # c
-    latency_seconds: float            # alpha, per ring step
-    seconds_per_byte: float           # beta
-    gradient_bytes: int               # B
+    latency_seconds: float  # alpha, per ring step
+    seconds_per_byte: float  # beta
+    gradient_bytes: int  # B
 
     def compute(self, points_per_rank: float) -> float:
         return self.compute_fixed_seconds + self.compute_seconds_per_point * points_per_rank
@@ -47,10 +48,18 @@ class CostModel:
         n = problem_points if mode == "weak" else -(-problem_points // ranks)
         t1, t = self.compute(problem_points), self.step(ranks, n)
         speedup = ranks * t1 / t if mode == "weak" else t1 / t
-        return {"mode": mode, "ranks": ranks, "points_per_rank": n,
-                "global_points": problem_points * ranks if mode == "weak" else problem_points,
-                "seconds_per_step": t, "compute_seconds": self.compute(n), "allreduce_seconds": self.allreduce(ranks),
-                "allreduce_share": self.allreduce(ranks) / t, "speedup": speedup, "efficiency": speedup / ranks}
+        return {
+            "mode": mode,
+            "ranks": ranks,
+            "points_per_rank": n,
+            "global_points": problem_points * ranks if mode == "weak" else problem_points,
+            "seconds_per_step": t,
+            "compute_seconds": self.compute(n),
+            "allreduce_seconds": self.allreduce(ranks),
+            "allreduce_share": self.allreduce(ranks) / t,
+            "speedup": speedup,
+            "efficiency": speedup / ranks,
+        }
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +69,9 @@ class NotEnoughData(ValueError):
     pass
 
 
-def fit(compute: list[tuple[float, float]], allreduce: list[tuple[int, float, float]],
-        gradient_bytes: int) -> CostModel:
+def fit(
+    compute: list[tuple[float, float]], allreduce: list[tuple[int, float, float]], gradient_bytes: int
+) -> CostModel:
     """compute: (points per rank, seconds); allreduce: (ranks >= 2, bytes, seconds)."""
     if not compute:
         raise NotEnoughData("no compute timings")

@@ -6,6 +6,7 @@ throughput_k0, ideal = k; efficiency = speedup / k. That is t_k0 / t_k for
 weak scaling (points per rank fixed) and k0 t_k0 / (k t_k) for strong scaling
 (global points fixed), the usual definitions when k0 = 1.
 """
+
 from __future__ import annotations
 
 

@@ -1,5 +1,6 @@
 """scaling.png: a study at a glance. Measured values are filled markers; the
 cost model is a dashed line with hollow markers, so the two never blur."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,14 +27,26 @@ def _scaling_figure(study: dict) -> plt.Figure:
     ranks = np.array([r["ranks"] for r in done])
     model = _model(study)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
-    fig.suptitle(f"{mode} scaling of {study['problem']}: measured"
-                 + (" and cost-model prediction" if model else "") + f" (host {study.get('host', '?')})")
+    fig.suptitle(
+        f"{mode} scaling of {study['problem']}: measured"
+        + (" and cost-model prediction" if model else "")
+        + f" (host {study.get('host', '?')})"
+    )
     ax_t, ax_s, ax_e, ax_x = axes.ravel()
 
-    model_ranks = np.unique(np.concatenate([ranks, [r["ranks"] for r in study["predicted"]
-                                                    if r["mode"] == mode]])) if model else []
-    rows = {m: [model.predict(m, int(p), study["model"]["problem_points"]) for p in model_ranks]
-            for m in ("weak", "strong")} if model else {}
+    model_ranks = (
+        np.unique(np.concatenate([ranks, [r["ranks"] for r in study["predicted"] if r["mode"] == mode]]))
+        if model
+        else []
+    )
+    rows = (
+        {
+            m: [model.predict(m, int(p), study["model"]["problem_points"]) for p in model_ranks]
+            for m in ("weak", "strong")
+        }
+        if model
+        else {}
+    )
 
     ax_t.set_title("time per training step (median, Adam)")
     if len(done):
@@ -42,10 +55,14 @@ def _scaling_figure(study: dict) -> plt.Figure:
         hi = np.array([r["seconds_per_step_max"] for r in done]) * 1e3 - t
         ax_t.errorbar(ranks, t, yerr=[lo, hi], fmt="o-", capsize=3, label="measured (min-max of repeats)")
     if model:
-        ax_t.plot(model_ranks, [r["seconds_per_step"] * 1e3 for r in rows[mode]], "o--", mfc="none",
-                  label="model")
-        ax_t.plot(model_ranks, [r["allreduce_seconds"] * 1e3 for r in rows[mode]], ":", color="grey",
-                  label="model: all-reduce part")
+        ax_t.plot(model_ranks, [r["seconds_per_step"] * 1e3 for r in rows[mode]], "o--", mfc="none", label="model")
+        ax_t.plot(
+            model_ranks,
+            [r["allreduce_seconds"] * 1e3 for r in rows[mode]],
+            ":",
+            color="grey",
+            label="model: all-reduce part",
+        )
     ax_t.set_ylabel("ms per step")
 
     ax_s.set_title("speedup (throughput relative to the smallest size)")
@@ -63,8 +80,7 @@ def _scaling_figure(study: dict) -> plt.Figure:
         ax_e.plot(ranks, [100 * r["efficiency"] for r in done], "o-", label=f"measured ({mode})")
     if model:
         for m, style in ((mode, "o--"), ({"weak": "strong", "strong": "weak"}[mode], "x:")):
-            ax_e.plot(model_ranks, [100 * r["efficiency"] for r in rows[m]], style, mfc="none",
-                      label=f"model ({m})")
+            ax_e.plot(model_ranks, [100 * r["efficiency"] for r in rows[m]], style, mfc="none", label=f"model ({m})")
     ax_e.set_ylabel("efficiency (%)")
     ax_e.set_ylim(0, 110)
 
@@ -86,8 +102,13 @@ def _error_panel(ax, study: dict, done: list[dict]) -> None:
         ax.set_title("weak scaling: more ranks, more points")
         ax.loglog([r["global_points"] for r in with_error], [r["l2_relative_error"] for r in with_error], "o-")
         for r in with_error:
-            ax.annotate(f"{r['ranks']}r", (r["global_points"], r["l2_relative_error"]), fontsize=8,
-                        textcoords="offset points", xytext=(4, 4))
+            ax.annotate(
+                f"{r['ranks']}r",
+                (r["global_points"], r["l2_relative_error"]),
+                fontsize=8,
+                textcoords="offset points",
+                xytext=(4, 4),
+            )
         ax.set_xlabel("global collocation points")
         ax.set_ylabel("L2 relative error")
     elif with_error:
@@ -119,16 +140,23 @@ def _model(study: dict) -> CostModel | None:
     m = study.get("model")
     if not m:
         return None
-    return CostModel(m["compute_fixed_seconds"], m["compute_seconds_per_point"], m["latency_seconds"],
-                     m["seconds_per_byte"], m["gradient_bytes"])
+    return CostModel(
+        m["compute_fixed_seconds"],
+        m["compute_seconds_per_point"],
+        m["latency_seconds"],
+        m["seconds_per_byte"],
+        m["gradient_bytes"],
+    )
 
 
 def _points_figure(study: dict) -> plt.Figure:
     rows = [r for r in study["rows"] if r.get("finished")]
     n = np.array([r["global_points"] for r in rows])
     fig, (ax_l, ax_g) = plt.subplots(1, 2, figsize=(11, 4.5))
-    fig.suptitle(f"h-analysis of {study['problem']}: {study['seeds']} seeds per point count, "
-                 f"{study['ranks']} rank(s); dots are single runs")
+    fig.suptitle(
+        f"h-analysis of {study['problem']}: {study['seeds']} seeds per point count, "
+        f"{study['ranks']} rank(s); dots are single runs"
+    )
     _median_band(ax_l, rows, n, "l2", "median", "C0")
     ax_l.set_title("L2 relative error against the reference")
     ax_l.set_ylabel("L2 relative error")

@@ -1,4 +1,5 @@
 """A study's tables (terminal), CSV and the files written beside scaling.json."""
+
 from __future__ import annotations
 
 import csv
@@ -11,15 +12,55 @@ from pinnrun.scale.runner import save_study
 
 CSV, PLOT = "scaling.csv", "scaling.png"
 
-MEASURED_COLUMNS = ["ranks", "status", "oversubscribed", "points_per_rank", "global_points", "seconds_per_step",
-                    "seconds_per_step_min", "seconds_per_step_max", "points_per_second", "speedup", "efficiency",
-                    "allreduce_share", "final_loss", "l2_relative_error", "test_loss", "model_seconds_per_step",
-                    "reason"]
-PREDICTED_COLUMNS = ["mode", "ranks", "points_per_rank", "global_points", "seconds_per_step", "compute_seconds",
-                     "allreduce_seconds", "allreduce_share", "speedup", "efficiency"]
-POINTS_COLUMNS = ["global_points", "runs", "finished", "l2_median", "l2_q25", "l2_q75", "l2_min", "l2_max",
-                  "gap_median", "gap_q25", "gap_q75", "gap_min", "gap_max", "train_loss_median", "test_loss_median",
-                  "seconds_median"]
+MEASURED_COLUMNS = [
+    "ranks",
+    "status",
+    "oversubscribed",
+    "points_per_rank",
+    "global_points",
+    "seconds_per_step",
+    "seconds_per_step_min",
+    "seconds_per_step_max",
+    "points_per_second",
+    "speedup",
+    "efficiency",
+    "allreduce_share",
+    "final_loss",
+    "l2_relative_error",
+    "test_loss",
+    "model_seconds_per_step",
+    "reason",
+]
+PREDICTED_COLUMNS = [
+    "mode",
+    "ranks",
+    "points_per_rank",
+    "global_points",
+    "seconds_per_step",
+    "compute_seconds",
+    "allreduce_seconds",
+    "allreduce_share",
+    "speedup",
+    "efficiency",
+]
+POINTS_COLUMNS = [
+    "global_points",
+    "runs",
+    "finished",
+    "l2_median",
+    "l2_q25",
+    "l2_q75",
+    "l2_min",
+    "l2_max",
+    "gap_median",
+    "gap_q25",
+    "gap_q75",
+    "gap_min",
+    "gap_max",
+    "train_loss_median",
+    "test_loss_median",
+    "seconds_median",
+]
 
 
 def write_outputs(study_dir: Path, study: dict) -> None:
@@ -40,11 +81,19 @@ def write_csv(path: Path, study: dict) -> None:
             return
         w.writerow(["source", *MEASURED_COLUMNS[:2], "mode", *MEASURED_COLUMNS[2:]])
         for row in study["rows"]:
-            w.writerow(["measured", row["ranks"], row["status"], study["mode"],
-                        *[row.get(c) for c in MEASURED_COLUMNS[2:]]])
+            w.writerow(
+                ["measured", row["ranks"], row["status"], study["mode"], *[row.get(c) for c in MEASURED_COLUMNS[2:]]]
+            )
         for row in study["predicted"]:
-            w.writerow(["predicted", row["ranks"], "model", row["mode"],
-                        *[row.get(c) if c in row else None for c in MEASURED_COLUMNS[2:]]])
+            w.writerow(
+                [
+                    "predicted",
+                    row["ranks"],
+                    "model",
+                    row["mode"],
+                    *[row.get(c) if c in row else None for c in MEASURED_COLUMNS[2:]],
+                ]
+            )
 
 
 def print_study(study: dict, console: Console, study_dir: Path | None = None) -> None:
@@ -69,29 +118,36 @@ def study_notes(study: dict) -> list[str]:
     """The lines under the tables: the cost model, and the error against points for weak sweeps."""
     notes = []
     if study["kind"] == "scaling":
-        notes += [f"{r['ranks']} ranks {r['status']}: {r['reason']}" for r in study["rows"]
-                  if r["status"] != "finished"]
+        notes += [
+            f"{r['ranks']} ranks {r['status']}: {r['reason']}" for r in study["rows"] if r["status"] != "finished"
+        ]
         if any(r["oversubscribed"] and r["status"] == "finished" for r in study["rows"]):
             notes.append("* oversubscribed: more ranks than cores/GPUs, timings are not scaling results")
         m = study.get("model")
         if m:
-            notes.append(f"cost model (fitted from this sweep): compute {m['compute_fixed_seconds'] * 1e3:.3g} ms "
-                         f"+ {m['compute_seconds_per_point'] * 1e9:.3g} ns/point; ring all-reduce latency "
-                         f"{m['latency_seconds'] * 1e6:.3g} us/step, {_bandwidth(m['seconds_per_byte'])}; "
-                         f"gradient {m['gradient_bytes']:,} bytes")
+            notes.append(
+                f"cost model (fitted from this sweep): compute {m['compute_fixed_seconds'] * 1e3:.3g} ms "
+                f"+ {m['compute_seconds_per_point'] * 1e9:.3g} ns/point; ring all-reduce latency "
+                f"{m['latency_seconds'] * 1e6:.3g} us/step, {_bandwidth(m['seconds_per_byte'])}; "
+                f"gradient {m['gradient_bytes']:,} bytes"
+            )
         elif study.get("model_note"):
             notes.append(study["model_note"])
         notes += model_fit_notes(study) + implausible_notes(study)
         done = [r for r in study["rows"] if r["status"] == "finished" and r.get("l2_relative_error") is not None]
         if study["mode"] == "weak" and len(done) > 1:
-            notes.append("weak scaling, error against global points: " + ", ".join(
-                f"{r['global_points']:,} pts ({r['ranks']} rank{'s' * (r['ranks'] > 1)}): {r['l2_relative_error']:.2e}"
-                for r in done))
+            notes.append(
+                "weak scaling, error against global points: "
+                + ", ".join(
+                    f"{r['global_points']:,} pts ({r['ranks']} rank{'s' * (r['ranks'] > 1)}): {r['l2_relative_error']:.2e}"
+                    for r in done
+                )
+            )
     return notes
 
 
-EFFICIENCY_LIMIT = 1.05   # more than this is noise or a cache effect, not data parallelism
-MODEL_MISS = 0.25         # the cost model off by more than this at a measured size: trust its predictions less
+EFFICIENCY_LIMIT = 1.05  # more than this is noise or a cache effect, not data parallelism
+MODEL_MISS = 0.25  # the cost model off by more than this at a measured size: trust its predictions less
 
 
 def model_fit_notes(study: dict) -> list[str]:
@@ -100,13 +156,20 @@ def model_fit_notes(study: dict) -> list[str]:
     if not rows:
         return []
     misses = [(r, r["model_seconds_per_step"] / r["seconds_per_step"] - 1) for r in rows]
-    notes = ["cost model against the measured sizes: " + ", ".join(
-        f"{r['ranks']} rank{'s' * (r['ranks'] > 1)} {r['model_seconds_per_step'] * 1e3:.3g} vs "
-        f"{r['seconds_per_step'] * 1e3:.3g} ms ({miss:+.0%})" for r, miss in misses)]
+    notes = [
+        "cost model against the measured sizes: "
+        + ", ".join(
+            f"{r['ranks']} rank{'s' * (r['ranks'] > 1)} {r['model_seconds_per_step'] * 1e3:.3g} vs "
+            f"{r['seconds_per_step'] * 1e3:.3g} ms ({miss:+.0%})"
+            for r, miss in misses
+        )
+    ]
     worst = max(abs(miss) for _, miss in misses)
     if worst > MODEL_MISS:
-        notes.append(f"[yellow]warning:[/yellow] the model misses a measured size by {worst:.0%}: its predictions "
-                     "are rough (the probe's compute and all-reduce timings do not add up to the measured steps)")
+        notes.append(
+            f"[yellow]warning:[/yellow] the model misses a measured size by {worst:.0%}: its predictions "
+            "are rough (the probe's compute and all-reduce timings do not add up to the measured steps)"
+        )
     return notes
 
 
@@ -118,60 +181,129 @@ def implausible_notes(study: dict) -> list[str]:
         if r["status"] != "finished" or r["ranks"] < 2:
             continue
         if r.get("efficiency") is not None and r["efficiency"] > EFFICIENCY_LIMIT:
-            notes.append(f"[yellow]warning:[/yellow] {r['ranks']} ranks: efficiency {r['efficiency']:.0%} is more "
-                         "than one rank's: timing noise or a cache effect, not a speed-up to report" + again)
+            notes.append(
+                f"[yellow]warning:[/yellow] {r['ranks']} ranks: efficiency {r['efficiency']:.0%} is more "
+                "than one rank's: timing noise or a cache effect, not a speed-up to report" + again
+            )
         if not r.get("allreduce_share"):
-            notes.append(f"[yellow]warning:[/yellow] {r['ranks']} ranks: no all-reduce time was measured: the "
-                         "probe found none, so this size's communication cost is unknown" + again)
+            notes.append(
+                f"[yellow]warning:[/yellow] {r['ranks']} ranks: no all-reduce time was measured: the "
+                "probe found none, so this size's communication cost is unknown" + again
+            )
     return notes
 
 
 def _measured_table(study: dict) -> Table:
     t = Table(title=f"{study['mode']} scaling of {study['problem']} (measured)", title_justify="left")
-    for name in ("ranks", "pts/rank", "global pts", "ms/step", "pts/s", "speedup", "effic.", "all-reduce",
-                 "loss", "L2 error", "model ms"):
+    for name in (
+        "ranks",
+        "pts/rank",
+        "global pts",
+        "ms/step",
+        "pts/s",
+        "speedup",
+        "effic.",
+        "all-reduce",
+        "loss",
+        "L2 error",
+        "model ms",
+    ):
         t.add_column(name, justify="right")
     for r in study["rows"]:
         ranks = f"{r['ranks']}" + ("*" if r["oversubscribed"] and r["status"] == "finished" else "")
         if r["status"] != "finished":
             t.add_row(ranks, r["status"], *["-"] * 9, style="dim")
             continue
-        span = f" ({r['seconds_per_step_min'] * 1e3:.3g}-{r['seconds_per_step_max'] * 1e3:.3g})" \
-            if r["seconds_per_step_max"] > r["seconds_per_step_min"] else ""
-        t.add_row(ranks, f"{r['points_per_rank']:,}", f"{r['global_points']:,}",
-                  f"{r['seconds_per_step'] * 1e3:.3g}{span}", _si(r["points_per_second"]),
-                  f"{r['speedup']:.2f}", f"{r['efficiency']:.0%}", _pct(r.get("allreduce_share")),
-                  _sci(r.get("final_loss")), _sci(r.get("l2_relative_error")), _ms(r.get("model_seconds_per_step")))
+        span = (
+            f" ({r['seconds_per_step_min'] * 1e3:.3g}-{r['seconds_per_step_max'] * 1e3:.3g})"
+            if r["seconds_per_step_max"] > r["seconds_per_step_min"]
+            else ""
+        )
+        t.add_row(
+            ranks,
+            f"{r['points_per_rank']:,}",
+            f"{r['global_points']:,}",
+            f"{r['seconds_per_step'] * 1e3:.3g}{span}",
+            _si(r["points_per_second"]),
+            f"{r['speedup']:.2f}",
+            f"{r['efficiency']:.0%}",
+            _pct(r.get("allreduce_share")),
+            _sci(r.get("final_loss")),
+            _sci(r.get("l2_relative_error")),
+            _ms(r.get("model_seconds_per_step")),
+        )
     return t
 
 
 def _predicted_table(study: dict) -> Table:
-    t = Table(title="PREDICTED by the ring all-reduce cost model fitted above (the model's numbers, not "
-                    "measured; strong: points/rank is the largest rank's)", title_justify="left", style="cyan")
-    for name in ("mode", "ranks", "points/rank", "global points", "ms/step", "compute ms", "all-reduce ms",
-                 "all-reduce", "speedup", "efficiency"):
+    t = Table(
+        title="PREDICTED by the ring all-reduce cost model fitted above (the model's numbers, not "
+        "measured; strong: points/rank is the largest rank's)",
+        title_justify="left",
+        style="cyan",
+    )
+    for name in (
+        "mode",
+        "ranks",
+        "points/rank",
+        "global points",
+        "ms/step",
+        "compute ms",
+        "all-reduce ms",
+        "all-reduce",
+        "speedup",
+        "efficiency",
+    ):
         t.add_column(name, justify="left" if name == "mode" else "right")
     for r in study["predicted"]:
-        t.add_row(r["mode"], str(r["ranks"]), f"{r['points_per_rank']:,.0f}", f"{r['global_points']:,.0f}",
-                  _ms(r["seconds_per_step"]), _ms(r["compute_seconds"]), _ms(r["allreduce_seconds"]),
-                  _pct(r["allreduce_share"]), f"{r['speedup']:.3g}", f"{r['efficiency']:.0%}")
+        t.add_row(
+            r["mode"],
+            str(r["ranks"]),
+            f"{r['points_per_rank']:,.0f}",
+            f"{r['global_points']:,.0f}",
+            _ms(r["seconds_per_step"]),
+            _ms(r["compute_seconds"]),
+            _ms(r["allreduce_seconds"]),
+            _pct(r["allreduce_share"]),
+            f"{r['speedup']:.3g}",
+            f"{r['efficiency']:.0%}",
+        )
     return t
 
 
 def _points_table(study: dict) -> Table:
-    t = Table(title=f"h-analysis of {study['problem']}: error against collocation points "
-                    f"({study['seeds']} seeds, {study['ranks']} rank(s))", title_justify="left")
-    for name in ("global points", "runs", "L2 median", "L2 IQR", "L2 min-max", "gap median", "gap IQR",
-                 "test loss", "s/run"):
+    t = Table(
+        title=f"h-analysis of {study['problem']}: error against collocation points "
+        f"({study['seeds']} seeds, {study['ranks']} rank(s))",
+        title_justify="left",
+    )
+    for name in (
+        "global points",
+        "runs",
+        "L2 median",
+        "L2 IQR",
+        "L2 min-max",
+        "gap median",
+        "gap IQR",
+        "test loss",
+        "s/run",
+    ):
         t.add_column(name, justify="right", no_wrap=True)
     for r in study["rows"]:
         if not r.get("finished"):
             t.add_row(f"{r['global_points']:,}", f"0/{r['runs']}", *["-"] * 7, style="dim")
             continue
-        t.add_row(f"{r['global_points']:,}", f"{r['finished']}/{r['runs']}", _sci(r["l2_median"]),
-                  _span(r["l2_q25"], r["l2_q75"]), _span(r["l2_min"], r["l2_max"]),
-                  _sci(r["gap_median"]), _span(r["gap_q25"], r["gap_q75"]),
-                  _sci(r["test_loss_median"]), f"{r['seconds_median']:.1f}")
+        t.add_row(
+            f"{r['global_points']:,}",
+            f"{r['finished']}/{r['runs']}",
+            _sci(r["l2_median"]),
+            _span(r["l2_q25"], r["l2_q75"]),
+            _span(r["l2_min"], r["l2_max"]),
+            _sci(r["gap_median"]),
+            _span(r["gap_q25"], r["gap_q75"]),
+            _sci(r["test_loss_median"]),
+            f"{r['seconds_median']:.1f}",
+        )
     return t
 
 

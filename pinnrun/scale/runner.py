@@ -4,6 +4,7 @@ Every training goes through `pinnrun train`'s own path, so a study's runs are
 ordinary run folders (inspectable one by one). The study file is rewritten
 after every training: an interrupted or crashed study keeps what it measured.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,6 +28,7 @@ STUDY = "scaling.json"
 @dataclass(frozen=True)
 class Launch:
     """How each training of a study is started (the flags of `pinnrun train`)."""
+
     gpus: bool = False
     hosts: list[Host] | None = None
     launcher: str | None = None
@@ -46,11 +48,11 @@ class Launch:
 
 @dataclass
 class Outcome:
-    run: str             # run folder, relative to the study folder
-    status: str          # finished | failed | interrupted
+    run: str  # run folder, relative to the study folder
+    status: str  # finished | failed | interrupted
     reason: str | None
     summary: dict
-    seconds: float       # wall time of the whole command, start-up included
+    seconds: float  # wall time of the whole command, start-up included
 
     @property
     def finished(self) -> bool:
@@ -62,21 +64,43 @@ def step_overrides(steps: int | None, log_every: int) -> list[str]:
     the median time per step is taken over about 20 timed chunks."""
     if steps is None:
         return []
-    return [f"training.adam.steps={steps}", "training.lbfgs=null",
-            f"training.log_every={min(log_every, max(1, steps // 20))}"]
+    return [
+        f"training.adam.steps={steps}",
+        "training.lbfgs=null",
+        f"training.log_every={min(log_every, max(1, steps // 20))}",
+    ]
 
 
-def run_training(study_dir: Path, name: str, spec: str, overrides: list[str], ranks: int, scaling: str,
-                 launch: Launch, probe: bool = False) -> Outcome:
+def run_training(
+    study_dir: Path,
+    name: str,
+    spec: str,
+    overrides: list[str],
+    ranks: int,
+    scaling: str,
+    launch: Launch,
+    probe: bool = False,
+) -> Outcome:
     """One training under study_dir/name; never raises for a failed run. `probe`: time
     compute and all-reduce apart after training (pinnrun/training/probe.py)."""
     run_dir = study_dir / name
     started = time.perf_counter()
     quiet = Console(quiet=True)
     try:
-        code = train(spec, overrides, None if launch.gpus else ranks, ranks if launch.gpus else None,
-                     launch.hosts, scaling, launch.launcher, launch.cluster, str(run_dir), False, quiet,
-                     worker_args=("--probe",) if probe else ())
+        code = train(
+            spec,
+            overrides,
+            None if launch.gpus else ranks,
+            ranks if launch.gpus else None,
+            launch.hosts,
+            scaling,
+            launch.launcher,
+            launch.cluster,
+            str(run_dir),
+            False,
+            quiet,
+            worker_args=("--probe",) if probe else (),
+        )
     except PinnrunError as err:  # e.g. more ranks than the named hosts offer
         return Outcome(name, "failed", one_line(str(err)), {}, time.perf_counter() - started)
     seconds = time.perf_counter() - started
@@ -84,8 +108,9 @@ def run_training(study_dir: Path, name: str, spec: str, overrides: list[str], ra
     status = "interrupted" if code in INTERRUPTED_STATUSES else summary.get("status", "failed")
     if code != 0 and status == "finished":
         status = "failed"
-    return Outcome(name, status, summary.get("reason") or (None if code == 0 else f"exit status {code}"),
-                   summary, seconds)
+    return Outcome(
+        name, status, summary.get("reason") or (None if code == 0 else f"exit status {code}"), summary, seconds
+    )
 
 
 def save_study(study_dir: Path, study: dict) -> None:

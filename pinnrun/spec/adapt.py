@@ -1,5 +1,6 @@
 """What a spec's adaptive sampling amounts to: which terms, how many rounds, how many
 candidates. Shared by validation, the memory estimate and training/adapt.py."""
+
 from __future__ import annotations
 
 from pinnrun.spec.schema import Spec

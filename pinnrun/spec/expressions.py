@@ -43,11 +43,22 @@ __all__ = [
 
 # Whitelisted functions and their arity.
 FUNCTIONS: Mapping[str, int] = {
-    "sin": 1, "cos": 1, "tan": 1,
-    "asin": 1, "acos": 1, "atan": 1, "atan2": 2,
-    "sinh": 1, "cosh": 1, "tanh": 1,
-    "exp": 1, "log": 1, "sqrt": 1,
-    "abs": 1, "sign": 1, "erf": 1,
+    "sin": 1,
+    "cos": 1,
+    "tan": 1,
+    "asin": 1,
+    "acos": 1,
+    "atan": 1,
+    "atan2": 2,
+    "sinh": 1,
+    "cosh": 1,
+    "tanh": 1,
+    "exp": 1,
+    "log": 1,
+    "sqrt": 1,
+    "abs": 1,
+    "sign": 1,
+    "erf": 1,
 }
 
 # Built-in named constants.
@@ -95,8 +106,14 @@ _ADDITIVE = frozenset({ast.Add, ast.Sub})
 _MULTIPLICATIVE = frozenset({ast.Mult, ast.Div})
 
 _OPERATOR_SYMBOLS: Mapping[type, str] = {
-    ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@", ast.LShift: "<<",
-    ast.RShift: ">>", ast.BitOr: "|", ast.BitAnd: "&", ast.Not: "not",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.Not: "not",
     ast.Invert: "~",
 }
 
@@ -138,6 +155,7 @@ class Derivative:
 # Backends: the operations a node tree is evaluated with.
 # --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Ops:
     functions: Mapping[str, Callable[..., Any]]
@@ -171,11 +189,22 @@ def _np_erf(value: Any) -> Any:
 # Plain Python math on floats: used for constant folding in every backend.
 _FOLD_OPS = _Ops(
     functions={
-        "sin": math.sin, "cos": math.cos, "tan": math.tan,
-        "asin": math.asin, "acos": math.acos, "atan": math.atan, "atan2": math.atan2,
-        "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
-        "exp": math.exp, "log": math.log, "sqrt": math.sqrt,
-        "abs": abs, "sign": _sign, "erf": math.erf,
+        "sin": math.sin,
+        "cos": math.cos,
+        "tan": math.tan,
+        "asin": math.asin,
+        "acos": math.acos,
+        "atan": math.atan,
+        "atan2": math.atan2,
+        "sinh": math.sinh,
+        "cosh": math.cosh,
+        "tanh": math.tanh,
+        "exp": math.exp,
+        "log": math.log,
+        "sqrt": math.sqrt,
+        "abs": abs,
+        "sign": _sign,
+        "erf": math.erf,
     },
     power=_checked_pow,
     fold=False,
@@ -183,11 +212,22 @@ _FOLD_OPS = _Ops(
 
 _NUMPY_OPS = _Ops(
     functions={
-        "sin": np.sin, "cos": np.cos, "tan": np.tan,
-        "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "atan2": np.arctan2,
-        "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
-        "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
-        "abs": np.abs, "sign": np.sign, "erf": _np_erf,
+        "sin": np.sin,
+        "cos": np.cos,
+        "tan": np.tan,
+        "asin": np.arcsin,
+        "acos": np.arccos,
+        "atan": np.arctan,
+        "atan2": np.arctan2,
+        "sinh": np.sinh,
+        "cosh": np.cosh,
+        "tanh": np.tanh,
+        "exp": np.exp,
+        "log": np.log,
+        "sqrt": np.sqrt,
+        "abs": np.abs,
+        "sign": np.sign,
+        "erf": _np_erf,
     },
     power=operator.pow,
     fold=True,
@@ -220,15 +260,26 @@ def _tf_ops() -> _Ops:
                 return 1 / power(base, -exponent)
             if exponent == 0.5:
                 return tf.sqrt(base)
-        return tf.pow(base, exponent) if tf.is_tensor(base) or tf.is_tensor(exponent) else base ** exponent
+        return tf.pow(base, exponent) if tf.is_tensor(base) or tf.is_tensor(exponent) else base**exponent
 
     return _Ops(
         functions={
-            "sin": tf.sin, "cos": tf.cos, "tan": tf.tan,
-            "asin": tf.asin, "acos": tf.acos, "atan": tf.atan, "atan2": atan2,
-            "sinh": tf.sinh, "cosh": tf.cosh, "tanh": tf.tanh,
-            "exp": tf.exp, "log": tf.math.log, "sqrt": tf.sqrt,
-            "abs": tf.abs, "sign": tf.sign, "erf": tf.math.erf,
+            "sin": tf.sin,
+            "cos": tf.cos,
+            "tan": tf.tan,
+            "asin": tf.asin,
+            "acos": tf.acos,
+            "atan": tf.atan,
+            "atan2": atan2,
+            "sinh": tf.sinh,
+            "cosh": tf.cosh,
+            "tanh": tf.tanh,
+            "exp": tf.exp,
+            "log": tf.math.log,
+            "sqrt": tf.sqrt,
+            "abs": tf.abs,
+            "sign": tf.sign,
+            "erf": tf.math.erf,
         },
         power=power,
         fold=True,
@@ -247,6 +298,7 @@ def _is_number(value: Any) -> bool:
 # --------------------------------------------------------------------------
 # Compiled node tree.
 # --------------------------------------------------------------------------
+
 
 class _Node:
     """A compiled subexpression.
@@ -322,8 +374,7 @@ class _Chain(_Node):
 
     __slots__ = ("first", "steps")
 
-    def __init__(self, first: _Node, steps: Sequence[tuple[Callable[[Any, Any], Any], _Node]],
-                 text: str) -> None:
+    def __init__(self, first: _Node, steps: Sequence[tuple[Callable[[Any, Any], Any], _Node]], text: str) -> None:
         nodes = [first, *(node for _, node in steps)]
         super().__init__(all(n.static for n in nodes), frozenset().union(*(n.constants for n in nodes)), text)
         self.first = first
@@ -391,6 +442,7 @@ def _fold_literal(node: _Node) -> _Node:
 # Public expression object.
 # --------------------------------------------------------------------------
 
+
 class Expression:
     """A parsed expression: the names it uses and a compiled tree to evaluate."""
 
@@ -413,7 +465,9 @@ class Expression:
         self._root = root
         # Every env key evaluation needs, in a stable order for error messages.
         self._keys: tuple[str | Derivative, ...] = (
-            *sorted(variables), *sorted(outputs), *sorted(constants),
+            *sorted(variables),
+            *sorted(outputs),
+            *sorted(constants),
             *sorted(derivatives, key=lambda d: d.name),
         )
 
@@ -451,6 +505,7 @@ class Expression:
 # Parsing.
 # --------------------------------------------------------------------------
 
+
 def _splits(suffix: str, variables: Sequence[str]) -> Iterator[tuple[str, ...]]:
     """All ways to read ``suffix`` as a concatenation of variable names."""
     if not suffix:
@@ -458,7 +513,7 @@ def _splits(suffix: str, variables: Sequence[str]) -> Iterator[tuple[str, ...]]:
         return
     for var in variables:
         if suffix.startswith(var):
-            for rest in _splits(suffix[len(var):], variables):
+            for rest in _splits(suffix[len(var) :], variables):
                 yield (var, *rest)
 
 
@@ -501,8 +556,10 @@ class _Parser:
     def compile(self, node: ast.AST, depth: int = 1) -> _Node:
         """The node tree for ``node``; recursion depth stays within MAX_EXPRESSION_DEPTH."""
         if depth > MAX_EXPRESSION_DEPTH:
-            raise ExpressionError(f"expression is too deeply nested: more than {MAX_EXPRESSION_DEPTH} "
-                                  "levels of parentheses, function calls and powers")
+            raise ExpressionError(
+                f"expression is too deeply nested: more than {MAX_EXPRESSION_DEPTH} "
+                "levels of parentheses, function calls and powers"
+            )
         if isinstance(node, ast.Constant):
             return self.number(node)
         if isinstance(node, ast.Name):
@@ -515,8 +572,9 @@ class _Parser:
             if type(node.op) not in _BINARY_OPS:
                 raise ExpressionError(f"unsupported operator '{_operator_symbol(node.op)}'")
             if isinstance(node.op, ast.Pow):
-                compiled = _Power(self.compile(node.left, depth + 1), self.compile(node.right, depth + 1),
-                                  self.text(node))
+                compiled = _Power(
+                    self.compile(node.left, depth + 1), self.compile(node.right, depth + 1), self.text(node)
+                )
             else:
                 compiled = self.chain(node, depth)
             return _fold_literal(compiled)
@@ -602,27 +660,24 @@ class _Parser:
             for base in (*self.variables, *self.constants):
                 if not name.startswith(base + "_"):
                     continue
-                suffix = name[len(base) + 1:]
+                suffix = name[len(base) + 1 :]
                 if suffix and next(_splits(suffix, self.variables), None) is not None:
                     outs = ", ".join(self.outputs) or "none"
                     raise ExpressionError(
-                        f"{name}: cannot differentiate '{base}', "
-                        f"only outputs can be differentiated (outputs: {outs})"
+                        f"{name}: cannot differentiate '{base}', only outputs can be differentiated (outputs: {outs})"
                     )
             return None
 
         readings: dict[Derivative, tuple[str, ...]] = {}
         for output in candidates:
-            suffix = name[len(output) + 1:]
+            suffix = name[len(output) + 1 :]
             if not suffix:
                 continue
             for split in _splits(suffix, self.variables):
                 wrt = tuple(sorted(split, key=self.var_index.__getitem__))
                 readings.setdefault(Derivative(output, wrt), split)
                 if len(readings) > 1:
-                    shown = " or ".join(
-                        f"{d.output} w.r.t. ({', '.join(s)})" for d, s in readings.items()
-                    )
+                    shown = " or ".join(f"{d.output} w.r.t. ({', '.join(s)})" for d, s in readings.items())
                     raise ExpressionError(
                         f"{name}: ambiguous derivative, could be {shown}; "
                         "rename the variables so their names cannot run together"
@@ -632,17 +687,15 @@ class _Parser:
 
         # No reading: explain using the longest matching output.
         output = max(candidates, key=len)
-        suffix = name[len(output) + 1:]
+        suffix = name[len(output) + 1 :]
         if not suffix:
             raise ExpressionError(f"{name}: missing variables after '_' (variables: {var_list})")
-        rest = suffix[_furthest_reach(suffix, self.variables):]
+        rest = suffix[_furthest_reach(suffix, self.variables) :]
         raise ExpressionError(f"{name}: '{rest}' is not an input variable (variables: {var_list})")
 
     def call(self, node: ast.Call, depth: int) -> _Node:
         if not isinstance(node.func, ast.Name):
-            raise ExpressionError(
-                "unsupported syntax: call of an expression (only named functions can be called)"
-            )
+            raise ExpressionError("unsupported syntax: call of an expression (only named functions can be called)")
         fname = node.func.id
         if fname not in FUNCTIONS:
             raise ExpressionError(f"unknown function '{fname}' (allowed: {', '.join(FUNCTIONS)})")
@@ -653,15 +706,11 @@ class _Parser:
         arity = FUNCTIONS[fname]
         if len(node.args) != arity:
             plural = "" if arity == 1 else "s"
-            raise ExpressionError(
-                f"{fname}() takes {arity} argument{plural} ({len(node.args)} given)"
-            )
+            raise ExpressionError(f"{fname}() takes {arity} argument{plural} ({len(node.args)} given)")
         return _Call(fname, [self.compile(a, depth + 1) for a in node.args], self.text(node))
 
 
-def _check_declared(
-    variables: Sequence[str], outputs: Sequence[str], constants: Sequence[str]
-) -> None:
+def _check_declared(variables: Sequence[str], outputs: Sequence[str], constants: Sequence[str]) -> None:
     seen: set[str] = set()
     for kind, names in (("variable", variables), ("output", outputs), ("constant", constants)):
         for name in names:
@@ -669,9 +718,7 @@ def _check_declared(
                 raise ExpressionError(f"invalid {kind} name {name!r}")
             if name in RESERVED_NAMES:
                 what = "a built-in constant" if name in CONSTANTS else "a function"
-                raise ExpressionError(
-                    f"'{name}' is reserved ({what}) and cannot be used as a {kind} name"
-                )
+                raise ExpressionError(f"'{name}' is reserved ({what}) and cannot be used as a {kind} name")
             if name in seen:
                 raise ExpressionError(f"name '{name}' is declared more than once")
             seen.add(name)
@@ -715,8 +762,7 @@ def parse(
         raise ExpressionError(f"expected an expression (string or number), got {got}")
 
     if len(source) > MAX_EXPRESSION_CHARS:  # before any copy of it, and before Python's parser
-        raise ExpressionError(f"expression is {len(source):,} characters long; "
-                              f"the limit is {MAX_EXPRESSION_CHARS:,}")
+        raise ExpressionError(f"expression is {len(source):,} characters long; the limit is {MAX_EXPRESSION_CHARS:,}")
     # YAML block scalars may span lines; the expression is one logical line.
     text = " ".join(source.splitlines()).strip()
     if not text:
@@ -740,8 +786,9 @@ def parse(
 
     size = sum(isinstance(node, ast.expr) for node in ast.walk(tree))  # ast.walk is a loop
     if size > MAX_EXPRESSION_NODES:
-        raise ExpressionError(f"expression has {size:,} parts (numbers, names, operators, calls); "
-                              f"the limit is {MAX_EXPRESSION_NODES:,}")
+        raise ExpressionError(
+            f"expression has {size:,} parts (numbers, names, operators, calls); the limit is {MAX_EXPRESSION_NODES:,}"
+        )
     parser = _Parser(text, variables, outputs, constant_names)
     root = parser.compile(tree.body)
     return Expression(
@@ -759,12 +806,14 @@ def _check_characters(text: str) -> None:
     and read ``#`` as a comment, so what runs would differ from what was written."""
     for column, char in enumerate(text, start=1):
         if char == "#":
-            raise ExpressionError(f"'#' at column {column}: expressions have no comments "
-                                  "(inside quotes, '#' is part of the expression)")
+            raise ExpressionError(
+                f"'#' at column {column}: expressions have no comments (inside quotes, '#' is part of the expression)"
+            )
         if not (" " <= char <= "~" or char == "\t"):
             name = unicodedata.name(char, "a control character")
-            raise ExpressionError(f"character U+{ord(char):04X} ({name}) at column {column}: "
-                                  "expressions are plain ASCII")
+            raise ExpressionError(
+                f"character U+{ord(char):04X} ({name}) at column {column}: expressions are plain ASCII"
+            )
 
 
 def evaluate_constants(defs: Mapping[str, str | float]) -> dict[str, float]:

@@ -5,6 +5,7 @@ operand counts. Whether a polygon is simple, operands share a dimension or a
 CSG result is empty is decided where regions are built
 (pinnrun/problem/regions/build.py), which this layer must not import.
 """
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -50,7 +51,7 @@ class Geometry(_Strict):
     # vertices in order, either orientation; it closes itself (repeating the first vertex at the end is allowed)
     polygon: Annotated[list[Point2], Field(min_length=3, max_length=MAX_POLYGON_VERTICES + 1)] | None = None
     union: Operands | None = None
-    difference: Operands | None = None       # the first minus the union of the rest
+    difference: Operands | None = None  # the first minus the union of the rest
     intersection: Operands | None = None
 
     @model_validator(mode="before")

@@ -3,6 +3,7 @@
 Made from the same pydantic models that validate the files, so it cannot drift from them. It
 checks the shape of a file (fields, types, bounds, names); what needs the whole spec (expressions,
 which boundary parts exist, ...) only `pinnrun validate` can check."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,10 +18,15 @@ KINDS = ("problem", "cluster")
 def json_schema(kind: str) -> dict:
     if kind == "problem":
         from pinnrun.spec.schema import Spec as model
+
         title, about = "pinnrun problem spec", "A PDE problem for `pinnrun train` (docs/spec.md)."
     elif kind == "cluster":
         from pinnrun.launch.cluster import Cluster as model
-        title, about = "pinnrun cluster spec", "Hosts and launch settings for `pinnrun train --cluster` (docs/cluster.md)."
+
+        title, about = (
+            "pinnrun cluster spec",
+            "Hosts and launch settings for `pinnrun train --cluster` (docs/cluster.md).",
+        )
     else:
         raise ValueError(f"unknown schema '{kind}' (kinds: {', '.join(KINDS)})")
     schema = _standard(model.model_json_schema())

@@ -5,6 +5,7 @@ about 2 KB with expressions under 100 characters), and low enough that the
 worst input still validates in about a second and a few tens of MB: hostile
 input is refused in bounded time and memory, never by running out of either.
 """
+
 from __future__ import annotations
 
 # Spec and cluster files. The shipped specs are ~2 KB; 1 MiB of YAML (long strings, block

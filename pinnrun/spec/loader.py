@@ -3,6 +3,7 @@
 Every failure becomes one `SpecError` line pointing at the file, line and
 field, before any training process starts.
 """
+
 from __future__ import annotations
 
 import typing
@@ -22,14 +23,17 @@ from pinnrun.spec.yaml_lines import LocatedData, format_path, load_located_file
 class LoadedSpec:
     spec: Spec
     constants: dict[str, float]  # evaluated values of spec.constants
-    path: Path                   # the file it came from (relative paths resolve beside it)
+    path: Path  # the file it came from (relative paths resolve beside it)
     expressions: dict = field(default_factory=dict)  # spec path -> parsed Expression (parsed once, here)
-    at: LocatedData | None = None                    # where each field is, for located errors later
+    at: LocatedData | None = None  # where each field is, for located errors later
 
     def error(self, path: tuple, message: str):
         """A located error for a check made after loading (the problem layer's)."""
-        return self.at.error(path, message) if self.at is not None else SpecError(self.path, None, ".".join(
-            map(str, path)), message)
+        return (
+            self.at.error(path, message)
+            if self.at is not None
+            else SpecError(self.path, None, ".".join(map(str, path)), message)
+        )
 
 
 def load_spec(path: str | Path, overrides: list[str] = ()) -> LoadedSpec:
@@ -68,7 +72,7 @@ def _spec_errors(err: ValidationError, located: LocatedData, model: type[BaseMod
     errors = sorted(by_field.values(), key=lambda e: e.line or 0)  # stable: pydantic's order within a line
     if len(errors) > MAX_REPORTED:
         rest = len(errors) - MAX_REPORTED + 1
-        errors = errors[:MAX_REPORTED - 1] + [SpecError(located.file, None, "", f"... and {rest} more errors")]
+        errors = errors[: MAX_REPORTED - 1] + [SpecError(located.file, None, "", f"... and {rest} more errors")]
     return errors
 
 
@@ -86,8 +90,8 @@ class _Located(LocatedData):
 
     def error(self, path: tuple, message: str) -> SpecError:
         path = tuple(path)
-        inside = any(path[:len(t)] == t for t in self.touched)  # in a value an override set
-        created = path not in self.lines and any(t[:len(path)] == path for t in self.touched)  # a key it added
+        inside = any(path[: len(t)] == t for t in self.touched)  # in a value an override set
+        created = path not in self.lines and any(t[: len(path)] == path for t in self.touched)  # a key it added
         if inside or created:
             return SpecError(self.file, None, f"--set {format_path(path)}", message)
         return super().error(path, message)
@@ -107,7 +111,7 @@ def _spec_error(first: dict, located: LocatedData, model: type[BaseModel]) -> Sp
     elif "input" in first and not isinstance(first["input"], (dict, list)):
         message += f" (got {first['input']!r})"
     if message.startswith("value error, "):
-        message = message[len("value error, "):]
+        message = message[len("value error, ") :]
     return located.error(path, message)
 
 

@@ -31,6 +31,7 @@ Per point and hidden unit, order 2 keeps ~14 dtype-sized values (the slope betwe
 4096 and 32768 points); the fixed part is ~90 MiB. So the estimate is 1.2-1.8x the
 measured peak and never below it: conservative, not absurd.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,13 +51,12 @@ FIXED_OVERHEAD = 128 * 2**20  # traced graphs and their buffers (~90 MiB measure
 MAX_RANK_BYTES = 2**40  # 1 TiB
 
 
-
 @dataclass(frozen=True)
 class MemoryEstimate:
-    total: int                 # bytes
-    parts: dict[str, int]      # network, points, tapes, reference
-    blame: tuple               # the spec field whose size dominates
-    detail: str                # what that field contributes, in words
+    total: int  # bytes
+    parts: dict[str, int]  # network, points, tapes, reference
+    blame: tuple  # the spec field whose size dominates
+    detail: str  # what that field contributes, in words
     micro_batch: int | None = None  # points per micro-batch (None: the whole shard at once)
     micro_batches: int = 1
 
@@ -103,8 +103,12 @@ def term_orders(spec: Spec, expressions: dict) -> dict[str, int]:
     (by spec path: a pde residual, a condition's fields and the derivatives it names)."""
     orders = {}
     for name in [*spec.pde, *spec.conditions]:
-        used = [d.order for path, expr in expressions.items() if path[:2] in (("pde", name), ("conditions", name))
-                for d in expr.derivatives]
+        used = [
+            d.order
+            for path, expr in expressions.items()
+            if path[:2] in (("pde", name), ("conditions", name))
+            for d in expr.derivatives
+        ]
         cond = spec.conditions.get(name)
         normal = 1 if cond is not None and cond.kind in ("neumann", "robin") else 0  # du/dn
         orders[name] = max([*used, normal])
@@ -120,8 +124,10 @@ def rank_points(spec: Spec, ranks: int | None) -> dict[str, int]:
     share = (lambda n: n) if spec.scaling == "weak" else (lambda n: math.ceil(n / ranks))
     adapt = spec.sampling.adapt
     growing = adapted_terms(spec) if adapt is not None and adapt.method == "rar" else []
-    return {term: share(count) + (adapt_rounds(spec) * share(adapt.add) if term in growing else 0)
-            for term, count in spec.sampling.points.items()}
+    return {
+        term: share(count) + (adapt_rounds(spec) * share(adapt.add) if term in growing else 0)
+        for term, count in spec.sampling.points.items()
+    }
 
 
 def micro_batches(points: int, micro_batch: int | None) -> int:
@@ -148,8 +154,10 @@ def micro_batch_points(spec: Spec, ranks: int | None, expressions: dict) -> int 
     if smallest.total > budget:
         held = {"traced graphs": FIXED_OVERHEAD, **{k: v for k, v in smallest.parts.items() if k != "tapes"}}
         parts = ", ".join(f"{name} {human_bytes(size)}" for name, size in held.items() if size)
-        raise BudgetError(f"{human_bytes(budget)} is below what one rank holds whatever its micro-batches: about "
-                          f"{human_bytes(sum(held.values()))} ({parts})")
+        raise BudgetError(
+            f"{human_bytes(budget)} is below what one rank holds whatever its micro-batches: about "
+            f"{human_bytes(sum(held.values()))} ({parts})"
+        )
     fits, too_big = 1, total  # the estimate grows with the micro-batch: bisect for the largest that fits
     while too_big - fits > 1:
         middle = (fits + too_big) // 2
@@ -181,13 +189,19 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
     counts = rank_points(spec, ranks)
     m = micro_batches(sum(counts.values()), micro_batch)
     for term, count in counts.items():
-        normals = len(spec.variables.space) if spec.conditions.get(term) and \
-            spec.conditions[term].kind in ("neumann", "robin") else 0
+        normals = (
+            len(spec.variables.space)
+            if spec.conditions.get(term) and spec.conditions[term].kind in ("neumann", "robin")
+            else 0
+        )
         periodic = spec.conditions.get(term) and spec.conditions[term].kind == "periodic"
         pairs = 2 if periodic else 1  # a point on each part
         at_once = math.ceil(count / m) * pairs  # the tapes hold one micro-batch
-        per_term[term] = (count * pairs * (n_in + 1 + normals) * (s + 8),
-                          at_once * width * s * tape_factor(orders[term]), count)
+        per_term[term] = (
+            count * pairs * (n_in + 1 + normals) * (s + 8),
+            at_once * width * s * tape_factor(orders[term]),
+            count,
+        )
     points = sum(p for p, _, _ in per_term.values())
     tapes = sum(t for _, t, _ in per_term.values())
 
@@ -200,9 +214,13 @@ def _estimate(spec: Spec, ranks: int | None, expressions: dict, micro_batch: int
     if biggest in ("points", "tapes") and per_term:
         term = max(per_term, key=lambda k: per_term[k][0] + per_term[k][1])
         count = per_term[term][2]
-        blame, detail = ("sampling", "points", term), (
-            f"{count:,} points of '{term}' x {width:,} hidden{' and embedding' if embedded else ''} units, "
-            f"derivatives of order {orders[term]}")
+        blame, detail = (
+            ("sampling", "points", term),
+            (
+                f"{count:,} points of '{term}' x {width:,} hidden{' and embedding' if embedded else ''} units, "
+                f"derivatives of order {orders[term]}"
+            ),
+        )
     elif biggest == "reference":
         blame, detail = ("reference", "grid"), f"a reference grid of {grid:,} points"
     else:
@@ -217,8 +235,11 @@ def memory_line(spec: Spec, expressions: dict) -> str:
         e = estimate_rank_memory(spec, 1, expressions)
     except BudgetError as error:  # strong scaling: validation could not count the points yet
         return f"training.memory_budget: {error} {where}"
-    how = (f"in {e.micro_batches:,} micro-batches of at most {e.micro_batch:,} points" if e.micro_batch
-           else "the whole shard at once")
+    how = (
+        f"in {e.micro_batches:,} micro-batches of at most {e.micro_batch:,} points"
+        if e.micro_batch
+        else "the whole shard at once"
+    )
     return f"about {human_bytes(e.total)} {how} {where} (estimate of training; the TensorFlow runtime comes on top)"
 
 

@@ -1,4 +1,5 @@
 """Number fields shared by the spec's schemas: never a boolean, coordinates bounded."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,17 @@ def _coordinate(value: float) -> float:
     return value
 
 
-_BYTE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_BYTE_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def _bytes(value):
@@ -35,8 +45,9 @@ def _bytes(value):
         found = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{1,15})?)\s*([A-Za-z]{1,3})\s*", value)  # bounded: no overflow
         if found and found.group(2).lower() in _BYTE_UNITS:
             return int(float(found.group(1)) * _BYTE_UNITS[found.group(2).lower()])
-    raise ValueError("a size is a number of bytes or a number and a unit, e.g. 8 GiB "
-                     "(units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)")
+    raise ValueError(
+        "a size is a number of bytes or a number and a unit, e.g. 8 GiB (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+    )
 
 
 Coordinate = Annotated[float, BeforeValidator(no_boolean), AfterValidator(_coordinate)]

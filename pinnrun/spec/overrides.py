@@ -1,4 +1,5 @@
 """`--set a.b.c=value` overrides applied to the raw spec data before validation."""
+
 from __future__ import annotations
 
 import copy
@@ -25,8 +26,10 @@ def parse_override(text: str) -> tuple[tuple, Any]:
         value = raw  # not YAML: keep it as a string; validation decides
     if "#" in raw and "#" not in repr(value):
         # YAML read ` #...` as a comment and dropped it: `--set 'pde.u=u_xx # + f'` would silently train u_xx
-        raise PinnrunError(f"--set {_shorten(key.strip())}: '#' starts a YAML comment, which would drop "
-                           f"'{_shorten(raw[raw.index('#'):])}' from the value")
+        raise PinnrunError(
+            f"--set {_shorten(key.strip())}: '#' starts a YAML comment, which would drop "
+            f"'{_shorten(raw[raw.index('#') :])}' from the value"
+        )
     return path, value
 
 

@@ -4,6 +4,7 @@
 is opened non-blocking, checked with fstat on that same descriptor (no race
 with a rename between a check and the open), and read with a byte cap.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,13 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-_KINDS = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
-          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 class FileRefused(ValueError):
@@ -43,4 +49,4 @@ def read_capped(path: str | Path, cap: int, what: str) -> bytes:
 
 
 def _size(n: int) -> str:
-    return f"{n // 1024 ** 2} MiB" if n % 1024 ** 2 == 0 else f"{n:,} bytes"
+    return f"{n // 1024**2} MiB" if n % 1024**2 == 0 else f"{n:,} bytes"

@@ -3,12 +3,12 @@
 Cross-field rules (names in expressions, term names, geometry sides) live in
 `validate.py`; this file only says what each field may hold.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints,
-                      model_validator)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from pinnrun.spec.geometry_schema import Geometry  # regions: one kind per mapping, CSG nested
 from pinnrun.spec.limits import MAX_GEOMETRY_COORDINATE
@@ -23,33 +23,33 @@ def _no_boolean_expression(value):
 
 # Upper bounds no real run reaches, so a typo or a hostile spec fails at validation
 # instead of after the ranks started (see docs/spec.md for the list).
-MAX_POINTS = 2**31 - 1       # per term: TF indexes a tensor's rows with int32
-MAX_WIDTH = 65_536           # per hidden layer: 65,536^2 weights is already 16-32 GiB
-MAX_LAYERS = 64              # PINNs use 2-10 hidden layers
-MAX_STEPS = 10**9            # at 1 ms a step, 11 days
-MAX_HISTORY = 1_000          # L-BFGS pairs; 5-100 is usual
+MAX_POINTS = 2**31 - 1  # per term: TF indexes a tensor's rows with int32
+MAX_WIDTH = 65_536  # per hidden layer: 65,536^2 weights is already 16-32 GiB
+MAX_LAYERS = 64  # PINNs use 2-10 hidden layers
+MAX_STEPS = 10**9  # at 1 ms a step, 11 days
+MAX_HISTORY = 1_000  # L-BFGS pairs; 5-100 is usual
 MAX_CHECKPOINT_MINUTES = 10**6  # ~2 years: "never by time"
 MAX_CHECKPOINTS_KEPT = 1_000
-MAX_LEARNING_RATE = 10.0     # Adam rates are ~1e-4..1e-2
-MAX_LOSS_WEIGHT = 1e8        # beyond, float32 sums lose every other term
-MAX_SEED = 2**32 - 1         # numpy's SeedSequence and TF take unsigned 32-bit seeds
-MIN_MEMORY_BUDGET = 2**20    # 1 MiB; TensorFlow's own graphs take ~90 MiB (spec/memory.py)
-MAX_MEMORY_BUDGET = 2**40    # 1 TiB, spec/memory.py's ceiling for one rank
+MAX_LEARNING_RATE = 10.0  # Adam rates are ~1e-4..1e-2
+MAX_LOSS_WEIGHT = 1e8  # beyond, float32 sums lose every other term
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence and TF take unsigned 32-bit seeds
+MIN_MEMORY_BUDGET = 2**20  # 1 MiB; TensorFlow's own graphs take ~90 MiB (spec/memory.py)
+MAX_MEMORY_BUDGET = 2**40  # 1 TiB, spec/memory.py's ceiling for one rank
 MAX_GRID_AXIS = 4096
-MAX_GRID_POINTS = 2**24      # a 4096 x 4096 reference grid; rank 0 holds it whole
+MAX_GRID_POINTS = 2**24  # a 4096 x 4096 reference grid; rank 0 holds it whole
 DEFAULT_POINTS = {1: 256, 2: 101, 3: 41}  # reference grid points per spatial axis, by number of spatial axes
 DEFAULT_TIME_POINTS = 101
-MAX_RAD_EXPONENT = 10.0      # RAD's k: Wu et al. 2023 use 0-3; |r|^k overflows float64 far beyond
-MAX_RAD_OFFSET = 1e6         # RAD's c: beyond, the density is uniform to 6 digits
-MAX_CAUSAL_CHUNKS = 4096     # time slices of the causal weights; jaxpi uses 16-32
-MAX_CAUSAL_EPSILON = 1e4     # exp(-epsilon x loss): Wang et al. 2022 anneal epsilon from 1e-2 to 1e2
-MAX_NAME_CHARS = 64          # the run folder is <name>-<time>: far below the file system's 255 bytes
+MAX_RAD_EXPONENT = 10.0  # RAD's k: Wu et al. 2023 use 0-3; |r|^k overflows float64 far beyond
+MAX_RAD_OFFSET = 1e6  # RAD's c: beyond, the density is uniform to 6 digits
+MAX_CAUSAL_CHUNKS = 4096  # time slices of the causal weights; jaxpi uses 16-32
+MAX_CAUSAL_EPSILON = 1e4  # exp(-epsilon x loss): Wang et al. 2022 anneal epsilon from 1e-2 to 1e2
+MAX_NAME_CHARS = 64  # the run folder is <name>-<time>: far below the file system's 255 bytes
 # Fourier features: B ~ N(0, scale^2) on inputs in [-1, 1], so ~scale cycles over the box. At 1e4 a float32
 # phase (|2 pi x B| up to ~3e5) carries ~0.02 rad of rounding; ten times more and the features are noise.
 # Each derivative order also multiplies by ~2 pi scale. Papers use 1-200.
 MAX_FOURIER_SCALE = 1e4
-MAX_HARMONICS = 64           # Dong & Ni use 1-4; each harmonic adds 2 inputs to the first layer
-MAX_PERIODIC_CYCLES = 1e4    # a periodic input's top harmonic over the domain's width: as MAX_FOURIER_SCALE
+MAX_HARMONICS = 64  # Dong & Ni use 1-4; each harmonic adds 2 inputs to the first layer
+MAX_PERIODIC_CYCLES = 1e4  # a periodic input's top harmonic over the domain's width: as MAX_FOURIER_SCALE
 
 Int = Annotated[int, BeforeValidator(no_boolean)]
 Float = Annotated[float, BeforeValidator(no_boolean)]
@@ -57,16 +57,16 @@ PositiveInt = Annotated[int, Field(gt=0), BeforeValidator(no_boolean)]
 NAME, TERM_NAME = r"^[A-Za-z][A-Za-z0-9]*$", r"^[A-Za-z][A-Za-z0-9_]*$"
 PART_NAME, DERIVATIVE_NAME = r"^[A-Za-z][A-Za-z0-9_.]*$", r"^[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+$"
 # what an error says instead of the pattern a name failed
-PATTERN_HELP = {NAME: "a name is a letter, then letters or digits (no _: u_x would read as a derivative)",
-                TERM_NAME: "a name is a letter, then letters, digits or _",
-                PART_NAME: "a boundary part is a letter, then letters, digits, _ or . (operand.part)",
-                DERIVATIVE_NAME: "a derivative is written OUTPUT_VARIABLES, e.g. u_x or u_xt"}
+PATTERN_HELP = {
+    NAME: "a name is a letter, then letters or digits (no _: u_x would read as a derivative)",
+    TERM_NAME: "a name is a letter, then letters, digits or _",
+    PART_NAME: "a boundary part is a letter, then letters, digits, _ or . (operand.part)",
+    DERIVATIVE_NAME: "a derivative is written OUTPUT_VARIABLES, e.g. u_x or u_xt",
+}
 Name = Annotated[str, StringConstraints(pattern=NAME, max_length=MAX_NAME_CHARS)]
 TermName = Annotated[str, StringConstraints(pattern=TERM_NAME, max_length=MAX_NAME_CHARS)]
 # YAML gives numbers for constant expressions
 ExprText = Annotated[Union[str, float, int], BeforeValidator(_no_boolean_expression)]
-
-
 
 
 class Strict(BaseModel):
@@ -87,6 +87,7 @@ ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 class Dirichlet(Strict):
     """output = value on a boundary part."""
+
     kind: Literal["dirichlet"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {"value": False}  # field -> may it use outputs and derivatives?
     on: PartName
@@ -96,6 +97,7 @@ class Dirichlet(Strict):
 
 class Neumann(Strict):
     """du/dn = value on a boundary part (outward normal)."""
+
     kind: Literal["neumann"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {"value": False}
     on: PartName
@@ -105,6 +107,7 @@ class Neumann(Strict):
 
 class Robin(Strict):
     """a*u + b*du/dn = value on a boundary part."""
+
     kind: Literal["robin"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {"a": False, "b": False, "value": False}
     on: PartName
@@ -117,6 +120,7 @@ class Robin(Strict):
 class Periodic(Strict):
     """Outputs (default: all) and the listed derivatives equal at paired points of two parts
     that are translates of each other (left/right of an interval, rectangle or box)."""
+
     kind: Literal["periodic"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {}
     on: tuple[PartName, PartName]
@@ -126,6 +130,7 @@ class Periodic(Strict):
 
 class Initial(Strict):
     """output (or its time derivative `derivative: u_t`) = value at the start time."""
+
     kind: Literal["initial"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {"value": False}
     value: ExprText
@@ -135,6 +140,7 @@ class Initial(Strict):
 
 class Operator(Strict):
     """Any expression of inputs, outputs and derivatives = 0 on a boundary part (or `initial`)."""
+
     kind: Literal["operator"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {"residual": True}
     on: PartName
@@ -144,23 +150,24 @@ class Operator(Strict):
 class Data(Strict):
     """Observed values of outputs (or derived quantities) at given points, from a .npz, .csv or .mat
     file. `columns` maps every input and each observed name to its column (array) name in the file."""
+
     kind: Literal["data"]
     EXPRESSIONS: ClassVar[dict[str, bool]] = {}
     file: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
     columns: dict[Name, ColumnName] = Field(min_length=2, max_length=64)
 
 
-Condition = Annotated[Union[Dirichlet, Neumann, Robin, Periodic, Initial, Operator, Data],
-                      Field(discriminator="kind")]
+Condition = Annotated[Union[Dirichlet, Neumann, Robin, Periodic, Initial, Operator, Data], Field(discriminator="kind")]
 CONDITION_KINDS = ("dirichlet", "neumann", "robin", "periodic", "initial", "operator", "data")
 
 
 class Parameter(Strict):
     """An unknown scalar learned with the network (inverse problems)."""
+
     initial: Float
-    positive: StrictBool = False           # trained through log: always > 0
-    bounds: Bounds | None = None           # trained through a sigmoid: always inside
-    true_value: Float | None = None        # reported beside the identified value
+    positive: StrictBool = False  # trained through log: always > 0
+    bounds: Bounds | None = None  # trained through a sigmoid: always inside
+    true_value: Float | None = None  # reported beside the identified value
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -182,6 +189,7 @@ class Adapt(Strict):
     a fresh block of a new global sequence; `rad` draws the term's points from `candidates` fresh
     points with probability proportional to |r|^k / mean |r|^k + c; `rar` adds the `add` candidates
     of largest residual. Counts are per rank under weak scaling, global under strong, like points."""
+
     method: Literal["resample", "rad", "rar"]
     every: PositiveInt = Field(le=MAX_STEPS)
     terms: list[TermName] = Field([], max_length=64)  # default: the pde terms (resample: every sampled term)
@@ -211,6 +219,7 @@ class Sampling(Strict):
 class FourierFeatures(Strict):
     """The first layer sees [cos(2 pi x B), sin(2 pi x B)] of the rescaled non-periodic inputs x, with B
     fixed, drawn N(0, scale^2) from training.seed (model/embeddings.py): frequencies an MLP learns slowly."""
+
     features: PositiveInt = Field(64, le=MAX_WIDTH)  # columns of B: the first layer reads 2 * features
     scale: Float = Field(1.0, gt=0, le=MAX_FOURIER_SCALE)
 
@@ -218,6 +227,7 @@ class FourierFeatures(Strict):
 class PeriodicInput(Strict):
     """A space input replaced by cos and sin of 2 pi k (x - lo) / period, k = 1..harmonics: the
     output and all its derivatives are exactly periodic in it."""
+
     period: Float | None = Field(None, gt=0, le=MAX_GEOMETRY_COORDINATE)  # None: the domain's width along it
     harmonics: PositiveInt = Field(1, le=MAX_HARMONICS)
 
@@ -259,6 +269,7 @@ class LBFGS(Strict):
 class Checkpoint(Strict):
     """Periodic training-state checkpoints: at each multiple of `every_steps`, and after a logged
     chunk when `every_minutes` passed since the last one; the newest `keep` are kept."""
+
     every_steps: PositiveInt = Field(1000, le=MAX_STEPS)
     every_minutes: Float = Field(10.0, gt=0, le=MAX_CHECKPOINT_MINUTES)
     keep: PositiveInt = Field(3, le=MAX_CHECKPOINTS_KEPT)
@@ -269,6 +280,7 @@ class LossBalancing(Strict):
     `grad_norm` (Wang, Sankaran, Wang & Perdikaris 2023) sets each weight to sum_j |g_j| / |g_i|;
     `annealing` (Wang, Teng & Perdikaris 2021) sets each condition's to max |g_pde| / mean |g_i|.
     New weights are averaged in with `momentum`."""
+
     method: Literal["grad_norm", "annealing"]
     every: PositiveInt = Field(1000, le=MAX_STEPS)
     momentum: Float = Field(0.9, ge=0, lt=1)
@@ -278,7 +290,8 @@ class Causal(Strict):
     """Causal training (Wang, Sankaran & Perdikaris 2022): the pde term's residual, split in `chunks`
     time slices, is weighted by exp(-epsilon x the losses of the slices before), so later times count
     once earlier ones are fitted (training/causal.py)."""
-    term: TermName | None = None     # default: the pde term (there must be one, or name it)
+
+    term: TermName | None = None  # default: the pde term (there must be one, or name it)
     chunks: PositiveInt = Field(32, le=MAX_CAUSAL_CHUNKS)
     epsilon: Float = Field(1.0, gt=0, le=MAX_CAUSAL_EPSILON)
 

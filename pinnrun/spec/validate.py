@@ -5,6 +5,7 @@ these parsed forms. What needs the domain (boundary parts, regions, data
 files, evaluating expressions on points) is checked when the problem is built
 (pinnrun/problem/build.py): the spec layer knows nothing of geometry.
 """
+
 from __future__ import annotations
 
 import keyword
@@ -31,8 +32,10 @@ def check_semantics(spec: Spec, at: LocatedData) -> tuple[dict[str, float], Expr
         raise at.error(("constants", name) if name in spec.constants else ("constants",), str(err)) from None
 
     if (time is None) != (spec.time_domain is None):
-        raise at.error(("time_domain",) if time is None else ("variables", "time"),
-                       "variables.time and time_domain go together: give both or neither")
+        raise at.error(
+            ("time_domain",) if time is None else ("variables", "time"),
+            "variables.time and time_domain go together: give both or neither",
+        )
     if spec.time_domain and not spec.time_domain[0] < spec.time_domain[1]:
         raise at.error(("time_domain",), "time_domain must be increasing")
 
@@ -91,8 +94,10 @@ def _parse_derived(spec: Spec, at: LocatedData, parse_at, every: dict) -> None:
         expr = parse_at(here, source, **(every | {"constants": [*every["constants"], *spec.derived]}))
         used = sorted(expr.constants & set(spec.derived))
         if used:
-            raise at.error(here, f"a derived quantity cannot use another one ('{used[0]}'): "
-                                 "write it in outputs and their derivatives")
+            raise at.error(
+                here,
+                f"a derived quantity cannot use another one ('{used[0]}'): write it in outputs and their derivatives",
+            )
         if not (expr.outputs or expr.derivatives):
             raise at.error(here, "a derived quantity must involve an output or its derivatives")
 
@@ -104,25 +109,32 @@ def _check_embedding(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
     for name in spec.network.periodic:
         here = ("network", "periodic", name)
         if name == time:
-            raise at.error(here, f"'{name}' is the time variable; only space variables can be periodic "
-                                 f"({', '.join(space)})")
+            raise at.error(
+                here, f"'{name}' is the time variable; only space variables can be periodic ({', '.join(space)})"
+            )
         if name not in space:
             raise at.error(here, f"not a space variable ({', '.join(space)})")
     if spec.network.fourier_features is not None and set(inputs) <= set(spec.network.periodic):
-        raise at.error(("network", "fourier_features"), "every input is periodic, so Fourier features would "
-                                                        "embed nothing: drop them or make an input non-periodic")
+        raise at.error(
+            ("network", "fourier_features"),
+            "every input is periodic, so Fourier features would embed nothing: drop them or make an input non-periodic",
+        )
 
 
 def _fields(spec: Spec, inputs: list[str] = ()) -> tuple[str, str]:
     """What names may be observed or compared, in words, and the names themselves."""
     names = ", ".join([*inputs, *spec.outputs, *spec.derived])
-    what = ("an input, output or derived quantity" if inputs else "output or derived quantity") if spec.derived \
+    what = (
+        ("an input, output or derived quantity" if inputs else "output or derived quantity")
+        if spec.derived
         else ("an input or output" if inputs else "output")
+    )
     return what, names
 
 
-def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[str], names: dict,
-                     parsed: Expressions) -> None:
+def _check_condition(
+    spec: Spec, at: LocatedData, term: str, cond, inputs: list[str], names: dict, parsed: Expressions
+) -> None:
     here = ("conditions", term)
     outputs = spec.outputs
     output = getattr(cond, "output", None)
@@ -137,8 +149,10 @@ def _check_condition(spec: Spec, at: LocatedData, term: str, cond, inputs: list[
         if cond.derivative is not None:
             d = _derivative(at, here + ("derivative",), cond.derivative, names, parsed)
             if set(d.wrt) != {spec.variables.time}:
-                raise at.error(here + ("derivative",), f"'{cond.derivative}' is not a time derivative "
-                                                       f"(e.g. {outputs[0]}_{spec.variables.time})")
+                raise at.error(
+                    here + ("derivative",),
+                    f"'{cond.derivative}' is not a time derivative (e.g. {outputs[0]}_{spec.variables.time})",
+                )
             if output is not None and d.output != output:
                 raise at.error(here + ("derivative",), f"'{cond.derivative}' is not a derivative of '{output}'")
     if cond.kind == "periodic":
@@ -183,8 +197,9 @@ def _parse_reference(spec: Spec, at: LocatedData, parse_at, given: dict) -> None
         exprs = ref.exact if isinstance(ref.exact, dict) else {spec.outputs[0]: ref.exact}
         for out, source in exprs.items():
             if out not in spec.outputs and out not in spec.derived:
-                known = f"outputs: {', '.join(spec.outputs)}" + (f"; derived: {', '.join(spec.derived)}"
-                                                                 if spec.derived else "")
+                known = f"outputs: {', '.join(spec.outputs)}" + (
+                    f"; derived: {', '.join(spec.derived)}" if spec.derived else ""
+                )
                 raise at.error(("reference", "exact", out), f"unknown {_fields(spec)[0]} ({known})")
             here = ("reference", "exact", out) if isinstance(ref.exact, dict) else ("reference", "exact")
             parse_at(here, source, **given)
@@ -192,8 +207,7 @@ def _parse_reference(spec: Spec, at: LocatedData, parse_at, given: dict) -> None
         if "initial" in ref.cole_hopf:
             parse_at(("reference", "cole_hopf", "initial"), ref.cole_hopf["initial"], **given)
         if "viscosity" in ref.cole_hopf:
-            parse_at(("reference", "cole_hopf", "viscosity"), ref.cole_hopf["viscosity"],
-                     constants=given["constants"])
+            parse_at(("reference", "cole_hopf", "viscosity"), ref.cole_hopf["viscosity"], constants=given["constants"])
 
 
 def _check_terms(spec: Spec, at: LocatedData) -> None:
@@ -245,18 +259,26 @@ def _check_adapt(spec: Spec, at: LocatedData, sampled: list[str]) -> None:
     for term in adapted_terms(spec):
         points = spec.sampling.points[term]
         if adapt.method != "resample" and candidate_count(spec, term) > MAX_POINTS:
-            raise at.error(("sampling", "adapt", "candidates"), f"{candidate_count(spec, term):,} candidates for "
-                           f"'{term}'; at most {MAX_POINTS:,}")
+            raise at.error(
+                ("sampling", "adapt", "candidates"),
+                f"{candidate_count(spec, term):,} candidates for '{term}'; at most {MAX_POINTS:,}",
+            )
         if adapt.method == "rad" and candidate_count(spec, term) < points:
-            raise at.error(("sampling", "adapt", "candidates"),
-                           f"fewer than the {points:,} points of '{term}' it must choose from them")
+            raise at.error(
+                ("sampling", "adapt", "candidates"),
+                f"fewer than the {points:,} points of '{term}' it must choose from them",
+            )
         if adapt.method == "rar" and candidate_count(spec, term) < adapt.add:
-            raise at.error(("sampling", "adapt", "candidates"),
-                           f"fewer than the {adapt.add:,} points a round adds from them")
+            raise at.error(
+                ("sampling", "adapt", "candidates"), f"fewer than the {adapt.add:,} points a round adds from them"
+            )
         if adapt.method == "rar" and points + adapt_rounds(spec) * adapt.add > MAX_POINTS:
-            raise at.error(("sampling", "adapt", "add"), f"'{term}' would grow to "
-                           f"{points + adapt_rounds(spec) * adapt.add:,} points over {adapt_rounds(spec):,} "
-                           f"rounds; at most {MAX_POINTS:,}")
+            raise at.error(
+                ("sampling", "adapt", "add"),
+                f"'{term}' would grow to "
+                f"{points + adapt_rounds(spec) * adapt.add:,} points over {adapt_rounds(spec):,} "
+                f"rounds; at most {MAX_POINTS:,}",
+            )
 
 
 def _check_parameters_used(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
@@ -267,12 +289,15 @@ def _check_parameters_used(spec: Spec, at: LocatedData, parsed: Expressions) -> 
     in_derived = set().union(*(e.constants for path, e in parsed.items() if path[0] == "derived"))
     for name in spec.parameters:
         if name in in_derived - used:
-            raise at.error(("parameters", name), "used only in derived quantities that no data condition observes: "
-                                                 "nothing could identify it")
+            raise at.error(
+                ("parameters", name),
+                "used only in derived quantities that no data condition observes: nothing could identify it",
+            )
         if name not in used:
             raise at.error(("parameters", name), "used in no expression: nothing could identify it")
-        if spec.reference is not None and any(name in e.constants for path, e in parsed.items()
-                                              if path[0] == "reference"):
+        if spec.reference is not None and any(
+            name in e.constants for path, e in parsed.items() if path[0] == "reference"
+        ):
             raise at.error(("parameters", name), "a reference cannot depend on a trained parameter")
 
 
@@ -285,21 +310,33 @@ def _check_memory(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
     except BudgetError as e:
         raise at.error(("training", "memory_budget"), str(e)) from None
     if estimate.total > MAX_RANK_BYTES:
-        raise at.error(estimate.blame, f"one rank needs about {human_bytes(estimate.total)} "
-                                       f"({estimate.detail}); at most {human_bytes(MAX_RANK_BYTES)} a rank")
+        raise at.error(
+            estimate.blame,
+            f"one rank needs about {human_bytes(estimate.total)} "
+            f"({estimate.detail}); at most {human_bytes(MAX_RANK_BYTES)} a rank",
+        )
 
 
 def _check_names(spec: Spec, at: LocatedData, inputs: list[str]) -> None:
     seen: dict[str, tuple] = {}
-    groups = [(("variables",), inputs), (("outputs",), spec.outputs), (("constants",), list(spec.constants)),
-              (("parameters",), list(spec.parameters)), (("derived",), list(spec.derived))]
+    groups = [
+        (("variables",), inputs),
+        (("outputs",), spec.outputs),
+        (("constants",), list(spec.constants)),
+        (("parameters",), list(spec.parameters)),
+        (("derived",), list(spec.derived)),
+    ]
     for where, names in groups:
         for name in names:
             if name in RESERVED_NAMES:
                 raise at.error(where, f"'{name}' is reserved (a constant or function of the expression language)")
             if keyword.iskeyword(name):
-                raise at.error(where, f"'{name}' is a reserved word; use another name (e.g. '{name}_')"
-                               if "_" not in name else f"'{name}' is a reserved word")
+                raise at.error(
+                    where,
+                    f"'{name}' is a reserved word; use another name (e.g. '{name}_')"
+                    if "_" not in name
+                    else f"'{name}' is a reserved word",
+                )
             if name in seen:
                 raise at.error(where, f"name '{name}' is used twice (also in {'.'.join(seen[name])})")
             seen[name] = where

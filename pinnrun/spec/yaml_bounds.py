@@ -7,6 +7,7 @@ event stream is walked first: nesting depth, the number of values with every
 alias expanded, and aliases to an anchor that is still open (a structure that
 contains itself) are all checked there, in bounded time and memory.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -52,12 +53,12 @@ def check_structure(text: str, loader: type) -> None:
 
     yaml.YAMLError (a syntax error) propagates: the caller reports it as usual.
     """
-    total = 0                              # values so far, aliases expanded
-    open_collections: list[list] = []      # [anchor, total at its start, height of its tallest child]
-    sizes: dict[str, int] = {}             # anchor -> values it stands for
-    heights: dict[str, int] = {}           # anchor -> collections nested in it, itself included
+    total = 0  # values so far, aliases expanded
+    open_collections: list[list] = []  # [anchor, total at its start, height of its tallest child]
+    sizes: dict[str, int] = {}  # anchor -> values it stands for
+    heights: dict[str, int] = {}  # anchor -> collections nested in it, itself included
 
-    def finished(height: int) -> None:     # a value of `height` completed inside the open collections
+    def finished(height: int) -> None:  # a value of `height` completed inside the open collections
         if open_collections:
             open_collections[-1][2] = max(open_collections[-1][2], height)
 
@@ -65,8 +66,10 @@ def check_structure(text: str, loader: type) -> None:
         line = event.start_mark.line + 1 if event.start_mark else None
         if isinstance(event, yaml.AliasEvent):
             if any(anchor == event.anchor for anchor, _, _ in open_collections):
-                raise YAMLRefused(f"alias *{event.anchor} is inside its own anchor &{event.anchor} "
-                                  "(a value cannot contain itself)", line)
+                raise YAMLRefused(
+                    f"alias *{event.anchor} is inside its own anchor &{event.anchor} (a value cannot contain itself)",
+                    line,
+                )
             total += sizes.get(event.anchor, 1)  # an unknown anchor: the composer reports it
             height = heights.get(event.anchor, 0)
             if len(open_collections) + height > MAX_YAML_DEPTH:  # anchors nested in anchors
@@ -88,5 +91,8 @@ def check_structure(text: str, loader: type) -> None:
                 sizes[anchor], heights[anchor] = total - start, tallest + 1
             finished(tallest + 1)
         if total > MAX_YAML_VALUES:
-            raise YAMLRefused(f"more than {MAX_YAML_VALUES:,} values with aliases expanded "
-                              "(an alias counts as the whole value it repeats)", line)
+            raise YAMLRefused(
+                f"more than {MAX_YAML_VALUES:,} values with aliases expanded "
+                "(an alias counts as the whole value it repeats)",
+                line,
+            )

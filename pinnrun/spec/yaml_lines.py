@@ -3,6 +3,7 @@
 Validation errors must point at `file:line: field.path`, so we compose the
 YAML node tree (which carries marks) instead of calling safe_load alone.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,11 +66,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):
-                raise yaml.constructor.ConstructorError(None, None, "a key must be a plain value",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, "a key must be a plain value", key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark)
+                    None, None, f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark
+                )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
@@ -82,7 +83,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             kind = node.tag.rsplit(":", 1)[-1]
             reason = "more than 4300 digits" if "digits" in str(err) else str(err)
             raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read this {kind}: {reason}", node.start_mark) from None
+                None, None, f"cannot read this {kind}: {reason}", node.start_mark
+            ) from None
 
 
 # YAML 1.2 booleans: only true/false. YAML 1.1 also reads on/off/yes/no as
@@ -92,7 +94,8 @@ _UniqueKeyLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _construct_bounded_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
@@ -109,8 +112,8 @@ _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_bounded_int
 
 # YAML 1.2 floats: 1e4 and 1.e-3 are numbers (YAML 1.1 wants a dot and a signed exponent).
 _UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789."))
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
+)
 
 
 def load_value(text: str):

@@ -3,6 +3,7 @@
 Our own (a dozen lines) rather than Keras': Keras 3 optimizer variables
 break hvd.broadcast_variables, and we need the update inside one graph.
 """
+
 from __future__ import annotations
 
 import math

@@ -11,14 +11,25 @@ What a round chose is training state (variables, checkpointed and restored with
 the rest); resampled points need none: round j's are a function of j. The new
 points are assigned to the loss's variables, so nothing is retraced.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
 from pinnrun.problem.terms.base import Batch, Draw
-from pinnrun.sampling.adaptive import (CANDIDATES, KEYS, RESAMPLE, draw_round, packed, rad_choice,
-                                       rar_choice, round_seed, rows_of, unpacked)
+from pinnrun.sampling.adaptive import (
+    CANDIDATES,
+    KEYS,
+    RESAMPLE,
+    draw_round,
+    packed,
+    rad_choice,
+    rar_choice,
+    round_seed,
+    rows_of,
+    unpacked,
+)
 from pinnrun.sampling.collocation import term_seed
 from pinnrun.sampling.shards import Shard, shard
 from pinnrun.spec.adapt import adapt_rounds, adapted_terms, candidate_count
@@ -60,8 +71,9 @@ class AdaptivePoints(Hook):
     def _where(self, name: str) -> Draw:
         index, _ = self.terms[name]
         comm, s = self.session.comm, self.spec
-        return Draw(self.session.problem, s.sampling.method, term_seed(s.training.seed, index), comm.rank,
-                    comm.size, s.scaling)
+        return Draw(
+            self.session.problem, s.sampling.method, term_seed(s.training.seed, index), comm.rank, comm.size, s.scaling
+        )
 
     # --------------------------------------------------------------- hook
     def before_run(self, trainer: Trainer) -> None:
@@ -71,8 +83,11 @@ class AdaptivePoints(Hook):
 
     def after_chunk(self, trainer: Trainer, end: ChunkEnd) -> None:
         step, phase = trainer.step, end.record["phase"]
-        if (phase == "lbfgs" and not self.adapt.lbfgs) or step % self.every \
-                or not int(self.rounds.numpy()) < step // self.every <= self.total_rounds:
+        if (
+            (phase == "lbfgs" and not self.adapt.lbfgs)
+            or step % self.every
+            or not int(self.rounds.numpy()) < step // self.every <= self.total_rounds
+        ):
             return
         self.round(step // self.every)
         if phase == "lbfgs":  # another loss now: its curvature history and f, g are stale
@@ -91,13 +106,20 @@ class AdaptivePoints(Hook):
             squares = self.session.losses.pointwise(name, candidates, chunk)
             comm = self.session.comm
             if method == "rad":
-                chosen = rad_choice(candidates, squares, self.original[name].shard.total, self.adapt.k, self.adapt.c,
-                                    round_seed(where.seed, j, KEYS), comm)
+                chosen = rad_choice(
+                    candidates,
+                    squares,
+                    self.original[name].shard.total,
+                    self.adapt.k,
+                    self.adapt.c,
+                    round_seed(where.seed, j, KEYS),
+                    comm,
+                )
                 self.state[name].assign(packed(chosen))
             else:
                 add = self._added().total
                 chosen = rar_choice(candidates, squares, add, comm)
-                self.state[name][(j - 1) * add:j * add].assign(packed(chosen))
+                self.state[name][(j - 1) * add : j * add].assign(packed(chosen))
         self.rounds.assign(j)
         self._apply(j)
 
@@ -112,18 +134,24 @@ class AdaptivePoints(Hook):
                 batch = rows_of(unpacked(self.state[name].numpy(), original), original.shard)
             else:
                 added = self._added()
-                rows = self.state[name].numpy()[:j * added.total]
-                blocks = [rows_of(unpacked(rows[r * added.total:(r + 1) * added.total], original), added)
-                          for r in range(j)]
+                rows = self.state[name].numpy()[: j * added.total]
+                blocks = [
+                    rows_of(unpacked(rows[r * added.total : (r + 1) * added.total], original), added) for r in range(j)
+                ]
                 total = original.shard.total + j * added.total
-                batch = _concat([original, *blocks], Shard(original.shard.start, original.shard.count
-                                                           + j * added.count, total))
+                batch = _concat(
+                    [original, *blocks], Shard(original.shard.start, original.shard.count + j * added.count, total)
+                )
             self.session.losses.replace_points(name, batch, total)
             self.session.batches[name] = batch
 
 
 def _concat(batches: list[Batch], block: Shard) -> Batch:
     first = batches[0]
-    return Batch(np.concatenate([b.x for b in batches]), block,
-                 {k: np.concatenate([b.arrays[k] for b in batches]) for k in first.arrays}, first.components,
-                 first.blocks)
+    return Batch(
+        np.concatenate([b.x for b in batches]),
+        block,
+        {k: np.concatenate([b.arrays[k] for b in batches]) for k in first.arrays},
+        first.components,
+        first.blocks,
+    )

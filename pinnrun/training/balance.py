@@ -14,6 +14,7 @@ New weights are averaged in, w <- momentum w + (1 - momentum) w_new. A term whos
 or not finite, or whose spec weight is 0 (switched off), keeps its weight. L-BFGS trains with
 the weights Adam ended with. The weights are training state (checkpointed).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,10 +43,12 @@ class LossBalancing(Hook):
         """(n_terms, parameters) the global gradient of each term's objective."""
         losses = trainer.losses
         if self._compiled is None or self._compiled[0] is not losses:
+
             @tf.function
             @tf.autograph.experimental.do_not_convert
             def global_gradients():
                 return trainer.comm.allreduce_sum(losses.term_gradients(trainer.params), name="pinnrun_balance")
+
             self._compiled = (losses, global_gradients)
         return self._compiled[1]().numpy().astype(np.float64)
 

@@ -12,14 +12,16 @@ it). The weights are training state; L-BFGS minimises the plain loss (`active` o
 search needs one objective. Slice sums are normalised by the term's global points / M, the
 slice's expected count: quasi-random points fill the slices evenly.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
 
 
 class CausalWeights(tf.Module):
-    def __init__(self, term: str, time_index: int, time_domain: tuple[float, float], chunks: int,
-                 epsilon: float, dtype):
+    def __init__(
+        self, term: str, time_index: int, time_domain: tuple[float, float], chunks: int, epsilon: float, dtype
+    ):
         super().__init__(name="causal")
         self.term, self.time_index, self.chunks, self.epsilon = term, time_index, chunks, epsilon
         self.t0, self.inv_width = float(time_domain[0]), chunks / float(time_domain[1] - time_domain[0])

@@ -4,6 +4,7 @@ The rest of the code takes a `Comm` and stays rank-agnostic: `LocalComm` is a
 single process (tests, 1-rank runs without Horovod), `HorovodComm` wraps
 horovod.tensorflow. How a rank claims its cores or GPU is training/placement.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -93,8 +94,10 @@ class HorovodComm:
                 # training here as a success (measured: the survivor exited 0 at the next step).
                 if any(word in err.message for word in ("Horovod", "pinnrun_", "Gloo", "gloo")):
                     from horovod.common.exceptions import HorovodInternalError
+
                     raise HorovodInternalError(err) from err
                 raise
+
         return run(state)
 
 
@@ -129,6 +132,7 @@ def _elastic_state(hvd, variables, progress, restore_progress):
             self._values = [v.numpy() for v in self._variables]
             super().sync()
             self._restore_progress(self.progress)
+
     return ElasticState(hvd, variables, progress, restore_progress)
 
 

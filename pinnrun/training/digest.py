@@ -1,4 +1,5 @@
 """Short fingerprints of exact bytes: equal digests mean bit-identical arrays."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """The hooks every training run has: periodic checkpoints, stop requests, and the
 per-phase check that all ranks hold bit-identical parameters."""
+
 from __future__ import annotations
 
 import time
@@ -24,7 +25,7 @@ class Checkpoints(Hook):
     def __init__(self, run_dir: Path, spec: CheckpointSpec, comm, meta: dict):
         self.run_dir, self.spec, self.comm, self.meta = Path(run_dir), spec, comm, meta
         self.last_time = time.monotonic()
-        self.last: tuple[int, str] | None = None   # (step, file name) of the newest written
+        self.last: tuple[int, str] | None = None  # (step, file name) of the newest written
 
     def poll(self) -> dict:
         if self.comm.rank == 0:
@@ -44,8 +45,9 @@ class Checkpoints(Hook):
         shared = digest(a for name, a in arrays.items() if name not in RANK_LOCAL)
         digests = self.comm.allgather_object(shared)
         if len(set(digests)) != 1:
-            raise RuntimeError(f"the ranks' training states differ at step {step} (digests {digests}): "
-                               "no checkpoint written")
+            raise RuntimeError(
+                f"the ranks' training states differ at step {step} (digests {digests}): no checkpoint written"
+            )
         outcome = None
         if self.comm.rank == 0:
             try:

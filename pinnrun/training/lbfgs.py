@@ -6,6 +6,7 @@ numbers, take the same decisions and stay bit-identical. Backtracking
 almost always, so an iteration costs about one evaluation. A failed search
 drops the curvature history once before L-BFGS gives up.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -14,8 +15,11 @@ from pinnrun.spec.schema import LBFGS as LBFGSSpec
 from pinnrun.training.losses import flatten, unflatten
 
 STOP_NONE, STOP_GRADIENT, STOP_LINE_SEARCH = 0, 1, 2
-STOP_REASONS = {STOP_NONE: "steps done", STOP_GRADIENT: "gradient below tolerance",
-                STOP_LINE_SEARCH: "line search found no decrease"}
+STOP_REASONS = {
+    STOP_NONE: "steps done",
+    STOP_GRADIENT: "gradient below tolerance",
+    STOP_LINE_SEARCH: "line search found no decrease",
+}
 
 
 class LBFGS(tf.Module):

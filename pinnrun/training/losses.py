@@ -10,6 +10,7 @@ A shard larger than `micro_batch` points is evaluated in micro-batches
 the same loss and gradient as one pass, within rounding, in the memory of one
 micro-batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,10 +29,10 @@ from pinnrun.training.micro_batches import stack
 @dataclass(frozen=True)
 class _TermData:
     term: Term
-    columns: list        # one (n, 1) tensor per input; (m, rows, 1) when micro-batched
-    arrays: dict         # (n, k); (m, rows, k) when micro-batched
-    mask: object         # (m, rows, 1) zeros on padding rows, or None
-    scale: object        # 1 / (global points x components)
+    columns: list  # one (n, 1) tensor per input; (m, rows, 1) when micro-batched
+    arrays: dict  # (n, k); (m, rows, k) when micro-batched
+    mask: object  # (m, rows, 1) zeros on padding rows, or None
+    scale: object  # 1 / (global points x components)
 
 
 class LossTerms:
@@ -39,9 +40,18 @@ class LossTerms:
     live in variables, so new points are assigned without retracing; `extra_rows` reserves rows
     for points a term gains (RAR), masked out until filled."""
 
-    def __init__(self, problem: Problem, batches: dict[str, Batch], net, parameters=None,
-                 micro_batch: int | None = None, adaptive=(), extra_rows: dict[str, int] | None = None,
-                 weights: tf.Variable | None = None, causal: CausalWeights | None = None):
+    def __init__(
+        self,
+        problem: Problem,
+        batches: dict[str, Batch],
+        net,
+        parameters=None,
+        micro_batch: int | None = None,
+        adaptive=(),
+        extra_rows: dict[str, int] | None = None,
+        weights: tf.Variable | None = None,
+        causal: CausalWeights | None = None,
+    ):
         self.problem, self.net, self.parameters = problem, net, parameters
         dtype = self.dtype = net.dtype
         self.names = [t.name for t in problem.terms]
@@ -50,8 +60,9 @@ class LossTerms:
         self.causal = causal
         self.width = len(self.names) + (causal.chunks if causal is not None else 0)  # a rank's local vector
         extra_rows = extra_rows or {}
-        points = sum(len(batches[t.name].x) // batches[t.name].blocks + extra_rows.get(t.name, 0)
-                     for t in problem.terms)
+        points = sum(
+            len(batches[t.name].x) // batches[t.name].blocks + extra_rows.get(t.name, 0) for t in problem.terms
+        )
         self.micro_batch = micro_batch
         self.micro_batches = count_micro_batches(points, micro_batch)
         self._data, self._pointwise, self._capacity = {}, {}, {}
@@ -64,12 +75,18 @@ class LossTerms:
                 live = None
             x, arrays, mask = self._layout(batch, live)
             scale = 1.0 / max(batch.shard.total * batch.components, 1)
-            const = (lambda a: tf.Variable(a, dtype=dtype, trainable=False)) if term.name in adaptive else \
-                (lambda a: tf.constant(a, dtype))
+            const = (
+                (lambda a: tf.Variable(a, dtype=dtype, trainable=False))
+                if term.name in adaptive
+                else (lambda a: tf.constant(a, dtype))
+            )
             self._data[term.name] = _TermData(
-                term, [const(x[..., i:i + 1]) for i in range(x.shape[-1])],
-                {key: const(value) for key, value in arrays.items()}, None if mask is None else const(mask),
-                const(scale) if term.name in extra_rows else scale)
+                term,
+                [const(x[..., i : i + 1]) for i in range(x.shape[-1])],
+                {key: const(value) for key, value in arrays.items()},
+                None if mask is None else const(mask),
+                const(scale) if term.name in extra_rows else scale,
+            )
 
     def _layout(self, batch: Batch, live: int | None):
         """(x, arrays, mask) as the loss holds them: whole, or stacked in micro-batches; rows from
@@ -96,7 +113,7 @@ class LossTerms:
             live, batch = len(batch.x), _with_rows(batch, self._capacity[name] - len(batch.x))
         x, arrays, mask = self._layout(batch, live)
         for i, column in enumerate(d.columns):
-            column.assign(x[..., i:i + 1])
+            column.assign(x[..., i : i + 1])
         for key, value in arrays.items():
             d.arrays[key].assign(value)
         if mask is not None:
@@ -136,7 +153,7 @@ class LossTerms:
             return local[:n]
         at = self.names.index(self.causal.term)
         weighted = self.causal.objective(local[n:])
-        return tf.concat([local[:at], weighted[None], local[at + 1:n]], axis=0)
+        return tf.concat([local[:at], weighted[None], local[at + 1 : n]], axis=0)
 
     def pointwise(self, name: str, batch: Batch, chunk: int) -> np.ndarray:
         """(n,) squared residual of term `name`, summed over its components, at `batch`'s points
@@ -147,13 +164,18 @@ class LossTerms:
             @tf.function(reduce_retracing=True)
             @tf.autograph.experimental.do_not_convert
             def squares(x, arrays):
-                columns = [x[:, i:i + 1] for i in range(x.shape[-1])]
+                columns = [x[:, i : i + 1] for i in range(x.shape[-1])]
                 return tf.reduce_sum(self._squares(d, columns, arrays), axis=1)
+
             self._pointwise[name] = squares
         squares, n = self._pointwise[name], len(batch.x)
-        out = [squares(tf.constant(batch.x[a:a + chunk], self.dtype),
-                       {k: tf.constant(v[a:a + chunk], self.dtype) for k, v in batch.arrays.items()}).numpy()
-               for a in range(0, n, max(chunk, 1))]
+        out = [
+            squares(
+                tf.constant(batch.x[a : a + chunk], self.dtype),
+                {k: tf.constant(v[a : a + chunk], self.dtype) for k, v in batch.arrays.items()},
+            ).numpy()
+            for a in range(0, n, max(chunk, 1))
+        ]
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def __call__(self) -> tf.Tensor:
@@ -165,6 +187,7 @@ class LossTerms:
 
     def value_and_gradient(self, variables) -> tuple[tf.Tensor, tf.Tensor]:
         """(this rank's shares, flat gradient of their weighted sum with respect to `variables`)."""
+
         def one(i):
             with tf.GradientTape() as tape:
                 local = self.batch(i)
@@ -173,6 +196,7 @@ class LossTerms:
             # derivatives (a stream function) leaves its bias unconnected
             grads = tape.gradient(total, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return local, flatten(grads)
+
         if self.micro_batches == 1:
             return one(0)
         return self._sum(one, (tf.zeros(self.width, self.dtype), tf.zeros(_size(variables), self.dtype)))
@@ -185,10 +209,13 @@ class LossTerms:
         def one(i):
             with tf.GradientTape(persistent=True) as tape:
                 objectives = tf.unstack(self.objectives(self.batch(i)))
-            grads = [flatten(tape.gradient(o, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO))
-                     for o in objectives]
+            grads = [
+                flatten(tape.gradient(o, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO))
+                for o in objectives
+            ]
             del tape
             return (tf.stack(grads),)
+
         if self.micro_batches == 1:
             return one(0)[0]
         return self._sum(one, (tf.zeros((n, _size(variables)), self.dtype),))[0]
@@ -197,10 +224,13 @@ class LossTerms:
         """Sum of `part(i)` (a tuple of tensors shaped as `zeros`) over the micro-batches, one at a
         time: the body is traced once, and parallel_iterations=1, or TensorFlow may keep several
         micro-batches' tapes alive at once."""
+
         def body(i, sums):
             return i + 1, tuple(s + p for s, p in zip(sums, part(i)))
-        _, sums = tf.while_loop(lambda i, _: i < self.micro_batches, body, (tf.constant(0), zeros),
-                                parallel_iterations=1)
+
+        _, sums = tf.while_loop(
+            lambda i, _: i < self.micro_batches, body, (tf.constant(0), zeros), parallel_iterations=1
+        )
         return sums
 
 
@@ -211,11 +241,14 @@ def _with_rows(batch: Batch, extra: int) -> Batch:
     """`batch` with `extra` more rows (copies of its last point, or zeros when it has none)."""
     if extra <= 0:
         return batch
+
     def pad(a):
         filler = np.repeat(a[-1:], extra, axis=0) if len(a) else np.zeros((extra, a.shape[1]))
         return np.concatenate([a, filler])
-    return Batch(pad(batch.x), batch.shard, {k: pad(v) for k, v in batch.arrays.items()}, batch.components,
-                 batch.blocks)
+
+    return Batch(
+        pad(batch.x), batch.shard, {k: pad(v) for k, v in batch.arrays.items()}, batch.components, batch.blocks
+    )
 
 
 def _size(variables) -> int:

@@ -10,6 +10,7 @@ A term's n points become m slices of ceil(n / m) rows; the last slices are padde
 repeating the term's last point, and a mask of zeros removes the padding rows from the loss
 (a padded row's residual is a real point's, so finite: 0 x r adds exactly nothing).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,10 @@ from pinnrun.problem.terms.base import Batch
 @dataclass(frozen=True)
 class Stacked:
     """One term's points as m micro-batches of `rows` points each."""
-    x: np.ndarray                    # (m, blocks * rows, inputs): each slice keeps the term's row blocks
-    arrays: dict[str, np.ndarray]    # (m, rows, k)
-    mask: np.ndarray | None          # (m, rows, 1) 1 for a real point, 0 for padding; None: no padding
+
+    x: np.ndarray  # (m, blocks * rows, inputs): each slice keeps the term's row blocks
+    arrays: dict[str, np.ndarray]  # (m, rows, k)
+    mask: np.ndarray | None  # (m, rows, 1) 1 for a real point, 0 for padding; None: no padding
 
 
 def stack(batch: Batch, m: int) -> Stacked:
@@ -40,7 +42,7 @@ def stack(batch: Batch, m: int) -> Stacked:
             a = np.concatenate([a, np.repeat(a[-1:], padded - n, axis=0)])
         return a.reshape(m, rows, a.shape[1])
 
-    blocks = [slices(batch.x[b * n:(b + 1) * n]) for b in range(batch.blocks)]
+    blocks = [slices(batch.x[b * n : (b + 1) * n]) for b in range(batch.blocks)]
     mask = None
     if padded > n:
         mask = (np.arange(padded) < n).astype(np.float64).reshape(m, rows, 1)

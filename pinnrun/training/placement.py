@@ -1,5 +1,6 @@
 """How a rank claims its share of a host: one GPU per local rank, or a block of CPU cores,
 and thread pools sized to it. Runs before TensorFlow executes anything."""
+
 from __future__ import annotations
 
 import os
@@ -32,9 +33,16 @@ def claim_devices(comm) -> dict:
     intra, inter = max(1, threads // 2), threads
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
-    return {"host": socket.gethostname(), "rank": comm.rank, "local_rank": comm.local_rank,
-            "device": gpu.name if gpus else "cpu", "threads": threads, "intra_op": intra, "inter_op": inter,
-            "cores": sorted(os.sched_getaffinity(0))}
+    return {
+        "host": socket.gethostname(),
+        "rank": comm.rank,
+        "local_rank": comm.local_rank,
+        "device": gpu.name if gpus else "cpu",
+        "threads": threads,
+        "intra_op": intra,
+        "inter_op": inter,
+        "cores": sorted(os.sched_getaffinity(0)),
+    }
 
 
 def _pin_cores(local_rank: int, local_size: int) -> None:
@@ -45,7 +53,7 @@ def _pin_cores(local_rank: int, local_size: int) -> None:
     per = len(cores) // local_size
     if per == 0:
         return
-    mine = set(cores[local_rank * per:(local_rank + 1) * per])
+    mine = set(cores[local_rank * per : (local_rank + 1) * per])
     for tid in thread_ids():
         try:
             os.sched_setaffinity(tid, mine)

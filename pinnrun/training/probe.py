@@ -8,6 +8,7 @@ so that ranks contend for the machine as they did while training:
   the model's gradient size (several sizes fit latency and bandwidth).
 The parameters are restored afterwards: the probe changes no result.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,8 +39,14 @@ def measure_step_costs(session) -> dict:
         compute = [_compute_seconds(session, pts) for pts in (points, halve(points))]
         n_values = sum(int(np.prod(p.shape)) for p in params) + len(problem.terms)
         itemsize = net.dtype.size
-        allreduce = [{"bytes": m * n_values * itemsize, "seconds": _allreduce_seconds(m * n_values, net.dtype, comm)}
-                     for m in MESSAGE_MULTIPLES] if comm.size > 1 else []
+        allreduce = (
+            [
+                {"bytes": m * n_values * itemsize, "seconds": _allreduce_seconds(m * n_values, net.dtype, comm)}
+                for m in MESSAGE_MULTIPLES
+            ]
+            if comm.size > 1
+            else []
+        )
     finally:
         for p, value in zip(params, saved):
             p.assign(value)

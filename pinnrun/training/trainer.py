@@ -17,6 +17,7 @@ A non-finite loss or gradient stops a chunk before its update is applied (every
 rank sees the same all-reduced numbers, so all stop together); the run ends as
 `diverged` at that step with the parameters of the step before.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,10 +39,10 @@ from pinnrun.training.losses import LossTerms, unflatten
 class PhaseStats:
     name: str
     steps: int = 0
-    seconds: float = 0.0           # wall time of the phase, compiles included
-    compile_seconds: float = 0.0   # first call of each attempt: tracing + graph building + its steps
+    seconds: float = 0.0  # wall time of the phase, compiles included
+    compile_seconds: float = 0.0  # first call of each attempt: tracing + graph building + its steps
     compile_steps: int = 0
-    evaluations: int = 0           # loss/gradient evaluations (L-BFGS line search)
+    evaluations: int = 0  # loss/gradient evaluations (L-BFGS line search)
     stop_reason: str = "steps done"
     chunks: list[tuple[int, float]] = field(default_factory=list)  # (steps, seconds) per timed call
 
@@ -77,10 +78,10 @@ def median_step_seconds(chunks: list[tuple[int, float]]) -> float | None:
 @dataclass
 class TrainingLog:
     phases: list[PhaseStats] = field(default_factory=list)
-    final: dict | None = None      # the last logged record
-    status: str = "finished"       # finished | diverged | interrupted
+    final: dict | None = None  # the last logged record
+    status: str = "finished"  # finished | diverged | interrupted
     stopped_by: str | None = None  # interrupted: what asked the ranks to stop (a signal's name)
-    diverged: dict | None = None   # diverged: the record of the step whose loss was not finite
+    diverged: dict | None = None  # diverged: the record of the step whose loss was not finite
 
     def phase(self, name: str) -> PhaseStats:
         """The phase's statistics so far (a restored run continues them)."""
@@ -94,15 +95,17 @@ class TrainingLog:
 @dataclass
 class ChunkEnd:
     """What hooks see after each compiled chunk; every rank sees the same."""
-    record: dict              # the logged record (global losses)
-    requests: list[dict]      # each rank's merged hook polls of this chunk, in rank order
-    stop: str | None = None   # a hook sets it to end training after this chunk, e.g. "SIGTERM"
+
+    record: dict  # the logged record (global losses)
+    requests: list[dict]  # each rank's merged hook polls of this chunk, in rank order
+    stop: str | None = None  # a hook sets it to end training after this chunk, e.g. "SIGTERM"
 
 
 class Hook:
     """Runs between chunks. `poll` is this rank's local view (gathered from every rank in the
     chunk's one collective), so decisions in `after_chunk` are the same on every rank. A hook
     with `every` set has a chunk end at each multiple of it."""
+
     every: int | None = None
 
     def before_run(self, trainer: "Trainer") -> None:
@@ -123,12 +126,15 @@ class Trainer:
         self.losses, self.params, self.spec, self.comm = losses, params, spec, comm
         self.n_params = sum(int(np.prod(p.shape)) for p in params)
         self.adam = Adam(params, spec.adam)
-        self.lbfgs = (LBFGS(params, self.evaluate, spec.lbfgs, len(losses.names))
-                      if spec.lbfgs is not None and spec.lbfgs.steps > 0 else None)
+        self.lbfgs = (
+            LBFGS(params, self.evaluate, spec.lbfgs, len(losses.names))
+            if spec.lbfgs is not None and spec.lbfgs.steps > 0
+            else None
+        )
         self.log = TrainingLog()
-        self.elapsed_before = 0.0   # training seconds of earlier attempts of a resumed run
+        self.elapsed_before = 0.0  # training seconds of earlier attempts of a resumed run
         self._started: float | None = None
-        self.extra: dict = {}       # JSON state hooks keep across checkpoints (e.g. phase digests)
+        self.extra: dict = {}  # JSON state hooks keep across checkpoints (e.g. phase digests)
         self.hook_variables: dict[str, tf.Variable] = {}  # state variables of hooks (adaptive points)
 
     def elapsed(self) -> float:
@@ -151,19 +157,24 @@ class Trainer:
         local, flat_grad = self.losses.value_and_gradient(self.params)
         reduced = self.comm.allreduce_sum(tf.concat([flat_grad, local], axis=0))
         n = len(self.losses.names)
-        terms = reduced[self.n_params:self.n_params + n]
+        terms = reduced[self.n_params : self.n_params + n]
         if self.losses.causal is not None:  # the global time-slice losses set the next step's weights
-            self.losses.causal.observe(reduced[self.n_params + n:])
-        return tf.reduce_sum(self.losses.weights * terms), reduced[:self.n_params], terms, local[:n]
+            self.losses.causal.observe(reduced[self.n_params + n :])
+        return tf.reduce_sum(self.losses.weights * terms), reduced[: self.n_params], terms, local[:n]
 
     def adam_steps(self, adam: Adam):
         """A compiled call running up to n Adam steps; returns the last evaluated step's losses,
         the rate and the steps applied (fewer than n when a loss or gradient was not finite:
         that step's update is not applied)."""
+
         @tf.function
         def adam_chunk(n):
-            total, terms, local, lr = tf.zeros((), self.losses.net.dtype), self.losses.weights * 0, \
-                self.losses.weights * 0, tf.zeros((), tf.float64)
+            total, terms, local, lr = (
+                tf.zeros((), self.losses.net.dtype),
+                self.losses.weights * 0,
+                self.losses.weights * 0,
+                tf.zeros((), tf.float64),
+            )
             done = tf.constant(0)
             for _ in tf.range(n):
                 total, flat_grad, terms, local = self.evaluate()
@@ -172,6 +183,7 @@ class Trainer:
                 lr = adam.apply(unflatten(flat_grad, self.params))
                 done += 1
             return total, terms, local, lr, done
+
         return adam_chunk
 
     def run(self, log: Callable[[dict], None], hooks: Sequence[Hook] = ()) -> TrainingLog:
@@ -191,11 +203,16 @@ class Trainer:
             def adam_call(n):
                 total, terms, local, lr, done = chunk(tf.constant(n))
                 return int(done), total, terms, local, float(lr)
-            if not self._phase("adam", adam_call, lambda: int(self.adam.step.numpy()), adam_spec.steps, 0,
-                               log, hooks, clock):
+
+            if not self._phase(
+                "adam", adam_call, lambda: int(self.adam.step.numpy()), adam_spec.steps, 0, log, hooks, clock
+            ):
                 return self.log
-        if self.lbfgs is not None and int(self.lbfgs.iterations.numpy()) < self.spec.lbfgs.steps \
-                and int(self.lbfgs.stop.numpy()) == STOP_NONE:
+        if (
+            self.lbfgs is not None
+            and int(self.lbfgs.iterations.numpy()) < self.spec.lbfgs.steps
+            and int(self.lbfgs.stop.numpy()) == STOP_NONE
+        ):
             lbfgs = self.lbfgs
             if causal is not None:  # L-BFGS's line search needs one objective: the plain loss
                 causal.active.assign(False)
@@ -204,8 +221,17 @@ class Trainer:
                 before = int(lbfgs.iterations.numpy())
                 total, terms, local = lbfgs.run(tf.constant(n))
                 return int(lbfgs.iterations.numpy()) - before, total, terms, local, None
-            if not self._phase("lbfgs", lbfgs_call, lambda: int(lbfgs.iterations.numpy()), self.spec.lbfgs.steps,
-                               adam_spec.steps, log, hooks, clock):
+
+            if not self._phase(
+                "lbfgs",
+                lbfgs_call,
+                lambda: int(lbfgs.iterations.numpy()),
+                self.spec.lbfgs.steps,
+                adam_spec.steps,
+                log,
+                hooks,
+                clock,
+            ):
                 return self.log
         return self.log
 
@@ -263,9 +289,13 @@ class Trainer:
             polls.update(hook.poll())
         gathered = self.comm.allgather_object(([float(v) * self.comm.size for v in local.numpy()], polls))
         record = {
-            "phase": phase, "step": step, "loss": float(total),
+            "phase": phase,
+            "step": step,
+            "loss": float(total),
             "losses": dict(zip(self.losses.names, map(float, terms.numpy()))),
-            "rank_losses": [losses for losses, _ in gathered], "lr": lr, "elapsed": elapsed,
+            "rank_losses": [losses for losses, _ in gathered],
+            "lr": lr,
+            "elapsed": elapsed,
         }
         if self.losses.parameters is not None and self.losses.parameters.names:
             record["parameters"] = self.losses.parameters.numpy()
@@ -300,8 +330,12 @@ class Trainer:
 
     def progress(self) -> dict:
         """The JSON part of the state: statistics, clock and hook state."""
-        return {"phases": [dataclasses.asdict(p) for p in self.log.phases], "final": self.log.final,
-                "elapsed": self.elapsed(), "extra": copy.deepcopy(self.extra)}
+        return {
+            "phases": [dataclasses.asdict(p) for p in self.log.phases],
+            "final": self.log.final,
+            "elapsed": self.elapsed(),
+            "extra": copy.deepcopy(self.extra),
+        }
 
     def set_losses(self, losses: LossTerms) -> None:
         """Train on other points (a rank count that changed): the next chunks are traced anew."""
@@ -317,18 +351,20 @@ class Trainer:
             raise ValueError(f"it lacks {', '.join(missing[:4])}: it is not of this spec's training")
         for name, v in named.items():
             if tuple(arrays[name].shape) != tuple(v.shape) or arrays[name].dtype != v.dtype.as_numpy_dtype:
-                raise ValueError(f"its {name} is {arrays[name].dtype}{list(arrays[name].shape)}, "
-                                 f"this spec's {v.dtype.name}{v.shape.as_list()}")
-        if "loss/weights" not in named and not np.array_equal(arrays.get("loss/weights"),
-                                                              self.losses.weights.numpy()):
+                raise ValueError(
+                    f"its {name} is {arrays[name].dtype}{list(arrays[name].shape)}, "
+                    f"this spec's {v.dtype.name}{v.shape.as_list()}"
+                )
+        if "loss/weights" not in named and not np.array_equal(arrays.get("loss/weights"), self.losses.weights.numpy()):
             raise ValueError("it was trained with other loss weights than this spec's")
         for name, v in named.items():
             v.assign(arrays[name])
 
     def restore_progress(self, meta: dict) -> None:
         """A snapshot's statistics, clock and hook state: training continues them."""
-        self.log = TrainingLog([PhaseStats(**{**p, "chunks": [tuple(c) for c in p["chunks"]]})
-                                for p in meta["phases"]], meta.get("final"))
+        self.log = TrainingLog(
+            [PhaseStats(**{**p, "chunks": [tuple(c) for c in p["chunks"]]}) for p in meta["phases"]], meta.get("final")
+        )
         self.elapsed_before = float(meta.get("elapsed", 0.0))
         if self._started is not None:  # restored mid-run (elastic): the clock goes on from the snapshot's
             self._started = time.perf_counter()
@@ -345,7 +381,6 @@ def chunk_sizes(done: int, steps: int, every: int, offset: int, periods: int | t
         yield 1
         done += 1
     while done < steps:
-        end = min(steps, (done // every + 1) * every,
-                  *(((offset + done) // p + 1) * p - offset for p in periods))
+        end = min(steps, (done // every + 1) * every, *(((offset + done) // p + 1) * p - offset for p in periods))
         yield end - done
         done = end

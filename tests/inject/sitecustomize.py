@@ -14,6 +14,7 @@ writes `init-RANK.json` or `fail-RANK.json`, so a test can tell it really ran. P
 are applied right after the patched module executes (an import hook), so the worker's
 `from ... import build_model` already gets the patched function.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,9 +55,11 @@ def other_seed(module, folder: str, rank: int, other: int) -> None:
 
     def build_from_other_seed(spec_network, problem, seed, parameters=None):  # build_model's own signature
         net = build_model(spec_network, problem, seed=other, parameters=parameters)
-        write_marker(folder, f"init-{rank}.json", {"seed_given": seed, "seed": other,
-                                                   "digest": params_digest(net.params)})
+        write_marker(
+            folder, f"init-{rank}.json", {"seed_given": seed, "seed": other, "digest": params_digest(net.params)}
+        )
         return net
+
     module.build_model = build_from_other_seed
 
 
@@ -68,6 +71,7 @@ def fail_at_step(module, folder: str, rank: int, step: int) -> None:
             write_marker(folder, f"fail-{rank}.json", {"phase": phase, "step": at_step})
             raise RuntimeError(FAILURE.format(rank=rank, step=step))
         return log(self, log_fn, phase, at_step, *args, **kwargs)
+
     module.Trainer._log = failing_log
 
 
@@ -89,6 +93,7 @@ class PatchAfterImport(importlib.abc.MetaPathFinder):
         def exec_module(module):
             execute(module)
             patch(module)
+
         spec.loader.exec_module = exec_module
         return spec
 

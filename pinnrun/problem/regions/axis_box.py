@@ -1,4 +1,5 @@
 """Axis-aligned boxes in 1, 2 or 3 dimensions: the shared body of interval, rectangle and box."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -80,7 +81,7 @@ class AxisBox(Region):
         # the first unit coordinate picks a face by its share of the boundary and, rescaled,
         # is the face's first coordinate: one dimension fewer than picking separately
         which, first = pick_by_share(u[:, 0], [self._face_measure(axis) for _, axis, _ in self.faces])
-        face_u = np.concatenate([first[:, None], u[:, 1:]], axis=1)[:, :self.dim - 1]
+        face_u = np.concatenate([first[:, None], u[:, 1:]], axis=1)[:, : self.dim - 1]
         x = np.empty((len(u), self.dim))
         normals = np.empty((len(u), self.dim))
         for index, (_, axis, side) in enumerate(self.faces):

@@ -5,6 +5,7 @@ PartSampler maps unit points u in [0, 1)^unit_dim to points (and outward normals
 and optionally accepts or rejects each candidate; pinnrun/sampling/draw.py turns
 that into exact per-rank blocks of the accepted sequence.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -33,8 +34,9 @@ class RegionError(ValueError):
 @dataclass(frozen=True)
 class PartSampler:
     """How to draw candidates of a region's interior or of one boundary part."""
-    unit_dim: int   # unit-cube dimensions one candidate needs
-    map: Map        # u (n, unit_dim) -> (x (n, dim), outward unit normals (n, dim) or None for interiors)
+
+    unit_dim: int  # unit-cube dimensions one candidate needs
+    map: Map  # u (n, unit_dim) -> (x (n, dim), outward unit normals (n, dim) or None for interiors)
     # (u, x, normals) -> bool mask of the candidates kept; None: every candidate is kept.
     # It sees u and the normals too: a CSG boundary needs to know which operand drew a point
     # and which way its boundary faces there.
@@ -69,12 +71,10 @@ class Region(ABC):
         """Size of a boundary part (an interval's end points count 1 each)."""
 
     @abstractmethod
-    def interior(self) -> PartSampler:
-        ...
+    def interior(self) -> PartSampler: ...
 
     @abstractmethod
-    def part(self, name: str) -> PartSampler:
-        ...
+    def part(self, name: str) -> PartSampler: ...
 
     def tolerance(self) -> float:
         box = self.bounding_box()

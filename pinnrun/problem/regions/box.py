@@ -1,4 +1,5 @@
 """Box (3D): parts left/right (x), front/back (y), bottom/top (z), boundary (faces by area share)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.regions.axis_box import AxisBox

@@ -1,4 +1,5 @@
 """A validated `geometry:` mapping turned into a Region, refusing what cannot be one."""
+
 from __future__ import annotations
 
 from pinnrun.problem.regions.base import Region, RegionError
@@ -15,7 +16,7 @@ from pinnrun.spec.limits import MAX_POLYGON_VERTICES
 # Candidates of the emptiness check: a result holding less than ~1/4096 of its candidates'
 # measure is refused as empty (the sampler could not find it either).
 EMPTY_CHECK_CANDIDATES = 4096
-RESERVED_NAMES = ("boundary", "initial")   # whole-boundary and start-time parts
+RESERVED_NAMES = ("boundary", "initial")  # whole-boundary and start-time parts
 
 
 def build_region(geometry: Geometry, path: tuple = ()) -> Region:
@@ -41,17 +42,25 @@ def _build_csg(kind: str, operands: list[Geometry], path: tuple) -> Region:
     regions, seen = [], {}
     for index, operand in enumerate(operands):
         if operand.name in RESERVED_NAMES:
-            raise RegionError(f"an operand may not be called '{operand.name}' (it names a part of every region)",
-                              path + (index, "name"))
+            raise RegionError(
+                f"an operand may not be called '{operand.name}' (it names a part of every region)",
+                path + (index, "name"),
+            )
         if operand.name is not None and operand.name in seen:
-            raise RegionError(f"operand name '{operand.name}' is used twice (operands {seen[operand.name] + 1} "
-                              f"and {index + 1}); names select boundary parts and must differ", path + (index, "name"))
+            raise RegionError(
+                f"operand name '{operand.name}' is used twice (operands {seen[operand.name] + 1} "
+                f"and {index + 1}); names select boundary parts and must differ",
+                path + (index, "name"),
+            )
         if operand.name is not None:
             seen[operand.name] = index
         region = build_region(operand, path + (index,))
         if regions and region.dim != regions[0].dim:
-            raise RegionError(f"operand {index + 1} is {region.dim}-dimensional but operand 1 is "
-                              f"{regions[0].dim}-dimensional (all operands need the same dimension)", path + (index,))
+            raise RegionError(
+                f"operand {index + 1} is {region.dim}-dimensional but operand 1 is "
+                f"{regions[0].dim}-dimensional (all operands need the same dimension)",
+                path + (index,),
+            )
         regions.append(region)
     result = Csg(kind, regions, [op.name for op in operands])
     if accepted_fraction(result.interior(), EMPTY_CHECK_CANDIDATES) == 0:

@@ -11,6 +11,7 @@ boundary facing the same way, the whole boundary takes it from the earlier opera
 no piece is drawn twice (a named operand's part keeps all of its piece).
 Points within h of a corner may be judged wrongly: a fraction ~1e-6 of a boundary.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -97,6 +98,7 @@ class Csg(Region):
         def accept(u, x, n):
             keep = self.contains(x)
             return keep & first.accept(u, x, n) if first.accept is not None else keep
+
         return PartSampler(first.unit_dim, first.map, accept)
 
     def part(self, name):
@@ -116,6 +118,7 @@ class Csg(Region):
         def accept(u, x, n):
             keep = self.keeps(k, x, n, once)
             return keep & sampler.accept(u, x, sign * n) if sampler.accept is not None else keep
+
         return PartSampler(sampler.unit_dim, map_, accept)
 
     def _boundary(self):
@@ -135,7 +138,7 @@ class Csg(Region):
             x, n = np.empty((len(u), self.dim)), np.empty((len(u), self.dim))
             for k, s in enumerate(samplers):
                 rows = which == k
-                x[rows], n[rows] = s.map(v[rows, :s.unit_dim])
+                x[rows], n[rows] = s.map(v[rows, : s.unit_dim])
             return x, n
 
         def accept(u, x, n):
@@ -143,8 +146,9 @@ class Csg(Region):
             keep = np.zeros(len(u), dtype=bool)
             for k, s in enumerate(samplers):
                 rows = which == k
-                keep[rows] = s.accept(v[rows, :s.unit_dim], x[rows], n[rows])
+                keep[rows] = s.accept(v[rows, : s.unit_dim], x[rows], n[rows])
             return keep
+
         return PartSampler(unit_dim, map_, accept)
 
     # --- measures: deterministic Sobol estimates (see MEASURE_CANDIDATES) ---------------

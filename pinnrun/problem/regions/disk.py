@@ -1,4 +1,5 @@
 """Disk: part boundary (the circle). Interior by r = R sqrt(u1), theta = 2 pi u2: uniform, no rejection."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ class Disk(Region):
         return np.abs(self._distance(x) - self.radius) <= self.tolerance()
 
     def measure(self):
-        return float(np.pi * self.radius ** 2)
+        return float(np.pi * self.radius**2)
 
     def part_measure(self, name):
         self.check_part(name)

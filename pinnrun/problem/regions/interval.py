@@ -1,4 +1,5 @@
 """Interval [lo, hi]: parts left, right (points) and boundary (u < 0.5 picks left)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.regions.axis_box import AxisBox

@@ -1,4 +1,5 @@
 """Pairs of boundary parts that are translates of each other, for periodic conditions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,7 +17,7 @@ def paired_translation(region: Region, a: str, b: str) -> np.ndarray | None:
     sa, sb = region.part(a), region.part(b)
     if sa.accept is not None or sb.accept is not None or sa.unit_dim != sb.unit_dim:
         return None
-    u = _PROBES[:, :sa.unit_dim]
+    u = _PROBES[:, : sa.unit_dim]
     xa, _ = sa.map(u)
     xb, _ = sb.map(u)
     offset = xb[0] - xa[0]

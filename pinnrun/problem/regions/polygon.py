@@ -1,6 +1,7 @@
 """Any simple polygon, either orientation: parts edge1..edgeN (edge k from vertex k to the next,
 the last back to the first) and boundary (perimeter walk). Interior without rejection: a
 triangle picked by area, then a uniform point in it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,7 @@ class Polygon(Region):
         # (dy, -dx) points right of the walking direction: outward when the walk is counter-clockwise
         self.normals = np.sign(area) * np.stack([edges[:, 1], -edges[:, 0]], axis=1) / self.lengths[:, None]
         ccw = self.vertices if area > 0 else self.vertices[::-1]
-        corners = ccw[triangulate(ccw)]                      # (t, 3, 2)
+        corners = ccw[triangulate(ccw)]  # (t, 3, 2)
         self.triangles = corners
         ab, ac = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
         self.triangle_areas = 0.5 * np.abs(ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0])
@@ -59,7 +60,7 @@ class Polygon(Region):
     def _triangle_points(self, u):
         which, _ = pick_by_share(u[:, 0], self.triangle_areas)
         a, b = u[:, 1].copy(), u[:, 2].copy()
-        fold = a + b > 1                                     # the far half of the unit square maps onto the near half
+        fold = a + b > 1  # the far half of the unit square maps onto the near half
         a[fold], b[fold] = 1 - a[fold], 1 - b[fold]
         t = self.triangles[which]
         return t[:, 0] + a[:, None] * (t[:, 1] - t[:, 0]) + b[:, None] * (t[:, 2] - t[:, 0]), None

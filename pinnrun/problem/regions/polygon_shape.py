@@ -1,5 +1,6 @@
 """Plane-geometry helpers for simple polygons: checks, ear-clipping triangulation,
 vectorised containment and distance to edges. Vertices are (m, 2) float64 arrays."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,9 +41,11 @@ def checked_vertices(points, max_vertices: int) -> np.ndarray:
     crossing = first_crossing(v)
     if crossing is not None:
         i, j = crossing
-        raise RegionError(f"the polygon intersects itself: edges {i + 1} and {j + 1} cross or touch "
-                          f"(edge k runs from vertex k to the next; a simple polygon is required)")
-    if abs(signed_area(v)) <= 1e-12 * extent ** 2:
+        raise RegionError(
+            f"the polygon intersects itself: edges {i + 1} and {j + 1} cross or touch "
+            f"(edge k runs from vertex k to the next; a simple polygon is required)"
+        )
+    if abs(signed_area(v)) <= 1e-12 * extent**2:
         raise RegionError("the polygon has zero area")
     return v
 

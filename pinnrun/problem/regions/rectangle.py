@@ -1,4 +1,5 @@
 """Rectangle: parts left/right (x min/max), bottom/top (y min/max), boundary (sides by length share)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.regions.axis_box import AxisBox

@@ -3,6 +3,7 @@
 Parts: every spatial part swept over time (normals: the spatial normal, 0 in time),
 "initial" (the region at t = t0, normal -t) and "boundary" (the spatial boundary over time).
 Rejection, where the region uses it, looks at the space columns only."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,12 +64,13 @@ class SpaceTime(Region):
 
         def map_(u):
             x, n = sampler.map(u[:, :d])
-            t = self.t0 + u[:, d:d + 1] * (self.t1 - self.t0)
+            t = self.t0 + u[:, d : d + 1] * (self.t1 - self.t0)
             normals = np.concatenate([n, np.zeros((len(u), 1))], axis=1) if with_normals else None
             return np.concatenate([x, t], axis=1), normals
 
         def accept(u, x, n):
             return sampler.accept(u[:, :d], x[:, :-1], None if n is None else n[:, :-1])
+
         return PartSampler(d + 1, map_, accept if sampler.accept is not None else None)
 
     def interior(self):
@@ -88,4 +90,5 @@ class SpaceTime(Region):
 
         def accept(u, x, n):
             return space.accept(u, x[:, :-1], None)
+
         return PartSampler(space.unit_dim, map_, accept if space.accept is not None else None)

@@ -1,5 +1,6 @@
 """Loss terms: one class per kind, each in its own file. A condition's `kind` in the
 spec picks its class here; the PDE residual is the term every spec has."""
+
 from pinnrun.problem.terms.data import Data
 from pinnrun.problem.terms.dirichlet import Dirichlet
 from pinnrun.problem.terms.initial import Initial

@@ -6,6 +6,7 @@ network's fields there. The loss is the mean of the squared residual over
 every rank's points: each rank adds sum(r^2) / (global points x components),
 and the all-reduce sums the ranks.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -34,26 +35,33 @@ class TermError(ValueError):
 @dataclass(frozen=True)
 class Batch:
     """One rank's share of a term: its points and what the residual needs beside them."""
-    x: np.ndarray                                                # (n, inputs) float64
+
+    x: np.ndarray  # (n, inputs) float64
     shard: Shard
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # (n, k) normals, targets, observations
-    components: int = 1                                          # residual columns per point
-    blocks: int = 1    # x stacks this many row blocks of n (periodic: a point, then its partner)
+    components: int = 1  # residual columns per point
+    blocks: int = 1  # x stacks this many row blocks of n (periodic: a point, then its partner)
 
     def head(self, k: int) -> Batch:
         """The first k points (with their partners), as a smaller batch of the same term."""
         n = len(self.x) // self.blocks
         rows = np.concatenate([np.arange(b * n, b * n + min(k, n)) for b in range(self.blocks)])
-        return Batch(self.x[rows], Shard(self.shard.start, min(k, n), self.shard.total),
-                     {key: v[:k] for key, v in self.arrays.items()}, self.components, self.blocks)
+        return Batch(
+            self.x[rows],
+            Shard(self.shard.start, min(k, n), self.shard.total),
+            {key: v[:k] for key, v in self.arrays.items()},
+            self.components,
+            self.blocks,
+        )
 
 
 @dataclass(frozen=True)
 class Draw:
     """Where and how a term's points come from (one rank's view)."""
+
     problem: Problem
     method: str
-    seed: int          # this term's own stream, identical on every rank
+    seed: int  # this term's own stream, identical on every rank
     rank: int
     size: int
     scaling: str
@@ -114,6 +122,7 @@ def precomputed(expr: Expression, problem: Problem, x: np.ndarray) -> np.ndarray
 class PartTerm(Term):
     """A condition on one part of the domain, with expression fields (`value`, Robin's `a` and
     `b`, an operator's `residual`) evaluated once at sampling where they allow it."""
+
     fields: tuple[str, ...] = ("value",)
     normals = False  # whether the residual needs the outward normals (spatial ones)
 
@@ -131,7 +140,7 @@ class PartTerm(Term):
     def sample(self, where: Draw) -> Batch:
         block = self.counted(where)
         x, normals = draw_on(where, self.part, block)
-        arrays = {"normals": normals[:, :len(self.space)]} if self.normals else {}
+        arrays = {"normals": normals[:, : len(self.space)]} if self.normals else {}
         for f, expr in self.exprs.items():
             value = precomputed(expr, where.problem, x)
             if value is not None:
@@ -147,7 +156,8 @@ class PartTerm(Term):
 @dataclass(frozen=True)
 class Setting:
     """What building a term may look at: the domain, the names, the parsed expressions."""
-    domain: object                     # Region
+
+    domain: object  # Region
     space: tuple[str, ...]
     time: str | None
     outputs: tuple[str, ...]
@@ -180,5 +190,5 @@ def normal_derivative(space: tuple[str, ...], output: str) -> frozenset[Derivati
 
 def du_dn(space: tuple[str, ...], output: str, env: dict, normals):
     """The outward normal derivative on a spatial boundary part: sum_i n_i du/dx_i."""
-    terms = [normals[:, i:i + 1] * env[Derivative(output, (x,))] for i, x in enumerate(space)]
+    terms = [normals[:, i : i + 1] * env[Derivative(output, (x,))] for i, x in enumerate(space)]
     return terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])

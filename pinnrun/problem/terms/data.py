@@ -6,6 +6,7 @@ The observations are one fixed set: the ranks split it in disjoint blocks
 whatever the scaling mode (weak scaling grows the collocation points, never
 the data; docs/spec.md).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,10 @@ class Data(Term):
         if not inside.all():
             i = int(np.flatnonzero(~inside)[0])
             at = ", ".join(f"{v}={self.x[i, k]:.6g}" for k, v in enumerate(setting.inputs))
-            raise TermError(here, f"{cond.file}: {int((~inside).sum())} observation(s) lie outside the domain "
-                                  f"(first: row {i + 1}, {at})")
+            raise TermError(
+                here,
+                f"{cond.file}: {int((~inside).sum())} observation(s) lie outside the domain (first: row {i + 1}, {at})",
+            )
         super().__init__(name, setting.weights.get(name, 1.0), len(self.x))
 
     @property
@@ -55,12 +58,16 @@ class Data(Term):
     def sample(self, where: Draw) -> Batch:
         block = shard(self.points, where.rank, where.size, "strong")
         rows = slice(block.start, block.start + block.count)
-        return Batch(self.x[rows].copy(), block, {"observed": self.values[rows].copy()},
-                     components=len(self.observed))
+        return Batch(self.x[rows].copy(), block, {"observed": self.values[rows].copy()}, components=len(self.observed))
 
     def residual(self, env, arrays):
         import tensorflow as tf  # the problem layer loads without TensorFlow (validation stays fast)
 
-        predicted = tf.concat([self.derived[name].evaluate(env, backend="tf") if name in self.derived else env[name]
-                               for name in self.observed], axis=1)
+        predicted = tf.concat(
+            [
+                self.derived[name].evaluate(env, backend="tf") if name in self.derived else env[name]
+                for name in self.observed
+            ],
+            axis=1,
+        )
         return predicted - arrays["observed"]

@@ -1,4 +1,5 @@
 """output = value on a boundary part (or on `initial`, the start time)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.terms.base import PartTerm, Setting

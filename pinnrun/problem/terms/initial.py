@@ -1,4 +1,5 @@
 """output = value at the start time, or a time derivative of it (`derivative: u_t`)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.terms.base import PartTerm, Setting

@@ -1,4 +1,5 @@
 """du/dn = value on a spatial boundary part (n: the outward unit normal)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.terms.base import PartTerm, Setting, TermError, du_dn, normal_derivative
@@ -7,8 +8,11 @@ from pinnrun.problem.terms.base import PartTerm, Setting, TermError, du_dn, norm
 def spatial_part(setting: Setting, path: tuple, on: str) -> str:
     """Normal derivatives are spatial: the start time is no boundary part for them."""
     if on == "initial":
-        raise TermError(path, "a normal derivative at the start time is an initial condition: "
-                              "kind: initial with derivative: <output>_<time>")
+        raise TermError(
+            path,
+            "a normal derivative at the start time is an initial condition: "
+            "kind: initial with derivative: <output>_<time>",
+        )
     return setting.part(path, on)
 
 

@@ -1,5 +1,6 @@
 """Any expression of inputs, outputs and derivatives = 0 on a boundary part (or `initial`),
 e.g. `u_x - v` to tie two outputs together on an inlet."""
+
 from __future__ import annotations
 
 from pinnrun.problem.terms.base import PartTerm, Setting

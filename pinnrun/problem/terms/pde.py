@@ -1,4 +1,5 @@
 """A PDE residual on the interior of the domain (space x time when there is time)."""
+
 from __future__ import annotations
 
 from pinnrun.problem.terms.base import Batch, Draw, Setting, Term, draw_on

@@ -1,5 +1,6 @@
 """Outputs and chosen derivatives equal at paired points of two boundary parts that are
 translates of each other (the left and right ends of a periodic interval, say)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,11 @@ class Periodic(Term):
         self.part = self.on[0]  # drawn there; the partners are translates on the second part
         self.offset = paired_translation(setting.domain, *self.on)
         if self.offset is None:
-            raise TermError(here, f"parts '{self.on[0]}' and '{self.on[1]}' are not translates of each other "
-                                  "(periodic pairs opposite faces of an interval, rectangle or box)")
+            raise TermError(
+                here,
+                f"parts '{self.on[0]}' and '{self.on[1]}' are not translates of each other "
+                "(periodic pairs opposite faces of an interval, rectangle or box)",
+            )
         listed = ("conditions", name, "derivatives")
         derivatives = [setting.derivative(listed + (i,)) for i in range(len(cond.derivatives))]
         self.fields = [*(cond.outputs or setting.outputs), *derivatives]

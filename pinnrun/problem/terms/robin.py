@@ -1,5 +1,6 @@
 """a*u + b*du/dn = value on a spatial boundary part; a, b and value may vary along it.
 Neumann's points, normals and derivatives, with two more expression fields."""
+
 from __future__ import annotations
 
 from pinnrun.problem.terms.base import du_dn
