@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import ROOT, load
-from pinnrun.errors import PinnrunError, SpecError
+from pinnrun.errors import SpecError
 from pinnrun.problem.reference import build_reference
 from pinnrun.training.comm import LocalComm
 from pinnrun.training.session import build_session

@@ -14,7 +14,6 @@ import pytest
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host
 from pinnrun.launch.command import LaunchPlan
-from pinnrun.problem.build import load_problem
 from pinnrun.spec.loader import load_spec
 from pinnrun.spec.memory import estimate_rank_memory
 from test_spec import POISSON, REPO, assert_located, assert_one_line_error, edit, pinnrun, spec_error, write

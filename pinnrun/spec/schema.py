@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 
 from pinnrun.spec.geometry_schema import Geometry  # regions: one kind per mapping, CSG nested
 from pinnrun.spec.limits import MAX_GEOMETRY_COORDINATE
-from pinnrun.spec.numbers import Bounds, Bytes, Coordinate, no_boolean
+from pinnrun.spec.numbers import Bounds, Bytes, no_boolean
 
 
 def _no_boolean_expression(value):
