@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
 import shutil
 from types import SimpleNamespace
 
@@ -136,10 +135,3 @@ def test_cpu_tensorflow_on_gpu_machine_warns(monkeypatch: pytest.MonkeyPatch) ->
     (gpus,) = doctor._probe_gpus(fake_tf)
     assert gpus.status == "warn" and not gpus.required
     assert "uninstall -y tensorflow-cpu" in gpus.fix
-
-
-def test_as_dict_is_json_ready() -> None:
-    checks = [Check("a", "ok", "fine"), Check("b", "missing", "gone", fix="do x", required=True)]
-    data = json.loads(json.dumps(doctor.as_dict(checks)))
-    assert data["ok"] is False
-    assert data["checks"][1] == {"name": "b", "status": "missing", "detail": "gone", "fix": "do x", "required": True}

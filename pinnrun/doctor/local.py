@@ -8,7 +8,6 @@ error text, so the doctor itself never shows a traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import importlib
 import importlib.metadata
@@ -21,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Literal
+from typing import Callable, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -345,14 +344,6 @@ def collect() -> list[Check]:
 
 def all_required_present(checks: list[Check]) -> bool:
     return not any(check.failed for check in checks)
-
-
-def as_dict(checks: list[Check]) -> dict[str, Any]:
-    """JSON-ready form (for `pinnrun doctor --json`)."""
-    return {
-        "ok": all_required_present(checks),
-        "checks": [dataclasses.asdict(check) for check in checks],
-    }
 
 
 def _status_text(status: Status) -> Text:

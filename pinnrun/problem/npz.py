@@ -50,12 +50,6 @@ class ArrayHeader:
         return math.prod(self.shape) * max(self.dtype.itemsize, 8)
 
 
-def npz_headers(path: str | Path, cap: int) -> dict[str, ArrayHeader]:
-    """Shape and dtype of every array, from the headers alone; refused past `cap` bytes in all."""
-    with _open_zip(path) as archive:
-        return _guarded(lambda: _headers(archive, cap))
-
-
 def load_npz(path: str | Path, names: list[str], cap: int) -> dict[str, np.ndarray]:
     """The named arrays as float64, all finite, having decompressed at most `cap` bytes."""
     with _open_zip(path) as archive:
