@@ -130,3 +130,12 @@ def build_model(spec_network, problem, seed: int, parameters=None):
     if not problem.output_transform:
         return net
     return TransformedNet(net, problem.output_transform, problem.inputs, problem.outputs, problem.constants, parameters)
+
+
+def build_network(spec, problem):
+    """(net, unknown parameters) as a spec starts them: what training and a loaded run both build
+    before their weights are broadcast or restored."""
+    from pinnrun.model.parameters import Parameters
+
+    parameters = Parameters(problem.parameters, spec.network.dtype)
+    return build_model(spec.network, problem, seed=spec.training.seed, parameters=parameters), parameters

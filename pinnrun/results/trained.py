@@ -19,6 +19,7 @@ from pinnrun.problem.build import build_problem
 from pinnrun.results.checkpoints import CheckpointError, latest_checkpoint
 from pinnrun.results.quantities import Quantities
 from pinnrun.spec.loader import LoadedSpec, load_spec
+from pinnrun.results.files import SPEC
 
 MAX_PREDICT_POINTS = 20_000_000  # 20M points x a few columns of float64: a few hundred MB
 _AXIS = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([^:]+):([^:]+):\s*(\d+)\s*$")
@@ -105,7 +106,7 @@ class TrainedModel:
 def load_run(run_dir: str | Path) -> TrainedModel:
     """The model of a run folder at its newest checkpoint."""
     run_dir = Path(run_dir)
-    spec_path = run_dir / "spec.yaml"
+    spec_path = run_dir / SPEC
     if not spec_path.is_file():
         raise PinnrunError(f"{run_dir}: not a run folder (no spec.yaml)")
     try:
@@ -129,8 +130,7 @@ def model_from_spec(loaded: LoadedSpec) -> TrainedModel:
     """The spec's network and parameters as initialised (no points are sampled)."""
     problem = build_problem(loaded)
     s = loaded.spec
-    parameters = Parameters(problem.parameters, s.network.dtype)
-    net = mlp.build_model(s.network, problem, seed=s.training.seed, parameters=parameters)
+    net, parameters = mlp.build_network(s, problem)
     return TrainedModel(loaded, problem, net, parameters)
 
 

@@ -117,8 +117,7 @@ def build_session(spec: LoadedSpec | str | Path, comm, overrides: list[str] = ()
     s = loaded.spec
     problem = build_problem(loaded)
     batches = _sample(problem, s, comm)
-    parameters = Parameters(problem.parameters, s.network.dtype)
-    net = mlp.build_model(s.network, problem, seed=s.training.seed, parameters=parameters)
+    net, parameters = mlp.build_network(s, problem)
     variables = [*net.params, *parameters.params]
     if broadcast:
         comm.broadcast_variables(variables)  # one model, whatever each rank initialised
