@@ -36,6 +36,7 @@ from pinnrun.training.losses import LossTerms  # noqa: E402
 from pinnrun.training.placement import claim_devices  # noqa: E402
 from pinnrun.training.probe import measure_step_costs  # noqa: E402
 from pinnrun.training.session import Session, build_session  # noqa: E402
+from pinnrun.results.files import ENV, PREDICTIONS, SPEC  # noqa: E402
 
 ROLLED_BACK = "metrics-rolled-back.jsonl"  # records an elastic reset took back (redone after it)
 
@@ -57,7 +58,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
     checkpoints = None
     try:
         # elastic: no collective before the elastic loop (a rank joining later would wait in it alone)
-        session = build_session(run_dir / "spec.yaml", comm, broadcast=not elastic)
+        session = build_session(run_dir / SPEC, comm, broadcast=not elastic)
         spec, problem, net = session.spec, session.problem, session.net
         trainer = session.trainer
         checkpoints = Checkpoints(run_dir, spec.training.checkpoint, comm, {"sampling": _sampling(session)})
@@ -87,7 +88,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
             """Each time training (re)starts: the ranks as they are now, in env.json and the events."""
             rec.enabled = comm.rank == 0
             devices = comm.allgather_object(device)
-            rec.write_json("env.json", _environment(devices))
+            rec.write_json(ENV, _environment(devices))
             counts = point_counts(problem, session.batches)
             if entries:  # an elastic reset: back to the last commit, on another set of ranks
                 if rec.enabled:
@@ -146,7 +147,7 @@ def main(run_dir: Path, probe: bool = False, resume: bool = False, elastic: bool
         costs = measure_step_costs(session) if probe else None
         if comm.rank == 0:
             final = solution()
-            l2, l2_per_output = final.save(run_dir / "predictions.npz")
+            l2, l2_per_output = final.save(run_dir / PREDICTIONS)
             digests = trainer.extra.get("digests", {})
             in_sync = all(len(set(d)) == 1 for d in digests.values())
             summary = build_summary(

@@ -11,6 +11,7 @@ from pinnrun.inspect.read import RunFiles
 from pinnrun.results.checkpoints import checkpoint_paths
 from pinnrun.inspect.status import run_status
 from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
+from pinnrun.results.files import PREDICTIONS
 
 # summary.json fields shown in their own place; anything else scalar is shown as "more"
 SHOWN = {
@@ -119,7 +120,7 @@ def describe_run(files: RunFiles, now: float) -> dict:
         "created": as_text(run.get("created")),
         "last_write": files.last_write,
         "loss_curve": [[m.get("step"), m.get("phase"), m.get("loss")] for m in files.metrics],
-        "has_predictions": _is_file(files.path / "predictions.npz"),
+        "has_predictions": _is_file(files.path / PREDICTIONS),
         "notes": list(files.notes),
         "resume": _resume_hint(files.path, status),
     }

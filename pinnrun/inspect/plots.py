@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pinnrun.inspect.read import RunFiles
+from pinnrun.results.files import PREDICTIONS
 
 
 def write_plots(files: RunFiles, content: dict) -> tuple[list[str], list[str]]:
@@ -26,7 +27,7 @@ def write_plots(files: RunFiles, content: dict) -> tuple[list[str], list[str]]:
             written.append(str(path))
         else:
             notes.append("fewer than two logged steps: no parameter plot")
-    predictions = files.path / "predictions.npz"
+    predictions = files.path / PREDICTIONS
     if not predictions.is_file():
         notes.append("no predictions.npz (the run did not finish): no solution plot")
     elif not files.spec or not files.spec.get("inputs"):

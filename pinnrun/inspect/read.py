@@ -16,10 +16,11 @@ from pathlib import Path
 from pinnrun.errors import printable, shorten
 from pinnrun.inspect.typed import as_count, as_mapping, as_number, as_text
 from pinnrun.results import strict_json
+from pinnrun.results.files import ENV, EVENTS, LOG, METRICS, RUN, SPEC, SUMMARY
 
-MARKERS = ("run.json", "summary.json", "events.jsonl")
+MARKERS = (RUN, SUMMARY, EVENTS)
 # files a live run keeps appending to: their newest mtime says when it last did something
-LIVE_FILES = ("events.jsonl", "metrics.jsonl", "worker.log", "summary.json", "run.json")
+LIVE_FILES = (EVENTS, METRICS, LOG, SUMMARY, RUN)
 # summary.json and the like are kilobytes; a metrics.jsonl of a run logged at every one of 100,000 steps
 # is about 30 MB. Of a longer .jsonl only the last MAX_READ_BYTES are read (the latest state), with a note.
 MAX_READ_BYTES = 64 * 1024 * 1024
@@ -56,11 +57,11 @@ def is_run_dir(path: Path) -> bool:
 def read_run(path: Path) -> RunFiles:
     files = RunFiles(Path(path))
     try:
-        files.run = _json(files, "run.json")
-        files.env = _json(files, "env.json")
-        files.summary = _json(files, "summary.json")
-        files.events = _jsonl(files, "events.jsonl", _event)
-        files.metrics = _jsonl(files, "metrics.jsonl", _metric)
+        files.run = _json(files, RUN)
+        files.env = _json(files, ENV)
+        files.summary = _json(files, SUMMARY)
+        files.events = _jsonl(files, EVENTS, _event)
+        files.metrics = _jsonl(files, METRICS, _metric)
         files.spec = spec_fields(files)
         times = [(path / name).stat().st_mtime for name in LIVE_FILES if (path / name).is_file()]
         files.last_write = max(times, default=None)
@@ -75,7 +76,7 @@ def spec_fields(files: RunFiles) -> dict | None:
 
     The validated spec when it loads; otherwise the raw YAML, so that a run whose
     reference file has since moved can still be inspected."""
-    path = files.path / "spec.yaml"
+    path = files.path / SPEC
     if not path.is_file():
         return None
     try:

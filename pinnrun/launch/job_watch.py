@@ -30,6 +30,7 @@ from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.launcher_record import process_alive, stat_fields
 from pinnrun.results.recorder import SUMMARY, write_json
 from pinnrun.results.stop_request import request_stop
+from pinnrun.results.files import LOG, RUN
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C; timeout/systemd/CI/scancel; a closed terminal
 INTERRUPTED_STATUSES = frozenset(128 + s for s in STOP_SIGNALS)  # 130, 143, 129: the shell's 128+N
@@ -79,7 +80,7 @@ class JobWatch:
         self.next_beat_check = now
         # under srun, a rank killed outright leaves the others blocked in an all-reduce (alive and beating)
         # until --hang-timeout; srun's line about it (rank_exit.py) ends the job at once instead
-        self.srun_log = LogTail(self.run_dir / "worker.log") if _launcher(self.run_dir) == "srun" else None
+        self.srun_log = LogTail(self.run_dir / LOG) if _launcher(self.run_dir) == "srun" else None
 
     def check(self, signals: list[int]) -> None:
         """One look, between polls of the job: signals received since the last, the grace, the beats."""
@@ -173,7 +174,7 @@ class LogTail:
 
 
 def _launcher(run_dir: Path):
-    return strict_json.read_object(Path(run_dir) / "run.json").get("launcher")
+    return strict_json.read_object(Path(run_dir) / RUN).get("launcher")
 
 
 def hang_line(hang: Hang, faults: Faults) -> str:
@@ -224,7 +225,7 @@ def _record(path: Path, data: dict) -> None:
 
 def planned_ranks(run_dir: Path) -> int | None:
     """From run.json (written before the job starts); None without one: only ranks that beat are watched."""
-    run = strict_json.read_object(Path(run_dir) / "run.json")
+    run = strict_json.read_object(Path(run_dir) / RUN)
     if run.get("elastic"):  # ranks come and go: only those that beat are watched
         return None
     ranks = run.get("ranks")

@@ -20,6 +20,7 @@ from pinnrun.results.heartbeat import HEARTBEATS
 from pinnrun.results.launcher_record import LAUNCHER, launcher_gone, read_launcher
 from pinnrun.results.recorder import EVENTS, METRICS, SUMMARY, cut_metrics, write_json
 from pinnrun.results.stop_request import STOP
+from pinnrun.results.files import RUN, SPEC
 
 ATTEMPTS = "attempts"
 # How the earlier attempt ended and what only it used; the resumed run writes its own.
@@ -28,7 +29,7 @@ ENDED = (SUMMARY, EVENTS, FAILURES, HEARTBEATS, "tensorboard", STOP, LAUNCHER)
 
 def check_resumable(run_dir: Path) -> Checkpoint:
     """The checkpoint the run will continue from, or a one-line refusal."""
-    if not (run_dir / "run.json").is_file() or not (run_dir / "spec.yaml").is_file():
+    if not (run_dir / RUN).is_file() or not (run_dir / SPEC).is_file():
         raise PinnrunError(f"--resume {run_dir}: not a pinnrun run folder (no run.json and spec.yaml)")
     summary = strict_json.read_object(run_dir / SUMMARY)
     if summary.get("status") == "finished":
@@ -53,7 +54,7 @@ def check_resumable(run_dir: Path) -> Checkpoint:
 def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int, extra: dict | None = None) -> int:
     """Move the earlier attempt's ending aside and cut metrics.jsonl at the checkpoint; the
     attempt number. Records the attempt in run.json."""
-    run = strict_json.read_object(run_dir / "run.json")
+    run = strict_json.read_object(run_dir / RUN)
     attempts = list(run.get("attempts") or [])
     folder = run_dir / ATTEMPTS / str(len(attempts) + 1)
     folder.mkdir(parents=True, exist_ok=False)
@@ -72,5 +73,5 @@ def prepare_resume(run_dir: Path, found: Checkpoint, ranks: int, extra: dict | N
     )
     extra = extra or {}
     run = {k: v for k, v in run.items() if k != "elastic"}  # this attempt says again whether it is elastic
-    write_json(run_dir / "run.json", {**run, "ranks": ranks, "attempts": attempts, **extra})
+    write_json(run_dir / RUN, {**run, "ranks": ranks, "attempts": attempts, **extra})
     return len(attempts)

@@ -35,6 +35,7 @@ from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.results.outcomes import DIVERGED
 from pinnrun.problem.build import load_problem
 from pinnrun.spec.loader import LoadedSpec, dump_spec
+from pinnrun.results.files import RUN, SPEC
 
 
 def resolved_spec(loaded: LoadedSpec, scaling: str | None):
@@ -113,9 +114,9 @@ def train(
     cmd = _command(plan, run_dir, worker_args, elastic)
     if elastic:
         write_discovery(run_dir, plan.hosts)
-    (run_dir / "spec.yaml").write_text(dump_spec(spec))
+    (run_dir / SPEC).write_text(dump_spec(spec))
     write_json(
-        run_dir / "run.json",
+        run_dir / RUN,
         {
             "command": printable(cmd, plan.env),
             "argv": cmd,
@@ -226,9 +227,9 @@ def _resume(
         )
     run_dir = run_dir.resolve()
     found = check_resumable(run_dir)
-    loaded, _ = load_problem(run_dir / "spec.yaml", [])  # the spec as the run ran it, checked again
+    loaded, _ = load_problem(run_dir / SPEC, [])  # the spec as the run ran it, checked again
     cluster = load_cluster(cluster_path) if cluster_path else None
-    earlier = strict_json.read_object(run_dir / "run.json").get("ranks")
+    earlier = strict_json.read_object(run_dir / RUN).get("ranks")
     if np is None and gpus is None and hosts is None and elastic is None and isinstance(earlier, int) and earlier >= 1:
         np = earlier
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)

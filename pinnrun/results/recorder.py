@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pinnrun.results.strict_json import loads, strict_json
 
-EVENTS, METRICS, SUMMARY = "events.jsonl", "metrics.jsonl", "summary.json"
+from pinnrun.results.files import EVENTS, METRICS, SUMMARY  # noqa: F401 - others import them from here
 
 
 class RecordError(OSError):
