@@ -110,7 +110,11 @@ def validate(spec: str, overrides: tuple[str, ...]) -> None:
     help="Continue a stopped, failed or interrupted run from its last checkpoint (no SPEC).",
 )
 @click.option("--np", "np_", type=click.IntRange(min=1), help="Number of ranks (processes).")
-@click.option("--gpus", type=click.IntRange(min=1), help="One rank per GPU; CPU ranks where there is no GPU.")
+@click.option(
+    "--gpus",
+    is_flag=True,
+    help="One GPU per rank (without --np: one rank per GPU here); CPU ranks where there is no GPU.",
+)
 @click.option("--hosts", help="Hosts with slots, e.g. h1:2,h2:2.")
 @click.option("--scaling", type=click.Choice(["weak", "strong"]), help="Override the spec's scaling mode.")
 @click.option("--launcher", type=click.Choice(["horovodrun", "mpirun", "srun"]), help="How ranks are started.")

@@ -10,7 +10,7 @@
 # 3. Trains a 4x256 tanh network (float32, the Burgers residual) on 2^16 ... 2^22 points, whole
 #    or, where the GPU's memory is short, in micro-batches of 2^18: points/s and peak GPU memory
 #    (scripts/bench_memory.py --gpu, benchmarks/gpu.json).
-# 4. The multi-rank path on the one GPU: `pinnrun train --gpus 2` (two ranks share it; Horovod's
+# 4. The multi-rank path on the one GPU: `pinnrun train --np 2 --gpus` (two ranks share it; Horovod's
 #    build here has no NCCL, so the all-reduce goes through host memory), then `pinnrun inspect`.
 # Every step prints what it found; the first failure stops the script with its exit status.
 set -euo pipefail
@@ -43,7 +43,7 @@ say "3/4 points/s and peak GPU memory, 4x256 tanh, 2^16 ... 2^22 points"
 
 say "4/4 two ranks on the one GPU"
 out=$(mktemp -d)
-.venv/bin/pinnrun train problems/burgers.yaml --gpus 2 --out "$out/two-ranks" \
+.venv/bin/pinnrun train problems/burgers.yaml --np 2 --gpus --out "$out/two-ranks" \
   --set training.adam.steps=1000 --set training.lbfgs.steps=500
 .venv/bin/pinnrun inspect "$out/two-ranks"
 say "done: record benchmarks/gpu.json and the numbers above in docs/performance.md"

@@ -366,35 +366,37 @@ def test_horovodrun_refuses_a_working_folder_its_remote_shell_would_misread(tmp_
     assert build_command(plan(np=2, launcher="horovodrun"), RUN)[1:3] == ["-np", "2"]  # local: no remote shell
 
 
-def test_np_and_gpus_together() -> None:
-    with pytest.raises(PinnrunError, match="--np or --gpus"):
-        plan(np=2, gpus=2)
+def test_gpus_alone_starts_one_rank_per_gpu_here() -> None:
+    assert plan(gpus=True, gpu_count=lambda: 4).ranks == 4
+    p = plan(gpus=True, gpu_count=lambda: 0)
+    assert p.ranks == 1 and any("CPU rank" in n for n in p.notes), p.notes
+    assert plan(np=3, gpus=True, gpu_count=lambda: 4).ranks == 3  # --np counts, --gpus places
 
 
 def test_gpus_without_gpu_runs_cpu_ranks() -> None:
-    p = plan(gpus=2, gpu_count=lambda: 0)
+    p = plan(np=2, gpus=True, gpu_count=lambda: 0)
     assert p.ranks == 2
     assert any("CPU rank" in n for n in p.notes), p.notes
 
 
 def test_gpus_fewer_than_ranks_are_shared() -> None:
-    p = plan(gpus=2, gpu_count=lambda: 1)
+    p = plan(np=2, gpus=True, gpu_count=lambda: 1)
     assert any("share 1 GPU" in n for n in p.notes), p.notes
-    assert plan(gpus=2, gpu_count=lambda: 2).notes == []
+    assert plan(np=2, gpus=True, gpu_count=lambda: 2).notes == []
 
 
 def test_gpus_on_remote_hosts_come_from_the_host_list() -> None:
     # no local nvidia-smi query for remote hosts (no_gpu_lookup would fail)
     hosts = [Host(name="n1", slots=2, gpus=2), Host(name="n2", slots=2, gpus=2)]
-    p = plan(gpus=4, hosts=hosts)
+    p = plan(gpus=True, hosts=hosts)
     assert p.ranks == 4 and p.notes == []
-    p = plan(gpus=3, hosts=[Host(name="n1", slots=2, gpus=1), Host(name="n2", slots=2, gpus=0)])
+    p = plan(np=3, gpus=True, hosts=[Host(name="n1", slots=2, gpus=1), Host(name="n2", slots=2, gpus=0)])
     assert p.notes == ["no GPU on n2: CPU ranks there", "n1: 2 ranks share 1 GPU(s)"]
 
 
 def test_a_bare_host_list_says_its_gpus_are_unknown_not_absent() -> None:
-    """`--hosts h1:2,h2:2 --gpus 4` used to print 'no GPU found' from the launching machine."""
-    p = plan(gpus=3, hosts=parse_hosts("h1:2,h2:2,h3:2"))
+    """`--hosts h1:2,h2:2 --gpus` used to print 'no GPU found' from the launching machine."""
+    p = plan(np=3, gpus=True, hosts=parse_hosts("h1:2,h2:2,h3:2"))
     assert p.notes == [
         "GPUs of h1, h2 not known here (give `gpus:` per host in a cluster spec): each rank takes "
         "its host's GPU by local rank if it has one, else runs on CPU"

@@ -94,7 +94,7 @@ def shell_safe_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 def plan_launch(
     np: int | None = None,
-    gpus: int | None = None,
+    gpus: bool = False,
     hosts: list[Host] | None = None,
     launcher: str | None = None,
     cluster: Cluster | None = None,
@@ -102,9 +102,8 @@ def plan_launch(
     gpu_count=local_gpu_count,
     network_of=cluster_network,
 ) -> LaunchPlan:
-    """Flags override the cluster spec; SLURM's allocation fills in when neither names hosts."""
-    if np is not None and gpus is not None:
-        raise PinnrunError("give --np or --gpus, not both")
+    """Flags override the cluster spec; SLURM's allocation fills in when neither names hosts.
+    `gpus`: one GPU per rank; without --np or hosts, one rank per GPU of this host."""
     cluster = cluster or Cluster()
     notes = []
     hosts = hosts or list(cluster.hosts) or None
@@ -114,7 +113,7 @@ def plan_launch(
         allocated = bool(hosts)
         if hosts:
             notes.append(f"SLURM allocation: {', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
-    ranks = np or gpus or (sum(h.slots for h in hosts) if hosts else 1)
+    ranks = np or (sum(h.slots for h in hosts) if hosts else max(gpu_count(), 1) if gpus else 1)
     if ranks < 1:
         raise PinnrunError("the number of ranks must be >= 1")
     if hosts is None:
@@ -131,7 +130,7 @@ def plan_launch(
     cores = len(os.sched_getaffinity(0))
     if local and ranks > cores:
         notes.append(f"{ranks} ranks on {cores} core(s): oversubscribed, timings will suffer")
-    if gpus is not None:
+    if gpus:
         notes += gpu_notes(ranks, hosts, gpu_count() if local else None)
     chosen = launcher or cluster.launcher
     controller = cluster.controller

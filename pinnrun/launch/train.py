@@ -59,7 +59,7 @@ def train(
     spec_path: str,
     overrides: list[str],
     np: int | None,
-    gpus: int | None,
+    gpus: bool,
     hosts: list[Host] | None,
     scaling: str | None,
     launcher: str | None,
@@ -152,7 +152,7 @@ def _plan(np, gpus, hosts, launcher, cluster, elastic: Elastic | None):
         plan = plan_launch(np=np, gpus=gpus, hosts=hosts, launcher=launcher, cluster=cluster)
         _check_interface(plan)
         return plan, None
-    if np is not None or gpus is not None or launcher not in (None, "horovodrun"):
+    if np is not None or gpus or launcher not in (None, "horovodrun"):
         raise PinnrunError(
             "--elastic starts ranks with horovodrun between --min-np and --max-np: "
             "--np, --gpus and --launcher do not apply"
@@ -205,7 +205,7 @@ def _resume(
     run_dir: Path,
     overrides: list[str],
     np: int | None,
-    gpus: int | None,
+    gpus: bool,
     hosts: list[Host] | None,
     scaling: str | None,
     launcher: str | None,
@@ -230,7 +230,7 @@ def _resume(
     loaded, _ = load_problem(run_dir / SPEC, [])  # the spec as the run ran it, checked again
     cluster = load_cluster(cluster_path) if cluster_path else None
     earlier = strict_json.read_object(run_dir / RUN).get("ranks")
-    if np is None and gpus is None and hosts is None and elastic is None and isinstance(earlier, int) and earlier >= 1:
+    if np is None and hosts is None and elastic is None and isinstance(earlier, int) and earlier >= 1:
         np = earlier
     plan, elastic = _plan(np, gpus, hosts, launcher, cluster, elastic)
     _export_stall_bound(plan, faults)

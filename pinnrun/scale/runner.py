@@ -90,8 +90,8 @@ def run_training(
         code = train(
             spec,
             overrides,
-            None if launch.gpus else ranks,
-            ranks if launch.gpus else None,
+            ranks,
+            launch.gpus,
             launch.hosts,
             scaling,
             launch.launcher,
