@@ -286,3 +286,18 @@ def test_a_rank_that_only_saw_the_job_go_down_is_known_even_with_its_reason_cut(
     )
     assert knock_on(cut)
     assert not knock_on("RuntimeError: injected failure: rank 1 stops at step 5")
+
+
+def test_steps_going_back_after_an_elastic_reset_show_no_negative_rate():
+    con, out = console()
+    view = ProgressView(con)
+    with view:
+        view.update(START)
+        view.update({"event": "progress", "time": 101.0, "step": 1, "phase": "adam", "loss": 1.0})
+        view.update({"event": "progress", "time": 102.0, "step": 101, "phase": "adam", "loss": 0.5})
+        view.update({"event": "progress", "time": 110.0, "step": 51, "phase": "adam", "loss": 0.6})
+    assert (
+        out.getvalue().splitlines()[-1]
+        == " adam step      51  loss 6.0000e-01  back to this step after a reset of the ranks"
+    )
+    assert view.rate is None and view.progress.tasks[0].completed == 51

@@ -92,19 +92,20 @@ class ProgressView:
 
     def _progress(self, event: dict) -> None:
         t, step, phase = event["time"], event["step"], event["phase"]
-        first = phase != self.phase or self.last is None
-        if first:  # the phase's first logged step: its time includes building the graph
+        back = self.last is not None and phase == self.phase and step <= self.last[1]
+        if phase != self.phase or self.last is None or back:
+            # the phase's first logged step (its time includes building the graph), or steps going
+            # back: an elastic reset redoes them from the last commit, on new ranks that compile again
             since = self.last[0] if self.last is not None else self.started
             self._finish_before(phase)
             self.phase, self.rate, self.interval = phase, None, 0
-            status, line = (
-                "…",
-                (
-                    f"first {step - self._before(phase)} step(s) with compilation in {t - since:.1f} s"
-                    if since is not None and t >= since
-                    else "compiled"
-                ),
-            )
+            status = "…"
+            if back:
+                line = "back to this step after a reset of the ranks"
+            elif since is not None and t >= since:
+                line = f"first {step - self._before(phase)} step(s) with compilation in {t - since:.1f} s"
+            else:
+                line = "compiled"
         else:
             self.interval = step - self.last[1]
             self.rate = self.interval / (t - self.last[0]) if t > self.last[0] else None
