@@ -243,3 +243,12 @@ def test_export_serves_what_predict_gives_without_pinnrun(burgers_run, tmp_path)
     assert np.allclose(served["serving"]["u_x"], expected["u_x"], atol=1e-6)
     line = one_error(pinnrun("export", str(burgers_run), "--out", "model", cwd=tmp_path))
     assert line == "error: --out model: exists and is not empty; choose another folder"
+
+
+def test_outputs_split_at_top_level_commas_only():
+    from pinnrun.results.predict import parse_names
+
+    assert parse_names("u, u_x,atan2(u_x, u) ,u*u_x") == ["u", "u_x", "atan2(u_x, u)", "u*u_x"]
+    for bad, says in [("u,,u_x", "has an empty name"), ("u,u", "names one quantity twice")]:
+        with pytest.raises(PinnrunError, match=says):
+            parse_names(bad)

@@ -78,8 +78,15 @@ def _check_out(out: str) -> Path:
 
 
 def parse_names(text: str) -> list[str]:
-    """--outputs u,u_x -> ['u', 'u_x']."""
-    names = [n.strip() for n in text.split(",")]
+    """--outputs u,u_x,atan2(v, u) -> ['u', 'u_x', 'atan2(v, u)']: commas inside brackets belong to
+    the expression."""
+    names, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.append(text[start:i].strip())
+            start = i + 1
+    names = [*names, text[start:].strip()]
     if not all(names):
         raise PinnrunError(f"--outputs: '{text}' has an empty name; give names like u,u_x")
     if len(set(names)) < len(names):
