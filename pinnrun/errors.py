@@ -28,13 +28,15 @@ class SpecError(PinnrunError):
         super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
 
-class SpecErrors(PinnrunError):
+class SpecErrors(SpecError):
     """Every error found in one pass over a spec, in file order (`--set`'s first): the CLI prints
-    one line each. str() is the first, so a caller that shows one line shows where to start."""
+    one line each. As a SpecError it is the first of them, so a caller that shows one line (or
+    reads `.field`) shows where to start."""
 
     def __init__(self, errors: list[SpecError]):
         self.errors = errors
-        super().__init__(str(errors[0]))
+        first = errors[0]
+        super().__init__(first.file, first.line, first.field, first.message)
 
     @property
     def lines(self) -> list[str]:
