@@ -28,7 +28,8 @@ def train(
     spec: str | Path, overrides: Sequence[str] = (), on_record: Callable[[dict], None] | None = None
 ) -> TrainedModel:
     """Train `spec` (with `--set`-style overrides) in this process, on one rank, and return the
-    trained model; `on_record` gets each metrics record (as metrics.jsonl holds them) as it comes.
+    trained model; `on_record` gets each logged step's record as it comes (metrics.jsonl's fields but
+    the L2 error, which `model.l2_errors()` gives at the end).
     Nothing is written: for a run folder, checkpoints and several ranks use `pinnrun train`.
     `model.records` keeps the records, `model.log` the phases' statistics."""
     from pinnrun.problem.build import load_problem
