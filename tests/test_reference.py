@@ -83,6 +83,7 @@ class FakeProblem:
     terms: tuple = ()
     expressions: dict = field(default_factory=dict)
     derived: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
 
     @property
     def inputs(self):

@@ -50,7 +50,8 @@ def run_module(tmp_path: Path, body: str, interrupt: bool) -> tuple[str, subproc
     if interrupt:  # the cluster is up while the test sleeps
         assert any(ns.startswith(switch.removesuffix("-switch")) for ns in namespaces())
         proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    # teardown stops sshd, munge and slurm in every namespace: over 60 s once in a loaded CI run
+    proc.communicate(timeout=180)
     return switch, proc
 
 
