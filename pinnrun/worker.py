@@ -25,7 +25,7 @@ from pinnrun.results import strict_json  # noqa: E402
 from pinnrun.results.checkpoints import CheckpointError, in_run, latest_checkpoint  # noqa: E402
 from pinnrun.results.failures import record_failure  # noqa: E402
 from pinnrun.results.outcomes import DIVERGED, interrupted_exit  # noqa: E402
-from pinnrun.results.recorder import METRICS, SUMMARY, Recorder, RecordError, cut_metrics  # noqa: E402
+from pinnrun.results.recorder import Recorder, RecordError, cut_metrics  # noqa: E402
 from pinnrun.results.solution import Solution  # noqa: E402
 from pinnrun.results.summary import build_summary, point_counts  # noqa: E402
 from pinnrun.sampling.holdout import sample_holdout  # noqa: E402
@@ -36,7 +36,7 @@ from pinnrun.training.losses import LossTerms  # noqa: E402
 from pinnrun.training.placement import claim_devices  # noqa: E402
 from pinnrun.training.probe import measure_step_costs  # noqa: E402
 from pinnrun.training.session import Session, build_session  # noqa: E402
-from pinnrun.results.files import ENV, PREDICTIONS, SPEC  # noqa: E402
+from pinnrun.results.files import ENV, METRICS, PREDICTIONS, SPEC, SUMMARY  # noqa: E402
 
 ROLLED_BACK = "metrics-rolled-back.jsonl"  # records an elastic reset took back (redone after it)
 

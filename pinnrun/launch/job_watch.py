@@ -28,9 +28,9 @@ from pinnrun.results.failures import FAILURES
 from pinnrun.results.heartbeat import read_beats
 from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.launcher_record import process_alive, stat_fields
-from pinnrun.results.recorder import SUMMARY, write_json
+from pinnrun.results.recorder import write_json
 from pinnrun.results.stop_request import request_stop
-from pinnrun.results.files import LOG, RUN
+from pinnrun.results.files import LOG, RUN, SUMMARY
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C; timeout/systemd/CI/scancel; a closed terminal
 INTERRUPTED_STATUSES = frozenset(128 + s for s in STOP_SIGNALS)  # 130, 143, 129: the shell's 128+N

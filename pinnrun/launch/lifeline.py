@@ -20,11 +20,11 @@ import threading
 import time
 from pathlib import Path
 
+from pinnrun.results.files import SUMMARY
 from pinnrun.results import strict_json
 from pinnrun.results.heartbeat import write_beat
 from pinnrun.results.last_good import last_good_checkpoint
 from pinnrun.results.launcher_record import launcher_gone, read_launcher
-from pinnrun.results.recorder import SUMMARY
 
 PR_SET_PDEATHSIG = 1
 BEAT_SECONDS = 1.0  # a beat costs ~25 us (results/heartbeat.py): nothing next to a second

@@ -18,9 +18,9 @@ from pinnrun.results.checkpoints import Checkpoint, CheckpointError, in_run, lat
 from pinnrun.results.failures import FAILURES
 from pinnrun.results.heartbeat import HEARTBEATS
 from pinnrun.results.launcher_record import LAUNCHER, launcher_gone, read_launcher
-from pinnrun.results.recorder import EVENTS, METRICS, SUMMARY, cut_metrics, write_json
+from pinnrun.results.recorder import cut_metrics, write_json
 from pinnrun.results.stop_request import STOP
-from pinnrun.results.files import RUN, SPEC
+from pinnrun.results.files import EVENTS, METRICS, RUN, SPEC, SUMMARY
 
 ATTEMPTS = "attempts"
 # How the earlier attempt ended and what only it used; the resumed run writes its own.

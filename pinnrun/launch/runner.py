@@ -26,7 +26,7 @@ from pinnrun.launch.terminal import survive_hangup
 from pinnrun.results import strict_json
 from pinnrun.results.heartbeat import clear_beats
 from pinnrun.results.launcher_record import record_launcher
-from pinnrun.results.files import EVENTS, LOG  # noqa: F401 - LOG: train.py takes it from here
+from pinnrun.results.files import EVENTS, LOG
 
 
 class EventTail:

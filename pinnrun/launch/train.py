@@ -25,17 +25,17 @@ from pinnrun.launch.reachability import lost_hosts_reason, unreachable_hosts
 from pinnrun.launch.resume import check_resumable, prepare_resume
 from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.progress import number_text
-from pinnrun.launch.runner import INTERRUPTED, LOG, run_job
+from pinnrun.launch.runner import INTERRUPTED, run_job
 from pinnrun.results import strict_json
 from pinnrun.results.failures import knock_on, rank_failures
 from pinnrun.results.heartbeat import read_beats
 from pinnrun.results.last_good import last_good_checkpoint
-from pinnrun.results.recorder import SUMMARY, write_json
+from pinnrun.results.recorder import write_json
 from pinnrun.results.run_folder import check_out, new_run_dir
 from pinnrun.results.outcomes import DIVERGED
 from pinnrun.problem.build import load_problem
 from pinnrun.spec.loader import LoadedSpec, dump_spec
-from pinnrun.results.files import RUN, SPEC
+from pinnrun.results.files import LOG, RUN, SPEC, SUMMARY
 
 
 def resolved_spec(loaded: LoadedSpec, scaling: str | None):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pinnrun.results.strict_json import loads, strict_json
 
-from pinnrun.results.files import EVENTS, METRICS, SUMMARY  # noqa: F401 - others import them from here
+from pinnrun.results.files import EVENTS, METRICS
 
 
 class RecordError(OSError):

@@ -20,7 +20,8 @@ from pinnrun.launch.command import local_gpu_count
 from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
 from pinnrun.launch.train import train
 from pinnrun.results import strict_json
-from pinnrun.results.recorder import SUMMARY, write_json
+from pinnrun.results.files import SUMMARY
+from pinnrun.results.recorder import write_json
 
 STUDY = "scaling.json"
 
