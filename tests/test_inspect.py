@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 from helpers import PROBLEMS, ROOT, load, spec_dict
 from permissions import permissions_apply
-from pinnrun.inspect.format import seconds
+from pinnrun.numbers import seconds
 
 pytest.importorskip("horovod")  # not horovod.tensorflow: importing TensorFlow here costs seconds
 

@@ -97,9 +97,9 @@ def test_a_running_run_shows_the_last_logged_parameters(tmp_path):
     "summary_fields,shown",
     [
         ({"parameters": "k=0.1"}, None),
-        ({"parameters": {"k": "0.1"}}, "parameter k – (initial –)"),
-        ({"parameters": {"k": {"value": [1], "initial": True, "true_value": "x"}}}, "parameter k – (initial –)"),
-        ({"l2_relative_errors": {"u": "small", "v": 2e-3}}, "L2 relative error 1.500e-03 (u –, v 2.000e-03)"),
+        ({"parameters": {"k": "0.1"}}, "parameter k - (initial -)"),
+        ({"parameters": {"k": {"value": [1], "initial": True, "true_value": "x"}}}, "parameter k - (initial -)"),
+        ({"l2_relative_errors": {"u": "small", "v": 2e-3}}, "L2 relative error 1.500e-03 (u -, v 2.000e-03)"),
         ({"l2_relative_errors": [1e-3]}, "L2 relative error 1.500e-03\n"),
     ],
     ids=["parameters-text", "parameter-text", "parameter-fields-wrong", "error-text", "errors-list"],

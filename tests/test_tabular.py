@@ -96,7 +96,7 @@ def test_csv_refusals(tmp_path, text, names, message):
 
 def test_csv_larger_than_the_cap_is_refused_before_reading(tmp_path):
     path = csv_file(tmp_path, "x,u\n" + "1,2\n" * 1000)
-    assert refused(path, cap=1000) == "4,004 bytes, larger than the limit of 1,000 bytes for a data file"
+    assert refused(path, cap=1000) == "3.9 KiB, larger than the limit of 1,000 bytes for a data file"
 
 
 def test_csv_not_text(tmp_path):
@@ -136,9 +136,7 @@ def test_mat_refusals(tmp_path):
         "index (0, 1); every value must be a finite number"
     )
     scipy.io.savemat(tmp_path / "big.mat", {"x": np.zeros(100), "u": np.zeros(100)}, do_compression=True)
-    assert (
-        refused(tmp_path / "big.mat", cap=1500) == "its variables hold 1,600 bytes as float64; the limit is 1,500 bytes"
-    )
+    assert refused(tmp_path / "big.mat", cap=1500) == "its variables hold 1.6 KiB as float64; the limit is 1.5 KiB"
     (tmp_path / "junk.mat").write_bytes(b"junk" * 100)
     assert refused(tmp_path / "junk.mat").startswith("cannot read as .mat: ")
 

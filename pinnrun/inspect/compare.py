@@ -9,8 +9,9 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from pinnrun.inspect.format import DASH, count, per_step, seconds, short, styled_status
+from pinnrun.inspect.format import styled_status
 from pinnrun.inspect.read import is_run_dir
+from pinnrun.numbers import DASH, count, per_step, sci, seconds
 
 COLUMNS = (
     "run",
@@ -99,8 +100,8 @@ def runs_table(runs: list[dict], parent: Path, sort: str) -> Table:
             _steps(r),
             seconds(r.get("wall_seconds")),
             per_step(r.get("seconds_per_step")),
-            short(r.get("l2_relative_error")),
-            short(loss) + (" (last)" if last else ""),
+            sci(r.get("l2_relative_error"), 2),
+            sci(loss, 2) + (" (last)" if last else ""),
         )
     return table
 

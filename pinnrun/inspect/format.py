@@ -1,10 +1,12 @@
-"""Numbers as the views show them; None becomes a dash."""
+"""How the views style a run's status and show summary fields they do not know by name
+(numbers themselves: pinnrun/numbers.py)."""
 
 from __future__ import annotations
 
 from rich.markup import escape
 
-DASH = "–"
+from pinnrun.numbers import DASH, percent, sci
+
 STATUS_STYLES = {
     "finished": "green",
     "running": "cyan",
@@ -13,29 +15,6 @@ STATUS_STYLES = {
     "dead": "red",
     "broken": "bold red",
 }
-
-
-def sci(value) -> str:
-    return DASH if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.3e}"
-
-
-def short(value) -> str:
-    """Three digits are enough to compare runs in a table."""
-    return DASH if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.2e}"
-
-
-def seconds(value) -> str:
-    if not isinstance(value, (int, float)):
-        return DASH
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
-
-
-def count(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else sci(value) if isinstance(value, float) else DASH
-
-
-def per_step(value) -> str:
-    return DASH if not isinstance(value, (int, float)) else f"{value * 1e3:.2f} ms"
 
 
 def styled_status(status: str) -> str:
@@ -54,7 +33,7 @@ def extra(key: str, value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if key.endswith("share"):
-        return f"{value:.0%}"
+        return percent(value)
     if "loss" in key or "gap" in key or "error" in key:
         return sci(value)
     return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pinnrun.numbers import sci
+
 
 def plot_solutions(npz: Path, spec: dict, problem: str, out_dir: Path) -> tuple[list[Path], list[str]]:
     inputs, time = spec["inputs"], spec.get("time")
@@ -82,7 +84,7 @@ def _title(problem: str, out: str, inputs, pred, ref, where: str = "") -> str:
         return text + " — prediction (no reference solution)"
     shown = np.isfinite(ref) & np.isfinite(pred)  # the points inside the domain
     l2 = np.linalg.norm(pred[shown] - ref[shown]) / np.linalg.norm(ref[shown])
-    return text + f" — prediction vs reference, L2 relative error {l2:.2e}"
+    return text + f" — prediction vs reference, L2 relative error {sci(l2, 2)}"
 
 
 def _points(axes: dict, out: str, pred, ref, problem: str, path: Path) -> None:

@@ -7,8 +7,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pinnrun.inspect.format import DASH, count, extra, per_step, sci, seconds, styled_status
+from pinnrun.inspect.format import extra, styled_status
 from pinnrun.inspect.sparkline import LossCurve
+from pinnrun.numbers import DASH, count, per_step, sci, seconds, text
 
 
 def run_view(d: dict) -> Group:
@@ -135,7 +136,7 @@ def _parameters(d: dict):
 
 
 def _value(value) -> str:
-    return DASH if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.6g}"
+    return text(value, ".6g")
 
 
 def _label(key: str) -> str:

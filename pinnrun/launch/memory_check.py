@@ -11,7 +11,8 @@ import re
 
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.command import LOCAL_NAMES, LaunchPlan
-from pinnrun.spec.memory import BudgetError, MemoryEstimate, estimate_rank_memory, human_bytes
+from pinnrun.spec.memory import BudgetError, MemoryEstimate, estimate_rank_memory
+from pinnrun.numbers import byte_size
 from pinnrun.spec.schema import Spec
 from pinnrun.spec.yaml_lines import format_path
 
@@ -60,8 +61,8 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
     per_rank = RANK_RUNTIME_BYTES + training
     if not all(h.name in LOCAL_NAMES for h in plan.hosts):
         return [
-            f"each rank needs about {human_bytes(per_rank)} of memory, rank 0 "
-            f"{human_bytes(per_rank + reference)} (estimate; remote hosts are not checked)"
+            f"each rank needs about {byte_size(per_rank)} of memory, rank 0 "
+            f"{byte_size(per_rank + reference)} (estimate; remote hosts are not checked)"
         ]
     limit = memory()
     if limit is None:
@@ -70,9 +71,9 @@ def check_plan_memory(spec: Spec, plan: LaunchPlan, expressions: dict, memory=av
     if needed > limit:
         fit = max(0, (limit - SHARED_RUNTIME_BYTES - reference) // per_rank)
         raise PinnrunError(
-            f"{plan.ranks} rank(s) on this host need about {human_bytes(needed)} but it has "
-            f"{human_bytes(limit)} available: each rank {human_bytes(RANK_RUNTIME_BYTES)} for TensorFlow and "
-            f"Horovod (measured idle) + about {human_bytes(training)} for training ({estimate.detail}); "
+            f"{plan.ranks} rank(s) on this host need about {byte_size(needed)} but it has "
+            f"{byte_size(limit)} available: each rank {byte_size(RANK_RUNTIME_BYTES)} for TensorFlow and "
+            f"Horovod (measured idle) + about {byte_size(training)} for training ({estimate.detail}); "
             f"at most {fit} rank(s) fit; {_remedy(estimate)}"
         )
     return []

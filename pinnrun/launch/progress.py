@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pinnrun.errors import printable
+from pinnrun.numbers import sci, text
 
 
 class ProgressView:
@@ -117,7 +118,7 @@ class ProgressView:
             self.progress.update(
                 task,
                 completed=step - before,
-                loss=number_text(event.get("loss"), ".3e"),
+                loss=sci(event.get("loss")),
                 params=escape(params),
                 status=status,
             )
@@ -126,7 +127,7 @@ class ProgressView:
                 self._compiling_next(phase)
         if not self.live and not self.quiet:
             self.console.print(
-                f"{phase:>5} step {step:>7}  loss {number_text(event.get('loss'), '.4e')}  "
+                f"{phase:>5} step {step:>7}  loss {sci(event.get('loss'), 4)}  "
                 + (f"{escape(params)}  " if params else "")
                 + line
             )
@@ -151,10 +152,4 @@ def parameters_text(parameters) -> str:
     """`D=0.1021 k=2.31`: the unknown parameters' current values (inverse problems), else ''."""
     if not isinstance(parameters, dict):
         return ""
-    return " ".join(f"{printable(str(name))}={number_text(v, '.4g')}" for name, v in list(parameters.items())[:8])
-
-
-def number_text(value, spec: str) -> str:
-    """A reported number as text: a diverged loss reads nan or inf (restored from strict JSON's
-    null), a missing or odd value '-'."""
-    return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+    return " ".join(f"{printable(str(name))}={text(v, '.4g')}" for name, v in list(parameters.items())[:8])

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pinnrun import __version__
+from pinnrun.numbers import sci, text
 from pinnrun.errors import PinnrunError
 from pinnrun.launch.cluster import Host, load_cluster
 from pinnrun.launch.command import LOCAL_NAMES, build_command, plan_launch, printable
@@ -24,7 +25,6 @@ from pinnrun.launch.rank_exit import rank_exit
 from pinnrun.launch.reachability import lost_hosts_reason, unreachable_hosts
 from pinnrun.launch.resume import check_resumable, prepare_resume
 from pinnrun.launch.job_watch import INTERRUPTED_STATUSES
-from pinnrun.launch.progress import number_text
 from pinnrun.launch.runner import INTERRUPTED, run_job
 from pinnrun.results import strict_json
 from pinnrun.results.failures import knock_on, rank_failures
@@ -290,9 +290,9 @@ def _report(run_dir: Path, status: int, final: dict | None, console: Console, pl
     if status == 0 and summary.get("status") == "finished":
         l2 = summary.get("l2_relative_error")
         console.print(
-            f"[green]finished[/green] in {number_text(summary.get('wall_seconds'), '.1f')} s, "
-            f"final loss {number_text(summary.get('final_loss'), '.3e')}, "
-            + (f"L2 relative error {number_text(l2, '.3e')}" if l2 is not None else "no reference to measure error"),
+            f"[green]finished[/green] in {text(summary.get('wall_seconds'), '.1f')} s, "
+            f"final loss {sci(summary.get('final_loss'))}, "
+            + (f"L2 relative error {sci(l2)}" if l2 is not None else "no reference to measure error"),
             highlight=False,
         )
         console.print(f"results: {escape(str(run_dir))}", highlight=False)

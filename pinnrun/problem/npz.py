@@ -22,6 +22,7 @@ from typing import BinaryIO
 import numpy as np
 from numpy.lib import format as npy
 
+from pinnrun.numbers import byte_size
 from pinnrun.spec.limits import MAX_REFERENCE_MEMBERS
 from pinnrun.spec.regular_file import FileRefused, open_regular
 
@@ -122,7 +123,7 @@ def _headers(archive: zipfile.ZipFile, cap: int) -> dict[str, ArrayHeader]:
                 headers[name] = _read_header(member, name)
     total = sum(h.loaded_bytes for h in headers.values())
     if total > cap:
-        raise NpzRefused(f"its arrays hold {_mib(total)} uncompressed (as float64); the limit is {_mib(cap)}")
+        raise NpzRefused(f"its arrays hold {byte_size(total)} uncompressed (as float64); the limit is {byte_size(cap)}")
     return headers
 
 
@@ -168,7 +169,3 @@ def _read_array(archive: zipfile.ZipFile, name: str, header: ArrayHeader) -> np.
     if not np.isfinite(array).all():  # after the cast: a float128 beyond float64's range becomes inf
         raise NpzRefused(f"array '{name}' holds non-finite values (NaN or inf)")
     return array
-
-
-def _mib(n: int) -> str:
-    return f"{n / 1024**2:,.0f} MiB" if n >= 1024**2 else f"{n:,} bytes"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pinnrun.numbers import byte_size
 from pinnrun.spec.regular_file import FileRefused, open_regular
 
 SUFFIXES = (".npz", ".csv", ".mat")
@@ -84,7 +85,7 @@ def _file_size(path: Path, max_bytes: int) -> None:
     except FileRefused as err:
         raise TableRefused(str(err)) from None
     if size > max_bytes:
-        raise TableRefused(f"{_mib(size)}, larger than the limit of {_mib(max_bytes)} for a data file")
+        raise TableRefused(f"{byte_size(size)}, larger than the limit of {byte_size(max_bytes)} for a data file")
 
 
 def _missing(wanted: list[str], has, what: str) -> None:
@@ -189,7 +190,9 @@ def _read_mat(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.nda
                     raise TableRefused(f"variable '{name}' is a MATLAB {kind} array; data must be real numbers")
             total = sum(math.prod(headers[name][0]) * 8 for name in wanted)
             if total > max_bytes:
-                raise TableRefused(f"its variables hold {_mib(total)} as float64; the limit is {_mib(max_bytes)}")
+                raise TableRefused(
+                    f"its variables hold {byte_size(total)} as float64; the limit is {byte_size(max_bytes)}"
+                )
             f.seek(0)
             data = scipy.io.loadmat(f, variable_names=wanted, squeeze_me=False)
     except TableRefused:
@@ -205,7 +208,3 @@ def _read_mat(path: Path, wanted: list[str], max_bytes: int) -> dict[str, np.nda
             raise TableRefused(f"variable '{name}' holds {array.dtype}; data must be real numbers")
         arrays[name] = array.astype(np.float64)
     return arrays
-
-
-def _mib(n: int) -> str:
-    return f"{n / 1024**2:,.0f} MiB" if n >= 1024**2 else f"{n:,} bytes"

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pinnrun import __version__
+from pinnrun.numbers import sci
 from pinnrun.results.outcomes import interrupted_exit
 from pinnrun.results.run_folder import new_run_dir
 from pinnrun.scale.report import print_study, write_outputs
@@ -126,6 +127,6 @@ def _line(row: dict) -> str:
     l2 = row.get("l2_median")
     return (
         f"{row['finished']}/{row['runs']} finished, "
-        + (f"median L2 {l2:.2e}, " if l2 is not None else "")
-        + f"median train-test gap {row['gap_median']:.2e}"
+        + (f"median L2 {sci(l2, 2)}, " if l2 is not None else "")
+        + f"median train-test gap {sci(row['gap_median'], 2)}"
     )

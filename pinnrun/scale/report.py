@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from pinnrun.numbers import DASH, milliseconds, percent, sci, si, signed_percent, span
 from pinnrun.scale.runner import save_study
 
 CSV, PLOT = "scaling.csv", "scaling.png"
@@ -126,7 +127,7 @@ def study_notes(study: dict) -> list[str]:
         m = study.get("model")
         if m:
             notes.append(
-                f"cost model (fitted from this sweep): compute {m['compute_fixed_seconds'] * 1e3:.3g} ms "
+                f"cost model (fitted from this sweep): compute {milliseconds(m['compute_fixed_seconds'])} ms "
                 f"+ {m['compute_seconds_per_point'] * 1e9:.3g} ns/point; ring all-reduce latency "
                 f"{m['latency_seconds'] * 1e6:.3g} us/step, {_bandwidth(m['seconds_per_byte'])}; "
                 f"gradient {m['gradient_bytes']:,} bytes"
@@ -139,7 +140,7 @@ def study_notes(study: dict) -> list[str]:
             notes.append(
                 "weak scaling, error against global points: "
                 + ", ".join(
-                    f"{r['global_points']:,} pts ({r['ranks']} rank{'s' * (r['ranks'] > 1)}): {r['l2_relative_error']:.2e}"
+                    f"{r['global_points']:,} pts ({r['ranks']} rank{'s' * (r['ranks'] > 1)}): {sci(r['l2_relative_error'], 2)}"
                     for r in done
                 )
             )
@@ -159,15 +160,15 @@ def model_fit_notes(study: dict) -> list[str]:
     notes = [
         "cost model against the measured sizes: "
         + ", ".join(
-            f"{r['ranks']} rank{'s' * (r['ranks'] > 1)} {r['model_seconds_per_step'] * 1e3:.3g} vs "
-            f"{r['seconds_per_step'] * 1e3:.3g} ms ({miss:+.0%})"
+            f"{r['ranks']} rank{'s' * (r['ranks'] > 1)} {milliseconds(r['model_seconds_per_step'])} vs "
+            f"{milliseconds(r['seconds_per_step'])} ms ({signed_percent(miss)})"
             for r, miss in misses
         )
     ]
     worst = max(abs(miss) for _, miss in misses)
     if worst > MODEL_MISS:
         notes.append(
-            f"[yellow]warning:[/yellow] the model misses a measured size by {worst:.0%}: its predictions "
+            f"[yellow]warning:[/yellow] the model misses a measured size by {percent(worst)}: its predictions "
             "are rough (the probe's compute and all-reduce timings do not add up to the measured steps)"
         )
     return notes
@@ -182,7 +183,7 @@ def implausible_notes(study: dict) -> list[str]:
             continue
         if r.get("efficiency") is not None and r["efficiency"] > EFFICIENCY_LIMIT:
             notes.append(
-                f"[yellow]warning:[/yellow] {r['ranks']} ranks: efficiency {r['efficiency']:.0%} is more "
+                f"[yellow]warning:[/yellow] {r['ranks']} ranks: efficiency {percent(r['efficiency'])} is more "
                 "than one rank's: timing noise or a cache effect, not a speed-up to report" + again
             )
         if not r.get("allreduce_share"):
@@ -212,10 +213,10 @@ def _measured_table(study: dict) -> Table:
     for r in study["rows"]:
         ranks = f"{r['ranks']}" + ("*" if r["oversubscribed"] and r["status"] == "finished" else "")
         if r["status"] != "finished":
-            t.add_row(ranks, r["status"], *["-"] * 9, style="dim")
+            t.add_row(ranks, r["status"], *[DASH] * 9, style="dim")
             continue
-        span = (
-            f" ({r['seconds_per_step_min'] * 1e3:.3g}-{r['seconds_per_step_max'] * 1e3:.3g})"
+        spread = (
+            f" ({milliseconds(r['seconds_per_step_min'])}-{milliseconds(r['seconds_per_step_max'])})"
             if r["seconds_per_step_max"] > r["seconds_per_step_min"]
             else ""
         )
@@ -223,14 +224,14 @@ def _measured_table(study: dict) -> Table:
             ranks,
             f"{r['points_per_rank']:,}",
             f"{r['global_points']:,}",
-            f"{r['seconds_per_step'] * 1e3:.3g}{span}",
-            _si(r["points_per_second"]),
+            milliseconds(r["seconds_per_step"]) + spread,
+            si(r["points_per_second"]),
             f"{r['speedup']:.2f}",
-            f"{r['efficiency']:.0%}",
-            _pct(r.get("allreduce_share")),
-            _sci(r.get("final_loss")),
-            _sci(r.get("l2_relative_error")),
-            _ms(r.get("model_seconds_per_step")),
+            percent(r["efficiency"]),
+            percent(r.get("allreduce_share")),
+            sci(r.get("final_loss"), 2),
+            sci(r.get("l2_relative_error"), 2),
+            milliseconds(r.get("model_seconds_per_step")),
         )
     return t
 
@@ -261,12 +262,12 @@ def _predicted_table(study: dict) -> Table:
             str(r["ranks"]),
             f"{r['points_per_rank']:,.0f}",
             f"{r['global_points']:,.0f}",
-            _ms(r["seconds_per_step"]),
-            _ms(r["compute_seconds"]),
-            _ms(r["allreduce_seconds"]),
-            _pct(r["allreduce_share"]),
+            milliseconds(r["seconds_per_step"]),
+            milliseconds(r["compute_seconds"]),
+            milliseconds(r["allreduce_seconds"]),
+            percent(r["allreduce_share"]),
             f"{r['speedup']:.3g}",
-            f"{r['efficiency']:.0%}",
+            percent(r["efficiency"]),
         )
     return t
 
@@ -291,17 +292,17 @@ def _points_table(study: dict) -> Table:
         t.add_column(name, justify="right", no_wrap=True)
     for r in study["rows"]:
         if not r.get("finished"):
-            t.add_row(f"{r['global_points']:,}", f"0/{r['runs']}", *["-"] * 7, style="dim")
+            t.add_row(f"{r['global_points']:,}", f"0/{r['runs']}", *[DASH] * 7, style="dim")
             continue
         t.add_row(
             f"{r['global_points']:,}",
             f"{r['finished']}/{r['runs']}",
-            _sci(r["l2_median"]),
-            _span(r["l2_q25"], r["l2_q75"]),
-            _span(r["l2_min"], r["l2_max"]),
-            _sci(r["gap_median"]),
-            _span(r["gap_q25"], r["gap_q75"]),
-            _sci(r["test_loss_median"]),
+            sci(r["l2_median"], 2),
+            span(r["l2_q25"], r["l2_q75"]),
+            span(r["l2_min"], r["l2_max"]),
+            sci(r["gap_median"], 2),
+            span(r["gap_q25"], r["gap_q75"]),
+            sci(r["test_loss_median"], 2),
             f"{r['seconds_median']:.1f}",
         )
     return t
@@ -309,28 +310,3 @@ def _points_table(study: dict) -> Table:
 
 def _bandwidth(seconds_per_byte: float) -> str:
     return f"{1 / seconds_per_byte / 1e9:.3g} GB/s" if seconds_per_byte > 0 else "bandwidth not resolved"
-
-
-def _si(v: float) -> str:
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if v >= div:
-            return f"{v / div:.3g}{unit}"
-    return f"{v:.3g}"
-
-
-def _span(lo, hi) -> str:
-    return "-" if lo is None else f"{lo:.1e} .. {hi:.1e}"
-
-
-def _sci(v) -> str:
-    return "-" if v is None else f"{v:.2e}"
-
-
-def _pct(v) -> str:
-    return "-" if v is None else f"{v:.0%}"
-
-
-def _ms(v) -> str:
-    if v is None:
-        return "-"
-    return f"{v * 1e3:,.0f}" if v >= 1 else f"{v * 1e3:.3g}"

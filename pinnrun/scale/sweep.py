@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pinnrun import __version__
+from pinnrun.numbers import per_step, sci
 from pinnrun.results.outcomes import interrupted_exit
 from pinnrun.results.run_folder import new_run_dir
 from pinnrun.scale.cost_model import PREDICT_RANKS, NotEnoughData, fit
@@ -174,7 +175,7 @@ def _line(o: Outcome) -> str:
     s = o.summary
     l2 = s.get("l2_relative_error")
     return (
-        f"[green]finished[/green] in {o.seconds:.0f} s, {s['seconds_per_step'] * 1e3:.2f} ms/step"
-        + (f", L2 {l2:.2e}" if l2 is not None else "")
+        f"[green]finished[/green] in {o.seconds:.0f} s, {per_step(s['seconds_per_step'])}/step"
+        + (f", L2 {sci(l2, 2)}" if l2 is not None else "")
         + f"  ({o.run})"
     )

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pinnrun.numbers import byte_size
 from pinnrun.spec.adapt import adapt_rounds, adapted_terms
 from pinnrun.spec.schema import DEFAULT_POINTS, DEFAULT_TIME_POINTS, Spec
 
@@ -153,10 +154,10 @@ def micro_batch_points(spec: Spec, ranks: int | None, expressions: dict) -> int 
     smallest = _estimate(spec, ranks, expressions, 1)
     if smallest.total > budget:
         held = {"traced graphs": FIXED_OVERHEAD, **{k: v for k, v in smallest.parts.items() if k != "tapes"}}
-        parts = ", ".join(f"{name} {human_bytes(size)}" for name, size in held.items() if size)
+        parts = ", ".join(f"{name} {byte_size(size)}" for name, size in held.items() if size)
         raise BudgetError(
-            f"{human_bytes(budget)} is below what one rank holds whatever its micro-batches: about "
-            f"{human_bytes(sum(held.values()))} ({parts})"
+            f"{byte_size(budget)} is below what one rank holds whatever its micro-batches: about "
+            f"{byte_size(sum(held.values()))} ({parts})"
         )
     fits, too_big = 1, total  # the estimate grows with the micro-batch: bisect for the largest that fits
     while too_big - fits > 1:
@@ -240,12 +241,4 @@ def memory_line(spec: Spec, expressions: dict) -> str:
         if e.micro_batch
         else "the whole shard at once"
     )
-    return f"about {human_bytes(e.total)} {how} {where} (estimate of training; the TensorFlow runtime comes on top)"
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
+    return f"about {byte_size(e.total)} {how} {where} (estimate of training; the TensorFlow runtime comes on top)"

@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from pinnrun.numbers import byte_size
+
 _KINDS = {
     stat.S_ISDIR: "a directory",
     stat.S_ISFIFO: "a FIFO",
@@ -44,9 +46,5 @@ def read_capped(path: str | Path, cap: int, what: str) -> bytes:
     with open_regular(path) as f:
         data = f.read(cap + 1)
     if len(data) > cap:
-        raise FileRefused(f"larger than {_size(cap)}, the limit for {what}")
+        raise FileRefused(f"larger than {byte_size(cap)}, the limit for {what}")
     return data
-
-
-def _size(n: int) -> str:
-    return f"{n // 1024**2} MiB" if n % 1024**2 == 0 else f"{n:,} bytes"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import keyword
 
+from pinnrun.numbers import byte_size
 from pinnrun.spec.expressions import RESERVED_NAMES, Expression, ExpressionError, evaluate_constants, parse
-from pinnrun.spec.memory import MAX_RANK_BYTES, BudgetError, estimate_rank_memory, human_bytes
+from pinnrun.spec.memory import MAX_RANK_BYTES, BudgetError, estimate_rank_memory
 from pinnrun.spec.adapt import adapt_rounds, adapted_terms, candidate_count
 from pinnrun.spec.schema import MAX_POINTS, Spec
 from pinnrun.spec.yaml_lines import LocatedData
@@ -312,8 +313,7 @@ def _check_memory(spec: Spec, at: LocatedData, parsed: Expressions) -> None:
     if estimate.total > MAX_RANK_BYTES:
         raise at.error(
             estimate.blame,
-            f"one rank needs about {human_bytes(estimate.total)} "
-            f"({estimate.detail}); at most {human_bytes(MAX_RANK_BYTES)} a rank",
+            f"one rank needs about {byte_size(estimate.total)} ({estimate.detail}); at most {byte_size(MAX_RANK_BYTES)} a rank",
         )
 
 
