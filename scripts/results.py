@@ -69,6 +69,16 @@ VARIANTS = {
             "training.lbfgs.steps=9000",
         ],
     ),
+    # the same causal weights, fewer Adam steps and more L-BFGS ones (the error falls most in L-BFGS)
+    "allen_cahn_causal100_lbfgs": (
+        "allen_cahn",
+        [
+            "training.causal.chunks=32",
+            "training.causal.epsilon=100",
+            "training.adam.steps=3000",
+            "training.lbfgs.steps=11000",
+        ],
+    ),
     # Wu et al. 2023's Allen-Cahn setting: 3 x 64, 2,000 points resampled every 100 Adam steps
     "allen_cahn_resample64": (
         "allen_cahn",
@@ -149,6 +159,7 @@ TARGETS = [
             "allen_cahn_rad",
             "allen_cahn_causal",
             "allen_cahn_causal100",
+            "allen_cahn_causal100_lbfgs",
             "allen_cahn_resample64",
         )
     ],
@@ -193,14 +204,23 @@ NOTES = [
     "(before this session's fix such steps were accepted unchanged, at 2 steps/s). Earlier settings, "
     "1 rank: RAD every 500 Adam steps 2.45e-3, RAR (512 points every 500 steps) 2.11e-3, grad-norm "
     "weights every 500 steps 1.82e-3, RAD through L-BFGS 4.2e-3: their points sit where the residual is "
-    "hardest and 4,000 L-BFGS steps did not finish on them. **Allen-Cahn (target 5e-3) is not met**: "
-    "causal weights with Wang et al.'s final epsilon of 100 (not 1) cut the error by 40-55%, 1.32e-2 on 1 rank "
-    "and 9.0e-3 on 2 (strong: the same 8,000 points; 5,000 Adam then 9,000 L-BFGS steps), against "
+    "hardest and 4,000 L-BFGS steps did not finish on them. **Allen-Cahn (target 5e-3) is met on 2 ranks, "
+    "not on 1**: causal weights with Wang et al.'s final epsilon of 100 (not 1) for 3,000 Adam steps, then "
+    "11,000 L-BFGS steps (`allen_cahn_causal100_lbfgs`), reach 7.3e-4 on 2 ranks in 376 s and 1.20e-2 on 1 "
+    "rank in 510 s. Both train on the same 8,000 points (strong scaling) and differ only in the order float64 "
+    "sums are taken: the 2-rank error fell from 1.8e-2 to 2.8e-3 between steps 10,000 and 12,000 as x = 0 "
+    "settled; the 1-rank one was still 1.7e-2 at step 12,000, falling by 10-20% per 1,000 steps. The same "
+    "2-rank run continued to 15,000 L-BFGS steps (not a row) was at 1.2e-3 at step 13,000 and 7.3e-4 at "
+    "14,000, then rose to 3.4e-3 at 18,000 while its loss still fell: whether a run ends under 5e-3 depends "
+    "on rounding, so this is one run that meets the target, not a setting that always does. Causal weights "
+    "with 5,000 Adam then 9,000 L-BFGS steps (`allen_cahn_causal100`) gave 1.32e-2 on 1 rank and 9.0e-3 on "
+    "2, against "
     "2.19e-2 / 1.97e-2 plain (with 8,000 causal Adam steps and 6,000 L-BFGS instead: 1.51e-2 on 2 ranks, "
     "356 s: the L-BFGS steps count more); Wu et al.'s own setting (3 x 64, 2,000 points, resampled every "
     "100 of 10,000 Adam steps, then L-BFGS) 1.73e-2; RAD through L-BFGS 1.99e-2; causal with epsilon 1 "
-    "1.92e-2. Every run's error is the one at x = 0 described above (97-99% of the squared error in "
-    "|x| < 0.2): `pinnrun predict` shows the trained residual u_t - 0.001 u_xx - 5(u - u^3) at (0, 0) "
+    "1.92e-2. Every run but the 2-rank `allen_cahn_causal100_lbfgs` has the error at x = 0 described above "
+    "(97-99% of the squared error in |x| < 0.2; u(0, 1) 0.389 against 0.275 on 1 rank, where 2 ranks have "
+    "0.273 and 58% of a 16 times smaller error there): `pinnrun predict` shows the trained residual u_t - 0.001 u_xx - 5(u - u^3) at (0, 0) "
     "is 1.6e-2 (Wu et al.'s setting) where the solution's own growth there is 2e-3, and the reaction "
     "amplifies it by exp(5 t). Wall times of rows measured while tests ran on the same 2 cores (burgers_soft on 2 ranks, "
     "burgers_soft_resample on 1, allen_cahn_causal100 on 1) are upper bounds. 2 ranks choose and "
