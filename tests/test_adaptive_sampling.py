@@ -116,6 +116,7 @@ def test_resampled_blocks_of_two_ranks_are_disjoint_and_one_rank_s_round():
 # ---------------------------------------------------------------- in training
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["resample", "rad", "rar"])
 def test_rounds_change_the_points_without_retracing(method):
     s = session(method)
@@ -134,6 +135,7 @@ def test_rounds_change_the_points_without_retracing(method):
     assert np.array_equal(held[:, 0], after.x[:, 0])
 
 
+@pytest.mark.slow
 def test_rar_loss_is_the_mean_over_the_points_it_holds():
     s = session("rar")
     s.train(lambda record: None)
@@ -143,6 +145,7 @@ def test_rar_loss_is_the_mean_over_the_points_it_holds():
     assert np.allclose(s.losses().numpy(), fresh().numpy(), rtol=1e-12, atol=0)
 
 
+@pytest.mark.slow
 def test_rar_micro_batched_equals_whole():
     a, b = session("rar"), session("rar", "training.micro_batch=64")
     a.train(lambda record: None)
@@ -154,6 +157,7 @@ def test_rar_micro_batched_equals_whole():
 THROUGH_LBFGS = ["sampling.adapt.lbfgs=true", "training.lbfgs.steps=25"]
 
 
+@pytest.mark.slow
 def test_rounds_go_on_through_lbfgs_when_asked_and_restart_it():
     s = session("rad", *THROUGH_LBFGS)
     records = []
@@ -164,6 +168,7 @@ def test_rounds_go_on_through_lbfgs_when_asked_and_restart_it():
     assert s.trainer.log.phase("lbfgs").evaluations >= 25 + 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "method, extra, stop",
     [("rad", [], 20), ("rar", [], 20), ("resample", [], 20), ("rad", THROUGH_LBFGS, 50), ("rar", THROUGH_LBFGS, 50)],

@@ -50,6 +50,7 @@ def test_one_line_escapes_hidden_characters_and_caps_length() -> None:
     assert one_line("file.yaml:3: pde.u: unknown name 'v'") == "file.yaml:3: pde.u: unknown name 'v'"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "out, says",
     [
@@ -71,6 +72,7 @@ def test_train_out_that_cannot_be_a_run_folder(tmp_path: Path, out: str, says: s
     assert (tmp_path / "afile").read_text() == "kept" and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "out, says",
     [("", "error: --out: empty path"), ("afile/study", "error: --out afile/study: cannot create: Not a directory")],
@@ -81,6 +83,7 @@ def test_scale_out_that_cannot_be_a_study_folder(tmp_path: Path, out: str, says:
     assert line.startswith(says)
 
 
+@pytest.mark.slow
 def test_a_huge_value_gives_a_capped_line(tmp_path: Path) -> None:
     huge = "n" * 120_000  # about the most one argument may hold (Linux: 128 KiB)
     spec = POISSON.read_text() + f"\nunknown_field: {'m' * 1_000_000}\n"  # a spec of just under 1 MiB
@@ -96,6 +99,7 @@ def test_a_huge_value_gives_a_capped_line(tmp_path: Path) -> None:
         one_error(pinnrun(*args, cwd=tmp_path))
 
 
+@pytest.mark.slow
 def test_newlines_and_escapes_in_values_stay_on_one_line(tmp_path: Path) -> None:
     for args in [
         ("validate", "spec\nfile\x1b[2J.yaml"),
@@ -108,6 +112,7 @@ def test_newlines_and_escapes_in_values_stay_on_one_line(tmp_path: Path) -> None
         assert "\x1b" not in line and "\r" not in line
 
 
+@pytest.mark.slow
 def test_click_usage_errors_quote_values_printable_and_short(tmp_path: Path) -> None:
     for value in ["1\n2", "x" * 100_000]:
         proc = pinnrun("train", str(POISSON), "--np", value, cwd=tmp_path)
@@ -180,6 +185,7 @@ def test_a_broken_run_folder_is_inspected_not_raised(tmp_path: Path) -> None:
     assert "broken" in proc.stdout and "finished" in proc.stdout
 
 
+@pytest.mark.slow
 def test_every_shape_error_of_a_spec_in_file_order(tmp_path):
     """Unknown keys, wrong types, bounds and names are all reported in one pass, one line each,
     sorted by line (`--set`'s first); a name's pattern is said in words."""

@@ -35,6 +35,7 @@ def reference_file(name: str) -> Path:
 
 
 # The external data are numerical too; tolerances sit just above the measured differences.
+@pytest.mark.slow
 def test_matches_deepxde_reference() -> None:
     data = np.load(reference_file("deepxde_Burgers.npz"), allow_pickle=False)
     x, t, usol = data["x"].ravel(), data["t"].ravel(), data["usol"]
@@ -42,6 +43,7 @@ def test_matches_deepxde_reference() -> None:
     assert rel_l2(u, usol) < 1e-11  # measured 2.9e-12
 
 
+@pytest.mark.slow
 def test_matches_jaxpi_reference() -> None:
     data = loadmat(reference_file("jaxpi_burgers.mat"))
     x, t, usol = data["x"].ravel(), data["t"].ravel(), data["usol"].T
@@ -105,6 +107,7 @@ def test_nonzero_mean_rejected() -> None:
         burgers_cole_hopf(lambda x: 1 + np.sin(np.pi * x), NU, np.zeros(3), np.ones(2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("u0", [sine, two_modes])
 def test_converged(u0) -> None:
     # Doubling every resolution (nodes in z, z range, samples of u0) must not move the answer.

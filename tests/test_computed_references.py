@@ -40,6 +40,7 @@ def allen_cahn_solution():
     return allen_cahn.solve()
 
 
+@pytest.mark.slow
 def test_nls_committed_file_is_the_scripts_output(nls_solution):
     x, t, h = nls_solution
     saved = np.load(ROOT / "problems/data/nls_reference.npz", allow_pickle=False)
@@ -49,6 +50,7 @@ def test_nls_committed_file_is_the_scripts_output(nls_solution):
     np.testing.assert_array_equal(saved["v"], h.imag.astype(np.float32))
 
 
+@pytest.mark.slow
 def test_nls_solver_has_converged_and_keeps_the_invariants(nls_solution):
     x, t, h = nls_solution
     finer = nls.solve(modes=2048, substeps=200)[2]
@@ -60,6 +62,7 @@ def test_nls_solver_has_converged_and_keeps_the_invariants(nls_solution):
     assert abs(mass[0] - 8.0) < 1e-3  # int (2 sech x)^2 dx over [-5, 5] = 8 tanh(5)
 
 
+@pytest.mark.slow
 def test_nls_agrees_with_raissis_data(nls_solution):
     data = shared("raissi_NLS.mat")
     x, t, h = nls_solution
@@ -69,6 +72,7 @@ def test_nls_agrees_with_raissis_data(nls_solution):
     assert relative(h, data["uu"]) < 5e-5  # the phase too: 1.7e-5
 
 
+@pytest.mark.slow
 def test_allen_cahn_committed_file_is_the_scripts_output(allen_cahn_solution):
     x, t, u = allen_cahn_solution
     saved = np.load(ROOT / "problems/data/allen_cahn_reference.npz", allow_pickle=False)
@@ -77,6 +81,7 @@ def test_allen_cahn_committed_file_is_the_scripts_output(allen_cahn_solution):
     np.testing.assert_allclose(saved["u"], u, rtol=0, atol=1e-9)  # Radau's steps may differ in the last bits
 
 
+@pytest.mark.slow
 def test_allen_cahn_solver_has_converged(allen_cahn_solution):
     coarser = allen_cahn.solve(cells=2000)[2]
     assert relative(coarser, allen_cahn_solution[2]) < 2e-5  # measured 4.9e-6
@@ -85,6 +90,7 @@ def test_allen_cahn_solver_has_converged(allen_cahn_solution):
     np.testing.assert_array_equal(u[[0, -1]], -1.0)
 
 
+@pytest.mark.slow
 def test_allen_cahn_agrees_with_deepxdes_data(allen_cahn_solution):
     data = shared("deepxde_Allen_Cahn.mat")
     x, t, u = allen_cahn_solution

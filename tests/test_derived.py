@@ -162,6 +162,7 @@ def test_each_refusal_is_one_located_line(tmp_path, old, new, line, field, messa
 # -- training: the data term observes derivatives -------------------------------------------
 
 
+@pytest.mark.slow
 def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_path, monkeypatch):
     from pinnrun.results import quantities, solution as solution_module
 
@@ -203,6 +204,7 @@ def test_data_observes_derived_derivatives_and_the_solution_predicts_them(tmp_pa
         assert per_name["u"] == pytest.approx(np.linalg.norm(g[:, 1] - u_ref) / np.linalg.norm(u_ref), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_a_run_reports_derived_quantities(tmp_path):
     """pinnrun train: predictions.npz, summary.json and metrics.jsonl carry u, and inspect plots it."""
     path, out = stream_spec(tmp_path), tmp_path / "run"

@@ -64,6 +64,7 @@ def test_annotated_example_uses_every_condition_kind(tmp_path: Path) -> None:
     assert {"dirichlet", "neumann", "initial"} <= kinds, f"condition kinds used: {sorted(kinds)}"
 
 
+@pytest.mark.slow
 def test_every_complete_yaml_block_is_valid(tmp_path: Path) -> None:
     """Every ```yaml block that is a whole spec (has a top-level `name:`), the annotated example
     included, passes what `pinnrun validate` runs: the schema, and the built problem's checks

@@ -82,6 +82,7 @@ def test_ssh_failures_name_their_fix() -> None:
     assert detail == "ssh -p 2222 b: no answer in 10 s" and "check that b is up" in fix
 
 
+@pytest.mark.slow
 def test_run_bounded_stops_the_whole_group_at_its_limit(tmp_path: Path) -> None:
     mark = tmp_path / "child-survived"
     # the child outlives the shell unless the whole process group is stopped
@@ -208,6 +209,7 @@ def answer(**record) -> list[str]:
     return [PYTHON, "-c", f"print('[1,0]<stdout>:' + {MARK!r} + {json.dumps(json.dumps(record))})"]
 
 
+@pytest.mark.slow
 def test_the_job_is_judged_by_its_sum_and_its_hosts() -> None:
     want = Counter({"a": 1, "b": 2})
     ok = doctor_jobs._judge("j", "mpirun", answer(size=3, sum=6, hosts=["a", "b", "b"]), {}, 10, want)

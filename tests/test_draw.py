@@ -33,6 +33,7 @@ def blocks(sampler, method, seed, points, k, scaling):
     return x, normals
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "uniform"])  # uniform: an alias, tested below
 @pytest.mark.parametrize("name", REGION_NAMES)
 def test_ranks_together_hold_exactly_what_one_rank_draws(name, method):
@@ -50,6 +51,7 @@ def test_ranks_together_hold_exactly_what_one_rank_draws(name, method):
                     np.testing.assert_array_equal(normals, whole_n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_rejection_blocks_straddling_candidate_chunks_stay_exact(method):
     # a block that starts in one candidate chunk and ends several chunks later

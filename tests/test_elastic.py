@@ -84,6 +84,7 @@ def test_a_lost_rank_does_not_end_the_run_and_it_grows_back(tmp_path):
     assert (out / "elastic" / "hosts").read_text() == "localhost:1\n127.0.0.1:1\n"
 
 
+@pytest.mark.slow
 def test_elastic_refuses_what_it_cannot_run(tmp_path):
     spec = PROBLEMS / "burgers_soft.yaml"
     cases = {
@@ -108,6 +109,7 @@ def test_elastic_refuses_what_it_cannot_run(tmp_path):
     assert proc.returncode == 2 and "through a shell" in proc.stderr
 
 
+@pytest.mark.slow
 def test_the_elastic_command_and_discovery_script(tmp_path):
     proc = pinnrun(
         "train",

@@ -135,6 +135,7 @@ def expected_noise_loss(session, term, noise: float) -> float:
     return float(np.mean([(noise * r) ** 2 for r in rms]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, overrides", CASES, ids=[n + ("-noisy_data" if o else "") for n, o in CASES])
 def test_exact_solution_satisfies_every_term(name, overrides):
     session = session_of(name, overrides)
@@ -155,6 +156,7 @@ def test_exact_solution_satisfies_every_term(name, overrides):
     assert checked == set(losses) and checked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted({n for n, _ in CASES}))
 def test_a_wrong_solution_is_caught(name):
     """The exact solution times 1.01: some term the check above bounds tightly is far above its bound."""
@@ -164,6 +166,7 @@ def test_a_wrong_solution_is_caught(name):
     assert max(tight.values()) > 1e10 * BOUND, f"{name}: 1% off the exact solution went unnoticed: {tight}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, term, wrong_value",
     [

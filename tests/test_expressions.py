@@ -257,6 +257,7 @@ def test_tf_constant_folding_with_float64() -> None:
     assert type(constant) is float and constant == 4.0
 
 
+@pytest.mark.slow
 def test_tf_inside_tf_function_with_derivatives() -> None:
     tf = pytest.importorskip("tensorflow")
     expr = parse("u_t + u*u_x - nu*u_xx", **BURGERS)

@@ -173,6 +173,7 @@ def outcomes():
         assert specs[0] >= 20, f"only {specs[0]} mutated specs stayed valid: the edits always break them"
 
 
+@pytest.mark.slow
 @seed(11)
 @settings(**SETTINGS)
 @given(text=mutated_specs())
@@ -197,6 +198,7 @@ def overrides(draw) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 @seed(12)
 @settings(**{**SETTINGS, "max_examples": 500})
 @given(args=overrides())

@@ -104,6 +104,7 @@ def command_line(stdout: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("slot", [s for s in FIELDS if s != "env_value"])
 def test_every_hostile_string_is_refused_in_every_field_but_values(tmp_path: Path, slot: str) -> None:
     mark = tmp_path / "MARK"
@@ -126,6 +127,7 @@ def test_values_a_terminal_would_not_show_are_refused(tmp_path: Path, name: str)
     assert "control character U+" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["mpirun", "horovodrun"])
 def test_printable_values_are_shown_quoted_and_split_back_exactly(tmp_path: Path, launcher: str) -> None:
     mark = tmp_path / "MARK"
@@ -179,6 +181,7 @@ def test_hostile_hosts_flag_is_one_line(tmp_path: Path, name: str) -> None:
     assert not mark.exists()
 
 
+@pytest.mark.slow
 def test_the_old_exploit_key_is_refused_before_anything_starts(tmp_path: Path) -> None:
     """`env: {"K;touch MARK;Z": "1"}` with horovodrun ran `touch MARK` on a real run."""
     mark = tmp_path / "MARK"
@@ -201,6 +204,7 @@ def test_the_old_exploit_key_is_refused_before_anything_starts(tmp_path: Path) -
     assert not mark.exists() and not out.exists() and not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_ranks_this_host_cannot_hold_are_refused(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "100000", "--dry-run", cwd=tmp_path)
     assert_refused(proc, "error: 100000 ranks on this host: at most 4096 ranks run on one host")
@@ -232,6 +236,7 @@ LAUNCHERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_each_launcher_hands_the_value_over_exactly(tmp_path: Path, monkeypatch, launcher: str) -> None:
     """Through pinnrun's own runner, with the worker replaced by a line that records what it got.
@@ -268,6 +273,7 @@ if rank is not None and os.environ.get("PINNRUN_TEST_SEEN"):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher,controller", [("horovodrun", "gloo"), ("mpirun", "mpi")])
 def test_a_real_training_run_passes_a_hostile_value_literally(tmp_path: Path, launcher: str, controller: str) -> None:
     """`pinnrun train`, 2 ranks, 3 steps (~10 s); each worker's Python records the V it started

@@ -54,6 +54,7 @@ def _validate(spec: Path):
     return CliRunner().invoke(main, ["validate", str(spec)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("place", PLACES, ids=lambda p: f"{p[0]}:{'.'.join(p[1])}")
 def test_every_hostile_expression_is_refused_naming_its_field(tmp_path, place):
     problem, path = place
@@ -68,6 +69,7 @@ def test_every_hostile_expression_is_refused_naming_its_field(tmp_path, place):
         assert not mark.exists(), source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CORPUS["bounded"])
 def test_deep_and_long_expressions_are_valid_or_one_line_in_bounded_time(tmp_path, name):
     for problem, path in PLACES:

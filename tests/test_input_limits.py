@@ -112,6 +112,7 @@ def test_aliases_of_reasonable_size_still_load() -> None:
     assert data["first"] == data["second"] == {"steps": 10, "rate": 0.1}
 
 
+@pytest.mark.slow
 def test_value_limit_is_exact() -> None:
     # the mapping, the key, the list: 3 values besides the items
     items = MAX_YAML_VALUES - 3
@@ -125,6 +126,7 @@ def test_recursive_alias_is_refused_with_its_line() -> None:
     assert_one_line(err, "alias *a is inside its own anchor &a")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["x: " + "[" * 600, "x: " + "{a: " * 600, "- " * 600])
 def test_deep_nesting_is_refused_before_pyyaml_recurses(text: str) -> None:
     with bounded(seconds=1, megabytes=10):
@@ -312,6 +314,7 @@ def tf_value_and_gradient(expr, x: np.ndarray):
     return y.numpy(), tape.gradient(y, xt).numpy()
 
 
+@pytest.mark.slow
 def test_900_term_sum_and_600_unary_minuses_evaluate() -> None:
     x = np.linspace(0.0, 1.0, 4)
     total = parse("+".join(["x"] * 450 + ["1"] * 450), variables=["x"])
@@ -453,6 +456,7 @@ def refused(path: Path, names=("x", "u")) -> str:
     return assert_one_line(info.value)
 
 
+@pytest.mark.slow
 def test_zip_bomb_member_is_not_decompressed_past_its_header(tmp_path: Path) -> None:
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -558,6 +562,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd + list(args), cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_cli_hostile_files_and_set_values(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)

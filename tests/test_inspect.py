@@ -152,6 +152,7 @@ def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_finished_run_shows_its_summary_and_a_loss_curve(runs):
     s, result = summary(runs["heat"]), inspect(runs["heat"])
     assert result.exit_code == 0, result.output
@@ -178,6 +179,7 @@ def test_a_finished_run_shows_its_summary_and_a_loss_curve(runs):
     assert "█" in out and "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_two_ranks_and_fields_added_by_newer_versions_are_shown(runs):
     s, out = summary(runs["ranks2"]), inspect(runs["ranks2"]).stdout
     run = json.loads((runs["ranks2"] / "run.json").read_text())
@@ -189,6 +191,7 @@ def test_two_ranks_and_fields_added_by_newer_versions_are_shown(runs):
     assert re.search(r"test loss +" + re.escape(f"{s['test_loss']:.3e}"), out)
 
 
+@pytest.mark.slow
 def test_json_is_the_same_content_for_scripts(runs):
     s, d = summary(runs["heat"]), inspect_json(runs["heat"])
     assert d["status"] == "finished" and d["reason"] is None and d["problem"] == "heat1d"
@@ -209,6 +212,7 @@ def png(path: Path) -> np.ndarray:
     return image
 
 
+@pytest.mark.slow
 def test_plot_writes_loss_and_solution_pngs(runs):
     for run, heat_map in [(runs["heat"], True), (runs["ranks1"], False)]:
         d = inspect_json(run, "--plot")
@@ -219,6 +223,7 @@ def test_plot_writes_loss_and_solution_pngs(runs):
         assert width > 3 * height if heat_map else height > 500
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_shows_what_it_got_to(runs):
     run = runs["interrupted"]
     result = inspect(run, "--plot")
@@ -232,6 +237,7 @@ def test_an_interrupted_run_shows_what_it_got_to(runs):
     assert "no predictions.npz" in out
 
 
+@pytest.mark.slow
 def test_a_failed_run_says_why(runs):
     result = inspect(runs["failed"])
     assert result.exit_code == 0 and "Traceback" not in result.output
@@ -239,6 +245,7 @@ def test_a_failed_run_says_why(runs):
     assert inspect_json(runs["failed"])["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_a_run_without_result_is_running_or_silent(runs, tmp_path):
     run = tmp_path / "running"
     shutil.copytree(runs["heat"], run)
@@ -268,6 +275,7 @@ def test_broken_files_are_noted_not_raised(tmp_path):
     assert "run.json: unreadable" in result.stdout and "1 unreadable line" in result.stdout
 
 
+@pytest.mark.slow
 def test_parent_folder_compares_every_run_sorted(runs):
     base = runs["base"]
     result = inspect(base, "--sort", "error")
@@ -287,6 +295,7 @@ def test_parent_folder_compares_every_run_sorted(runs):
     assert by_time == sorted(by_time)
 
 
+@pytest.mark.slow
 def test_a_scaling_study_shows_its_tables_plot_and_runs(runs):
     study = runs["study"]
     result = inspect(study)
@@ -299,6 +308,7 @@ def test_a_scaling_study_shows_its_tables_plot_and_runs(runs):
     assert [r["ranks"] for r in d["runs"]] == [1, 2]
 
 
+@pytest.mark.slow
 def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "notes.txt").write_text("hello")
@@ -329,6 +339,7 @@ def finished_run(folder: Path, **fields) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_records_of_the_wrong_shape_are_skipped_with_a_note(tmp_path):
     run = tmp_path / "odd"
     run.mkdir()
@@ -443,6 +454,7 @@ def test_large_or_special_files_are_read_within_bounds(tmp_path, monkeypatch):
     assert inspect_json(fifo)["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_several_runs_are_compared_and_their_curves_overlaid(runs, tmp_path):
     heat, ranks1, ranks2 = runs["heat"], runs["study"] / "ranks-1", runs["study"] / "ranks-2"
     out = tmp_path / "overlay.png"

@@ -134,6 +134,7 @@ parameters:
 """
 
 
+@pytest.mark.slow
 def test_parameter_plot_with_the_true_value_from_the_summary_or_the_spec(tmp_path, capsys, monkeypatch):
     import pinnrun.inspect.parameter_plot as parameter_plot
 
@@ -162,6 +163,7 @@ def test_parameter_plot_with_the_true_value_from_the_summary_or_the_spec(tmp_pat
     assert not (plain / "parameters.png").exists() and not any("parameter" in n for n in d["notes"])
 
 
+@pytest.mark.slow
 def test_solution_plot_blanks_the_points_outside_an_l_shape(tmp_path, capsys, monkeypatch):
     import pinnrun.inspect.solution_plot as solution_plot
 
@@ -187,6 +189,7 @@ def test_solution_plot_blanks_the_points_outside_an_l_shape(tmp_path, capsys, mo
     np.testing.assert_array_equal(np.isnan(seen["ref"]), ~inside)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inputs", [["x"], ["x", "y"], ["x", "y", "t"]])
 def test_solution_plot_of_scattered_points(tmp_path, capsys, inputs):
     rng = np.random.default_rng(0)
@@ -207,6 +210,7 @@ def test_solution_plot_of_scattered_points(tmp_path, capsys, inputs):
     assert (run / "solution_u.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_a_wrong_mask_is_noted_and_the_whole_grid_drawn(tmp_path, capsys):
     x = y = np.linspace(0, 1, 5)
     run = run_folder(tmp_path, spec=SPEC)

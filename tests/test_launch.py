@@ -719,6 +719,7 @@ def assert_local_mpirun_line(line: str) -> None:
     assert worker == ["-m", "pinnrun.worker", "runs/poisson1d-<timestamp>"], line
 
 
+@pytest.mark.slow
 def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "2", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -727,6 +728,7 @@ def test_cli_dry_run_prints_command_and_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # no runs/ folder, nothing at all
 
 
+@pytest.mark.slow
 def test_cli_dry_run_with_cluster(tmp_path: Path) -> None:
     write(
         tmp_path,
@@ -743,6 +745,7 @@ def test_cli_dry_run_with_cluster(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_dry_run_mpirun(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--np", "2", "--launcher", "mpirun", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -750,6 +753,7 @@ def test_cli_dry_run_mpirun(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_dry_run_srun_inside_an_allocation(tmp_path: Path) -> None:
     """The exact command: the environment in front, then srun's flags, read back as a shell would."""
     proc = pinnrun("train", str(POISSON), "--launcher", "srun", "--dry-run", cwd=tmp_path, slurm=ALLOCATION)
@@ -774,6 +778,7 @@ def test_cli_dry_run_srun_inside_an_allocation(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_out_not_empty_fails_before_launch(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -808,6 +813,7 @@ def test_cli_out_not_empty_fails_before_launch(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_bad_host_name_is_one_line(tmp_path: Path) -> None:
     proc = pinnrun("train", str(POISSON), "--hosts", "bad host:2", "--dry-run", cwd=tmp_path)
     assert proc.returncode == 2
@@ -829,6 +835,7 @@ def gloo_local(np_: int, code: str, timeout: float = 120) -> subprocess.Complete
     )
 
 
+@pytest.mark.slow
 def test_local_gloo_ranks_form_one_horovod_job() -> None:
     pytest.importorskip("horovod.tensorflow")
     code = (
@@ -842,6 +849,7 @@ def test_local_gloo_ranks_form_one_horovod_job() -> None:
     assert lines == ["[0]<stdout>:0 2 0 3.0", "[1]<stdout>:1 2 1 3.0"]
 
 
+@pytest.mark.slow
 def test_local_gloo_stops_the_job_when_one_rank_fails() -> None:
     code = "import os, sys, time\nif os.environ['HOROVOD_RANK'] == '1': sys.exit(3)\ntime.sleep(100)"
     started = time.monotonic()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "pinnrun"
 BELOW = {
     "spec": ("pinnrun.problem", "pinnrun.model", "pinnrun.sampling", "pinnrun.training", "pinnrun.results"),
@@ -35,6 +37,7 @@ def test_each_layer_imports_nothing_above_it():
     assert not wrong, wrong
 
 
+@pytest.mark.slow
 def test_only_comm_knows_about_ranks_and_collectives():
     """horovod.tensorflow (ranks, all-reduce, broadcast) is used in comm.py alone; the launcher
     may use Horovod's runner to start ranks."""

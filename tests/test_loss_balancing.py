@@ -56,6 +56,7 @@ def test_annealing_sets_conditions_by_the_pde_gradient_and_keeps_pde_weights():
     np.testing.assert_allclose(new, [0.5, 4.0 / 2.0, 4.0 / 0.5])  # max |0.5 g_pde| = 4
 
 
+@pytest.mark.slow
 def test_a_term_without_gradient_or_switched_off_keeps_its_weight():
     s = session(*BALANCED, "training.loss_weights.walls=0")
     s.train(lambda record: None)
@@ -66,6 +67,7 @@ def test_a_term_without_gradient_or_switched_off_keeps_its_weight():
 # ---------------------------------------------------------------- gradients and slices
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["training.micro_batch=64"]])
 def test_term_gradients_add_up_to_the_step_gradient(extra):
     s = session(*CAUSAL, *extra)
@@ -97,6 +99,7 @@ def test_causal_slices_add_up_to_the_plain_loss_and_set_the_weights():
     np.testing.assert_allclose(s.losses.objectives(tf.constant(local)).numpy(), plain, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_causal_training_weights_late_times_less_until_early_ones_fit():
     s = session(*CAUSAL)
     records = []
@@ -110,6 +113,7 @@ def test_causal_training_weights_late_times_less_until_early_ones_fit():
 # ---------------------------------------------------------------- state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [BALANCED, CAUSAL, [*BALANCED, *CAUSAL, "training.loss_balancing.method=annealing"]])
 def test_a_run_restored_mid_adam_ends_where_an_uninterrupted_one_does(extra):
     whole = session(*extra)
@@ -119,6 +123,7 @@ def test_a_run_restored_mid_adam_ends_where_an_uninterrupted_one_does(extra):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_a_balanced_run_s_weights_are_in_its_checkpoint_and_the_spec_s_are_checked_otherwise():
     s = session(*BALANCED)
     s.train(lambda record: None)

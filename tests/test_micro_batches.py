@@ -30,6 +30,7 @@ def session(problem: str, *sets: str):
     return build_session(PROBLEMS / f"{problem}.yaml", LocalComm(), [*SMALL, *CASES[problem], *sets])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", CASES)
 def test_micro_batched_loss_and_gradient_are_the_whole_shards(problem):
     whole = session(problem)
@@ -46,6 +47,7 @@ def test_micro_batched_loss_and_gradient_are_the_whole_shards(problem):
     np.testing.assert_allclose(batched.losses().numpy(), terms, rtol=1e-12)  # the forward-only sum too
 
 
+@pytest.mark.slow
 def test_adam_and_lbfgs_take_the_same_steps_micro_batched():
     sets = ["training.adam.steps=6", "training.lbfgs.steps=6", "training.log_every=2"]
     runs = {}
@@ -65,6 +67,7 @@ def test_adam_and_lbfgs_take_the_same_steps_micro_batched():
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_an_empty_strong_block_stays_empty_in_micro_batches():
     """poisson1d has one point per end: on 2 ranks (strong) rank 1 holds none of them."""
     from pinnrun.problem.build import build_problem
@@ -102,6 +105,7 @@ def test_stack_keeps_periodic_pairs_together_and_masks_padding():
     assert stack(Batch(first, Shard(0, n, n)), 7).mask is None  # an even split needs no mask
 
 
+@pytest.mark.slow
 def test_micro_batched_step_compiles_once_for_every_micro_batch():
     """The loop body is traced once: the graph does not grow with the number of micro-batches."""
     sizes = {}
@@ -136,6 +140,7 @@ def test_a_memory_budget_picks_the_largest_micro_batch_that_fits():
     )  # fits whole: no micro-batches
 
 
+@pytest.mark.slow
 def test_validate_states_the_estimate_and_refuses_a_budget_nothing_fits(tmp_path):
     from test_cli_errors import one_error, pinnrun
 
@@ -193,6 +198,7 @@ def test_a_hostile_memory_budget_is_one_error(size, message):
         load_spec(PROBLEMS / "burgers.yaml", [f"training.memory_budget={size}"])
 
 
+@pytest.mark.slow
 def test_resume_says_the_micro_batch_flags_do_not_apply(tmp_path):
     from test_cli_errors import one_error, pinnrun
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from helpers import PROBLEMS
@@ -19,6 +20,7 @@ def train(*args) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_horovodrun_refuses_an_interface_this_host_lacks_before_any_rank_starts(tmp_path):
     """horovodrun itself died with a KeyError traceback in get_driver_ip."""
     spec = tmp_path / "cluster.yaml"

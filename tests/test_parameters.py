@@ -48,6 +48,7 @@ def test_report_gives_the_relative_error_against_the_true_value():
     assert report["c"] == {"initial": 1.0, "value": 1.0, "true_value": None, "relative_error": None}
 
 
+@pytest.mark.slow
 def test_the_inverse_problem_learns_its_parameter_in_one_process(tmp_path):
     """A short local training moves D from 0.5 toward the 0.1 that made the data, and every
     logged record carries it; the recorder puts it in metrics.jsonl and TensorBoard."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
@@ -32,6 +33,7 @@ def test_table_puts_means_and_ranges_beside_the_papers_values(tmp_path):
     assert rows["1,024"].startswith("| 1,024 | 2–6e-4 | 3.00e-04 ")  # the paper's plateau
 
 
+@pytest.mark.slow
 def test_plot_is_written(tmp_path):
     a = study(tmp_path / "a", {200: list(np.full(2, 0.5)), 400: [1e-3, 2e-3]})
     out = tmp_path / "img" / "h.png"

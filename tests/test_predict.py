@@ -52,6 +52,7 @@ def poisson():
     return train(PROBLEMS / "poisson1d.yaml", QUICK)
 
 
+@pytest.mark.slow
 def test_derivatives_match_finite_differences_and_the_residual_expression(poisson):
     x = np.linspace(-0.9, 0.9, 37)
     p = poisson.predict({"x": x}, ["u", "u_x", "u_xx", "u_xx + pi**2*sin(pi*x)"])
@@ -63,6 +64,7 @@ def test_derivatives_match_finite_differences_and_the_residual_expression(poisso
     assert not np.allclose(p["u_x"], 0)
 
 
+@pytest.mark.slow
 def test_predict_keeps_the_points_shape_and_takes_rows(poisson):
     x = np.linspace(-1, 1, 12).reshape(3, 4)
     by_name = poisson.predict({"x": x})
@@ -72,12 +74,14 @@ def test_predict_keeps_the_points_shape_and_takes_rows(poisson):
     assert poisson.predict(np.zeros((0, 1)))["u"].shape == (0,)
 
 
+@pytest.mark.slow
 def test_training_in_process_keeps_records_and_reaches_the_reference(poisson):
     assert poisson.step == 200 and [r["step"] for r in poisson.records][-1] == 200
     error, per_output = poisson.l2_errors()
     assert error == per_output["u"] and error < 0.2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "points, names, message",
     [

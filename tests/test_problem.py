@@ -40,6 +40,7 @@ def test_reference_from_a_data_file(tmp_path):
     np.testing.assert_array_equal(ref.points()[:, 0], x)
 
 
+@pytest.mark.slow
 def test_burgers_cole_hopf_reference_matches_deepxde_data():
     path = SHARED / "deepxde_Burgers.npz"
     if not path.exists():

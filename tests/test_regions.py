@@ -153,6 +153,7 @@ def test_containment_closed_and_strict(name, inside, outside, on_edge):
     assert not region.contains(np.array(on_edge, float), strict=True).any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REGION_NAMES)
 def test_every_drawn_part_point_is_on_its_part_with_an_outward_unit_normal(name):
     region = region_of(name)
@@ -171,6 +172,7 @@ def test_every_drawn_part_point_is_on_its_part_with_an_outward_unit_normal(name)
             assert region.on_part("boundary", x).all(), part
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REGION_NAMES)
 def test_interior_points_are_inside_and_spread_uniformly(name):
     region = region_of(name)

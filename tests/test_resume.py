@@ -259,6 +259,7 @@ def test_a_full_disk_ends_the_run_in_one_line_with_nothing_partial(tmp_path):
         assert (out / "checkpoints").is_dir() and list((out / "checkpoints").iterdir())  # the last good state
 
 
+@pytest.mark.slow
 def test_resume_refuses_what_it_cannot_continue(tmp_path):
     missing = pinnrun("train", "--resume", tmp_path / "nothing")
     assert missing.returncode == 2 and "not a pinnrun run folder" in missing.stderr
@@ -280,6 +281,7 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_weak_adaptive_run_on_other_ranks(tmp_path):
     """RAD/RAR under weak scaling hold a choice of the global points, which change with the ranks."""
     from pinnrun.results.checkpoints import write_checkpoint

@@ -29,6 +29,7 @@ def _claim_once(args) -> tuple[str, int]:
         return f"error: {err}", os.getpid()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("existing", [False, True], ids=["new folder", "existing empty folder"])
 def test_of_jobs_racing_for_one_out_exactly_one_wins(tmp_path: Path, existing: bool) -> None:
     ctx = multiprocessing.get_context("fork")

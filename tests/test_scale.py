@@ -181,6 +181,7 @@ def fake_summary(ranks: int, t: float, points: int = 1000, mode: str = "weak") -
     }
 
 
+@pytest.mark.slow
 def test_a_failed_size_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
     def fake_run(study_dir, name, spec, overrides, ranks, scaling, launch, probe):
         if ranks == 2:
@@ -212,6 +213,7 @@ def test_a_failed_size_is_reported_and_the_sweep_goes_on(tmp_path, monkeypatch):
     assert all(p["ranks"] not in (1, 2, 3, 4) for p in study["predicted"])
 
 
+@pytest.mark.slow
 def test_an_oversubscribed_size_runs_when_asked_and_is_marked(tmp_path, monkeypatch):
     monkeypatch.setattr(
         sweep_module,
@@ -266,6 +268,7 @@ def strong_sweep(tmp_path_factory):
     return proc, out, too_many
 
 
+@pytest.mark.slow
 def test_a_real_strong_sweep_writes_table_json_csv_and_plot(strong_sweep):
     proc, out, too_many = strong_sweep
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -321,6 +324,7 @@ def test_a_real_strong_sweep_writes_table_json_csv_and_plot(strong_sweep):
     assert_png(out / "scaling.png")
 
 
+@pytest.mark.slow
 def test_each_size_is_an_ordinary_run_folder(strong_sweep):
     _, out, _ = strong_sweep
     run = json.loads((out / "ranks-2" / "run.json").read_text())
@@ -328,6 +332,7 @@ def test_each_size_is_an_ordinary_run_folder(strong_sweep):
     assert json.loads((out / "ranks-1" / "run.json").read_text())["launcher"] == "direct"
 
 
+@pytest.mark.slow
 def test_a_real_h_analysis_reports_error_spread_and_gap(tmp_path):
     out = tmp_path / "h"
     proc = pinnrun(
@@ -366,6 +371,7 @@ def test_a_real_h_analysis_reports_error_spread_and_gap(tmp_path):
     assert_png(out / "scaling.png")
 
 
+@pytest.mark.slow
 def test_bad_sweep_and_missing_points_are_one_line_errors():
     proc = pinnrun("scale", PROBLEMS / "poisson1d.yaml", "--sweep", "1,two")
     assert proc.returncode == 2 and "--sweep" in proc.stderr and "Traceback" not in proc.stderr

@@ -35,6 +35,7 @@ def errors(kind: str, data) -> list[str]:
     return [e.message for e in validator(kind).iter_errors(data)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_every_shipped_problem_passes(path):
     assert errors("problem", data_of(path.read_text(), str(path))) == []
@@ -47,6 +48,7 @@ def test_the_documented_cluster_specs_pass():
         assert errors("cluster", data_of(block)) == [], block
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change, field",
     [
@@ -79,6 +81,7 @@ def test_cluster_bounds_are_json_schema_keywords():
     assert errors("cluster", {"hosts": [{"name": "a", "gpus": 2}], "ssh_port": 22}) == []
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_schema_and_never_over_a_file(tmp_path):
     proc = pinnrun("schema", cwd=tmp_path)
     assert proc.returncode == 0 and json.loads(proc.stdout) == json_schema("problem")

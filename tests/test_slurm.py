@@ -122,6 +122,7 @@ def test_inside_an_allocation_ranks_start_with_mpirun(given: dict, expected: tup
 # --------------------------------------------------------------------------- the batch script
 
 
+@pytest.mark.slow
 def test_the_batch_script_is_the_golden_one(tmp_path: Path) -> None:
     from pinnrun.launch.sbatch import pinnrun_command
 
@@ -139,6 +140,7 @@ def test_the_batch_script_is_the_golden_one(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
 
 
+@pytest.mark.slow
 def test_the_script_runs_exactly_the_train_command(tmp_path: Path) -> None:
     """The exec line, read back as a shell reads it, is the argument list: every --set value as given."""
     from pinnrun.launch.sbatch import pinnrun_command
@@ -180,6 +182,7 @@ def test_the_script_runs_exactly_the_train_command(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.sh"]  # nothing ran
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -220,6 +223,7 @@ def test_bad_input_is_one_line_and_nothing_is_written(tmp_path: Path, args: list
     assert not (tmp_path.parent / f"{tmp_path.name}-bin" / "submitted").exists()  # sbatch was never called
 
 
+@pytest.mark.slow
 def test_a_used_run_folder_or_a_missing_spec_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.jsonl").write_text("{}\n")
@@ -229,6 +233,7 @@ def test_a_used_run_folder_or_a_missing_spec_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_without_sbatch_nothing_is_written(tmp_path: Path) -> None:
     done = pinnrun(
         "sbatch",
@@ -262,6 +267,7 @@ def _fake_sbatch(folder: Path, answer: str = "4242;cluster", status: int = 0) ->
     return f"{folder}:{os.environ['PATH']}"
 
 
+@pytest.mark.slow
 def test_submission_prints_the_job_and_where_results_go(tmp_path: Path) -> None:
     path = _fake_sbatch(tmp_path / "bin")
     done = pinnrun(
@@ -303,6 +309,7 @@ def test_submission_prints_the_job_and_where_results_go(tmp_path: Path) -> None:
     assert again.returncode == 2 and "was submitted already" in again.stderr
 
 
+@pytest.mark.slow
 def test_default_run_folders_of_one_second_differ(tmp_path: Path) -> None:
     path = _fake_sbatch(tmp_path / "bin")
     folders = []
@@ -316,6 +323,7 @@ def test_default_run_folders_of_one_second_differ(tmp_path: Path) -> None:
     assert all(Path(f).parent == tmp_path / "runs" and Path(f + ".sbatch").exists() for f in folders)
 
 
+@pytest.mark.slow
 def test_a_refused_submission_is_one_line_and_leaves_no_script(tmp_path: Path) -> None:
     path = _fake_sbatch(tmp_path / "bin", "sbatch: error: invalid partition specified: gpu", status=1)
     done = pinnrun(

@@ -92,6 +92,7 @@ def _losses(problem, rank, size, scaling, net):
     return LossTerms(pb, pts, net)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scaling", ["weak", "strong"])
 def test_sum_of_rank_shares_is_the_global_loss_and_gradient(scaling):
     """What the all-reduce computes, done by hand: exact even with unequal strong blocks."""
@@ -186,6 +187,7 @@ def test_learning_rate_schedules(kind, at_100):
     assert float(opt.learning_rate(tf.constant(0, tf.int64))) == pytest.approx(0.1, rel=1e-14)
 
 
+@pytest.mark.slow
 def test_lbfgs_minimises_rosenbrock():
     xy = tf.Variable([-1.2, 1.0], dtype=tf.float64)
 
@@ -203,6 +205,7 @@ def test_lbfgs_minimises_rosenbrock():
     assert int(opt.iterations) < 100 and int(opt.evaluations) < 2 * int(opt.iterations) + 5
 
 
+@pytest.mark.slow
 def test_lbfgs_stops_where_float32_cannot_lower_the_loss():
     """A loss whose changes are below float32's resolution (1 + 1e-9 x^2 rounds to 1): a step
     that leaves it equal is no decrease, so L-BFGS stops at once instead of taking step after
@@ -252,6 +255,7 @@ def test_lbfgs_direction_is_the_two_loop_recursion(kept):
     np.testing.assert_allclose(opt._direction(tf.constant(g)).numpy(), two_loop_direction(g, pairs), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_lbfgs_history_holds_the_last_accepted_pairs():
     """After more iterations than the history holds, its rows are the newest steps s = x' - x and
     gradient changes y = g' - g, oldest first (a shift that kept an old pair would go unnoticed by
@@ -276,6 +280,7 @@ def test_lbfgs_history_holds_the_last_accepted_pairs():
     np.testing.assert_allclose(opt.rho.numpy(), 1 / np.einsum("ij,ij->i", steps, steps @ hessian.T), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_one_process_training_reduces_the_loss_and_logs_every_term():
     loaded = load("poisson1d")
     pb = build_problem(loaded)

@@ -64,6 +64,7 @@ def test_chunks_end_at_log_and_checkpoint_steps_resumed_or_not():
     assert list(chunk_sizes(0, 30, 10, 40, 7, fresh=True)) == [1, 1, 7, 1, 6, 4, 3, 7]  # ends 2 9 16 23 30 and 10 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [25, 50])  # inside Adam; inside L-BFGS (history, line search state)
 def test_a_restored_trainer_ends_bit_identical_to_one_that_never_stopped(stop_at):
     straight = session()
@@ -98,6 +99,7 @@ def test_a_snapshot_of_another_network_is_refused_before_anything_changes():
     assert state_digest(other.trainer) == before
 
 
+@pytest.mark.slow
 def test_checkpoints_are_written_at_multiples_kept_newest_and_read_back(tmp_path):
     s = session("training.checkpoint.every_steps=20", "training.checkpoint.keep=2")
     hook = Checkpoints(tmp_path, s.spec.training.checkpoint, s.comm, {"sampling": {"ranks": 1}})
@@ -121,12 +123,14 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
         read_checkpoint(tmp_path / "checkpoints" / "step-0000000020.npz")
 
 
+@pytest.mark.slow
 def test_time_triggers_a_checkpoint_between_step_multiples(tmp_path):
     s = session("training.checkpoint.every_steps=1000", "training.checkpoint.every_minutes=1e-9")
     s.trainer.run(lambda r: None, [Checkpoints(tmp_path, s.spec.training.checkpoint, s.comm, {})])
     assert [step for step, _ in checkpoint_paths(tmp_path)] == [50, 60, 70]  # every chunk; 3 kept
 
 
+@pytest.mark.slow
 def test_a_stop_request_ends_training_after_the_current_chunk(tmp_path):
     s = session()
     request_stop(tmp_path, "SIGTERM")
@@ -135,6 +139,7 @@ def test_a_stop_request_ends_training_after_the_current_chunk(tmp_path):
     assert (log.status, log.stopped_by, s.trainer.step) == ("interrupted", "SIGTERM", 1)
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_at_that_step_with_the_parameters_before():
     """log(u + 3) is finite until the network's output falls below -3, where the left end pulls it."""
     s = session(
@@ -209,6 +214,7 @@ def test_a_finite_loss_beyond_float32_is_recorded_not_refused(tmp_path):
     assert list((tmp_path / "tensorboard").glob("events.*"))
 
 
+@pytest.mark.slow
 def test_a_failed_write_on_rank_0_stops_every_rank_at_the_next_chunk():
     from pinnrun.training.hooks import WriteFailures
 
@@ -226,6 +232,7 @@ def test_a_failed_write_on_rank_0_stops_every_rank_at_the_next_chunk():
     assert logged == [1, 10, 20]  # raised in the gather after the failed write, on every rank alike
 
 
+@pytest.mark.slow
 def test_a_checkpoint_at_a_phase_s_last_step_holds_that_phase_s_end(tmp_path):
     """Stopped right at the end of Adam: the checkpoint there has Adam's digests, so the resumed
     run reports the phase it never runs again."""

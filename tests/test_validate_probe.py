@@ -449,6 +449,7 @@ def test_estimate_bounds_a_measured_peak() -> None:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "old,new,prefix",
     [
