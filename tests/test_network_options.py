@@ -73,6 +73,7 @@ def fields(net, problem, x: np.ndarray, t: np.ndarray, names: list[tuple[str, ..
 DERIVATIVES = [("x",), ("t",), ("x", "x"), ("x", "t")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides,period", [([], 2.0), (["network.periodic.x.period=0.5"], 0.5)], ids=["box-width", "given-period"]
 )
@@ -236,6 +237,7 @@ def test_fourier_features_need_a_non_periodic_input(tmp_path):
     assert "every input is periodic" in str(err)
 
 
+@pytest.mark.slow
 def test_cli_validate_refuses_in_one_line_with_exit_2(tmp_path):
     ring(tmp_path, "    x: {harmonics: 2}", "    t: {}")
     proc = subprocess.run(
@@ -265,6 +267,7 @@ SMALL = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "option",
     [

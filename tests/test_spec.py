@@ -621,12 +621,14 @@ def test_cli_validate_examples(path: Path) -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_cli_validate_bad_spec(tmp_path: Path) -> None:
     write(tmp_path, edit(POISSON, "steps: 2000", "steps: -5"), "bad.yaml")
     line = assert_one_line_error(pinnrun("validate", "bad.yaml", cwd=tmp_path), "bad.yaml:24: training.adam.steps: ")
     assert "-5" in line
 
 
+@pytest.mark.slow
 def test_cli_train_dry_run_bad_spec(tmp_path: Path) -> None:
     write(tmp_path, edit(POISSON, "u_xx + pi**2", "u_z + pi**2"), "bad.yaml")
     proc = pinnrun("train", "bad.yaml", "--np", "2", "--dry-run", cwd=tmp_path)
@@ -635,6 +637,7 @@ def test_cli_train_dry_run_bad_spec(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_set_errors(tmp_path: Path) -> None:
     spec = write(tmp_path, POISSON, "ok.yaml")
     line = assert_one_line_error(
@@ -653,6 +656,7 @@ def test_cli_missing_file(tmp_path: Path) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_cli_unhashable_key_no_traceback(tmp_path: Path) -> None:
     write(tmp_path, edit(POISSON, "grid: {x: 1001}", "grid: {[x]: 1001}"), "bad.yaml")
     assert_one_line_error(pinnrun("validate", "bad.yaml", cwd=tmp_path), "bad.yaml:30: ")
