@@ -31,7 +31,7 @@ def signed_percent(value) -> str:
 
 
 def seconds(value) -> str:
-    """Wall times: 3 significant digits below 100 s, whole seconds past 1,000."""
+    """Wall times: two decimals below 10 s, one below 1,000 s, whole seconds from there."""
     if not is_number(value):
         return DASH
     return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
