@@ -373,6 +373,17 @@ def test_gpus_alone_starts_one_rank_per_gpu_here() -> None:
     assert plan(np=3, gpus=True, gpu_count=lambda: 4).ranks == 3  # --np counts, --gpus places
 
 
+def test_this_hosts_gpus_are_counted_once() -> None:
+    """nvidia-smi once per launch, whether the count gives the ranks, the notes or both."""
+    calls = []
+    for kwargs in ({}, {"np": 2}, {"hosts": parse_hosts("localhost:2")}):
+        calls.clear()
+        plan(gpus=True, gpu_count=lambda: calls.append(1) or 1, **kwargs)
+        assert len(calls) == 1, kwargs
+    plan(gpus=True, gpu_count=lambda: calls.append(1) or 1, hosts=parse_hosts("h1:2"))
+    assert len(calls) == 1  # another host's GPUs are never counted here
+
+
 def test_gpus_without_gpu_runs_cpu_ranks() -> None:
     p = plan(np=2, gpus=True, gpu_count=lambda: 0)
     assert p.ranks == 2

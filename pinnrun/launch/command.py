@@ -113,7 +113,9 @@ def plan_launch(
         allocated = bool(hosts)
         if hosts:
             notes.append(f"SLURM allocation: {', '.join(f'{h.name}:{h.slots}' for h in hosts)}")
-    ranks = np or (sum(h.slots for h in hosts) if hosts else max(gpu_count(), 1) if gpus else 1)
+    # this host's GPUs, counted once (nvidia-smi): for the rank count and for the notes
+    here = gpu_count() if gpus and all(h.name in LOCAL_NAMES for h in hosts or []) else None
+    ranks = np or (sum(h.slots for h in hosts) if hosts else max(here, 1) if gpus else 1)
     if ranks < 1:
         raise PinnrunError("the number of ranks must be >= 1")
     if hosts is None:
@@ -131,7 +133,7 @@ def plan_launch(
     if local and ranks > cores:
         notes.append(f"{ranks} ranks on {cores} core(s): oversubscribed, timings will suffer")
     if gpus:
-        notes += gpu_notes(ranks, hosts, gpu_count() if local else None)
+        notes += gpu_notes(ranks, hosts, here)
     chosen = launcher or cluster.launcher
     controller = cluster.controller
     if local and launcher is None and "launcher" not in cluster.model_fields_set:
