@@ -191,3 +191,20 @@ def test_every_problem_is_checked_or_listed():
         assert problem.reference is None or problem.reference.exact is None, (
             f"{name} now has reference.exact: check it (remove it from NOT_COVERED)"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "weight, low, high",
+    [("2", 4.0, 4.0), ("(1 + 3*exp(-(x/0.1)**2))", 1.0, 16.0)],
+)
+def test_a_residual_times_a_weight_keeps_the_solution_and_weighs_its_points_by_its_square(weight, low, high):
+    """docs/spec.md's `pde`: a residual multiplied by a positive w still vanishes for the exact
+    solution, and its points weigh w^2 in the term's mean (for the untrained network here)."""
+    plain = session_of("heat1d")
+    weighted = session_of("heat1d", (f"pde.heat=(u_t - k*u_xx)*{weight}",))
+    exact = term_losses(weighted, ExactNet(weighted.problem, exact_solution("heat1d", weighted.problem)))
+    assert exact["heat"] < BOUND, exact
+    ratio = term_losses(weighted, weighted.net)["heat"] / term_losses(plain, plain.net)["heat"]
+    assert low * (1 - 1e-12) <= ratio <= high, ratio  # the same points and initial weights (seeded)
+    assert ratio > 1.0 + 1e-3
