@@ -32,6 +32,12 @@ def namespaces() -> set[str]:
     return set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
 
 
+def _default_sigint() -> None:
+    """A shell's background job (`cmd &`) starts with SIGINT ignored, its children too, and Python
+    then raises no KeyboardInterrupt: the child pytest would sleep through the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_module(tmp_path: Path, body: str, interrupt: bool) -> tuple[str, subprocess.CompletedProcess | None]:
     marker = tmp_path / "switch"
     (tmp_path / "test_module.py").write_text(MODULE.format(marker=str(marker), body=body))
@@ -41,6 +47,7 @@ def run_module(tmp_path: Path, body: str, interrupt: bool) -> tuple[str, subproc
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 60
     while not marker.exists():
